@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# qaic: accel driver, simulated AIC100 card, libqaic, client, benchmark and tests.
+#
+#   make [O=DIR] [V=1] [SANITIZE=address,undefined|thread]   build everything into DIR (build/)
+#   make check | demo | bench | deps | install PREFIX=... | clean | defconfig | menuconfig
+#
+# Non-recursive: one make sees every object, so header dependencies (-MMD) and -j are exact.
+
+SRC := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+comma := ,
+
+# Sanitizer builds get their own output folder so they never mix objects with a normal build.
+ifneq ($(SANITIZE),)
+O ?= build-$(subst $(comma),-,$(SANITIZE))
+endif
+O ?= build
+override O := $(abspath $(O))
+
+V ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Debian's kconfiglib lives in the system python, not in any python earlier on PATH.
+PYTHON ?= /usr/bin/python3
+CXX ?= g++
+CC ?= gcc
+
+.DEFAULT_GOAL := all
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+# Goals that must not generate a configuration or look up packages.
+NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench
+ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+NEED_CONFIG := 1
+endif
+
+# ---------------------------------------------------------------------------- configuration
+CONFIG := $(O)/.config
+AUTOCONF := $(O)/include/generated/autoconf.h
+KCONFIG := KCONFIG_CONFIG=$(CONFIG) srctree=$(SRC) $(PYTHON) -m
+
+$(CONFIG):
+	$(Q)mkdir -p $(O)
+	@echo "  DEFCONFIG $(CONFIG)"
+	$(Q)cd $(SRC) && $(KCONFIG) alldefconfig Kconfig >/dev/null
+
+# olddefconfig first so a .config from an older Kconfig gains the new symbols' defaults;
+# genconfig rewrites the header only when its content changes.
+$(AUTOCONF): $(CONFIG) $(SRC)/Kconfig
+	$(Q)mkdir -p $(dir $@)
+	@echo "  GEN       $(AUTOCONF)"
+	$(Q)cd $(SRC) && $(KCONFIG) olddefconfig Kconfig >/dev/null && \
+		$(KCONFIG) genconfig --header-path $@ Kconfig && touch $@
+
+.PHONY: defconfig menuconfig
+defconfig:
+	$(Q)mkdir -p $(O)
+	$(Q)cd $(SRC) && $(KCONFIG) alldefconfig Kconfig
+
+menuconfig:
+	$(Q)mkdir -p $(O)
+	$(Q)cd $(SRC) && $(KCONFIG) menuconfig Kconfig
+
+ifdef NEED_CONFIG
+-include $(CONFIG)
+endif
+
+# ---------------------------------------------------------------------------- flags
+ifdef NEED_CONFIG
+PKG_CFLAGS := $(shell pkg-config --cflags libdrm gtest 2>/dev/null)
+DRM_LIBS := $(shell pkg-config --libs libdrm 2>/dev/null)
+GTEST_LIBS := $(shell pkg-config --libs gmock gtest 2>/dev/null)
+BENCH_LIBS := $(shell pkg-config --libs benchmark 2>/dev/null)
+endif
+
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+WARN := -Wall -Wextra -Werror=return-type -Wno-missing-field-initializers
+INCLUDES := -I$(SRC) -I$(SRC)/include/uapi -I$(SRC)/userspace/include -I$(O)/include
+CPPFLAGS := $(INCLUDES) -include $(AUTOCONF) -D_GNU_SOURCE
+CXXFLAGS := -std=c++20 -O2 -g -fPIC -fvisibility=hidden $(WARN) $(SAN_FLAGS) $(PKG_CFLAGS) \
+	$(EXTRA_CXXFLAGS)
+LDFLAGS := $(SAN_FLAGS) -pthread $(EXTRA_LDFLAGS)
+
+# ---------------------------------------------------------------------------- sources
+srcs = $(wildcard $(SRC)/$(1)/*.cc)
+
+KERNEL_SRCS := $(call srcs,kernel)
+DRIVER_SRCS := $(if $(CONFIG_DRM_ACCEL_QAIC),$(call srcs,drivers/accel) $(call srcs,drivers/accel/qaic))
+HW_SRCS := $(if $(CONFIG_QAIC_SIM),$(call srcs,hw/aic100))
+LIBQAIC_SRCS := $(call srcs,userspace/lib)
+# The "kernel side" (kernel/, drivers/, hw/) is linked into libqaic: the embedded sim backend
+# hosts it in the client process.
+LIB_SRCS := $(LIBQAIC_SRCS) $(KERNEL_SRCS) $(DRIVER_SRCS) $(HW_SRCS)
+
+obj = $(patsubst $(SRC)/%.cc,$(O)/obj/%.o,$(1))
+LIB_OBJS := $(call obj,$(LIB_SRCS))
+
+LIBQAIC_SO := $(O)/lib/libqaic.so
+LIBQAIC_A := $(O)/lib/libqaic.a
+QAIC_PC := $(O)/lib/pkgconfig/qaic.pc
+CLIENT := $(O)/bin/qaic-client
+BENCH := $(O)/bin/qaic-bench
+
+KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
+
+# Test binaries: one per tests folder. Unit tests link libqaic.a (they reach internals);
+# the selftests link libqaic.so and use nothing but the uAPI and the device-file ABI.
+UNIT_TEST_DIRS := kernel/tests \
+	$(if $(CONFIG_DRM_ACCEL_QAIC),drivers/accel/tests drivers/accel/qaic/tests) \
+	$(if $(CONFIG_QAIC_SIM),hw/aic100/tests)
+test_name = $(subst /,_,$(patsubst %/tests,%,$(1)))_test
+UNIT_TESTS := $(foreach d,$(UNIT_TEST_DIRS),$(if $(call srcs,$(d)),$(O)/tests/$(call test_name,$(d))))
+SELFTEST := $(O)/tests/qaic_selftest
+TESTS := $(UNIT_TESTS) $(SELFTEST)
+
+ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
+	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic userspace/client userspace/bench,$(call srcs,$(d))))
+
+# ---------------------------------------------------------------------------- rules
+.PHONY: all
+all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
+
+$(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  CXX       $(patsubst $(SRC)/%,%,$<)"
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBQAIC_SO): $(LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -shared -Wl,-soname,libqaic.so -Wl,--no-undefined -o $@ $^ $(LDFLAGS) $(DRM_LIBS)
+
+$(LIBQAIC_A): $(LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  AR        $(patsubst $(O)/%,%,$@)"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The build-tree qaic.pc points at the source headers and this build's library, so clients
+# compile and link without installing (rpath included; sanitizer builds need the runtime first).
+$(QAIC_PC): $(SRC)/Makefile $(CONFIG)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  GEN       $(patsubst $(O)/%,%,$@)"
+	$(Q)printf '%s\n' \
+		'prefix=$(O)' 'libdir=$${prefix}/lib' \
+		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library (build tree)' \
+		'Version: 0.1.0' 'Requires: libdrm' \
+		'Cflags: -I$(SRC)/include/uapi -I$(SRC)/userspace/include' \
+		'Libs: $(SAN_FLAGS) -L$${libdir} -Wl,-rpath,$${libdir} -lqaic' \
+		'Libs.private: -lstdc++ -lpthread' > $@
+
+$(CLIENT): $(call obj,$(call srcs,userspace/client)) $(LIBQAIC_SO)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(LDFLAGS)
+
+$(BENCH): $(call obj,$(call srcs,userspace/bench)) $(LIBQAIC_SO)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(BENCH_LIBS) $(LDFLAGS)
+
+define unit_test_rule
+$(O)/tests/$(call test_name,$(1)): $(call obj,$(call srcs,$(1))) $(KTAP_OBJ) $(LIBQAIC_A)
+	$$(Q)mkdir -p $$(dir $$@)
+	@echo "  LD        $$(patsubst $(O)/%,%,$$@)"
+	$$(Q)$$(CXX) -o $$@ $$(filter %.o,$$^) $(LIBQAIC_A) $$(GTEST_LIBS) $$(DRM_LIBS) $$(LDFLAGS)
+endef
+$(foreach d,$(UNIT_TEST_DIRS),$(eval $(call unit_test_rule,$(d))))
+
+$(SELFTEST): $(call obj,$(call srcs,selftests/drivers/accel/qaic)) $(KTAP_OBJ) $(LIBQAIC_SO)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(GTEST_LIBS) $(LDFLAGS)
+
+.PHONY: tests
+tests: all $(TESTS)
+
+-include $(ALL_OBJS:.o=.d)
+
+# ---------------------------------------------------------------------------- top-level goals
+# check, demo and bench first make sure the Debian packages are there (installing them as root),
+# then re-enter make so the package flags are read after the install.
+.PHONY: deps check demo bench _check _demo _bench
+deps:
+	$(Q)$(SRC)/scripts/deps.sh install
+
+check:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory -f $(SRC)/Makefile O=$(O) _check
+
+demo:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory -f $(SRC)/Makefile O=$(O) _demo
+
+bench:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory -f $(SRC)/Makefile O=$(O) _bench
+
+_check: tests
+	$(Q)CC="$(CC)" SAN_FLAGS="$(SAN_FLAGS)" $(SRC)/scripts/run-tests.sh $(O) $(TESTS)
+
+_demo: all
+	$(Q)$(CLIENT) --device sim info
+
+_bench: all
+	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json
+
+# ---------------------------------------------------------------------------- install, clean
+.PHONY: install clean distclean
+install: all
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
+	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
+	$(Q)install -m 755 $(LIBQAIC_SO) $(DESTDIR)$(PREFIX)/lib/
+	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/
+	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(DESTDIR)$(PREFIX)/include/qaic/
+	$(Q)printf '%s\n' \
+		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
+		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \
+		'Version: 0.1.0' 'Requires: libdrm' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
+	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"
+
+clean:
+	$(Q)rm -rf $(O)
+
+distclean:
+	$(Q)rm -rf $(SRC)/build $(SRC)/build-*

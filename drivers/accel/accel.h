@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The accel core: what drivers/accel gives a driver, as DRM's accel subsystem does.
+//
+//  - Driver: name, version and the driver's ioctl table, plus open/postclose hooks.
+//  - Device: a registered instance with a minor (accel0, accel1, ...); unplug() makes every
+//    later open and ioctl fail with -ENODEV and waits for ioctls in flight.
+//  - File: one open of a device, with its GEM handle table and the driver's per-file state.
+//    A File lives while anyone holds it (an fd, an ioctl in flight, a mapping); the last
+//    reference releases it: postclose, then every handle is dropped.
+//  - GemObject: a refcounted buffer object with a fake mmap offset. A file may map an offset
+//    only while it holds a handle to the object; a mapping keeps the object alive.
+//  - ioctl(): table-driven dispatch with DRM's size and direction rules.
+#pragma once
+
+#include "kernel/refcount.h"
+#include "kernel/result.h"
+#include "kernel/uaccess.h"
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <sys/types.h>
+
+namespace accel {
+
+using kernel::Error;
+using kernel::ErrorOr;
+using kernel::RefPtr;
+using kernel::UserPtr;
+
+class Device;
+class File;
+class GemObject;
+
+// One ioctl: cmd is the full encoded number the driver defines (its size and direction are
+// what the handler expects); the table is indexed by cmd's nr. The handler gets a kernel copy
+// of the argument, zero-filled past what the user supplied.
+using IoctlHandler = ErrorOr<void> (*)(File &file, void *data);
+struct IoctlDesc {
+    uint32_t cmd;
+    IoctlHandler func;
+    const char *name;
+};
+#define ACCEL_IOCTL(ioctl, handler) ::accel::IoctlDesc{ioctl, handler, #ioctl}
+
+struct Driver {
+    const char *name;
+    const char *desc;
+    const char *date;
+    int major, minor, patchlevel;
+    // Entry i serves DRM_COMMAND_BASE + i; an index past the end gets -EINVAL.
+    std::span<const IoctlDesc> ioctls;
+    // Called when a file is opened, before it is usable; an error fails the open.
+    ErrorOr<void> (*open)(Device &dev, File &file);
+    // Called once when the file's last reference goes, before its handles are dropped.
+    void (*postclose)(Device &dev, File &file);
+};
+
+// Per-file state of the driver, owned by the File.
+struct FilePrivate {
+    virtual ~FilePrivate() = default;
+};
+
+class Device : public kernel::RefCounted {
+public:
+    explicit Device(const Driver &driver) : driver_(driver) {}
+    ~Device() override;
+
+    const Driver &driver() const { return driver_; }
+    // accelN's N once registered, -1 before.
+    int minor() const { return minor_; }
+
+    // drm_dev_register: gives the device the lowest free minor and makes it openable.
+    ErrorOr<void> register_device();
+    // drm_dev_unplug: later opens and ioctls get -ENODEV; returns when no ioctl is in flight.
+    // Also unregisters the minor.
+    void unplug();
+    bool unplugged() const { return unplugged_.load(std::memory_order_acquire); }
+
+    // drm_dev_enter/exit: a section during which unplug() waits. enter() fails once unplugged.
+    bool enter();
+    void exit();
+
+    // Fake mmap offsets of this device's objects.
+    ErrorOr<uint64_t> add_mmap_offset(GemObject &obj);
+    void remove_mmap_offset(GemObject &obj);
+    // The object at exactly `offset` spanning at least `len` bytes that `file` may map:
+    // -EINVAL if none is there or it is too small, -EACCES if the file holds no handle to it.
+    ErrorOr<RefPtr<GemObject>> lookup_mmap_offset(const File &file, uint64_t offset, uint64_t len);
+
+private:
+    const Driver &driver_;
+    int minor_ = -1;
+    std::atomic<bool> unplugged_{false};
+    std::shared_mutex srcu_; // held shared by ioctls in flight
+
+    struct OffsetNode {
+        GemObject *obj; // no reference: the object removes its node before it dies
+        uint64_t pages;
+    };
+    std::mutex offsets_lock_;
+    std::map<uint64_t, OffsetNode> offsets_; // by start page
+    uint64_t next_offset_page_;
+};
+
+// Opens accelN: -ENODEV when there is no such device or it is unplugged.
+ErrorOr<RefPtr<File>> open_minor(int minor);
+// Number of registered devices' minors in use, for diagnostics.
+RefPtr<Device> find_device(int minor);
+
+class File : public kernel::RefCounted {
+public:
+    explicit File(RefPtr<Device> dev) : dev_(std::move(dev)) {}
+    ~File() override;
+
+    Device &device() const { return *dev_; }
+
+    template <typename T> T &priv() const { return static_cast<T &>(*priv_); }
+    void set_priv(std::unique_ptr<FilePrivate> priv) { priv_ = std::move(priv); }
+
+    // drm_gem_handle_create: a new handle (>= 1) for obj, holding a reference to it.
+    ErrorOr<uint32_t> handle_create(RefPtr<GemObject> obj);
+    // The object behind handle, with a reference; -ENOENT for an unknown handle.
+    ErrorOr<RefPtr<GemObject>> lookup(uint32_t handle) const;
+    // drm_gem_handle_delete: -EINVAL for an unknown handle.
+    ErrorOr<void> handle_delete(uint32_t handle);
+    size_t handle_count() const;
+
+private:
+    void drop_handle(uint32_t handle, RefPtr<GemObject> obj);
+
+    RefPtr<Device> dev_;
+    std::unique_ptr<FilePrivate> priv_;
+    mutable std::mutex handles_lock_;
+    std::map<uint32_t, RefPtr<GemObject>> handles_;
+    uint32_t next_handle_ = 1;
+};
+
+// Where and how a GEM object is being mapped into the user's address space.
+struct Vma {
+    void *addr; // hint, or the fixed address with MAP_FIXED; set to the result by mmap()
+    size_t len; // bytes, a multiple of the page size, at most the object's size
+    int prot;
+    int flags;
+};
+
+class GemObject : public kernel::RefCounted {
+public:
+    GemObject(Device &dev, uint64_t size) : dev_(RefPtr<Device>::share(&dev)), size_(size) {}
+    ~GemObject() override;
+
+    Device &device() const { return *dev_; }
+    uint64_t size() const { return size_; }
+
+    // drm_gem_create_mmap_offset + drm_vma_node_offset_addr: the object's fake offset, made
+    // on first use.
+    ErrorOr<uint64_t> mmap_offset();
+
+    // Maps the object's first vma.len bytes; sets vma.addr. Drivers without mappable objects
+    // leave the default.
+    virtual ErrorOr<void> mmap(Vma &vma);
+    // A file dropped its handle to this object (drm_gem_object_funcs.close).
+    virtual void close(File &) {}
+
+private:
+    friend class Device;
+    friend class File;
+    // drm_vma_node_allow/revoke: a file may map the object while it holds handles to it.
+    void allow_mmap(const File &file);
+    void revoke_mmap(const File &file);
+    bool mmap_allowed(const File &file);
+
+    RefPtr<Device> dev_;
+    uint64_t size_;
+    std::mutex lock_;
+    uint64_t offset_page_ = 0;                     // 0: no offset yet
+    std::map<const File *, unsigned> mmap_allowed_; // handles per file
+};
+
+// The DRM ioctl entry: dispatch by cmd's nr to the core's or the driver's table; copy the
+// argument in (IOW) and out (IOR) per DRM's rules. Returns 0 or a negative errno.
+int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
+
+// mmap of a fake offset on file: MAP_SHARED only; len > 0, page-aligned offset, the range
+// within the object. The mapping holds the object and the file until munmap.
+ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset);
+// Unmaps [addr, addr + len). A mapping made by mmap() above must be unmapped whole (-EINVAL
+// for part of one); other ranges go to munmap(2) as they are.
+ErrorOr<void> munmap(void *addr, size_t len);
+
+} // namespace accel

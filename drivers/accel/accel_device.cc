@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Device registry (minors), unplug, and the fake mmap offset space of a device.
+#include "drivers/accel/accel.h"
+#include "kernel/idr.h"
+#include "kernel/locked.h"
+#include "kernel/mm.h"
+
+namespace accel {
+namespace {
+
+// Minors, as the accel subsystem numbers /dev/accel/accelN. The registry holds no reference:
+// a device unregisters in unplug() or its destructor.
+constexpr uint32_t kMaxMinors = 64;
+kernel::Locked<kernel::Idr<Device *>> &minors()
+{
+    // Never destroyed: devices may unregister from static destructors at exit.
+    static auto *idr = new kernel::Locked<kernel::Idr<Device *>>();
+    return *idr;
+}
+
+// Fake offsets start at 4 GiB, as DRM_FILE_PAGE_OFFSET_START does, and span 2^44 pages.
+constexpr uint64_t kOffsetStartPage = (uint64_t(1) << 32) >> kernel::kPageShift;
+constexpr uint64_t kOffsetEndPage = kOffsetStartPage + (uint64_t(1) << 44);
+
+} // namespace
+
+Device::~Device()
+{
+    if (minor_ >= 0)
+        minors().with([&](auto &idr) { (void)idr.remove(uint32_t(minor_)); });
+}
+
+ErrorOr<void> Device::register_device()
+{
+    if (minor_ >= 0)
+        return Error(-EBUSY);
+    next_offset_page_ = kOffsetStartPage;
+    minor_ = int(TRY(minors().with([&](auto &idr) { return idr.alloc(this, 0, kMaxMinors); })));
+    return {};
+}
+
+void Device::unplug()
+{
+    unplugged_.store(true, std::memory_order_release);
+    // Wait for every ioctl in flight: they hold srcu_ shared.
+    std::unique_lock wait_for_readers(srcu_);
+    if (minor_ >= 0)
+        minors().with([&](auto &idr) { (void)idr.remove(uint32_t(minor_)); });
+    minor_ = -1;
+}
+
+bool Device::enter()
+{
+    if (unplugged())
+        return false;
+    srcu_.lock_shared();
+    if (unplugged()) {
+        srcu_.unlock_shared();
+        return false;
+    }
+    return true;
+}
+
+void Device::exit()
+{
+    srcu_.unlock_shared();
+}
+
+RefPtr<Device> find_device(int minor)
+{
+    if (minor < 0)
+        return nullptr;
+    return minors().with([&](auto &idr) -> RefPtr<Device> {
+        Device **dev = idr.find(uint32_t(minor));
+        if (!dev || !(*dev)->get_unless_zero())
+            return nullptr;
+        return RefPtr<Device>::adopt(*dev);
+    });
+}
+
+// ---------------------------------------------------------------------------- mmap offsets
+
+ErrorOr<uint64_t> Device::add_mmap_offset(GemObject &obj)
+{
+    uint64_t pages = (obj.size() + kernel::kPageSize - 1) >> kernel::kPageShift;
+    if (pages == 0)
+        return Error(-EINVAL);
+    std::lock_guard lock(offsets_lock_);
+    // Offsets are handed out upwards and never reused, so a stale offset can never reach a
+    // newer object; 2^44 pages (64 PiB) of offset space outlast any process.
+    if (pages > kOffsetEndPage - next_offset_page_)
+        return Error(-ENOSPC);
+    uint64_t start = next_offset_page_;
+    next_offset_page_ += pages;
+    offsets_.emplace(start, OffsetNode{&obj, pages});
+    return start;
+}
+
+void Device::remove_mmap_offset(GemObject &obj)
+{
+    std::lock_guard lock(offsets_lock_);
+    offsets_.erase(obj.offset_page_);
+}
+
+ErrorOr<RefPtr<GemObject>> Device::lookup_mmap_offset(const File &file, uint64_t offset,
+                                                      uint64_t len)
+{
+    if (!kernel::page_aligned(offset))
+        return Error(-EINVAL);
+    std::lock_guard lock(offsets_lock_);
+    auto it = offsets_.find(offset >> kernel::kPageShift);
+    if (it == offsets_.end())
+        return Error(-EINVAL);
+    OffsetNode &node = it->second;
+    if (len > node.pages << kernel::kPageShift)
+        return Error(-EINVAL);
+    if (!node.obj->get_unless_zero())
+        return Error(-EINVAL); // being destroyed
+    auto obj = RefPtr<GemObject>::adopt(node.obj);
+    if (!obj->mmap_allowed(file))
+        return Error(-EACCES);
+    return obj;
+}
+
+} // namespace accel

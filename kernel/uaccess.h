@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// User memory access. A user address is a UserPtr<T>: it has no operator* or ->, so the driver
+// cannot dereference it by mistake. Data crosses only through copy_from_user / copy_to_user,
+// which return -EFAULT for any address the user's process cannot access (unmapped, wrong
+// permission, wrapping), never a crash.
+//
+// The copies go through process_vm_readv/writev on the pid of the process the driver serves
+// (UserMm): in the embedded sim backend that is this very process, and the same code serves
+// another process when the driver is hosted by a daemon.
+#pragma once
+
+#include "kernel/result.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <sys/types.h>
+#include <vector>
+
+namespace kernel {
+
+template <typename T> class UserPtr {
+public:
+    UserPtr() = default;
+    explicit UserPtr(uint64_t addr) : addr_(addr) {}
+
+    uint64_t addr() const { return addr_; }
+    bool is_null() const { return addr_ == 0; }
+    template <typename U> UserPtr<U> cast() const { return UserPtr<U>(addr_); }
+    // The address n bytes further on. Wrapping is not an error here: the copy rejects it.
+    UserPtr byte_offset(uint64_t n) const { return UserPtr(addr_ + n); }
+
+private:
+    uint64_t addr_ = 0;
+};
+
+// A user process's address space.
+class UserMm {
+public:
+    explicit UserMm(pid_t pid) : pid_(pid) {}
+    // This process.
+    static const UserMm &self();
+
+    pid_t pid() const;
+    // Copies len bytes; -EFAULT if any byte is inaccessible (dst is then zero-filled, as
+    // copy_from_user leaves no stale kernel data behind).
+    ErrorOr<void> read(void *dst, uint64_t src, size_t len) const;
+    ErrorOr<void> write(uint64_t dst, const void *src, size_t len) const;
+
+private:
+    pid_t pid_;
+};
+
+// The address space of the process the current thread is serving (the kernel's current->mm).
+// Defaults to this process; a host serving another process sets it with ScopedUserMm.
+const UserMm &current_mm();
+
+class ScopedUserMm {
+public:
+    explicit ScopedUserMm(const UserMm &mm);
+    ~ScopedUserMm();
+    ScopedUserMm(const ScopedUserMm &) = delete;
+    ScopedUserMm &operator=(const ScopedUserMm &) = delete;
+
+private:
+    const UserMm *saved_;
+};
+
+inline ErrorOr<void> copy_from_user(void *dst, UserPtr<const void> src, size_t len)
+{
+    return current_mm().read(dst, src.addr(), len);
+}
+inline ErrorOr<void> copy_to_user(UserPtr<void> dst, const void *src, size_t len)
+{
+    return current_mm().write(dst.addr(), src, len);
+}
+
+// One object.
+template <typename T> ErrorOr<void> copy_from_user(T *dst, UserPtr<T> src)
+{
+    return copy_from_user(dst, src.template cast<const void>(), sizeof(T));
+}
+template <typename T> ErrorOr<void> copy_to_user(UserPtr<T> dst, const T *src)
+{
+    return copy_to_user(dst.template cast<void>(), src, sizeof(T));
+}
+
+// n objects; -EOVERFLOW when n * sizeof(T) does not fit (the kernel's copy_array_from_user).
+template <typename T> ErrorOr<void> copy_array_from_user(T *dst, UserPtr<T> src, size_t n)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes))
+        return Error(-EOVERFLOW);
+    return copy_from_user(dst, src.template cast<const void>(), bytes);
+}
+template <typename T> ErrorOr<void> copy_array_to_user(UserPtr<T> dst, const T *src, size_t n)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes))
+        return Error(-EOVERFLOW);
+    return copy_to_user(dst.template cast<void>(), src, bytes);
+}
+
+// A kernel copy of n user objects (memdup_array_user): -EOVERFLOW, -ENOMEM or -EFAULT.
+// Callers cap n first; this only refuses what cannot be represented or allocated.
+template <typename T> ErrorOr<std::vector<T>> memdup_array_user(UserPtr<T> src, size_t n)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes))
+        return Error(-EOVERFLOW);
+    std::vector<T> v;
+    try {
+        v.resize(n);
+    } catch (const std::bad_alloc &) {
+        return Error(-ENOMEM);
+    } catch (const std::length_error &) {
+        return Error(-ENOMEM);
+    }
+    TRY(copy_from_user(v.data(), src.template cast<const void>(), bytes));
+    return v;
+}
+
+} // namespace kernel

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// libqaic's backends: what an fd returned by qaic_open() leads to.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <sys/types.h>
+
+namespace libqaic {
+
+// One open device file. Methods return 0 / a pointer, or a negative errno.
+class OpenFile {
+public:
+    virtual ~OpenFile() = default;
+    virtual int fd() const = 0;
+    // The fd was closed behind libqaic's back and its number reused: forget it, do not close.
+    virtual void disown_fd() = 0;
+    virtual int ioctl(unsigned long request, void *arg) = 0;
+    // Returns the address, or sets *err to a negative errno and returns nullptr.
+    virtual void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) = 0;
+};
+
+// The embedded simulated card; -ENODEV when libqaic was built without it.
+int open_sim(std::unique_ptr<OpenFile> *out);
+// A real accel node at path.
+int open_node(const char *path, std::unique_ptr<OpenFile> *out);
+// Whether the node at path is driven by qaic (DRM_IOCTL_VERSION name).
+bool node_is_qaic(const char *path);
+// munmap through the sim backend's mapping table; false if addr is not one of its mappings
+// (the caller then uses munmap(2)).
+bool sim_munmap(void *addr, size_t len, int *err);
+
+} // namespace libqaic

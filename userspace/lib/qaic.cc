@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// The device-file C ABI: a table from fds to open files, and the choice of backend.
+#include "qaic/qaic.h"
+#include "userspace/lib/backend.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <sys/mman.h>
+#include <unordered_map>
+
+#define QAIC_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace libqaic {
+namespace {
+
+struct FdTable {
+    std::shared_mutex lock;
+    std::unordered_map<int, std::shared_ptr<OpenFile>> files;
+};
+
+// Never destroyed, so an fd used from another static destructor at exit still works.
+FdTable &fds()
+{
+    static auto *t = new FdTable();
+    return *t;
+}
+
+std::shared_ptr<OpenFile> lookup(int fd)
+{
+    std::shared_lock lock(fds().lock);
+    auto it = fds().files.find(fd);
+    return it == fds().files.end() ? nullptr : it->second;
+}
+
+int fail(int negative_errno)
+{
+    errno = -negative_errno;
+    return -1;
+}
+
+// NULL: $QAIC_DEVICE, else the first real qaic node, else the simulated card.
+std::string choose_device(const char *device)
+{
+    if (device)
+        return device;
+    if (const char *env = std::getenv("QAIC_DEVICE"); env && *env)
+        return env;
+    for (int n = 0; n < 64; ++n) {
+        std::string path = "/dev/accel/accel" + std::to_string(n);
+        if (node_is_qaic(path.c_str()))
+            return path;
+    }
+    return "sim";
+}
+
+} // namespace
+} // namespace libqaic
+
+using namespace libqaic;
+
+QAIC_EXPORT int qaic_open(const char *device)
+{
+    std::string dev = choose_device(device);
+    std::unique_ptr<OpenFile> file;
+    int ret = dev == "sim" ? open_sim(&file) : open_node(dev.c_str(), &file);
+    if (ret < 0)
+        return fail(ret);
+    int fd = file->fd();
+    std::unique_lock lock(fds().lock);
+    auto &slot = fds().files[fd];
+    if (slot)
+        slot->disown_fd(); // the user close(2)d it instead of qaic_close()
+    slot = std::move(file);
+    return fd;
+}
+
+QAIC_EXPORT int qaic_close(int fd)
+{
+    std::shared_ptr<OpenFile> file;
+    {
+        std::unique_lock lock(fds().lock);
+        auto it = fds().files.find(fd);
+        if (it == fds().files.end())
+            return fail(-EBADF);
+        file = std::move(it->second);
+        fds().files.erase(it);
+    }
+    // An ioctl in flight on another thread keeps the file until it returns, like fput().
+    return 0;
+}
+
+QAIC_EXPORT int qaic_ioctl(int fd, unsigned long request, void *arg)
+{
+    auto file = lookup(fd);
+    if (!file)
+        return fail(-EBADF);
+    int ret = file->ioctl(request, arg);
+    return ret < 0 ? fail(ret) : ret;
+}
+
+QAIC_EXPORT void *qaic_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+{
+    auto file = lookup(fd);
+    if (!file) {
+        errno = EBADF;
+        return MAP_FAILED;
+    }
+    int err = 0;
+    void *p = file->mmap(addr, len, prot, flags, offset, &err);
+    if (!p) {
+        errno = -err;
+        return MAP_FAILED;
+    }
+    return p;
+}
+
+QAIC_EXPORT int qaic_munmap(void *addr, size_t len)
+{
+    int err = 0;
+    if (sim_munmap(addr, len, &err))
+        return err < 0 ? fail(err) : 0;
+    return munmap(addr, len);
+}
