@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The accel core with a fake driver: registry, files, handles, dispatch rules, offsets, mmap.
+#include "drivers/accel/accel.h"
+
+#include <cstring>
+#include <drm.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace {
+
+using accel::File;
+using kernel::RefPtr;
+using kernel::UserPtr;
+
+// A driver argument: 16 bytes in, the handler writes its own view of it back.
+struct test_arg {
+    uint64_t in;
+    uint64_t out;
+};
+#define TEST_IOCTL_RW DRM_IOWR(DRM_COMMAND_BASE + 0, struct test_arg)
+#define TEST_IOCTL_W DRM_IOW(DRM_COMMAND_BASE + 1, struct test_arg)
+#define TEST_IOCTL_NOFUNC DRM_IOW(DRM_COMMAND_BASE + 2, struct test_arg)
+#define TEST_IOCTL_PAST_END DRM_IOW(DRM_COMMAND_BASE + 3, struct test_arg)
+
+struct Seen {
+    test_arg arg;
+    int calls;
+};
+Seen g_seen;
+
+kernel::ErrorOr<void> rw_handler(File &, void *data)
+{
+    auto *a = static_cast<test_arg *>(data);
+    g_seen = {*a, g_seen.calls + 1};
+    a->out = a->in + 1;
+    if (a->in == 99)
+        return kernel::Error(-EIO); // a failing handler still has its result copied back
+    return {};
+}
+
+constexpr accel::IoctlDesc kTestIoctls[] = {
+    ACCEL_IOCTL(TEST_IOCTL_RW, rw_handler),
+    ACCEL_IOCTL(TEST_IOCTL_W, rw_handler),
+    {TEST_IOCTL_NOFUNC, nullptr, "TEST_IOCTL_NOFUNC"},
+};
+
+int g_opens, g_postcloses;
+bool g_fail_open;
+kernel::ErrorOr<void> test_open(accel::Device &, File &)
+{
+    if (g_fail_open)
+        return kernel::Error(-ENOMEM);
+    ++g_opens;
+    return {};
+}
+void test_postclose(accel::Device &, File &)
+{
+    ++g_postcloses;
+}
+
+const accel::Driver kTestDriver = {
+    .name = "testdrv",
+    .desc = "accel core test driver",
+    .date = "20260102",
+    .major = 3,
+    .minor = 4,
+    .patchlevel = 5,
+    .ioctls = kTestIoctls,
+    .open = test_open,
+    .postclose = test_postclose,
+};
+
+// A buffer object backed by a memfd, mapped with mmap(2).
+class MemfdObject : public accel::GemObject {
+public:
+    MemfdObject(accel::Device &dev, uint64_t size, int *live)
+        : GemObject(dev, size), live_(live), fd_(memfd_create("test-bo", MFD_CLOEXEC))
+    {
+        EXPECT_EQ(ftruncate(fd_, off_t(size)), 0);
+        ++*live_;
+    }
+    ~MemfdObject() override
+    {
+        ::close(fd_);
+        --*live_;
+    }
+    kernel::ErrorOr<void> mmap(accel::Vma &vma) override
+    {
+        void *p = ::mmap(vma.addr, vma.len, vma.prot, vma.flags, fd_, 0);
+        if (p == MAP_FAILED)
+            return kernel::Error(-errno);
+        vma.addr = p;
+        return {};
+    }
+    void close(File &) override { ++closes; }
+    int closes = 0;
+
+private:
+    int *live_;
+    int fd_;
+};
+
+class AccelCore : public testing::Test {
+protected:
+    void SetUp() override
+    {
+        g_seen = {};
+        g_opens = g_postcloses = 0;
+        g_fail_open = false;
+        dev = kernel::make_ref<accel::Device>(kTestDriver);
+        ASSERT_FALSE(dev->register_device().is_error());
+        file = open_file();
+    }
+    void TearDown() override
+    {
+        file = nullptr;
+        dev->unplug();
+        dev = nullptr;
+        EXPECT_EQ(live, 0) << "GEM objects leaked";
+    }
+    RefPtr<File> open_file()
+    {
+        auto f = accel::open_minor(dev->minor());
+        EXPECT_FALSE(f.is_error());
+        return f.is_error() ? nullptr : f.release_value();
+    }
+    RefPtr<MemfdObject> new_object(uint64_t size)
+    {
+        return kernel::make_ref<MemfdObject>(*dev, size, &live);
+    }
+    int do_ioctl(File &f, unsigned long cmd, void *arg)
+    {
+        return accel::ioctl(f, cmd, UserPtr<void>(uintptr_t(arg)));
+    }
+
+    int live = 0;
+    RefPtr<accel::Device> dev;
+    RefPtr<File> file;
+};
+
+TEST_F(AccelCore, RegisterGivesLowestFreeMinor)
+{
+    auto second = kernel::make_ref<accel::Device>(kTestDriver);
+    ASSERT_FALSE(second->register_device().is_error());
+    EXPECT_NE(second->minor(), dev->minor());
+    EXPECT_EQ(accel::find_device(second->minor()), second);
+    EXPECT_EQ(second->register_device().code(), -EBUSY);
+    int freed = second->minor();
+    second->unplug();
+    EXPECT_EQ(second->minor(), -1);
+    EXPECT_FALSE(accel::find_device(freed));
+    auto third = kernel::make_ref<accel::Device>(kTestDriver);
+    ASSERT_FALSE(third->register_device().is_error());
+    EXPECT_EQ(third->minor(), freed);
+    third->unplug();
+}
+
+TEST_F(AccelCore, OpenUnknownMinorIsEnodev)
+{
+    EXPECT_EQ(accel::open_minor(63).code(), -ENODEV);
+    EXPECT_EQ(accel::open_minor(-1).code(), -ENODEV);
+}
+
+TEST_F(AccelCore, OpenAndPostcloseHooks)
+{
+    EXPECT_EQ(g_opens, 1);
+    auto f2 = open_file();
+    EXPECT_EQ(g_opens, 2);
+    f2 = nullptr;
+    EXPECT_EQ(g_postcloses, 1);
+    g_fail_open = true;
+    EXPECT_EQ(accel::open_minor(dev->minor()).code(), -ENOMEM);
+}
+
+TEST_F(AccelCore, UnplugFailsOpenAndIoctl)
+{
+    int minor = dev->minor();
+    dev->unplug();
+    EXPECT_EQ(accel::open_minor(minor).code(), -ENODEV);
+    test_arg a{1, 0};
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, &a), -ENODEV);
+    EXPECT_EQ(g_seen.calls, 0);
+}
+
+TEST_F(AccelCore, ReadWriteIoctlCopiesBothWays)
+{
+    test_arg a{41, 0};
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, &a), 0);
+    EXPECT_EQ(g_seen.arg.in, 41u);
+    EXPECT_EQ(a.out, 42u);
+}
+
+TEST_F(AccelCore, WriteOnlyIoctlCopiesNothingBack)
+{
+    test_arg a{41, 7};
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_W, &a), 0);
+    EXPECT_EQ(g_seen.calls, 1);
+    EXPECT_EQ(a.out, 7u);
+}
+
+TEST_F(AccelCore, FailedHandlerStillCopiesOut)
+{
+    test_arg a{99, 0};
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, &a), -EIO);
+    EXPECT_EQ(a.out, 100u);
+}
+
+TEST_F(AccelCore, ShorterUserStructIsZeroExtended)
+{
+    // An older userspace that knows only the first 8 bytes: the handler sees zeros after them,
+    // and only 8 bytes are written back.
+    struct {
+        uint64_t in;
+        uint64_t canary;
+    } a{5, 0xdeadbeef};
+    unsigned long cmd = DRM_IOWR(DRM_COMMAND_BASE + 0, uint64_t);
+    EXPECT_EQ(do_ioctl(*file, cmd, &a), 0);
+    EXPECT_EQ(g_seen.arg.in, 5u);
+    EXPECT_EQ(g_seen.arg.out, 0u);
+    EXPECT_EQ(a.canary, 0xdeadbeefu);
+}
+
+TEST_F(AccelCore, LongerUserStructIsTruncatedToWhatIsCopied)
+{
+    struct {
+        test_arg arg;
+        uint64_t extra;
+    } a{{1, 0}, 123};
+    unsigned long cmd = DRM_IOWR(DRM_COMMAND_BASE + 0, decltype(a));
+    EXPECT_EQ(do_ioctl(*file, cmd, &a), 0);
+    EXPECT_EQ(a.arg.out, 2u);
+    EXPECT_EQ(a.extra, 123u); // the kernel copy of the user's extra bytes, unchanged
+}
+
+TEST_F(AccelCore, DirectionBothSidesMustAgree)
+{
+    // The user claims IOW for an IOWR ioctl: nothing is copied back.
+    test_arg a{10, 0};
+    EXPECT_EQ(do_ioctl(*file, DRM_IOW(DRM_COMMAND_BASE + 0, struct test_arg), &a), 0);
+    EXPECT_EQ(a.out, 0u);
+    // The user claims IOR: nothing is copied in, the handler sees zeros, the result comes back.
+    a = {10, 0};
+    EXPECT_EQ(do_ioctl(*file, DRM_IOR(DRM_COMMAND_BASE + 0, struct test_arg), &a), 0);
+    EXPECT_EQ(g_seen.arg.in, 0u);
+    EXPECT_EQ(a.out, 1u);
+}
+
+TEST_F(AccelCore, UnknownIoctlsAreEinval)
+{
+    test_arg a{};
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_NOFUNC, &a), -EINVAL);
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_PAST_END, &a), -EINVAL);
+    EXPECT_EQ(do_ioctl(*file, DRM_IOWR(DRM_COMMAND_END, struct test_arg), &a), -EINVAL);
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_GET_UNIQUE, &a), -EINVAL);
+    EXPECT_EQ(g_seen.calls, 0);
+}
+
+TEST_F(AccelCore, BadArgumentPointerIsEfault)
+{
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, nullptr), -EFAULT);
+    EXPECT_EQ(g_seen.calls, 0);
+    void *ro = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(ro, MAP_FAILED);
+    // Readable but not writable: the handler runs, the copy back fails.
+    EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, ro), -EFAULT);
+    EXPECT_EQ(g_seen.calls, 1);
+    munmap(ro, 4096);
+}
+
+TEST_F(AccelCore, VersionReportsDriverAndFullLengths)
+{
+    char name[4] = {}, desc[64] = {};
+    drm_version v{};
+    v.name = name;
+    v.name_len = 3; // shorter than "testdrv"
+    v.desc = desc;
+    v.desc_len = sizeof(desc);
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_VERSION, &v), 0);
+    EXPECT_EQ(v.version_major, 3);
+    EXPECT_EQ(v.version_minor, 4);
+    EXPECT_EQ(v.version_patchlevel, 5);
+    EXPECT_STREQ(name, "tes");
+    EXPECT_EQ(v.name_len, strlen("testdrv"));
+    EXPECT_STREQ(desc, "accel core test driver");
+    EXPECT_EQ(v.date_len, 8u);
+    EXPECT_EQ(v.date, nullptr);
+}
+
+TEST_F(AccelCore, VersionWithBadStringPointerIsEfault)
+{
+    drm_version v{};
+    v.name = reinterpret_cast<char *>(8);
+    v.name_len = 16;
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_VERSION, &v), -EFAULT);
+}
+
+TEST_F(AccelCore, HandlesStartAtOneAndAreNotReused)
+{
+    auto obj = new_object(4096);
+    uint32_t h1 = file->handle_create(obj).value();
+    uint32_t h2 = file->handle_create(obj).value();
+    EXPECT_EQ(h1, 1u);
+    EXPECT_NE(h1, h2);
+    EXPECT_EQ(file->handle_delete(h1).code(), 0);
+    uint32_t h3 = file->handle_create(obj).value();
+    EXPECT_NE(h3, h1);
+    EXPECT_NE(h3, h2);
+    EXPECT_EQ(file->lookup(h1).code(), -ENOENT);
+    EXPECT_EQ(file->lookup(h2).value(), RefPtr<accel::GemObject>(obj));
+    EXPECT_EQ(file->handle_count(), 2u);
+}
+
+TEST_F(AccelCore, GemCloseDropsTheHandleAndCallsClose)
+{
+    auto obj = new_object(4096);
+    uint32_t h = file->handle_create(obj).value();
+    drm_gem_close c{h, 0};
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), 0);
+    EXPECT_EQ(obj->closes, 1);
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), -EINVAL);
+    c.handle = 0;
+    EXPECT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), -EINVAL);
+    EXPECT_EQ(obj->refcount(), 1u); // only ours is left
+}
+
+TEST_F(AccelCore, HandlesAreFileLocal)
+{
+    auto obj = new_object(4096);
+    uint32_t h = file->handle_create(obj).value();
+    auto other = open_file();
+    EXPECT_EQ(other->lookup(h).code(), -ENOENT);
+    EXPECT_EQ(other->handle_delete(h).code(), -EINVAL);
+}
+
+TEST_F(AccelCore, ClosingTheFileDropsItsHandles)
+{
+    int live_before = live;
+    {
+        auto obj = new_object(4096);
+        ASSERT_FALSE(file->handle_create(obj).is_error());
+    }
+    EXPECT_EQ(live, live_before + 1);
+    file = nullptr;
+    EXPECT_EQ(live, live_before);
+    EXPECT_EQ(g_postcloses, 1);
+}
+
+TEST_F(AccelCore, MmapOffsetsAreStableAndDistinct)
+{
+    auto a = new_object(8192), b = new_object(4096);
+    uint64_t oa = a->mmap_offset().value(), ob = b->mmap_offset().value();
+    EXPECT_EQ(a->mmap_offset().value(), oa);
+    EXPECT_NE(oa, ob);
+    EXPECT_EQ(oa % 4096, 0u);
+    EXPECT_GE(oa, uint64_t(1) << 32);
+}
+
+TEST_F(AccelCore, MmapMapsTheObjectAndKeepsItAlive)
+{
+    auto obj = new_object(8192);
+    uint32_t h = file->handle_create(obj).value();
+    uint64_t off = obj->mmap_offset().value();
+    auto p = accel::mmap(*file, nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, off);
+    ASSERT_FALSE(p.is_error());
+    auto *bytes = static_cast<unsigned char *>(p.value());
+    bytes[8191] = 0x5a;
+    // Close the handle and drop our reference: the mapping keeps the object.
+    accel::GemObject *raw = obj.get();
+    obj = nullptr;
+    ASSERT_FALSE(file->handle_delete(h).is_error());
+    EXPECT_EQ(live, 1);
+    EXPECT_EQ(raw->refcount(), 1u);
+    EXPECT_EQ(bytes[8191], 0x5a);
+    ASSERT_FALSE(accel::munmap(p.value(), 8192).is_error());
+    EXPECT_EQ(live, 0);
+}
+
+TEST_F(AccelCore, MmapKeepsTheFileAlive)
+{
+    auto obj = new_object(4096);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    auto p = accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, obj->mmap_offset().value());
+    ASSERT_FALSE(p.is_error());
+    file = nullptr;
+    EXPECT_EQ(g_postcloses, 0); // like vm_file, the mapping holds the file
+    ASSERT_FALSE(accel::munmap(p.value(), 4096).is_error());
+    EXPECT_EQ(g_postcloses, 1);
+}
+
+TEST_F(AccelCore, MmapRules)
+{
+    auto obj = new_object(8192);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    uint64_t off = obj->mmap_offset().value();
+    int rw = PROT_READ | PROT_WRITE;
+    EXPECT_EQ(accel::mmap(*file, nullptr, 8193, rw, MAP_SHARED, off).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 0, rw, MAP_SHARED, off).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, SIZE_MAX, rw, MAP_SHARED, off).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, rw, MAP_PRIVATE, off).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, rw, MAP_SHARED, off + 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, rw, MAP_SHARED, off + 1).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, rw, MAP_SHARED, 0).code(), -EINVAL);
+    // A length that rounds up to the object's size is fine.
+    auto p = accel::mmap(*file, nullptr, 8000, rw, MAP_SHARED, off);
+    ASSERT_FALSE(p.is_error());
+    ASSERT_FALSE(accel::munmap(p.value(), 8000).is_error());
+}
+
+TEST_F(AccelCore, AnotherFilesOffsetIsNotUsable)
+{
+    auto obj = new_object(4096);
+    uint32_t h = file->handle_create(obj).value();
+    uint64_t off = obj->mmap_offset().value();
+    auto other = open_file();
+    EXPECT_EQ(accel::mmap(*other, nullptr, 4096, PROT_READ, MAP_SHARED, off).code(), -EACCES);
+    // Once this file closes its handle, it cannot map the object either.
+    ASSERT_FALSE(file->handle_delete(h).is_error());
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, off).code(), -EACCES);
+}
+
+TEST_F(AccelCore, PartialMunmapOfAMappingIsEinval)
+{
+    auto obj = new_object(8192);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    auto p = accel::mmap(*file, nullptr, 8192, PROT_READ, MAP_SHARED, obj->mmap_offset().value());
+    ASSERT_FALSE(p.is_error());
+    auto *base = static_cast<char *>(p.value());
+    EXPECT_EQ(accel::munmap(base, 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::munmap(base + 4096, 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::munmap(base + 1, 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::munmap(base, 0).code(), -EINVAL);
+    ASSERT_FALSE(accel::munmap(base, 8192).is_error());
+}
+
+TEST_F(AccelCore, ObjectsWithoutMmapSupportGiveEnodev)
+{
+    auto obj = kernel::make_ref<accel::GemObject>(*dev, 4096);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, obj->mmap_offset().value())
+                  .code(),
+              -ENODEV);
+}
+
+} // namespace

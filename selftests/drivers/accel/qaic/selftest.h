@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Common fixture of the uAPI selftests. They use nothing but libqaic's device-file ABI and
+// the uAPI, so they run unchanged on the simulated card and on a real /dev/accel node; the
+// device comes from $QAIC_DEVICE (default: a real qaic node if present, else "sim").
+#pragma once
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <drm.h>
+#include <drm/qaic_accel.h>
+#include <gtest/gtest.h>
+#include <qaic/qaic.h>
+#include <string>
+
+namespace selftest {
+
+// The device the suite runs against, as qaic_open(NULL) resolves it.
+inline bool on_sim()
+{
+    const char *env = std::getenv("QAIC_DEVICE");
+    return !env || !*env || std::strcmp(env, "sim") == 0;
+}
+
+// -errno of a failed call, 0 on success: tests compare with the exact errno.
+inline int ioctl_err(int fd, unsigned long request, void *arg)
+{
+    return qaic_ioctl(fd, request, arg) == 0 ? 0 : -errno;
+}
+
+class Qaic : public testing::Test {
+protected:
+    void SetUp() override
+    {
+        fd = qaic_open(nullptr);
+        ASSERT_GE(fd, 0) << "qaic_open: " << std::strerror(errno);
+    }
+    void TearDown() override
+    {
+        if (fd >= 0) {
+            EXPECT_EQ(qaic_close(fd), 0);
+        }
+    }
+    int fd = -1;
+};
+
+} // namespace selftest
