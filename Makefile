@@ -224,7 +224,7 @@ install: all
 		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \
 		'Version: 0.1.0' 'Requires: libdrm' 'Cflags: -I$${includedir}' \
-		'Libs: -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
+		'Libs: $(SAN_FLAGS) -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
 	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"
 

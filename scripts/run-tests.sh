@@ -25,9 +25,9 @@ run() {
         fail=$((fail + 1))
     else
         local p f s
-        p=$(sed -E 's/.*pass:([0-9]+).*/\1/' <<<"$totals")
-        f=$(sed -E 's/.*fail:([0-9]+).*/\1/' <<<"$totals")
-        s=$(sed -E 's/.*skip:([0-9]+).*/\1/' <<<"$totals")
+        p=$(sed -E 's/.* pass:([0-9]+).*/\1/' <<<"$totals")
+        f=$(sed -E 's/.* fail:([0-9]+).*/\1/' <<<"$totals")
+        s=$(sed -E 's/.* skip:([0-9]+).*/\1/' <<<"$totals")
         pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
         if [[ $rc -ne 0 && $f -eq 0 ]]; then
             echo "# $name: exited $rc although no case failed"
