@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "hw/aic100/card.h"
+#include "hw/aic100/firmware.h"
+
+#include <cstring>
+#include <new>
+#include <sys/mman.h>
+
+namespace aic100 {
+
+Ddr::Ddr(uint64_t size) : size_(size)
+{
+    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::bad_alloc();
+    base_ = static_cast<uint8_t *>(p);
+}
+
+Ddr::~Ddr()
+{
+    munmap(base_, size_);
+}
+
+Card::Card(CardConfig cfg) : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0)
+{
+    for (unsigned id = 0; id < cfg.num_dbc; ++id)
+        dbcs_.push_back(std::make_unique<Dbc>(*this, id));
+    fw_ = std::make_unique<Firmware>(*this); // boots the device: BOOT -> ONLINE
+}
+
+Card::~Card()
+{
+    fw_.reset();
+    dbcs_.clear();
+}
+
+void Card::set_msi_sink(MsiSink sink)
+{
+    std::lock_guard lk(msi_lock_);
+    msi_sink_ = std::move(sink);
+}
+
+void Card::raise_msi(unsigned vector)
+{
+    if (gone())
+        return;
+    MsiSink sink;
+    {
+        std::lock_guard lk(msi_lock_);
+        if (msi_drop_[vector]) {
+            --msi_drop_[vector];
+            return;
+        }
+        sink = msi_sink_;
+    }
+    if (sink)
+        sink(msi_mode_.load(std::memory_order_acquire) == kMsiPerVector ? vector : 0);
+}
+
+void Card::raise_dbc_msi(unsigned dbc_id)
+{
+    raise_msi(dbc_msi_vector(dbc_id));
+}
+
+void Card::raise_control_msi()
+{
+    raise_msi(kMsiControl);
+}
+
+void Card::doorbell(unsigned, uint64_t, uint32_t)
+{
+    // The NSP program executor hooks in here.
+}
+
+uint32_t Card::mmio_read(unsigned bar, uint64_t off)
+{
+    if (gone() || off % 4)
+        return kRegGone;
+    if (bar == kBarDev) {
+        if (off >= kCtrlChannel && off < kCtrlChannel + 0x100)
+            return fw_->control().read_reg(off - kCtrlChannel);
+        if (off >= kSsrChannel && off < kSsrChannel + 0x100)
+            return fw_->ssr().read_reg(off - kSsrChannel);
+        switch (off) {
+        case kRegDevId: return kDevIdValue;
+        case kRegDevStatus: return status();
+        case kRegNumDbc: return num_dbc();
+        case kRegDdrSizeMb: return uint32_t(ddr_.size() >> 20);
+        case kRegMsiMode: return msi_mode_;
+        case kRegFwVersion: return uint32_t(kFwMajor) << 16 | kFwMinor;
+        default: return 0;
+        }
+    }
+    if (bar == kBarDbc && off >= kDbcRegsBase) {
+        uint64_t id = (off - kDbcRegsBase) / kDbcRegsStride;
+        if (id < num_dbc())
+            return dbcs_[id]->read_reg((off - kDbcRegsBase) % kDbcRegsStride);
+    }
+    return 0;
+}
+
+void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
+{
+    if (gone() || off % 4)
+        return;
+    if (bar == kBarDev) {
+        if (off >= kCtrlChannel && off < kCtrlChannel + 0x100) {
+            if (fw_->control().write_reg(off - kCtrlChannel, value))
+                fw_->kick();
+        } else if (off >= kSsrChannel && off < kSsrChannel + 0x100) {
+            if (fw_->ssr().write_reg(off - kSsrChannel, value))
+                fw_->kick();
+        } else if (off == kRegDevReset && value == kResetMagic) {
+            reset();
+        } else if (off == kRegMsiMode && value <= kMsiPerVector) {
+            msi_mode_.store(value, std::memory_order_release);
+        }
+        return;
+    }
+    if (bar == kBarDbc && off >= kDbcRegsBase) {
+        uint64_t id = (off - kDbcRegsBase) / kDbcRegsStride;
+        if (id < num_dbc())
+            dbcs_[id]->write_reg((off - kDbcRegsBase) % kDbcRegsStride, value);
+    }
+}
+
+void Card::reset()
+{
+    status_.store(kDevBoot, std::memory_order_release);
+    msi_mode_.store(kMsiShared, std::memory_order_release);
+    for (auto &dbc : dbcs_)
+        dbc->release();
+    fw_->reset();
+}
+
+void Card::sem_op(unsigned dbc_id, unsigned index, uint32_t cmd, uint32_t val)
+{
+    if (dbc_id < num_dbc())
+        dbcs_[dbc_id]->sem_op(index, cmd, val);
+}
+
+uint32_t Card::sem_value(unsigned dbc_id, unsigned index) const
+{
+    return dbc_id < num_dbc() ? dbcs_[dbc_id]->sem_value(index) : 0;
+}
+
+bool Card::ddr_read(uint64_t addr, void *dst, uint64_t len)
+{
+    if (!ddr_.contains(addr, len))
+        return false;
+    std::memcpy(dst, ddr_.at(addr), len);
+    return true;
+}
+
+bool Card::ddr_write(uint64_t addr, const void *src, uint64_t len)
+{
+    if (!ddr_.contains(addr, len))
+        return false;
+    std::memcpy(ddr_.at(addr), src, len);
+    return true;
+}
+
+#ifdef CONFIG_QAIC_FAULT_INJECTION
+void Card::drop_msis(unsigned vector, uint32_t count)
+{
+    std::lock_guard lk(msi_lock_);
+    if (vector < msi_drop_.size())
+        msi_drop_[vector] = count;
+}
+
+void Card::firmware_silent(bool silent)
+{
+    fw_->set_silent(silent);
+}
+
+void Card::firmware_nack(uint32_t count)
+{
+    fw_->nack_next(count);
+}
+
+void Card::remove_device()
+{
+    gone_.store(true, std::memory_order_release);
+    for (auto &dbc : dbcs_)
+        dbc->kick();
+    fw_->kick();
+}
+
+void Card::subsystem_restart(unsigned dbc_id)
+{
+    if (dbc_id < num_dbc())
+        fw_->start_ssr(dbc_id);
+}
+#endif
+
+} // namespace aic100

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The simulated AIC100 card: BAR registers, DBCs, firmware, device DDR, the IOMMU in front
+// of it, MSI delivery, reset, and a test-control API (counters, semaphores, DDR access and,
+// with CONFIG_QAIC_FAULT_INJECTION, faults) that is not part of the uAPI.
+#pragma once
+
+#include "hw/aic100/dbc.h"
+#include "hw/aic100/iommu.h"
+#include "include/hw/aic100_regs.h"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace aic100 {
+
+class Firmware;
+
+struct CardConfig {
+    unsigned num_dbc = CONFIG_QAIC_SIM_NUM_DBC;
+    uint64_t ddr_size = uint64_t(CONFIG_QAIC_SIM_DDR_SIZE_MB) << 20;
+};
+
+// Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
+class Ddr {
+public:
+    explicit Ddr(uint64_t size);
+    ~Ddr();
+    Ddr(const Ddr &) = delete;
+    Ddr &operator=(const Ddr &) = delete;
+    uint64_t size() const { return size_; }
+    bool contains(uint64_t addr, uint64_t len) const
+    {
+        return addr <= size_ && len <= size_ - addr;
+    }
+    uint8_t *at(uint64_t addr) { return base_ + addr; }
+
+private:
+    uint8_t *base_;
+    uint64_t size_;
+};
+
+class Card {
+public:
+    explicit Card(CardConfig cfg = {});
+    ~Card();
+    Card(const Card &) = delete;
+    Card &operator=(const Card &) = delete;
+
+    // ---- the bus side
+    uint32_t mmio_read(unsigned bar, uint64_t offset);
+    void mmio_write(unsigned bar, uint64_t offset, uint32_t value);
+    Iommu &iommu() { return iommu_; }
+    // Where MSIs go (the platform's interrupt controller). Called on the card's threads.
+    using MsiSink = std::function<void(unsigned vector)>;
+    void set_msi_sink(MsiSink sink);
+
+    // ---- inside the card
+    unsigned num_dbc() const { return unsigned(dbcs_.size()); }
+    Dbc &dbc(unsigned id) { return *dbcs_[id]; }
+    Ddr &ddr() { return ddr_; }
+    bool gone() const { return gone_.load(std::memory_order_acquire); }
+    void raise_dbc_msi(unsigned dbc_id);
+    void raise_control_msi();
+    // A doorbell write into DDR by a DBC (the NSP watches these).
+    void doorbell(unsigned dbc_id, uint64_t addr, uint32_t value);
+
+    // ---- test control (not uAPI)
+    DbcCounters dbc_counters(unsigned id) const { return dbcs_[id]->counters(); }
+    void sem_op(unsigned dbc_id, unsigned index, uint32_t cmd, uint32_t val);
+    uint32_t sem_value(unsigned dbc_id, unsigned index) const;
+    bool ddr_read(uint64_t addr, void *dst, uint64_t len);
+    bool ddr_write(uint64_t addr, const void *src, uint64_t len);
+    // Full device reset with work in flight (also kRegDevReset): every DBC released without
+    // responses, channels disabled, firmware state lost, MSIs back to shared; the device
+    // reports BOOT, then ONLINE once the firmware is up (with a control MSI).
+    void reset();
+    uint32_t status() const { return status_.load(std::memory_order_acquire); }
+
+#ifdef CONFIG_QAIC_FAULT_INJECTION
+    void inject_dma_error(unsigned dbc_id, uint32_t nth) { dbcs_[dbc_id]->inject_error(nth); }
+    void hang_engine(unsigned dbc_id) { dbcs_[dbc_id]->hang(); }
+    // The next `count` MSIs on `vector` are lost.
+    void drop_msis(unsigned vector, uint32_t count);
+    // The firmware reads requests but never answers, until turned back on.
+    void firmware_silent(bool silent);
+    // The next `count` control messages are refused with a NACK (kFwInjected).
+    void firmware_nack(uint32_t count);
+    // Surprise removal: registers read all ones, engines and firmware stop, no MSIs.
+    void remove_device();
+    // Subsystem restart of one DBC: 2 -> 3 -> 4 -> 5 -> IDLE with SSR events the host acks.
+    void subsystem_restart(unsigned dbc_id);
+#endif
+
+private:
+    friend class Firmware;
+    void raise_msi(unsigned vector);
+
+    CardConfig cfg_;
+    Ddr ddr_;
+    Iommu iommu_;
+    std::atomic<uint32_t> status_{kDevBoot};
+    std::atomic<uint32_t> msi_mode_{kMsiShared};
+    std::atomic<bool> gone_{false};
+    std::mutex msi_lock_;
+    MsiSink msi_sink_;
+    std::vector<uint32_t> msi_drop_;
+    std::vector<std::unique_ptr<Dbc>> dbcs_;
+    std::unique_ptr<Firmware> fw_;
+};
+
+} // namespace aic100

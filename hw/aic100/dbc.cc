@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The DBC engine. One thread per DBC executes request elements strictly in ring order:
+// read the element through the IOMMU, validate it, run presync semaphores, move the data,
+// write the doorbell, run the other semaphores, then write a response and raise the MSI.
+// The DBC's lock is never held while copying data or raising an MSI.
+#include "hw/aic100/dbc.h"
+#include "hw/aic100/card.h"
+
+#include <cstring>
+
+namespace aic100 {
+namespace {
+
+constexpr unsigned kMsiModeration = 16; // responses before an MSI is forced out
+
+unsigned db_bytes(uint8_t db_len)
+{
+    switch (db_len) {
+    case kDb32: return 4;
+    case kDb16: return 2;
+    case kDb8: return 1;
+    default: return 0;
+    }
+}
+
+uint32_t sem_cmd(uint32_t word)
+{
+    return (word >> kSemCmdShift) & kSemCmdMask;
+}
+
+} // namespace
+
+Dbc::Dbc(Card &card, unsigned id) : card_(card), id_(id), thread_([this] { run(); }) {}
+
+Dbc::~Dbc()
+{
+    {
+        std::lock_guard lk(lock_);
+        stop_ = true;
+        ++gen_;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+uint32_t Dbc::read_reg(uint64_t off) const
+{
+    if (off >= kDbcSem0 && off < kDbcSem0 + 4 * kNumSems)
+        return sem_value(unsigned(off - kDbcSem0) / 4);
+    switch (off) {
+    case kDbcReqHp: return reqhp_.load(std::memory_order_acquire);
+    case kDbcReqTp: return reqtp_.load(std::memory_order_acquire);
+    case kDbcRspHp: return rsphp_.load(std::memory_order_acquire);
+    case kDbcRspTp: return rsptp_.load(std::memory_order_acquire);
+    case kDbcState: return state_.load(std::memory_order_acquire);
+    case kDbcNelem: {
+        std::lock_guard lk(lock_);
+        return rings_.nelem;
+    }
+    case kDbcLastError: return last_error_;
+    case kDbcElemsLo: return uint32_t(elements_);
+    case kDbcElemsHi: return uint32_t(elements_ >> 32);
+    case kDbcBytesLo: return uint32_t(bytes_);
+    case kDbcBytesHi: return uint32_t(bytes_ >> 32);
+    case kDbcErrors: return errors_;
+    case kDbcResponses: return responses_;
+    default: return 0;
+    }
+}
+
+void Dbc::write_reg(uint64_t off, uint32_t value)
+{
+    if (off != kDbcReqTp && off != kDbcRspHp)
+        return; // read-only or unused
+    {
+        std::lock_guard lk(lock_);
+        // Indices outside the ring, or on a DBC without rings, are ignored.
+        if (state_ != kDbcAssigned || value >= rings_.nelem)
+            return;
+        (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
+    }
+    cv_.notify_all();
+}
+
+void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
+{
+    {
+        std::lock_guard lk(lock_);
+        ++gen_;
+        rings_ = {req_q, rsp_q, nelem};
+        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+        owner_ = owner;
+        state_ = kDbcAssigned;
+    }
+    cv_.notify_all();
+}
+
+void Dbc::release()
+{
+    {
+        std::lock_guard lk(lock_);
+        ++gen_;
+        rings_ = {};
+        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+        std::memset(sems_, 0, sizeof(sems_));
+        hung_ = false;
+        inject_countdown_ = 0;
+        msi_pending_ = false;
+        err_latched_ = false;
+        elements_ = bytes_ = 0;
+        errors_ = responses_ = last_error_ = 0;
+        owner_ = 0;
+        state_ = kDbcIdle;
+    }
+    cv_.notify_all();
+}
+
+void Dbc::shutdown(DbcState state)
+{
+    {
+        std::lock_guard lk(lock_);
+        ++gen_;
+        state_ = state;
+    }
+    cv_.notify_all();
+}
+
+void Dbc::set_state(DbcState state)
+{
+    state_.store(state, std::memory_order_release);
+}
+
+void Dbc::sem_op(unsigned index, uint32_t cmd, uint32_t val)
+{
+    if (index >= kNumSems)
+        return;
+    {
+        std::lock_guard lk(lock_);
+        uint32_t &s = sems_[index];
+        val &= kSemValMask;
+        switch (cmd) {
+        case kSemInit: s = val; break;
+        case kSemInc: s = (s + val) & kSemValMask; break;
+        case kSemDec: s = (s - val) & kSemValMask; break;
+        default: return; // waits are for engines only
+        }
+    }
+    cv_.notify_all();
+}
+
+uint32_t Dbc::sem_value(unsigned index) const
+{
+    std::lock_guard lk(lock_);
+    return index < kNumSems ? sems_[index] : 0;
+}
+
+DbcCounters Dbc::counters() const
+{
+    std::lock_guard lk(lock_);
+    uint32_t n = rings_.nelem;
+    uint32_t level = n ? (reqtp_ + n - reqhp_) % n : 0;
+    return {state_, n, level, elements_, bytes_, errors_, responses_, last_error_};
+}
+
+void Dbc::inject_error(uint32_t nth)
+{
+    std::lock_guard lk(lock_);
+    inject_countdown_ = nth;
+}
+
+void Dbc::hang()
+{
+    std::lock_guard lk(lock_);
+    hung_ = true;
+}
+
+void Dbc::kick()
+{
+    { std::lock_guard lk(lock_); }
+    cv_.notify_all();
+}
+
+bool Dbc::work_ready() const
+{
+    return state_ == kDbcAssigned && !hung_ && !card_.gone() && rings_.nelem &&
+           reqhp_.load(std::memory_order_relaxed) != reqtp_.load(std::memory_order_relaxed);
+}
+
+void Dbc::flush_msi(std::unique_lock<std::mutex> &lk)
+{
+    if (!msi_pending_)
+        return;
+    msi_pending_ = false;
+    responses_since_msi_ = 0;
+    lk.unlock();
+    card_.raise_dbc_msi(id_);
+    lk.lock();
+}
+
+RspStatus Dbc::validate(const DbcReq &r) const
+{
+    if (r.resv || r.resv2 || r.resv3 || r.resv4 || (r.cmd & kCmdReservedMask))
+        return kRspMalformed;
+    uint8_t dir = r.cmd & kCmdDirMask;
+    if (dir == kCmdDirMask || (dir && !(r.cmd & kCmdBulk)))
+        return kRspMalformed;
+    if (r.db_len != kDbNone) {
+        unsigned w = db_bytes(r.db_len);
+        if (!w || r.db_addr % w)
+            return kRspMalformed;
+        if (!card_.ddr().contains(r.db_addr, w))
+            return kRspDdrRange;
+    }
+    for (uint32_t word : r.sem_cmd) {
+        if (!word)
+            continue;
+        if ((word & kSemReservedMask) || !(word & kSemEnable) || sem_cmd(word) == kSemNop ||
+            sem_cmd(word) > kSemWaitGt0)
+            return kRspMalformed;
+    }
+    return kRspOk;
+}
+
+// Blocks the engine (and only this DBC's engine) until a wait is satisfied.
+bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
+{
+    unsigned index = (word >> kSemIndexShift) & kSemIndexMask;
+    uint32_t val = word & kSemValMask;
+    uint32_t cmd = sem_cmd(word);
+    if (cmd < kSemWaitEqual) {
+        uint32_t &s = sems_[index];
+        s = cmd == kSemInit ? val : cmd == kSemInc ? (s + val) & kSemValMask
+                                                   : (s - val) & kSemValMask;
+        cv_.notify_all();
+        return true;
+    }
+    auto satisfied = [&] {
+        uint32_t s = sems_[index];
+        return cmd == kSemWaitEqual ? s == val : cmd == kSemWaitGtEq ? s >= val : s > 0;
+    };
+    if (!satisfied()) {
+        flush_msi(lk); // completions before the wait must not be held back by it
+        cv_.wait(lk, [&] { return gen != gen_ || satisfied(); });
+    }
+    return gen == gen_;
+}
+
+RspStatus Dbc::transfer(const DbcReq &r)
+{
+    uint8_t dir = r.cmd & kCmdDirMask;
+    if (!dir || !r.len)
+        return kRspOk;
+    Ddr &ddr = card_.ddr();
+    if (dir == kCmdToDevice) {
+        if (!ddr.contains(r.dest_addr, r.len))
+            return kRspDdrRange;
+        return card_.iommu().access(r.src_addr, r.len, kPermRead, [&](void *host) {
+            std::memcpy(ddr.at(r.dest_addr), host, r.len);
+        });
+    }
+    if (!ddr.contains(r.src_addr, r.len))
+        return kRspDdrRange;
+    return card_.iommu().access(r.dest_addr, r.len, kPermWrite, [&](void *host) {
+        std::memcpy(host, ddr.at(r.src_addr), r.len);
+    });
+}
+
+bool Dbc::execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &lk,
+                  RspStatus *st, uint64_t *bytes)
+{
+    *bytes = 0;
+    *st = validate(r);
+    if (*st != kRspOk)
+        return true;
+    if (inject_countdown_ && --inject_countdown_ == 0) {
+        *st = kRspInjected;
+        return true;
+    }
+    for (uint32_t word : r.sem_cmd)
+        if (word && (word & kSemPresync) && !run_sem(word, gen, lk))
+            return false;
+
+    lk.unlock();
+    *st = transfer(r);
+    if (*st == kRspOk && r.db_len != kDbNone) {
+        unsigned w = db_bytes(r.db_len);
+        std::memcpy(card_.ddr().at(r.db_addr), &r.db_data, w); // little-endian low bytes
+        card_.doorbell(id_, r.db_addr, r.db_data);
+    }
+    lk.lock();
+    if (gen != gen_)
+        return false;
+    if (*st != kRspOk)
+        return true; // a failed element rings no doorbell and runs no more semaphores
+    *bytes = (r.cmd & kCmdDirMask) ? r.len : 0;
+    for (uint32_t word : r.sem_cmd)
+        if (word && !(word & kSemPresync) && !run_sem(word, gen, lk))
+            return false;
+    return true;
+}
+
+void Dbc::run()
+{
+    std::unique_lock lk(lock_);
+    for (;;) {
+        if (!stop_ && !work_ready()) {
+            flush_msi(lk);
+            cv_.wait(lk, [&] { return stop_ || work_ready(); });
+        }
+        if (stop_)
+            return;
+        uint64_t gen = gen_;
+        Rings rings = rings_;
+        uint32_t idx = reqhp_.load(std::memory_order_relaxed);
+
+        lk.unlock();
+        DbcReq req{};
+        RspStatus st = card_.iommu().access(rings.req + uint64_t(idx) * sizeof(DbcReq),
+                                            sizeof(DbcReq), kPermRead,
+                                            [&](void *host) { std::memcpy(&req, host, sizeof(req)); });
+        lk.lock();
+        if (gen != gen_)
+            continue;
+
+        uint64_t bytes = 0;
+        bool unreadable = st != kRspOk;
+        if (!unreadable && !execute(req, gen, lk, &st, &bytes))
+            continue; // released or shut down meanwhile: the element is abandoned
+        ++elements_;
+        bytes_ += bytes;
+        if (st != kRspOk) {
+            ++errors_;
+            last_error_ = st;
+            if (!err_latched_ || err_req_id_ != req.req_id) {
+                err_latched_ = true;
+                err_req_id_ = req.req_id;
+                err_status_ = st;
+            }
+        }
+
+        if ((req.cmd & kCmdGenCompletion) || unreadable) {
+            // Wait for a free response slot; the host frees them from its MSI handler.
+            auto rsp_room = [&] {
+                return gen != gen_ || ring_free(rsphp_, rsptp_, rings.nelem) > 0;
+            };
+            if (!rsp_room()) {
+                flush_msi(lk);
+                cv_.wait(lk, rsp_room);
+            }
+            if (gen != gen_)
+                continue;
+            DbcRsp rsp{req.req_id, uint16_t(st)};
+            if (err_latched_ && err_req_id_ == req.req_id) {
+                rsp.status = err_status_;
+                err_latched_ = false;
+            }
+            uint32_t tail = rsptp_.load(std::memory_order_relaxed);
+            lk.unlock();
+            RspStatus wst = card_.iommu().access(
+                rings.rsp + uint64_t(tail) * sizeof(DbcRsp), sizeof(DbcRsp), kPermWrite,
+                [&](void *host) { std::memcpy(host, &rsp, sizeof(rsp)); });
+            lk.lock();
+            if (gen != gen_)
+                continue;
+            if (wst == kRspOk) {
+                rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
+                ++responses_;
+                msi_pending_ = true;
+                ++responses_since_msi_;
+            } else {
+                ++errors_;
+                last_error_ = wst;
+            }
+        }
+        if (req.cmd & kCmdForceMsi)
+            msi_pending_ = true;
+        reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
+        if (msi_pending_ && responses_since_msi_ >= kMsiModeration)
+            flush_msi(lk);
+    }
+}
+
+} // namespace aic100

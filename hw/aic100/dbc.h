@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// One DMA Bridge Channel: its registers, its request/response rings in host memory, its 32
+// semaphores, and the engine thread that executes request elements in ring order.
+#pragma once
+
+#include "include/hw/aic100_regs.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace aic100 {
+
+class Card;
+
+struct DbcCounters {
+    uint32_t state;
+    uint32_t nelem;
+    uint32_t queue_level; // request elements written by the host, not yet executed
+    uint64_t elements;    // executed since activation
+    uint64_t bytes;       // moved since activation
+    uint32_t errors;      // elements that failed
+    uint32_t responses;   // responses written
+    uint32_t last_error;  // last non-zero response status
+};
+
+class Dbc {
+public:
+    Dbc(Card &card, unsigned id);
+    ~Dbc();
+    Dbc(const Dbc &) = delete;
+    Dbc &operator=(const Dbc &) = delete;
+
+    unsigned id() const { return id_; }
+    uint32_t read_reg(uint64_t off) const;
+    void write_reg(uint64_t off, uint32_t value);
+
+    // Firmware side. assign() starts serving the rings; release() abandons every pending
+    // element (no responses), clears semaphores and counters and returns the DBC to IDLE.
+    void assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner);
+    void release();
+    // SSR: stop executing (work abandoned) and report the given state.
+    void shutdown(DbcState state);
+    void set_state(DbcState state);
+    DbcState state() const { return DbcState(state_.load(std::memory_order_acquire)); }
+    uint32_t owner() const { return owner_.load(std::memory_order_acquire); }
+
+    // Semaphores, also driven by the NSP and the test-control API.
+    void sem_op(unsigned index, uint32_t cmd, uint32_t val);
+    uint32_t sem_value(unsigned index) const;
+
+    DbcCounters counters() const;
+
+    // Fault injection: fail the nth element executed from now (1 = the next one); stop
+    // answering until the DBC is released.
+    void inject_error(uint32_t nth);
+    void hang();
+
+    // Wakes the engine to re-check the device state (gone, reset).
+    void kick();
+
+private:
+    struct Rings {
+        uint64_t req = 0, rsp = 0;
+        uint32_t nelem = 0;
+    };
+
+    void run();
+    bool work_ready() const;
+    RspStatus validate(const DbcReq &r) const;
+    // Executes one element; false if the DBC was reset meanwhile (the element is abandoned).
+    bool execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &lk, RspStatus *st,
+                 uint64_t *bytes);
+    bool run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk);
+    RspStatus transfer(const DbcReq &r);
+    void flush_msi(std::unique_lock<std::mutex> &lk);
+
+    Card &card_;
+    const unsigned id_;
+
+    mutable std::mutex lock_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    uint64_t gen_ = 0; // bumped by release/shutdown: in-flight work of an older gen is dropped
+    Rings rings_;
+    uint32_t sems_[kNumSems] = {};
+    bool hung_ = false;
+    uint32_t inject_countdown_ = 0;
+    bool msi_pending_ = false;
+    unsigned responses_since_msi_ = 0;
+    // An error stays latched until the response for its req_id reports it.
+    bool err_latched_ = false;
+    uint16_t err_req_id_ = 0;
+    uint16_t err_status_ = 0;
+
+    std::atomic<uint32_t> state_{kDbcIdle};
+    std::atomic<uint32_t> owner_{0};
+    std::atomic<uint32_t> reqhp_{0}, reqtp_{0}, rsphp_{0}, rsptp_{0};
+    std::atomic<uint64_t> elements_{0}, bytes_{0};
+    std::atomic<uint32_t> errors_{0}, responses_{0}, last_error_{0};
+
+    std::thread thread_;
+};
+
+} // namespace aic100

@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "hw/aic100/firmware.h"
+#include "hw/aic100/card.h"
+#include "kernel/crc32.h"
+
+#include <cstring>
+#include <drm/qaic_accel.h>
+
+namespace aic100 {
+namespace {
+
+template <typename T> T load(const uint8_t *p)
+{
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
+}
+
+template <typename T> void append(std::vector<uint8_t> &out, const T &v)
+{
+    auto *p = reinterpret_cast<const uint8_t *>(&v);
+    out.insert(out.end(), p, p + sizeof(T));
+}
+
+uint32_t message_crc(const uint8_t *msg, uint32_t len)
+{
+    // The CRC covers the whole message with the crc32 field taken as zero.
+    static const uint8_t zero[4] = {};
+    uint32_t crc = kernel::crc32(0, zero, 4);
+    return kernel::crc32(crc, msg + 4, len - 4);
+}
+
+} // namespace
+
+Firmware::Firmware(Card &card)
+    : card_(card), ctrl_(card.iommu(), kCtrlSlotSize), ssr_(card.iommu(), kSsrSlotSize),
+      thread_([this] { run(); })
+{
+}
+
+Firmware::~Firmware()
+{
+    {
+        std::lock_guard lk(lock_);
+        stop_ = true;
+        ++epoch_;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void Firmware::kick()
+{
+    { std::lock_guard lk(lock_); }
+    cv_.notify_all();
+}
+
+void Firmware::reset()
+{
+    {
+        std::lock_guard lk(lock_);
+        ++epoch_;
+        ctrl_.reset();
+        ssr_.reset();
+        images_.clear();
+        xfers_.clear();
+        ssr_queue_.clear();
+        ssr_waiting_ack_ = false;
+        have_seq_ = false;
+        silent_ = false;
+        nack_count_ = 0;
+        boot_pending_ = true;
+    }
+    cv_.notify_all();
+}
+
+void Firmware::set_silent(bool silent)
+{
+    {
+        std::lock_guard lk(lock_);
+        silent_ = silent;
+    }
+    cv_.notify_all();
+}
+
+void Firmware::nack_next(uint32_t count)
+{
+    std::lock_guard lk(lock_);
+    nack_count_ = count;
+}
+
+void Firmware::start_ssr(unsigned dbc_id)
+{
+    {
+        std::lock_guard lk(lock_);
+        ssr_queue_.push_back({dbc_id, 0});
+    }
+    cv_.notify_all();
+}
+
+bool Firmware::has_work() const
+{
+    if (card_.gone())
+        return false;
+    return boot_pending_ || (!silent_ && ctrl_.h2d_pending()) || ssr_.h2d_pending() ||
+           (!ssr_queue_.empty() && !ssr_waiting_ack_);
+}
+
+void Firmware::run()
+{
+    std::unique_lock lk(lock_);
+    for (;;) {
+        cv_.wait(lk, [&] { return stop_ || has_work(); });
+        if (stop_)
+            return;
+        if (boot_pending_) {
+            boot_pending_ = false;
+            card_.status_.store(kDevOnline, std::memory_order_release);
+            lk.unlock();
+            card_.raise_control_msi();
+            lk.lock();
+            continue;
+        }
+        if (ssr_.h2d_pending())
+            serve_ssr_acks();
+        if (!ssr_queue_.empty() && !ssr_waiting_ack_)
+            advance_ssr(lk);
+        if (!silent_ && ctrl_.h2d_pending())
+            serve_control(lk);
+    }
+}
+
+// Writes a D2H message once the host has room for it, then raises the control MSI.
+void Firmware::post_d2h(MsgChannel &ch, const void *msg, size_t len,
+                        std::unique_lock<std::mutex> &lk)
+{
+    uint64_t epoch = epoch_;
+    cv_.wait(lk, [&] { return stop_ || epoch != epoch_ || card_.gone() || !ch.d2h_full(); });
+    if (stop_ || epoch != epoch_ || card_.gone())
+        return;
+    if (ch.push_d2h(msg, len) != kRspOk)
+        return; // the host gave us a ring we cannot write: nothing to tell it with
+    lk.unlock();
+    card_.raise_control_msi();
+    lk.lock();
+}
+
+void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
+{
+    Bytes req;
+    if (ctrl_.pop_h2d(req) != kRspOk)
+        return; // unreadable slot: dropped, like a bus error on the read
+    Bytes rsp = handle_message(req);
+    if (!rsp.empty())
+        post_d2h(ctrl_, rsp.data(), rsp.size(), lk);
+}
+
+// ---------------------------------------------------------------------------- messages
+
+Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint32_t index)
+{
+    Bytes out(sizeof(WireMsgHdr));
+    WireNack n{{kTransNack, sizeof(WireNack)}, status, index};
+    append(out, n);
+    WireMsgHdr h = req_hdr;
+    h.magic = kWireMagic;
+    h.len = uint32_t(out.size());
+    h.count = 1;
+    h.crc32 = 0;
+    std::memcpy(out.data(), &h, sizeof(h));
+    h.crc32 = message_crc(out.data(), h.len);
+    std::memcpy(out.data(), &h, sizeof(h));
+    return out;
+}
+
+Firmware::Bytes Firmware::handle_message(const Bytes &req)
+{
+    WireMsgHdr h = load<WireMsgHdr>(req.data());
+    if (h.magic != kWireMagic)
+        return nack(h, kFwBadMagic, UINT32_MAX);
+    if (h.len < sizeof(WireMsgHdr) || h.len > kCtrlSlotSize || h.count == 0)
+        return nack(h, kFwBadLength, UINT32_MAX);
+
+    // CRC is required; a message without one (crc32 == 0) is accepted only when it is a lone
+    // STATUS request, so a driver can learn that CRCs are required.
+    bool lone_status = h.count == 1 && h.len == sizeof(WireMsgHdr) + sizeof(WireTransHdr) &&
+                       load<WireTransHdr>(req.data() + sizeof(WireMsgHdr)).type ==
+                           QAIC_TRANS_STATUS_TO_DEV;
+    if (!(h.crc32 == 0 && lone_status) && h.crc32 != message_crc(req.data(), h.len))
+        return nack(h, kFwBadCrc, UINT32_MAX);
+    if (have_seq_ && h.sequence_number != last_seq_ + 1)
+        return nack(h, kFwBadSequence, UINT32_MAX);
+    have_seq_ = true;
+    last_seq_ = h.sequence_number;
+    if (nack_count_) {
+        --nack_count_;
+        return nack(h, kFwInjected, UINT32_MAX);
+    }
+
+    Bytes out(sizeof(WireMsgHdr));
+    uint32_t count = 0;
+    uint32_t pos = sizeof(WireMsgHdr);
+    for (uint32_t i = 0; i < h.count; ++i) {
+        if (h.len - pos < sizeof(WireTransHdr))
+            return nack(h, kFwBadLength, i);
+        WireTransHdr th = load<WireTransHdr>(req.data() + pos);
+        if (th.len < sizeof(WireTransHdr) || th.len > h.len - pos)
+            return nack(h, kFwBadLength, i);
+        size_t before = out.size();
+        uint32_t st = handle_transaction(h.handle, req.data() + pos, th.len, out);
+        if (st != kFwOk)
+            return nack(h, st, i);
+        if (out.size() != before)
+            ++count;
+        pos += th.len;
+    }
+    if (pos != h.len)
+        return nack(h, kFwBadLength, UINT32_MAX);
+
+    WireMsgHdr rh = h;
+    rh.len = uint32_t(out.size());
+    rh.count = count;
+    rh.crc32 = 0;
+    std::memcpy(out.data(), &rh, sizeof(rh));
+    rh.crc32 = message_crc(out.data(), rh.len);
+    std::memcpy(out.data(), &rh, sizeof(rh));
+    return out;
+}
+
+uint32_t Firmware::handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    switch (load<WireTransHdr>(t).type) {
+    case QAIC_TRANS_PASSTHROUGH_TO_DEV: return do_passthrough(user, t, len, out);
+    case QAIC_TRANS_DMA_XFER_TO_DEV: return do_dma_xfer(user, t, len, out);
+    case QAIC_TRANS_ACTIVATE_TO_DEV: return do_activate(user, t, len, out);
+    case QAIC_TRANS_DEACTIVATE_FROM_USR: return do_deactivate(user, t, len, out);
+    case QAIC_TRANS_TERMINATE_TO_DEV: return do_terminate(user, t, len, out);
+    case QAIC_TRANS_STATUS_TO_DEV: {
+        if (len != sizeof(WireTransHdr))
+            return kFwBadLength;
+        WireStatusFromDev s{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(WireStatusFromDev)},
+                            kFwMajor, kFwMinor, kFwOk, kStatusFlagCrcRequired};
+        append(out, s);
+        return kFwOk;
+    }
+    default: return kFwBadTransaction;
+    }
+}
+
+uint64_t Firmware::image_bytes() const
+{
+    uint64_t n = 0;
+    for (const auto &[key, img] : images_)
+        n += img.data.size();
+    return n;
+}
+
+void Firmware::drop_user_images(uint32_t user)
+{
+    for (auto it = images_.begin(); it != images_.end();)
+        it = it->first.first == user ? images_.erase(it) : std::next(it);
+    xfers_.erase(user);
+}
+
+uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    if (len < sizeof(WireDmaXfer))
+        return kFwBadLength;
+    WireDmaXfer x = load<WireDmaXfer>(t);
+    if (uint64_t(len) != sizeof(WireDmaXfer) + uint64_t(x.count) * sizeof(WireAddrSize) ||
+        (x.flags & ~kDmaXferMore) || ((x.flags & kDmaXferMore) && !x.dma_chunk_id))
+        return kFwBadLength;
+
+    // A chunked transfer continues only the transfer it started; anything else starts anew.
+    Xfer &xf = xfers_[user];
+    bool continuing = x.dma_chunk_id && xf.chunk_id == x.dma_chunk_id;
+    if (continuing && xf.tag != x.tag)
+        return kFwBadTransaction;
+    if (!continuing)
+        xf = {x.dma_chunk_id, x.tag, 0};
+    Image &img = images_[{user, x.tag}];
+    if (!continuing)
+        img.data.clear();
+
+    uint64_t budget = kImageMemory - std::min(kImageMemory, image_bytes());
+    for (uint32_t i = 0; i < x.count; ++i) {
+        WireAddrSize e = load<WireAddrSize>(t + sizeof(WireDmaXfer) + i * sizeof(WireAddrSize));
+        if (e.size > budget) {
+            images_.erase({user, x.tag});
+            xfers_.erase(user);
+            return kFwNoResources;
+        }
+        size_t at = img.data.size();
+        img.data.resize(at + e.size);
+        RspStatus st = card_.iommu().access(e.addr, e.size, kPermRead, [&](void *host) {
+            std::memcpy(img.data.data() + at, host, e.size);
+        });
+        if (st != kRspOk) {
+            images_.erase({user, x.tag});
+            xfers_.erase(user);
+            return kFwDmaFault;
+        }
+        budget -= e.size;
+        xf.bytes += e.size;
+    }
+    if (x.flags & kDmaXferMore) {
+        WireDmaXferCont c{{QAIC_TRANS_DMA_XFER_CONT, sizeof(WireDmaXferCont)}, x.dma_chunk_id, 0,
+                          xf.bytes};
+        append(out, c);
+    } else {
+        xfers_.erase(user);
+    }
+    return kFwOk;
+}
+
+uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    // Answer: PASSTHROUGH_FROM_DEV, then status:u32, data_len:u32, data, padded to 8 bytes.
+    auto answer = [&](uint32_t status, const void *data, uint32_t data_len) {
+        uint32_t body = 8 + data_len;
+        uint32_t total = uint32_t(sizeof(WireTransHdr)) + ((body + 7) & ~7u);
+        append(out, WireTransHdr{QAIC_TRANS_PASSTHROUGH_FROM_DEV, total});
+        append(out, status);
+        append(out, data_len);
+        auto *p = static_cast<const uint8_t *>(data);
+        out.insert(out.end(), p, p + data_len);
+        out.resize(out.size() + (total - sizeof(WireTransHdr) - body), 0);
+        return kFwOk;
+    };
+    if (len < sizeof(WireTransHdr) + sizeof(FwCmdHdr))
+        return answer(kFwBadCommand, nullptr, 0);
+    FwCmdHdr cmd = load<FwCmdHdr>(t + sizeof(WireTransHdr));
+    const uint8_t *args = t + sizeof(WireTransHdr) + sizeof(FwCmdHdr);
+    uint32_t room = len - uint32_t(sizeof(WireTransHdr) + sizeof(FwCmdHdr));
+    if (cmd.arg_len > room)
+        return answer(kFwBadCommand, nullptr, 0);
+
+    switch (cmd.opcode) {
+    case kFwOpImageInfo: {
+        if (cmd.arg_len < 4)
+            return answer(kFwBadCommand, nullptr, 0);
+        auto it = images_.find({user, load<uint32_t>(args)});
+        if (it == images_.end())
+            return answer(kFwBadCommand, nullptr, 0);
+        struct {
+            uint64_t size;
+            uint32_t crc;
+            uint32_t pad;
+        } info{it->second.data.size(),
+               kernel::crc32(0, it->second.data.data(), it->second.data.size()), 0};
+        return answer(kFwOk, &info, sizeof(info));
+    }
+    case kFwOpImageToDdr: {
+        if (cmd.arg_len < 16)
+            return answer(kFwBadCommand, nullptr, 0);
+        auto it = images_.find({user, load<uint32_t>(args)});
+        uint64_t dev_addr = load<uint64_t>(args + 8);
+        if (it == images_.end() || !card_.ddr().contains(dev_addr, it->second.data.size()))
+            return answer(kFwBadCommand, nullptr, 0);
+        std::memcpy(card_.ddr().at(dev_addr), it->second.data.data(), it->second.data.size());
+        return answer(kFwOk, nullptr, 0);
+    }
+    case kFwOpImageDrop: {
+        if (cmd.arg_len < 4 || !images_.erase({user, load<uint32_t>(args)}))
+            return answer(kFwBadCommand, nullptr, 0);
+        return answer(kFwOk, nullptr, 0);
+    }
+    default: return answer(kFwBadCommand, nullptr, 0);
+    }
+}
+
+uint32_t Firmware::do_activate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    if (len != sizeof(WireActivateToDev))
+        return kFwBadLength;
+    WireActivateToDev a = load<WireActivateToDev>(t);
+    WireActivateFromDev r{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(WireActivateFromDev)}, kFwOk, 0,
+                          a.options};
+    uint32_t n = a.req_q_size;
+    bool geometry_ok = n >= 2 && n <= 65536 && a.rsp_q_size == n &&
+                       a.buf_len == queue_buf_size(n) && a.req_q_addr % 64 == 0 &&
+                       a.rsp_q_addr == a.req_q_addr + a.buf_len - uint64_t(n) * sizeof(DbcRsp);
+    if (!geometry_ok) {
+        r.status = kFwBadTransaction;
+    } else {
+        r.status = kFwNoResources;
+        for (unsigned id = 0; id < card_.num_dbc(); ++id) {
+            Dbc &dbc = card_.dbc(id);
+            if (dbc.state() == kDbcIdle && dbc.owner() == 0) {
+                dbc.assign(a.req_q_addr, a.rsp_q_addr, n, user);
+                r.status = kFwOk;
+                r.dbc_id = id;
+                break;
+            }
+        }
+    }
+    append(out, r);
+    return kFwOk;
+}
+
+uint32_t Firmware::do_deactivate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    if (len != sizeof(WireDeactivateToDev))
+        return kFwBadLength;
+    WireDeactivateToDev d = load<WireDeactivateToDev>(t);
+    WireDeactivateFromDev r{{QAIC_TRANS_DEACTIVATE_FROM_DEV, sizeof(WireDeactivateFromDev)},
+                            kFwOk, d.dbc_id};
+    if (d.dbc_id >= card_.num_dbc())
+        r.status = kFwBadTransaction;
+    else if (card_.dbc(d.dbc_id).state() != kDbcAssigned || card_.dbc(d.dbc_id).owner() != user)
+        r.status = kFwNotOwner;
+    else
+        card_.dbc(d.dbc_id).release();
+    append(out, r);
+    return kFwOk;
+}
+
+uint32_t Firmware::do_terminate(uint32_t, const uint8_t *t, uint32_t len, Bytes &out)
+{
+    if (len != sizeof(WireTerminateToDev))
+        return kFwBadLength;
+    WireTerminateToDev term = load<WireTerminateToDev>(t);
+    for (unsigned id = 0; id < card_.num_dbc(); ++id)
+        if (card_.dbc(id).owner() == term.handle && card_.dbc(id).state() == kDbcAssigned)
+            card_.dbc(id).release();
+    drop_user_images(term.handle);
+    append(out, WireTerminateFromDev{{QAIC_TRANS_TERMINATE_FROM_DEV, sizeof(WireTerminateFromDev)},
+                                     kFwOk, 0});
+    return kFwOk;
+}
+
+// ---------------------------------------------------------------------------- SSR
+
+// One step of the restart at the head of the queue: move the DBC to the next state and tell
+// the host; the next step waits for the host's acknowledgement. Without an enabled SSR
+// channel the steps run without events.
+void Firmware::advance_ssr(std::unique_lock<std::mutex> &lk)
+{
+    Ssr &s = ssr_queue_.front();
+    Dbc &dbc = card_.dbc(s.dbc_id);
+    if (s.event == 0 && dbc.state() != kDbcAssigned) {
+        ssr_queue_.pop_front(); // nothing running there to restart
+        return;
+    }
+    uint32_t next = s.event == 0 ? kSsrBeforeShutdown : s.event + 1;
+    if (next > kSsrAfterPowerUp) {
+        dbc.release();
+        ssr_queue_.pop_front();
+        return;
+    }
+    if (next == kSsrBeforeShutdown)
+        dbc.shutdown(kDbcBeforeShutdown);
+    else
+        dbc.set_state(DbcState(next)); // event codes 2..5 match DBC states 2..5
+    s.event = next;
+    if (!ssr_.enabled())
+        return;
+    SsrEventMsg msg{kSsrEvent, s.dbc_id, next};
+    ssr_waiting_ack_ = true;
+    post_d2h(ssr_, &msg, sizeof(msg), lk);
+}
+
+void Firmware::serve_ssr_acks()
+{
+    Bytes slot;
+    if (ssr_.pop_h2d(slot) != kRspOk)
+        return;
+    SsrEventRsp rsp = load<SsrEventRsp>(slot.data());
+    if (ssr_waiting_ack_ && !ssr_queue_.empty() && rsp.cmd == kSsrEventRsp &&
+        rsp.dbc_id == ssr_queue_.front().dbc_id && rsp.event == ssr_queue_.front().event)
+        ssr_waiting_ack_ = false;
+}
+
+} // namespace aic100

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The card's firmware (the QSM side of the control path). One thread boots the device,
+// serves control messages (see aic100_regs.h, Wire*), and drives subsystem restarts over
+// the SSR channel.
+#pragma once
+
+#include "hw/aic100/channel.h"
+#include "include/hw/aic100_regs.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace aic100 {
+
+class Card;
+
+class Firmware {
+public:
+    explicit Firmware(Card &card);
+    ~Firmware();
+
+    MsgChannel &control() { return ctrl_; }
+    MsgChannel &ssr() { return ssr_; }
+    // A channel register was written or the device state changed: re-check for work.
+    void kick();
+    // Device reset: forget every user, image and pending SSR, disable the channels, boot.
+    void reset();
+
+    void set_silent(bool silent);
+    void nack_next(uint32_t count);
+    void start_ssr(unsigned dbc_id);
+
+    // Firmware image store limits (bytes over all images).
+    static constexpr uint64_t kImageMemory = uint64_t(256) << 20;
+
+private:
+    struct Image {
+        std::vector<uint8_t> data;
+    };
+    struct Xfer { // a DMA transfer spread over several messages
+        uint32_t chunk_id = 0;
+        uint32_t tag = 0;
+        uint64_t bytes = 0;
+    };
+    struct Ssr {
+        unsigned dbc_id;
+        uint32_t event; // the event sent and awaiting its ack, 0 before the first
+    };
+    using Bytes = std::vector<uint8_t>;
+
+    void run();
+    bool has_work() const;
+    void serve_control(std::unique_lock<std::mutex> &lk);
+    void serve_ssr_acks();
+    void advance_ssr(std::unique_lock<std::mutex> &lk);
+    // Builds the response to one request message.
+    Bytes handle_message(const Bytes &req);
+    Bytes nack(const struct WireMsgHdr &req_hdr, uint32_t status, uint32_t index);
+    uint32_t handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_activate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_deactivate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_terminate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    void drop_user_images(uint32_t user);
+    uint64_t image_bytes() const;
+    void post_d2h(MsgChannel &ch, const void *msg, size_t len, std::unique_lock<std::mutex> &lk);
+
+    Card &card_;
+    MsgChannel ctrl_, ssr_;
+    mutable std::mutex lock_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    bool boot_pending_ = true;
+    uint64_t epoch_ = 0; // bumped by reset: work of an older epoch is dropped
+    bool silent_ = false;
+    uint32_t nack_count_ = 0;
+    bool have_seq_ = false;
+    uint32_t last_seq_ = 0;
+    std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)
+    std::map<uint32_t, Xfer> xfers_;                         // by user
+    std::deque<Ssr> ssr_queue_;
+    bool ssr_waiting_ack_ = false;
+    std::thread thread_;
+};
+
+} // namespace aic100

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "hw/aic100/sim_pci.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace aic100 {
+namespace {
+constexpr size_t kPage = 4096;
+uint8_t perm_for(kernel::DmaDirection dir)
+{
+    switch (dir) {
+    case kernel::DmaDirection::kToDevice: return kPermRead;
+    case kernel::DmaDirection::kFromDevice: return kPermWrite;
+    default: return kPermRW;
+    }
+}
+} // namespace
+
+SimPciDev::SimPciDev(CardConfig cfg) : card_(std::make_unique<Card>(cfg))
+{
+    card_->set_msi_sink([this](unsigned vector) { deliver(vector); });
+}
+
+SimPciDev::~SimPciDev()
+{
+    card_.reset();
+}
+
+uint32_t SimPciDev::read32(unsigned bar, uint64_t offset)
+{
+    return card_->mmio_read(bar, offset);
+}
+
+void SimPciDev::write32(unsigned bar, uint64_t offset, uint32_t value)
+{
+    card_->mmio_write(bar, offset, value);
+}
+
+kernel::ErrorOr<kernel::DmaCoherent> SimPciDev::dma_alloc_coherent(size_t size)
+{
+    if (size == 0)
+        return kernel::Error(-EINVAL);
+    size_t len = (size + kPage - 1) & ~(kPage - 1);
+    void *p = std::aligned_alloc(kPage, len);
+    if (!p)
+        return kernel::Error(-ENOMEM);
+    std::memset(p, 0, len);
+    auto iova = card_->iommu().map(p, len, kPermRW);
+    if (iova.is_error()) {
+        std::free(p);
+        return iova.error();
+    }
+    return kernel::DmaCoherent{p, iova.value(), size};
+}
+
+void SimPciDev::dma_free_coherent(kernel::DmaCoherent &buf)
+{
+    if (!buf.cpu_addr)
+        return;
+    card_->iommu().unmap(buf.dma_addr);
+    std::free(buf.cpu_addr);
+    buf = {};
+}
+
+kernel::ErrorOr<void> SimPciDev::dma_map_sgtable(kernel::SgTable &sgt, kernel::DmaDirection dir)
+{
+    uint8_t perm = perm_for(dir);
+    for (size_t i = 0; i < sgt.entries.size(); ++i) {
+        auto iova = card_->iommu().map(sgt.entries[i].cpu_addr, sgt.entries[i].length, perm);
+        if (iova.is_error()) {
+            while (i--)
+                card_->iommu().unmap(sgt.entries[i].dma_addr);
+            return iova.error();
+        }
+        sgt.entries[i].dma_addr = iova.value();
+    }
+    return {};
+}
+
+void SimPciDev::dma_unmap_sgtable(kernel::SgTable &sgt, kernel::DmaDirection)
+{
+    for (kernel::SgEntry &e : sgt.entries) {
+        card_->iommu().unmap(e.dma_addr);
+        e.dma_addr = 0;
+    }
+}
+
+kernel::ErrorOr<unsigned> SimPciDev::alloc_irq_vectors(unsigned min, unsigned max)
+{
+    unsigned want = std::min(max, 1 + card_->num_dbc());
+    unsigned n = std::min(want, msi_limit_);
+    if (n < min || n == 0)
+        return kernel::Error(-ENOSPC);
+    std::lock_guard lk(irq_lock_);
+    if (!vectors_.empty())
+        return kernel::Error(-EBUSY);
+    vectors_.resize(n);
+    return n;
+}
+
+void SimPciDev::free_irq_vectors()
+{
+    std::unique_lock lk(irq_lock_);
+    for (Vector &v : vectors_)
+        v.handler = nullptr;
+    irq_idle_.wait(lk, [&] {
+        for (const Vector &v : vectors_)
+            if (v.running)
+                return false;
+        return true;
+    });
+    vectors_.clear();
+}
+
+kernel::ErrorOr<void> SimPciDev::request_irq(unsigned vector, kernel::IrqHandler handler)
+{
+    std::lock_guard lk(irq_lock_);
+    if (vector >= vectors_.size())
+        return kernel::Error(-EINVAL);
+    if (vectors_[vector].handler)
+        return kernel::Error(-EBUSY);
+    vectors_[vector] = Vector{std::move(handler)};
+    return {};
+}
+
+void SimPciDev::free_irq(unsigned vector)
+{
+    std::unique_lock lk(irq_lock_);
+    if (vector >= vectors_.size())
+        return;
+    Vector &v = vectors_[vector];
+    v.handler = nullptr;
+    v.pending = false;
+    irq_idle_.wait(lk, [&] { return v.running == 0; });
+}
+
+void SimPciDev::disable_irq(unsigned vector)
+{
+    std::lock_guard lk(irq_lock_);
+    if (vector < vectors_.size())
+        vectors_[vector].masked = true;
+}
+
+void SimPciDev::enable_irq(unsigned vector)
+{
+    std::unique_lock lk(irq_lock_);
+    if (vector >= vectors_.size())
+        return;
+    Vector &v = vectors_[vector];
+    v.masked = false;
+    if (v.pending && v.handler) {
+        v.pending = false;
+        run_handler(lk, v);
+    }
+}
+
+// An MSI from the card: the handler runs on the card's thread, like a hard IRQ. A masked
+// vector remembers the interrupt for enable_irq().
+void SimPciDev::deliver(unsigned vector)
+{
+    std::unique_lock lk(irq_lock_);
+    if (vector >= vectors_.size())
+        return; // no vectors allocated: MSIs go nowhere
+    Vector &v = vectors_[vector];
+    if (!v.handler)
+        return;
+    if (v.masked) {
+        v.pending = true;
+        return;
+    }
+    run_handler(lk, v);
+}
+
+void SimPciDev::run_handler(std::unique_lock<std::mutex> &lk, Vector &v)
+{
+    kernel::IrqHandler h = v.handler;
+    ++v.running;
+    lk.unlock();
+    h();
+    lk.lock();
+    --v.running;
+    irq_idle_.notify_all();
+}
+
+} // namespace aic100

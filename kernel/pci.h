@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The bus boundary as the driver sees it: a PCI device with BARs, DMA through the platform's
+// IOMMU, MSI vectors and reset. The driver touches its device only through this interface;
+// the simulated card (hw/aic100) implements it, and so could a VFIO-backed real device.
+#pragma once
+
+#include "kernel/result.h"
+#include "kernel/scatterlist.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace kernel {
+
+enum class DmaDirection {
+    kBidirectional = 0,
+    kToDevice = 1,   // the device may only read
+    kFromDevice = 2, // the device may only write
+};
+
+// Host memory the device reaches at `dma_addr`, for rings and messages (dma_alloc_coherent).
+struct DmaCoherent {
+    void *cpu_addr = nullptr;
+    uint64_t dma_addr = 0;
+    size_t size = 0;
+};
+
+// Runs in interrupt context: on the device's own thread, so it must not wait for the device.
+using IrqHandler = std::function<void()>;
+
+class PciDev {
+public:
+    virtual ~PciDev() = default;
+
+    virtual uint32_t read32(unsigned bar, uint64_t offset) = 0;
+    virtual void write32(unsigned bar, uint64_t offset, uint32_t value) = 0;
+
+    // Zeroed host memory mapped for the device in both directions; -ENOMEM.
+    virtual ErrorOr<DmaCoherent> dma_alloc_coherent(size_t size) = 0;
+    virtual void dma_free_coherent(DmaCoherent &buf) = 0;
+    // Maps every entry (sets dma_addr) with the permission the direction implies; -ENOMEM
+    // when the IOVA space is exhausted, with nothing left mapped.
+    virtual ErrorOr<void> dma_map_sgtable(SgTable &sgt, DmaDirection dir) = 0;
+    // Returns once the device can no longer reach the pages (no DMA of it is in flight).
+    virtual void dma_unmap_sgtable(SgTable &sgt, DmaDirection dir) = 0;
+
+    // Allocates between min and max MSI vectors; returns how many (pci_alloc_irq_vectors).
+    virtual ErrorOr<unsigned> alloc_irq_vectors(unsigned min, unsigned max) = 0;
+    virtual void free_irq_vectors() = 0;
+    virtual ErrorOr<void> request_irq(unsigned vector, IrqHandler handler) = 0;
+    // Returns once the handler is not running and will not run again.
+    virtual void free_irq(unsigned vector) = 0;
+    // Masks / unmasks a vector; an MSI raised while masked is delivered on unmask.
+    virtual void disable_irq(unsigned vector) = 0;
+    virtual void enable_irq(unsigned vector) = 0;
+};
+
+} // namespace kernel
