@@ -211,11 +211,10 @@ RspStatus Dbc::validate(const DbcReq &r) const
         if (!card_.ddr().contains(r.db_addr, w))
             return kRspDdrRange;
     }
+    // A word with cmd 0 may still carry fence flags; enable must match "cmd != 0".
     for (uint32_t word : r.sem_cmd) {
-        if (!word)
-            continue;
-        if ((word & kSemReservedMask) || !(word & kSemEnable) || sem_cmd(word) == kSemNop ||
-            sem_cmd(word) > kSemWaitGt0)
+        uint32_t cmd = sem_cmd(word);
+        if ((word & kSemReservedMask) || cmd > kSemWaitGt0 || bool(word & kSemEnable) != (cmd != 0))
             return kRspMalformed;
     }
     return kRspOk;
@@ -277,7 +276,7 @@ bool Dbc::execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &l
         return true;
     }
     for (uint32_t word : r.sem_cmd)
-        if (word && (word & kSemPresync) && !run_sem(word, gen, lk))
+        if (sem_cmd(word) && (word & kSemPresync) && !run_sem(word, gen, lk))
             return false;
 
     lk.unlock();
@@ -294,7 +293,7 @@ bool Dbc::execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &l
         return true; // a failed element rings no doorbell and runs no more semaphores
     *bytes = (r.cmd & kCmdDirMask) ? r.len : 0;
     for (uint32_t word : r.sem_cmd)
-        if (word && !(word & kSemPresync) && !run_sem(word, gen, lk))
+        if (sem_cmd(word) && !(word & kSemPresync) && !run_sem(word, gen, lk))
             return false;
     return true;
 }

@@ -7,6 +7,7 @@
 #ifdef CONFIG_QAIC_SIM
 #include "drivers/accel/accel.h"
 #include "drivers/accel/qaic/qaic.h"
+#include "hw/aic100/sim_pci.h"
 
 #include <cerrno>
 #include <mutex>
@@ -26,23 +27,29 @@ public:
         return host;
     }
 
-    // The device's minor, probing on first use.
+    // The device's minor: the card is powered on and the driver probed on first use.
     kernel::ErrorOr<int> minor()
     {
         std::lock_guard lock(lock_);
-        if (!qdev_)
-            qdev_ = TRY(qaic::probe());
+        if (!qdev_) {
+            auto pci = std::make_unique<aic100::SimPciDev>();
+            qdev_ = TRY(qaic::probe(*pci));
+            pci_ = std::move(pci);
+        }
         return qdev_->minor();
     }
 
+    // Driver first, then the card: after remove() the driver no longer touches the bus.
     ~SimHost()
     {
         if (qdev_)
             qaic::remove(*qdev_);
+        pci_.reset();
     }
 
 private:
     std::mutex lock_;
+    std::unique_ptr<aic100::SimPciDev> pci_;
     kernel::RefPtr<qaic::QaicDevice> qdev_;
 };
 

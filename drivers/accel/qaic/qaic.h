@@ -1,17 +1,167 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The qaic driver: device and per-file state shared by its parts.
+// The qaic driver: the device, its DBCs, users, buffer objects and control channel, shared by
+// qaic_drv.cc (glue, probe), qaic_bo.cc (BOs, slicing), qaic_control.cc (MANAGE and the
+// control channel).
 #pragma once
 
 #include "drivers/accel/accel.h"
+#include "drivers/accel/qaic/page_pool.h"
+#include "include/hw/aic100_regs.h"
+#include "kernel/pci.h"
+#include "kernel/wait.h"
+#include "kernel/workqueue.h"
+
+#include <atomic>
+#include <drm/qaic_accel.h>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace qaic {
+
+using kernel::Error;
+using kernel::ErrorOr;
+using kernel::RefPtr;
 
 inline constexpr const char *kDriverName = "qaic";
 inline constexpr const char *kDriverDesc = "Qualcomm Cloud AI Accelerators";
 
+class QaicDevice;
+struct QaicUser;
+
+// Module parameters (upstream's module_param), settable by the host before probe.
+struct Params {
+    uint32_t control_resp_timeout_ms = 60000; // MANAGE: -ETIMEDOUT after this
+    uint32_t boot_timeout_ms = 10000;         // probe and reset: device must come ONLINE
+};
+
+// ---------------------------------------------------------------------------- buffer objects
+
+// One slice of a BO as attached: the user's entry and its encoded request elements.
+struct Slice {
+    qaic_attach_slice_entry entry;
+    std::vector<aic100::DbcReq> reqs;
+};
+
+class Bo : public accel::GemObject {
+public:
+    Bo(QaicDevice &qdev, uint64_t size, std::vector<PagePool::Chunk> chunks);
+    ~Bo() override;
+
+    ErrorOr<void> mmap(accel::Vma &vma) override;
+
+    QaicDevice &qdev() const;
+    const kernel::SgTable &sgt() const { return sgt_; }
+
+    // Slicing state, under `lock`.
+    std::mutex lock;
+    bool sliced = false;
+    bool queued = false;
+    uint32_t dbc_id = 0;
+    uint32_t dir = 0;
+    uint64_t total_elems = 0;
+    std::vector<Slice> slices;
+    bool dma_mapped = false;
+
+    // Maps the pages for the device in `dir`; unmap waits for DMA in flight.
+    ErrorOr<void> dma_map(uint32_t dir);
+    void dma_unmap();
+
+private:
+    std::vector<PagePool::Chunk> chunks_;
+    kernel::SgTable sgt_;
+};
+
+// ---------------------------------------------------------------------------- DBCs
+
+// The driver's side of one DMA Bridge Channel (upstream dma_bridge_chan).
+struct Dbc {
+    unsigned id = 0;
+    std::mutex lock;
+    bool in_use = false;      // activated for `usr`
+    uint32_t usr = 0;         // owner's user handle
+    bool in_ssr = false;      // subsystem restart in progress
+    kernel::DmaCoherent queue; // request + response rings
+    uint32_t nelem = 0;
+    std::list<RefPtr<Bo>> bos; // sliced on this DBC
+    kernel::WaitQueue wq;      // woken when the DBC is released
+};
+
+// ---------------------------------------------------------------------------- control path
+
+// The control channel: wire messages to the firmware and their responses, matched by
+// sequence number. transact() may be called from many threads.
+class ControlChannel {
+public:
+    explicit ControlChannel(QaicDevice &qdev) : qdev_(qdev) {}
+    ErrorOr<void> init();
+    // Programs the channel registers again (after a device reset) with the same rings.
+    ErrorOr<void> reinit();
+    void fini();
+
+    // Sends msg (a WireMsgHdr + transactions; crc32, magic and sequence are filled here) and
+    // returns the response message, checked for length and (when required) CRC:
+    // -ETIMEDOUT, -EIO (device reset meanwhile), -EPIPE (bad CRC), -ENODEV.
+    ErrorOr<std::vector<uint8_t>> transact(std::vector<uint8_t> msg);
+    // The control MSI: drains responses.
+    void irq();
+    // Fails every waiter with err (reset, removal).
+    void fail_all(int err);
+
+    bool crc_required() const { return crc_required_.load(std::memory_order_acquire); }
+    void set_crc_required(bool on) { crc_required_.store(on, std::memory_order_release); }
+
+private:
+    struct Waiter {
+        std::vector<uint8_t> rsp;
+        int err = 0;
+        bool done = false;
+    };
+
+    QaicDevice &qdev_;
+    std::mutex lock_;
+    kernel::WaitQueue wq_;
+    kernel::DmaCoherent h2d_, d2h_;
+    uint32_t nelem_ = 0;
+    uint32_t h2d_tail_ = 0, d2h_head_ = 0;
+    uint32_t seq_ = 0;
+    std::map<uint32_t, Waiter *> waiters_;
+    std::atomic<bool> crc_required_{false};
+};
+
+// ---------------------------------------------------------------------------- device
+
 class QaicDevice : public accel::Device {
 public:
-    QaicDevice();
+    QaicDevice(kernel::PciDev &pdev, Params params);
+    ~QaicDevice() override;
+
+    kernel::PciDev &pdev;
+    const Params params;
+    std::unique_ptr<PagePool> pool;
+    std::vector<std::unique_ptr<Dbc>> dbcs;
+    ControlChannel ctrl{*this};
+    kernel::Workqueue wq;
+    std::atomic<bool> online{false};
+    unsigned num_vectors = 0;
+
+    unsigned num_dbc() const { return unsigned(dbcs.size()); }
+    // The device-gone check: a register that is never all ones reads all ones.
+    bool gone() { return pdev.read32(aic100::kBarDev, aic100::kRegDevId) == aic100::kRegGone; }
+
+    // Releases a DBC the device no longer runs for its user (deactivated, terminated, reset,
+    // SSR): every BO sliced on it is detached, its rings freed.
+    void release_dbc(Dbc &dbc);
+    // Called from the control IRQ when the device forgot its channels: fails control waiters
+    // with -EIO, and recovers on the workqueue.
+    void device_reset_detected();
+    // Waits for the device to come ONLINE (bounded by params.boot_timeout_ms), then programs
+    // MSI routing and the control channel and learns whether CRCs are required.
+    ErrorOr<void> bring_up();
+
+    std::atomic<bool> resetting{false};
 };
 
 // Per-file state: the user (`usr` upstream) on whose behalf DBCs are activated.
@@ -19,9 +169,28 @@ struct QaicUser : accel::FilePrivate {
     uint32_t handle = 0; // identifies the user to the firmware
 };
 
-// Creates a device and registers its accel minor.
-kernel::ErrorOr<kernel::RefPtr<QaicDevice>> probe();
-// Unplugs the device: later ioctls and opens get -ENODEV.
+inline QaicDevice &to_qdev(accel::Device &dev)
+{
+    return static_cast<QaicDevice &>(dev);
+}
+inline QaicUser &to_usr(accel::File &file)
+{
+    return file.priv<QaicUser>();
+}
+
+// Brings the device up behind pdev and registers its accel minor.
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, Params params = {});
+// Takes it down: later ioctls and opens get -ENODEV.
 void remove(QaicDevice &qdev);
+
+// ioctl handlers (one per ioctl, named after it)
+ErrorOr<void> create_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> mmap_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> attach_slice_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> manage_ioctl(accel::File &file, void *data);
+
+// The user's file goes away: terminate its work on the device and release its DBCs.
+void release_usr(QaicDevice &qdev, QaicUser &usr);
 
 } // namespace qaic

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Buffer objects: CREATE_BO, MMAP_BO, ATTACH_SLICE_BO, DETACH_SLICE_BO, and the release of
+// a DBC's BOs.
+#include "drivers/accel/qaic/qaic.h"
+#include "drivers/accel/qaic/qaic_slice.h"
+#include "kernel/mm.h"
+
+#include <sys/mman.h>
+
+namespace qaic {
+namespace {
+
+// More slices than this can never fit a ring (65536 elements at most, one stays empty).
+constexpr uint32_t kMaxSlices = 65535;
+
+kernel::DmaDirection dma_dir(uint32_t dir)
+{
+    return dir == 1 ? kernel::DmaDirection::kToDevice : kernel::DmaDirection::kFromDevice;
+}
+
+ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
+{
+    RefPtr<accel::GemObject> obj = TRY(file.lookup(handle));
+    return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
+}
+
+// Drops the slicing of a BO whose DBC it was attached to: unmaps it for the device (which
+// waits for DMA in flight) and forgets the slices. Caller holds bo.lock.
+void detach_locked(Bo &bo)
+{
+    bo.dma_unmap();
+    bo.slices.clear();
+    bo.total_elems = 0;
+    bo.sliced = false;
+    bo.queued = false;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- Bo
+
+Bo::Bo(QaicDevice &qdev, uint64_t size, std::vector<PagePool::Chunk> chunks)
+    : GemObject(qdev, size), chunks_(std::move(chunks))
+{
+    for (const PagePool::Chunk &c : chunks_)
+        sgt_.entries.push_back({qdev.pool->addr(c.offset), c.length, 0});
+}
+
+Bo::~Bo()
+{
+    dma_unmap();
+    qdev().pool->free(chunks_);
+}
+
+QaicDevice &Bo::qdev() const
+{
+    return to_qdev(device());
+}
+
+ErrorOr<void> Bo::dma_map(uint32_t dir)
+{
+    TRY(qdev().pdev.dma_map_sgtable(sgt_, dma_dir(dir)));
+    dma_mapped = true;
+    this->dir = dir;
+    return {};
+}
+
+void Bo::dma_unmap()
+{
+    if (!dma_mapped)
+        return;
+    qdev().pdev.dma_unmap_sgtable(sgt_, dma_dir(dir));
+    dma_mapped = false;
+}
+
+// Maps exactly the BO's pages: a placeholder range first, then each chunk of the pool's
+// memfd over it, so the user sees one contiguous mapping of the scattered pages.
+ErrorOr<void> Bo::mmap(accel::Vma &vma)
+{
+    int fixed = vma.flags & MAP_FIXED;
+    void *base = ::mmap(vma.addr, vma.len, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed, -1, 0);
+    if (base == MAP_FAILED)
+        return Error(-errno);
+    uint64_t pos = 0;
+    for (const PagePool::Chunk &c : chunks_) {
+        if (pos >= vma.len)
+            break;
+        uint64_t len = std::min<uint64_t>(c.length, vma.len - pos);
+        void *p = ::mmap(static_cast<char *>(base) + pos, len, vma.prot,
+                         MAP_SHARED | MAP_FIXED, qdev().pool->fd(), off_t(c.offset));
+        if (p == MAP_FAILED) {
+            int err = errno;
+            ::munmap(base, vma.len);
+            return Error(-err);
+        }
+        pos += len;
+    }
+    vma.addr = base;
+    return {};
+}
+
+// ---------------------------------------------------------------------------- ioctls
+
+ErrorOr<void> create_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_create_bo *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    if (args->pad)
+        return Error(-EINVAL);
+    auto size = kernel::page_align(args->size);
+    if (!size || *size == 0)
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+    // Memory comes zeroed: the pool's pages read as zero until first written.
+    std::vector<PagePool::Chunk> chunks = TRY(qdev.pool->alloc(*size));
+    auto bo = kernel::make_ref<Bo>(qdev, *size, std::move(chunks));
+    args->handle = TRY(file.handle_create(bo));
+    return {};
+}
+
+ErrorOr<void> mmap_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_mmap_bo *>(data);
+    if (args->pad)
+        return Error(-EINVAL);
+    if (!to_qdev(file.device()).online)
+        return Error(-ENODEV);
+    RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
+    args->offset = TRY(bo->mmap_offset());
+    return {};
+}
+
+ErrorOr<void> attach_slice_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_attach_slice *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    QaicUser &usr = to_usr(file);
+    const qaic_attach_slice_hdr &hdr = args->hdr;
+
+    size_t bytes;
+    if (hdr.count == 0 ||
+        __builtin_mul_overflow(size_t(hdr.count), sizeof(qaic_attach_slice_entry), &bytes))
+        return Error(-EINVAL);
+    if ((hdr.dir != 1 && hdr.dir != 2) || args->data == 0 || hdr.dbc_id >= qdev.num_dbc())
+        return Error(-EINVAL);
+    if (hdr.count > kMaxSlices)
+        return Error(-ENOSPC);
+    if (!qdev.online)
+        return Error(-ENODEV);
+
+    std::vector<qaic_attach_slice_entry> entries = TRY(kernel::memdup_array_user(
+        kernel::UserPtr<qaic_attach_slice_entry>(args->data), hdr.count));
+    RefPtr<Bo> bo = TRY(lookup_bo(file, hdr.handle));
+    for (const qaic_attach_slice_entry &e : entries)
+        TRY(validate_slice_entry(e, bo->size())); // hdr.size is deprecated: the BO's size counts
+
+    Dbc &dbc = *qdev.dbcs[hdr.dbc_id];
+    std::lock_guard dbc_lock(dbc.lock);
+    if (!dbc.in_use || dbc.usr != usr.handle)
+        return Error(-EINVAL);
+    if (dbc.in_ssr)
+        return Error(-EPIPE);
+    std::lock_guard bo_lock(bo->lock);
+    if (bo->sliced)
+        return Error(-EINVAL);
+
+    // The ring can hold nelem - 1 elements: a BO needing more could never be queued.
+    uint64_t elems = 0;
+    for (const qaic_attach_slice_entry &e : entries)
+        elems += slice_elements(slice_sg(bo->sgt(), e.offset, e.size));
+    if (elems > dbc.nelem - 1)
+        return Error(-ENOSPC);
+
+    TRY(bo->dma_map(hdr.dir));
+    bo->slices.reserve(entries.size());
+    for (const qaic_attach_slice_entry &e : entries)
+        bo->slices.push_back({e, encode_slice(e, hdr.dir, slice_sg(bo->sgt(), e.offset, e.size))});
+    bo->total_elems = elems;
+    bo->dbc_id = hdr.dbc_id;
+    bo->sliced = true;
+    dbc.bos.push_back(bo);
+    return {};
+}
+
+ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_detach_slice *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    if (args->pad)
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+    RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
+    uint32_t dbc_id;
+    {
+        std::lock_guard lk(bo->lock);
+        if (!bo->sliced)
+            return Error(-EINVAL);
+        dbc_id = bo->dbc_id;
+    }
+    Dbc &dbc = *qdev.dbcs[dbc_id];
+    std::lock_guard dbc_lock(dbc.lock);
+    if (!dbc.in_use || dbc.usr != to_usr(file).handle)
+        return Error(-EINVAL);
+    {
+        std::lock_guard lk(bo->lock);
+        // Re-check: the DBC may have been released and the BO detached meanwhile.
+        if (!bo->sliced || bo->dbc_id != dbc_id)
+            return Error(-EINVAL);
+        if (bo->queued)
+            return Error(-EBUSY);
+        detach_locked(*bo);
+    }
+    dbc.bos.remove(bo);
+    return {};
+}
+
+// ---------------------------------------------------------------------------- DBC release
+
+void QaicDevice::release_dbc(Dbc &dbc)
+{
+    std::list<RefPtr<Bo>> bos;
+    kernel::DmaCoherent queue;
+    {
+        std::lock_guard lk(dbc.lock);
+        bos.swap(dbc.bos);
+        queue = dbc.queue;
+        dbc.queue = {};
+        dbc.nelem = 0;
+        dbc.in_use = false;
+        dbc.in_ssr = false;
+        dbc.usr = 0;
+    }
+    for (RefPtr<Bo> &bo : bos) {
+        std::lock_guard lk(bo->lock);
+        detach_locked(*bo);
+    }
+    pdev.dma_free_coherent(queue);
+    dbc.wq.wake_up_all();
+}
+
+} // namespace qaic

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The control path: the control channel to the firmware, MANAGE (the user's transactions
+// encoded to wire messages, sent, and the responses decoded back over the user's buffer),
+// DBC activation bookkeeping and TERMINATE when a user goes away.
+#include "drivers/accel/qaic/qaic.h"
+#include "drivers/accel/qaic/qaic_manage.h"
+#include "kernel/mm.h"
+#include "kernel/printk.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace qaic {
+namespace {
+
+using namespace aic100;
+
+constexpr uint32_t kCtrlNelem = 16;
+// DMA_XFER bounce buffers come in chunks of at most 2^4 pages: many address/size pairs for
+// big transfers, which is what makes multi-message transfers happen.
+constexpr unsigned kBounceOrder = 4;
+
+template <typename T> T load(const uint8_t *p)
+{
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
+}
+
+template <typename T> void append(std::vector<uint8_t> &out, const T &v)
+{
+    auto *p = reinterpret_cast<const uint8_t *>(&v);
+    out.insert(out.end(), p, p + sizeof(T));
+}
+
+void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
+{
+    pdev.write32(kBarDev, reg, uint32_t(value));
+    pdev.write32(kBarDev, reg + 4, uint32_t(value >> 32));
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- channel
+
+ErrorOr<void> ControlChannel::init()
+{
+    kernel::PciDev &pdev = qdev_.pdev;
+    nelem_ = kCtrlNelem;
+    h2d_ = TRY(pdev.dma_alloc_coherent(size_t(nelem_) * kCtrlSlotSize));
+    auto d2h = pdev.dma_alloc_coherent(size_t(nelem_) * kCtrlSlotSize);
+    if (d2h.is_error()) {
+        pdev.dma_free_coherent(h2d_);
+        return d2h.error();
+    }
+    d2h_ = d2h.value();
+    return reinit();
+}
+
+ErrorOr<void> ControlChannel::reinit()
+{
+    kernel::PciDev &pdev = qdev_.pdev;
+    {
+        std::lock_guard lk(lock_);
+        h2d_tail_ = d2h_head_ = 0;
+    }
+    write64(pdev, kCtrlChannel + kChH2dBaseLo, h2d_.dma_addr);
+    write64(pdev, kCtrlChannel + kChD2hBaseLo, d2h_.dma_addr);
+    pdev.write32(kBarDev, kCtrlChannel + kChNelem, nelem_);
+    pdev.write32(kBarDev, kCtrlChannel + kChEnable, 1);
+    if (pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1)
+        return Error(-EIO);
+    return {};
+}
+
+void ControlChannel::fini()
+{
+    qdev_.pdev.write32(kBarDev, kCtrlChannel + kChEnable, 0);
+    fail_all(-ENODEV);
+    qdev_.pdev.dma_free_coherent(h2d_);
+    qdev_.pdev.dma_free_coherent(d2h_);
+}
+
+void ControlChannel::fail_all(int err)
+{
+    {
+        std::lock_guard lk(lock_);
+        for (auto &[seq, w] : waiters_) {
+            w->err = err;
+            w->done = true;
+        }
+        waiters_.clear();
+    }
+    wq_.wake_up_all();
+}
+
+ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
+{
+    kernel::PciDev &pdev = qdev_.pdev;
+    auto timeout = std::chrono::milliseconds(qdev_.params.control_resp_timeout_ms);
+    Waiter w;
+    uint32_t seq;
+    {
+        std::unique_lock lk(lock_);
+        if (!qdev_.online)
+            return Error(-ENODEV);
+        // The firmware consumes slots quickly; a full ring means it stopped answering.
+        uint32_t head = 0;
+        auto room = [&] {
+            head = pdev.read32(kBarDev, kCtrlChannel + kChH2dHead);
+            return head == kRegGone || ring_free(head, h2d_tail_, nelem_) > 0;
+        };
+        if (!room()) {
+            lk.unlock();
+            auto r = wq_.wait_event_timeout([&] { return room(); }, timeout);
+            lk.lock();
+            if (r.is_error())
+                return Error(-ETIMEDOUT);
+        }
+        if (head == kRegGone)
+            return Error(-ENODEV);
+        seq = ++seq_;
+        frame_message(msg, seq, crc_required());
+        std::memcpy(static_cast<uint8_t *>(h2d_.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
+                    msg.data(), msg.size());
+        h2d_tail_ = (h2d_tail_ + 1) % nelem_;
+        waiters_[seq] = &w;
+        pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
+    }
+    auto r = wq_.wait_event_timeout([&] { return w.done; }, timeout);
+    if (r.is_error()) {
+        std::lock_guard lk(lock_);
+        if (!w.done) {
+            waiters_.erase(seq);
+            return Error(-ETIMEDOUT);
+        }
+    }
+    if (w.err)
+        return Error(w.err);
+    TRY(check_response(w.rsp, crc_required()));
+    return std::move(w.rsp);
+}
+
+void ControlChannel::irq()
+{
+    kernel::PciDev &pdev = qdev_.pdev;
+    uint32_t enabled = pdev.read32(kBarDev, kCtrlChannel + kChEnable);
+    if (enabled == kRegGone) {
+        fail_all(-ENODEV);
+        return;
+    }
+    if (enabled != 1) {
+        // The device forgot our channel: it was reset under us.
+        qdev_.device_reset_detected();
+        return;
+    }
+    {
+        std::lock_guard lk(lock_);
+        uint32_t tail = pdev.read32(kBarDev, kCtrlChannel + kChD2hTail);
+        if (tail >= nelem_)
+            return;
+        while (d2h_head_ != tail) {
+            const uint8_t *slot =
+                static_cast<const uint8_t *>(d2h_.cpu_addr) + size_t(d2h_head_) * kCtrlSlotSize;
+            auto h = load<WireMsgHdr>(slot);
+            auto it = waiters_.find(h.sequence_number);
+            if (it != waiters_.end()) {
+                // The header's len is the device's word: never read past the slot.
+                uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlSlotSize);
+                it->second->rsp.assign(slot, slot + len);
+                it->second->done = true;
+                waiters_.erase(it);
+            } // else: a late answer to a request that timed out
+            d2h_head_ = (d2h_head_ + 1) % nelem_;
+        }
+        pdev.write32(kBarDev, kCtrlChannel + kChD2hHead, d2h_head_);
+    }
+    wq_.wake_up_all();
+}
+
+// ---------------------------------------------------------------------------- MANAGE
+
+namespace {
+
+// What one MANAGE call set in motion, released whatever the outcome.
+struct ManageCtx {
+    QaicDevice &qdev;
+    QaicUser &usr;
+    // DMA_XFER: bounce copy of the user's data, mapped for the device.
+    std::vector<PagePool::Chunk> bounce;
+    kernel::SgTable bounce_sgt;
+    bool bounce_mapped = false;
+    size_t next_pair = 0; // first address/size pair not yet sent
+    uint32_t xfer_tag = 0;
+    uint32_t chunk_id = 0;
+    // ACTIVATE: the ring buffers offered to the device, in request order; an entry taken over
+    // by a DBC is cleared, the rest are freed with the context.
+    std::vector<kernel::DmaCoherent> queues;
+    size_t next_queue = 0; // the next activation answer takes this one
+
+    ManageCtx(QaicDevice &q, QaicUser &u) : qdev(q), usr(u) {}
+    ~ManageCtx()
+    {
+        if (bounce_mapped)
+            qdev.pdev.dma_unmap_sgtable(bounce_sgt, kernel::DmaDirection::kToDevice);
+        if (!bounce.empty())
+            qdev.pool->free(bounce);
+        for (kernel::DmaCoherent &q : queues)
+            qdev.pdev.dma_free_coherent(q);
+    }
+};
+
+std::atomic<uint32_t> g_chunk_ids{0};
+
+// Copies the user's data into bounce pages mapped for the device.
+ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer &t)
+{
+    uint64_t end;
+    if (t.size == 0 || __builtin_add_overflow(t.addr, t.size, &end) || t.pad)
+        return Error(-EINVAL);
+    if (!ctx.bounce.empty())
+        return Error(-EINVAL); // one DMA_XFER per message
+    auto size = kernel::page_align(t.size);
+    if (!size)
+        return Error(-EINVAL);
+    ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, kBounceOrder));
+    uint64_t done = 0;
+    for (const PagePool::Chunk &c : ctx.bounce) {
+        uint64_t len = std::min<uint64_t>(c.length, t.size - done);
+        TRY(kernel::copy_from_user(ctx.qdev.pool->addr(c.offset),
+                                   kernel::UserPtr<const void>(t.addr + done), len));
+        ctx.bounce_sgt.entries.push_back({ctx.qdev.pool->addr(c.offset), len, 0});
+        done += len;
+    }
+    TRY(ctx.qdev.pdev.dma_map_sgtable(ctx.bounce_sgt, kernel::DmaDirection::kToDevice));
+    ctx.bounce_mapped = true;
+    ctx.xfer_tag = t.tag;
+    return {};
+}
+
+// Appends as many address/size pairs as fit to msg as one DMA_XFER_TO_DEV.
+ErrorOr<void> add_dma_xfer(ManageCtx &ctx, WireMsg &msg, bool must_finish)
+{
+    uint32_t room = msg.room();
+    if (room < sizeof(WireDmaXfer) + sizeof(WireAddrSize))
+        return Error(-ENOSPC);
+    size_t left = ctx.bounce_sgt.entries.size() - ctx.next_pair;
+    size_t n = std::min<size_t>(left, (room - sizeof(WireDmaXfer)) / sizeof(WireAddrSize));
+    bool more = n < left;
+    if (more && must_finish)
+        return Error(-ENOSPC);
+    if (more && !ctx.chunk_id)
+        ctx.chunk_id = 1 + g_chunk_ids.fetch_add(1) % 0x7fffffff;
+    std::vector<uint8_t> t;
+    WireDmaXfer x{{QAIC_TRANS_DMA_XFER_TO_DEV, uint32_t(sizeof(WireDmaXfer) + n * sizeof(WireAddrSize))},
+                  ctx.xfer_tag, uint32_t(n), ctx.chunk_id, more ? kDmaXferMore : 0};
+    append(t, x);
+    for (size_t i = 0; i < n; ++i) {
+        const kernel::SgEntry &e = ctx.bounce_sgt.entries[ctx.next_pair + i];
+        append(t, WireAddrSize{e.dma_addr, e.length});
+    }
+    ctx.next_pair += n;
+    return msg.add(t.data(), uint32_t(t.size()));
+}
+
+ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
+                              const qaic_manage_trans_activate_to_dev &t)
+{
+    // Above 65536 elements the device refuses; don't allocate a ring it must refuse.
+    if (t.queue_size == 0 || t.pad || t.queue_size > 65536)
+        return Error(-EINVAL);
+    uint64_t size = queue_buf_size(t.queue_size);
+    kernel::DmaCoherent q = TRY(ctx.qdev.pdev.dma_alloc_coherent(size));
+    ctx.queues.push_back(q);
+    WireActivateToDev w{{QAIC_TRANS_ACTIVATE_TO_DEV, sizeof(WireActivateToDev)},
+                        q.dma_addr,
+                        q.dma_addr + size - uint64_t(t.queue_size) * sizeof(DbcRsp),
+                        t.queue_size,
+                        t.queue_size,
+                        uint32_t(size),
+                        t.options};
+    return msg.add(&w, sizeof(w));
+}
+
+ErrorOr<void> encode_deactivate(ManageCtx &ctx, WireMsg &msg, const qaic_manage_trans_deactivate &t)
+{
+    if (t.dbc_id >= ctx.qdev.num_dbc() || t.pad)
+        return Error(-EINVAL);
+    Dbc &dbc = *ctx.qdev.dbcs[t.dbc_id];
+    {
+        std::lock_guard lk(dbc.lock);
+        if (!dbc.in_use || dbc.usr != ctx.usr.handle)
+            return Error(-EPERM);
+    }
+    WireDeactivateToDev w{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(WireDeactivateToDev)}, t.dbc_id, 0};
+    return msg.add(&w, sizeof(w));
+}
+
+// Encodes the user's transactions into the first wire message.
+ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user,
+                                const std::vector<UserTrans> &trans)
+{
+    WireMsg msg(ctx.usr.handle);
+    for (size_t i = 0; i < trans.size(); ++i) {
+        const uint8_t *p = user.data() + trans[i].offset;
+        switch (trans[i].type) {
+        case QAIC_TRANS_PASSTHROUGH_FROM_USR: {
+            std::vector<uint8_t> t(p, p + trans[i].len);
+            auto h = load<WireTransHdr>(t.data());
+            h.type = QAIC_TRANS_PASSTHROUGH_TO_DEV;
+            std::memcpy(t.data(), &h, sizeof(h));
+            TRY(msg.add(t.data(), trans[i].len));
+            break;
+        }
+        case QAIC_TRANS_DMA_XFER_FROM_USR:
+            TRY(prepare_dma_xfer(ctx, load<qaic_manage_trans_dma_xfer>(p)));
+            // Only the last transaction of a message may continue in further messages.
+            TRY(add_dma_xfer(ctx, msg, i + 1 != trans.size()));
+            break;
+        case QAIC_TRANS_ACTIVATE_FROM_USR:
+            TRY(encode_activate(ctx, msg, load<qaic_manage_trans_activate_to_dev>(p)));
+            break;
+        case QAIC_TRANS_DEACTIVATE_FROM_USR:
+            TRY(encode_deactivate(ctx, msg, load<qaic_manage_trans_deactivate>(p)));
+            break;
+        case QAIC_TRANS_STATUS_FROM_USR: {
+            WireTransHdr h{QAIC_TRANS_STATUS_TO_DEV, sizeof(WireTransHdr)};
+            TRY(msg.add(&h, sizeof(h)));
+            break;
+        }
+        }
+    }
+    return msg;
+}
+
+// Decodes one response message into user-visible transactions (appended to out). Returns
+// whether the firmware asked for the rest of a DMA transfer.
+ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
+                              std::vector<uint8_t> &out, uint32_t &out_count)
+{
+    std::vector<uint32_t> offsets = TRY(check_response(rsp, ctx.qdev.ctrl.crc_required()));
+    bool cont = false;
+    int ret = 0;
+    for (uint32_t off : offsets) {
+        const uint8_t *p = rsp.data() + off;
+        auto h = load<WireTransHdr>(p);
+        switch (h.type) {
+        case QAIC_TRANS_PASSTHROUGH_FROM_DEV:
+            if (out.size() + h.len > QAIC_MANAGE_MAX_MSG_LENGTH)
+                return Error(-ENOSPC);
+            out.insert(out.end(), p, p + h.len);
+            ++out_count;
+            break;
+        case QAIC_TRANS_ACTIVATE_FROM_DEV: {
+            if (h.len != sizeof(WireActivateFromDev) || ctx.next_queue >= ctx.queues.size())
+                return Error(-EIO);
+            auto a = load<WireActivateFromDev>(p);
+            qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)},
+                                                  a.status, a.dbc_id, a.options};
+            append(out, u);
+            ++out_count;
+            if (a.status) {
+                ret = -ECANCELED;
+                ++ctx.next_queue; // refused: the ring stays in ctx and is freed with it
+                break;
+            }
+            if (a.dbc_id >= ctx.qdev.num_dbc())
+                return Error(-ENODEV);
+            kernel::DmaCoherent q = ctx.queues[ctx.next_queue];
+            Dbc &dbc = *ctx.qdev.dbcs[a.dbc_id];
+            std::lock_guard lk(dbc.lock);
+            if (dbc.in_use)
+                return Error(-EIO); // the device handed out a DBC we believe is taken
+            ctx.queues[ctx.next_queue++] = {}; // the DBC owns the ring now
+            dbc.queue = q;
+            dbc.nelem = uint32_t((q.size - kDbcQueueGap) / (sizeof(DbcReq) + sizeof(DbcRsp)));
+            dbc.in_use = true;
+            dbc.in_ssr = false;
+            dbc.usr = ctx.usr.handle;
+            break;
+        }
+        case QAIC_TRANS_DEACTIVATE_FROM_DEV: {
+            if (h.len != sizeof(WireDeactivateFromDev))
+                return Error(-EIO);
+            auto d = load<WireDeactivateFromDev>(p);
+            if (d.dbc_id >= ctx.qdev.num_dbc())
+                return Error(-ENODEV);
+            if (d.status)
+                ret = -ECANCELED;
+            else
+                ctx.qdev.release_dbc(*ctx.qdev.dbcs[d.dbc_id]);
+            break;
+        }
+        case QAIC_TRANS_STATUS_FROM_DEV: {
+            if (h.len != sizeof(WireStatusFromDev))
+                return Error(-EIO);
+            auto s = load<WireStatusFromDev>(p);
+            qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)},
+                                                s.major, s.minor, s.status, s.status_flags};
+            append(out, u);
+            ++out_count;
+            ctx.qdev.ctrl.set_crc_required(s.status_flags & kStatusFlagCrcRequired);
+            if (s.status)
+                ret = -ECANCELED;
+            break;
+        }
+        case QAIC_TRANS_DMA_XFER_CONT:
+            if (h.len != sizeof(WireDmaXferCont) || !ctx.chunk_id ||
+                load<WireDmaXferCont>(p).dma_chunk_id != ctx.chunk_id)
+                return Error(-EIO);
+            cont = true;
+            break;
+        case kTransNack:
+            ret = -ECANCELED;
+            break;
+        default:
+            return Error(-EIO);
+        }
+    }
+    if (ret)
+        return Error(ret);
+    return cont;
+}
+
+} // namespace
+
+ErrorOr<void> manage_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_manage_msg *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    if (args->len > QAIC_MANAGE_MAX_MSG_LENGTH || args->count > kManageMaxTrans ||
+        args->count == 0 || args->len < sizeof(qaic_manage_trans_hdr))
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+
+    std::vector<uint8_t> user =
+        TRY(kernel::memdup_array_user(kernel::UserPtr<uint8_t>(args->data), args->len));
+    std::vector<UserTrans> trans = TRY(parse_user_trans(user, args->count));
+
+    ManageCtx ctx(qdev, to_usr(file));
+    WireMsg first = TRY(encode_message(ctx, user, trans));
+    if (first.count() == 0)
+        return Error(-EINVAL);
+
+    std::vector<uint8_t> out;
+    uint32_t out_count = 0;
+    std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take()));
+    ErrorOr<bool> more = decode_response(ctx, rsp, out, out_count);
+    // Further messages carry the rest of a DMA transfer the firmware asked for.
+    while (!more.is_error() && more.value()) {
+        if (ctx.next_pair >= ctx.bounce_sgt.entries.size()) {
+            more = Error(-EIO);
+            break;
+        }
+        WireMsg next(ctx.usr.handle);
+        if (auto r = add_dma_xfer(ctx, next, false); r.is_error()) {
+            more = r.error();
+            break;
+        }
+        auto r = qdev.ctrl.transact(next.take());
+        if (r.is_error()) {
+            more = r.error();
+            break;
+        }
+        more = decode_response(ctx, r.value(), out, out_count);
+    }
+    if (!more.is_error() && ctx.next_pair < ctx.bounce_sgt.entries.size())
+        more = Error(-EIO); // the firmware stopped asking before the transfer was done
+
+    // The response replaces the user's transactions, also after a NACK.
+    if (more.is_error() && more.error().code() != -ECANCELED)
+        return more.error();
+    TRY(kernel::copy_to_user(kernel::UserPtr<void>(args->data), out.data(), out.size()));
+    args->len = uint32_t(out.size());
+    args->count = out_count;
+    if (more.is_error())
+        return more.error();
+    return {};
+}
+
+// ---------------------------------------------------------------------------- user teardown
+
+void release_usr(QaicDevice &qdev, QaicUser &usr)
+{
+    bool owns_dbc = false;
+    for (auto &dbc : qdev.dbcs) {
+        std::lock_guard lk(dbc->lock);
+        owns_dbc |= dbc->in_use && dbc->usr == usr.handle;
+    }
+    if (qdev.online) {
+        WireMsg msg(usr.handle);
+        WireTerminateToDev t{{QAIC_TRANS_TERMINATE_TO_DEV, sizeof(t)}, usr.handle, 0};
+        (void)msg.add(&t, sizeof(t));
+        auto r = qdev.ctrl.transact(msg.take());
+        if (r.is_error() && owns_dbc)
+            pr_warn("TERMINATE for user %u failed (%d); releasing its DBCs anyway", usr.handle,
+                    r.error().code());
+    }
+    // Whatever the device answered, it no longer runs anything for this user that we track.
+    for (auto &dbc : qdev.dbcs) {
+        bool mine;
+        {
+            std::lock_guard lk(dbc->lock);
+            mine = dbc->in_use && dbc->usr == usr.handle;
+        }
+        if (mine)
+            qdev.release_dbc(*dbc);
+    }
+}
+
+} // namespace qaic

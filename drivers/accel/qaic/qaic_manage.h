@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// MANAGE's wire work as functions of bytes, unit-tested without a device: parsing and
+// validating the user's transactions, framing wire messages (magic, sequence, CRC), and
+// checking the device's responses.
+#pragma once
+
+#include "include/hw/aic100_regs.h"
+#include "kernel/result.h"
+
+#include <cstdint>
+#include <drm/qaic_accel.h>
+#include <vector>
+
+namespace qaic {
+
+inline constexpr uint32_t kManageMaxTrans = 512;
+
+// One user transaction: its type and where it lies in the user's buffer.
+struct UserTrans {
+    uint32_t type;
+    uint32_t offset;
+    uint32_t len;
+};
+
+// Splits the user's message (len bytes, count transactions, as copied in) into transactions:
+// each header's len >= 8 and within the message (overflow-checked), each type one a user may
+// send (PASSTHROUGH, DMA_XFER, ACTIVATE, DEACTIVATE, STATUS *_FROM_USR), the lengths adding up
+// to the message's len, and each type's fixed size or (passthrough) multiple of 8. -EINVAL.
+kernel::ErrorOr<std::vector<UserTrans>> parse_user_trans(const std::vector<uint8_t> &msg,
+                                                          uint32_t count);
+
+// Fills a wire message's header: magic, sequence number, len, and the CRC when crc is set.
+void frame_message(std::vector<uint8_t> &msg, uint32_t seq, bool crc);
+
+// Checks a response message: length within the slot and matching its header, magic, and the
+// CRC when required (-EPIPE); each transaction within bounds (-EIO). Returns the
+// transactions' offsets.
+kernel::ErrorOr<std::vector<uint32_t>> check_response(const std::vector<uint8_t> &rsp, bool crc);
+
+// A wire message under construction.
+class WireMsg {
+public:
+    WireMsg(uint32_t handle);
+    // Appends a transaction; -ENOSPC when it would not fit one message.
+    kernel::ErrorOr<void> add(const void *trans, uint32_t len);
+    uint32_t room() const { return uint32_t(aic100::kCtrlSlotSize - bytes_.size()); }
+    uint32_t count() const { return count_; }
+    std::vector<uint8_t> take();
+
+private:
+    std::vector<uint8_t> bytes_;
+    uint32_t count_ = 0;
+};
+
+} // namespace qaic
