@@ -2,6 +2,7 @@
 // libqaic's backends: what an fd returned by qaic_open() leads to.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <memory>
 #include <sys/types.h>
@@ -18,6 +19,8 @@ public:
     virtual int ioctl(unsigned long request, void *arg) = 0;
     // Returns the address, or sets *err to a negative errno and returns nullptr.
     virtual void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) = 0;
+    // Test control of the simulated card behind this file (qaic_sim.h).
+    virtual int sim_inject(unsigned, unsigned, unsigned) { return -ENODEV; }
 };
 
 // The embedded simulated card; -ENODEV when libqaic was built without it.
@@ -26,6 +29,9 @@ int open_sim(std::unique_ptr<OpenFile> *out);
 int open_node(const char *path, std::unique_ptr<OpenFile> *out);
 // Whether the node at path is driven by qaic (DRM_IOCTL_VERSION name).
 bool node_is_qaic(const char *path);
+// qaic_sim.h's device-level calls.
+int sim_replug();
+int sim_set_param(const char *name, unsigned value);
 // munmap through the sim backend's mapping table; false if addr is not one of its mappings
 // (the caller then uses munmap(2)).
 bool sim_munmap(void *addr, size_t len, int *err);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The device-file C ABI: a table from fds to open files, and the choice of backend.
 #include "qaic/qaic.h"
+#include "qaic/qaic_sim.h"
 #include "userspace/lib/backend.h"
 
 #include <cerrno>
@@ -124,4 +125,27 @@ QAIC_EXPORT int qaic_munmap(void *addr, size_t len)
     if (sim_munmap(addr, len, &err))
         return err < 0 ? fail(err) : 0;
     return munmap(addr, len);
+}
+
+QAIC_EXPORT int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1)
+{
+    auto file = lookup(fd);
+    if (!file)
+        return fail(-EBADF);
+    int ret = file->sim_inject(unsigned(fault), arg0, arg1);
+    return ret < 0 ? fail(ret) : 0;
+}
+
+QAIC_EXPORT int qaic_sim_replug(void)
+{
+    int ret = sim_replug();
+    return ret < 0 ? fail(ret) : 0;
+}
+
+QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
+{
+    if (!name)
+        return fail(-EINVAL);
+    int ret = sim_set_param(name, value);
+    return ret < 0 ? fail(ret) : 0;
 }

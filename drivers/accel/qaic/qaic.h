@@ -31,10 +31,13 @@ inline constexpr const char *kDriverDesc = "Qualcomm Cloud AI Accelerators";
 class QaicDevice;
 struct QaicUser;
 
-// Module parameters (upstream's module_param), settable by the host before probe.
+// Module parameters (upstream's module_param), adjustable while the device runs.
 struct Params {
-    uint32_t control_resp_timeout_ms = 60000; // MANAGE: -ETIMEDOUT after this
-    uint32_t boot_timeout_ms = 10000;         // probe and reset: device must come ONLINE
+    std::atomic<uint32_t> control_resp_timeout_ms{60000}; // MANAGE: -ETIMEDOUT after this
+    std::atomic<uint32_t> boot_timeout_ms{10000}; // probe and reset: device must come ONLINE
+
+    // Sets a parameter by name; -EINVAL for an unknown name or a value of 0.
+    ErrorOr<void> set(const char *name, uint32_t value);
 };
 
 // ---------------------------------------------------------------------------- buffer objects
@@ -135,11 +138,11 @@ private:
 
 class QaicDevice : public accel::Device {
 public:
-    QaicDevice(kernel::PciDev &pdev, Params params);
+    explicit QaicDevice(kernel::PciDev &pdev);
     ~QaicDevice() override;
 
     kernel::PciDev &pdev;
-    const Params params;
+    Params params;
     std::unique_ptr<PagePool> pool;
     std::vector<std::unique_ptr<Dbc>> dbcs;
     ControlChannel ctrl{*this};
@@ -154,6 +157,8 @@ public:
     // Releases a DBC the device no longer runs for its user (deactivated, terminated, reset,
     // SSR): every BO sliced on it is detached, its rings freed.
     void release_dbc(Dbc &dbc);
+    // A register read all ones: the device is gone. Fails control waiters with -ENODEV.
+    void mark_gone();
     // Called from the control IRQ when the device forgot its channels: fails control waiters
     // with -EIO, and recovers on the workqueue.
     void device_reset_detected();
@@ -179,7 +184,7 @@ inline QaicUser &to_usr(accel::File &file)
 }
 
 // Brings the device up behind pdev and registers its accel minor.
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, Params params = {});
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev);
 // Takes it down: later ioctls and opens get -ENODEV.
 void remove(QaicDevice &qdev);
 

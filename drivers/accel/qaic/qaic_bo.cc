@@ -237,7 +237,8 @@ void QaicDevice::release_dbc(Dbc &dbc)
         std::lock_guard lk(bo->lock);
         detach_locked(*bo);
     }
-    pdev.dma_free_coherent(queue);
+    if (queue.cpu_addr)
+        pdev.dma_free_coherent(queue);
     dbc.wq.wake_up_all();
 }
 

@@ -117,8 +117,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
             if (r.is_error())
                 return Error(-ETIMEDOUT);
         }
-        if (head == kRegGone)
+        if (head == kRegGone) {
+            lk.unlock();
+            qdev_.mark_gone();
             return Error(-ENODEV);
+        }
         seq = ++seq_;
         frame_message(msg, seq, crc_required());
         std::memcpy(static_cast<uint8_t *>(h2d_.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
@@ -129,9 +132,14 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
     }
     auto r = wq_.wait_event_timeout([&] { return w.done; }, timeout);
     if (r.is_error()) {
-        std::lock_guard lk(lock_);
+        std::unique_lock lk(lock_);
         if (!w.done) {
             waiters_.erase(seq);
+            lk.unlock();
+            if (qdev_.gone()) {
+                qdev_.mark_gone();
+                return Error(-ENODEV);
+            }
             return Error(-ETIMEDOUT);
         }
     }
@@ -146,7 +154,7 @@ void ControlChannel::irq()
     kernel::PciDev &pdev = qdev_.pdev;
     uint32_t enabled = pdev.read32(kBarDev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
-        fail_all(-ENODEV);
+        qdev_.mark_gone();
         return;
     }
     if (enabled != 1) {

@@ -88,9 +88,25 @@ ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
 
 } // namespace
 
-QaicDevice::QaicDevice(kernel::PciDev &pdev, Params params)
-    : accel::Device(kDriver), pdev(pdev), params(params)
+QaicDevice::QaicDevice(kernel::PciDev &pdev) : accel::Device(kDriver), pdev(pdev) {}
+
+ErrorOr<void> Params::set(const char *name, uint32_t value)
 {
+    if (value == 0)
+        return Error(-EINVAL);
+    if (std::strcmp(name, "control_resp_timeout_ms") == 0)
+        control_resp_timeout_ms = value;
+    else if (std::strcmp(name, "boot_timeout_ms") == 0)
+        boot_timeout_ms = value;
+    else
+        return Error(-EINVAL);
+    return {};
+}
+
+void QaicDevice::mark_gone()
+{
+    online = false;
+    ctrl.fail_all(-ENODEV);
 }
 
 QaicDevice::~QaicDevice() = default;
@@ -101,8 +117,10 @@ ErrorOr<void> QaicDevice::bring_up()
                     std::chrono::milliseconds(params.boot_timeout_ms);
     for (;;) {
         uint32_t st = pdev.read32(kBarDev, kRegDevStatus);
-        if (st == kRegGone)
+        if (st == kRegGone) {
+            mark_gone();
             return Error(-ENODEV);
+        }
         if (st == kDevOnline)
             break;
         if (std::chrono::steady_clock::now() > deadline)
@@ -135,7 +153,7 @@ void QaicDevice::device_reset_detected()
     });
 }
 
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, Params params)
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
 {
     if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
         return Error(-ENODEV);
@@ -143,7 +161,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, Params params)
     if (num_dbc == 0 || num_dbc > 16)
         return Error(-ENODEV);
 
-    auto qdev = kernel::make_ref<QaicDevice>(pdev, params);
+    auto qdev = kernel::make_ref<QaicDevice>(pdev);
     for (unsigned id = 0; id < num_dbc; ++id) {
         qdev->dbcs.push_back(std::make_unique<Dbc>());
         qdev->dbcs.back()->id = id;

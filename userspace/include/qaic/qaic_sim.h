@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libqaic: test control of the embedded simulated card ("sim"). Not part of the uAPI and not
+ * available on real hardware (calls fail with ENODEV there): selftests use it to inject faults
+ * and skip what needs it elsewhere. Returns 0, or -1 with errno set.
+ */
+#ifndef QAIC_QAIC_SIM_H
+#define QAIC_QAIC_SIM_H
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+enum qaic_sim_fault {
+	QAIC_SIM_DMA_ERROR = 1, /* arg0: DBC, arg1: the arg1-th element from now fails */
+	QAIC_SIM_HANG = 2,      /* arg0: DBC stops executing until released */
+	QAIC_SIM_DROP_MSI = 3,  /* arg0: source (0 control, 1 + id a DBC), arg1: count lost */
+	QAIC_SIM_FW_SILENT = 4, /* arg0: 1 firmware stops answering control messages, 0 resumes */
+	QAIC_SIM_FW_NACK = 5,   /* arg0: the next arg0 control messages are NACKed */
+	QAIC_SIM_REMOVE = 6,    /* surprise removal of the card */
+	QAIC_SIM_SSR = 7,       /* arg0: DBC goes through a subsystem restart */
+	QAIC_SIM_RESET = 8,     /* full device reset with work in flight */
+};
+
+/* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built
+ * without CONFIG_QAIC_FAULT_INJECTION (RESET works regardless), EINVAL for a bad fault or
+ * DBC, EBADF for an unknown fd, ENODEV for a real node. */
+int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1);
+
+/* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens of "sim" use it. */
+int qaic_sim_replug(void);
+
+/* Sets a driver module parameter of the simulated device: "control_resp_timeout_ms".
+ * EINVAL for an unknown name, ENODEV before the first open of "sim". */
+int qaic_sim_set_param(const char *name, unsigned value);
+
+#if defined(__cplusplus)
+}
+#endif
+
+#endif /* QAIC_QAIC_SIM_H */
