@@ -107,16 +107,21 @@ ErrorOr<RefPtr<GemObject>> Device::lookup_mmap_offset(const File &file, uint64_t
 {
     if (!kernel::page_aligned(offset))
         return Error(-EINVAL);
-    std::lock_guard lock(offsets_lock_);
-    auto it = offsets_.find(offset >> kernel::kPageShift);
-    if (it == offsets_.end())
-        return Error(-EINVAL);
-    OffsetNode &node = it->second;
-    if (len > node.pages << kernel::kPageShift)
-        return Error(-EINVAL);
-    if (!node.obj->get_unless_zero())
-        return Error(-EINVAL); // being destroyed
-    auto obj = RefPtr<GemObject>::adopt(node.obj);
+    RefPtr<GemObject> obj;
+    {
+        std::lock_guard lock(offsets_lock_);
+        auto it = offsets_.find(offset >> kernel::kPageShift);
+        if (it == offsets_.end())
+            return Error(-EINVAL);
+        OffsetNode &node = it->second;
+        if (len > node.pages << kernel::kPageShift)
+            return Error(-EINVAL);
+        if (!node.obj->get_unless_zero())
+            return Error(-EINVAL); // being destroyed
+        obj = RefPtr<GemObject>::adopt(node.obj);
+    }
+    // Outside offsets_lock_: mmap_offset() takes the object's lock, then offsets_lock_; and
+    // dropping the last reference here removes the offset, which takes offsets_lock_.
     if (!obj->mmap_allowed(file))
         return Error(-EACCES);
     return obj;

@@ -129,9 +129,7 @@ void Card::reset()
 {
     status_.store(kDevBoot, std::memory_order_release);
     msi_mode_.store(kMsiShared, std::memory_order_release);
-    for (auto &dbc : dbcs_)
-        dbc->release();
-    fw_->reset();
+    fw_->reset(); // releases every DBC too
 }
 
 void Card::sem_op(unsigned dbc_id, unsigned index, uint32_t cmd, uint32_t val)

@@ -70,6 +70,11 @@ uint32_t Dbc::read_reg(uint64_t off) const
 
 void Dbc::write_reg(uint64_t off, uint32_t value)
 {
+    if (off == kDbcReset) {
+        if (value == kResetMagic && state_ == kDbcAssigned)
+            soft_reset();
+        return;
+    }
     if (off != kDbcReqTp && off != kDbcRspHp)
         return; // read-only or unused
     {
@@ -111,6 +116,21 @@ void Dbc::release()
         errors_ = responses_ = last_error_ = 0;
         owner_ = 0;
         state_ = kDbcIdle;
+    }
+    cv_.notify_all();
+}
+
+void Dbc::soft_reset()
+{
+    {
+        std::lock_guard lk(lock_);
+        ++gen_;
+        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+        std::memset(sems_, 0, sizeof(sems_));
+        hung_ = false;
+        inject_countdown_ = 0;
+        msi_pending_ = false;
+        err_latched_ = false;
     }
     cv_.notify_all();
 }
@@ -186,6 +206,11 @@ bool Dbc::work_ready() const
            reqhp_.load(std::memory_order_relaxed) != reqtp_.load(std::memory_order_relaxed);
 }
 
+bool Dbc::abandoned(uint64_t gen) const
+{
+    return gen != gen_ || card_.gone();
+}
+
 void Dbc::flush_msi(std::unique_lock<std::mutex> &lk)
 {
     if (!msi_pending_)
@@ -239,9 +264,9 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
     };
     if (!satisfied()) {
         flush_msi(lk); // completions before the wait must not be held back by it
-        cv_.wait(lk, [&] { return gen != gen_ || satisfied(); });
+        cv_.wait(lk, [&] { return abandoned(gen) || satisfied(); });
     }
-    return gen == gen_;
+    return !abandoned(gen);
 }
 
 RspStatus Dbc::transfer(const DbcReq &r)
@@ -287,7 +312,7 @@ bool Dbc::execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &l
         card_.doorbell(id_, r.db_addr, r.db_data);
     }
     lk.lock();
-    if (gen != gen_)
+    if (abandoned(gen))
         return false;
     if (*st != kRspOk)
         return true; // a failed element rings no doorbell and runs no more semaphores
@@ -318,7 +343,7 @@ void Dbc::run()
                                             sizeof(DbcReq), kPermRead,
                                             [&](void *host) { std::memcpy(&req, host, sizeof(req)); });
         lk.lock();
-        if (gen != gen_)
+        if (abandoned(gen))
             continue;
 
         uint64_t bytes = 0;
@@ -340,13 +365,13 @@ void Dbc::run()
         if ((req.cmd & kCmdGenCompletion) || unreadable) {
             // Wait for a free response slot; the host frees them from its MSI handler.
             auto rsp_room = [&] {
-                return gen != gen_ || ring_free(rsphp_, rsptp_, rings.nelem) > 0;
+                return abandoned(gen) || ring_free(rsphp_, rsptp_, rings.nelem) > 0;
             };
             if (!rsp_room()) {
                 flush_msi(lk);
                 cv_.wait(lk, rsp_room);
             }
-            if (gen != gen_)
+            if (abandoned(gen))
                 continue;
             DbcRsp rsp{req.req_id, uint16_t(st)};
             if (err_latched_ && err_req_id_ == req.req_id) {
@@ -359,7 +384,7 @@ void Dbc::run()
                 rings.rsp + uint64_t(tail) * sizeof(DbcRsp), sizeof(DbcRsp), kPermWrite,
                 [&](void *host) { std::memcpy(host, &rsp, sizeof(rsp)); });
             lk.lock();
-            if (gen != gen_)
+            if (abandoned(gen))
                 continue;
             if (wst == kRspOk) {
                 rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);

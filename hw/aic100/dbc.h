@@ -41,6 +41,9 @@ public:
     // element (no responses), clears semaphores and counters and returns the DBC to IDLE.
     void assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner);
     void release();
+    // Soft reset (kDbcReset): pending elements are abandoned without responses, the ring
+    // indices and semaphores go to 0, a hang clears; the DBC stays assigned to its owner.
+    void soft_reset();
     // SSR: stop executing (work abandoned) and report the given state.
     void shutdown(DbcState state);
     void set_state(DbcState state);
@@ -76,6 +79,9 @@ private:
     bool run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk);
     RspStatus transfer(const DbcReq &r);
     void flush_msi(std::unique_lock<std::mutex> &lk);
+    // Work started in generation gen must stop: the DBC was released or reset meanwhile, or
+    // the device is gone (a removed device moves no more data).
+    bool abandoned(uint64_t gen) const;
 
     Card &card_;
     const unsigned id_;

@@ -60,6 +60,10 @@ void Firmware::reset()
     {
         std::lock_guard lk(lock_);
         ++epoch_;
+        // Under the firmware's lock: a transaction being served cannot assign a DBC after
+        // the release and survive the reset.
+        for (unsigned id = 0; id < card_.num_dbc(); ++id)
+            card_.dbc(id).release();
         ctrl_.reset();
         ssr_.reset();
         images_.clear();
@@ -197,8 +201,8 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
         return nack(h, kFwInjected, UINT32_MAX);
     }
 
-    Bytes out(sizeof(WireMsgHdr));
-    uint32_t count = 0;
+    // The framing is checked before any transaction runs: a message refused as a whole must
+    // have had no effect.
     uint32_t pos = sizeof(WireMsgHdr);
     for (uint32_t i = 0; i < h.count; ++i) {
         if (h.len - pos < sizeof(WireTransHdr))
@@ -206,16 +210,24 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
         WireTransHdr th = load<WireTransHdr>(req.data() + pos);
         if (th.len < sizeof(WireTransHdr) || th.len > h.len - pos)
             return nack(h, kFwBadLength, i);
-        size_t before = out.size();
-        uint32_t st = handle_transaction(h.handle, req.data() + pos, th.len, out);
-        if (st != kFwOk)
-            return nack(h, st, i);
-        if (out.size() != before)
-            ++count;
         pos += th.len;
     }
     if (pos != h.len)
         return nack(h, kFwBadLength, UINT32_MAX);
+
+    Bytes out(sizeof(WireMsgHdr));
+    uint32_t count = 0;
+    pos = sizeof(WireMsgHdr);
+    for (uint32_t i = 0; i < h.count; ++i) {
+        uint32_t tlen = load<WireTransHdr>(req.data() + pos).len;
+        size_t before = out.size();
+        uint32_t st = handle_transaction(h.handle, req.data() + pos, tlen, out);
+        if (st != kFwOk)
+            return nack(h, st, i);
+        if (out.size() != before)
+            ++count;
+        pos += tlen;
+    }
 
     WireMsgHdr rh = h;
     rh.len = uint32_t(out.size());

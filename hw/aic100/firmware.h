@@ -28,7 +28,8 @@ public:
     MsgChannel &ssr() { return ssr_; }
     // A channel register was written or the device state changed: re-check for work.
     void kick();
-    // Device reset: forget every user, image and pending SSR, disable the channels, boot.
+    // Device reset: release every DBC, forget every user, image and pending SSR, disable the
+    // channels, boot.
     void reset();
 
     void set_silent(bool silent);

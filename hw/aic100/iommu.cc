@@ -40,7 +40,9 @@ kernel::ErrorOr<uint64_t> Iommu::map(void *host, uint64_t len, uint8_t perm)
                 }
             }
             if (next != map_.end() && next->first < start + span) {
-                start = next->first;
+                // Collides with the next mapping: try again right after it.
+                const Mapping *nm = next->second;
+                start = next->first + round_up(offset_of(nm) + nm->len) + kGuard;
                 continue;
             }
             map_.emplace(start, new Mapping{host, len, perm});

@@ -64,6 +64,7 @@ inline constexpr uint64_t kDbcRspTp = 0x0C;     // RO response tail: next respon
 inline constexpr uint64_t kDbcState = 0x10;     // RO enum DbcState
 inline constexpr uint64_t kDbcNelem = 0x14;     // RO queue size set at activation (0 if idle)
 inline constexpr uint64_t kDbcLastError = 0x18; // RO last non-zero response status
+inline constexpr uint64_t kDbcReset = 0x1C;     // WO kResetMagic: soft reset of this DBC
 inline constexpr uint64_t kDbcElemsLo = 0x20;   // RO elements processed since activation
 inline constexpr uint64_t kDbcElemsHi = 0x24;
 inline constexpr uint64_t kDbcBytesLo = 0x28;   // RO bytes moved since activation

@@ -6,6 +6,7 @@
 
 #include "drivers/accel/accel.h"
 #include "drivers/accel/qaic/page_pool.h"
+#include "drivers/accel/qaic/qaic_sched.h"
 #include "include/hw/aic100_regs.h"
 #include "kernel/pci.h"
 #include "kernel/wait.h"
@@ -15,8 +16,10 @@
 #include <drm/qaic_accel.h>
 #include <list>
 #include <map>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace qaic {
@@ -35,8 +38,14 @@ struct QaicUser;
 struct Params {
     std::atomic<uint32_t> control_resp_timeout_ms{60000}; // MANAGE: -ETIMEDOUT after this
     std::atomic<uint32_t> boot_timeout_ms{10000}; // probe and reset: device must come ONLINE
+    std::atomic<uint32_t> wait_exec_default_timeout_ms{5000}; // WAIT_BO with timeout 0
+    std::atomic<uint32_t> exec_timeout_ms{10000}; // a job without progress this long is hung
+    std::atomic<uint32_t> sched_queue_depth{4096}; // jobs queued in software per DBC
+    std::atomic<uint32_t> datapath_polling{0};     // 1: poll responses instead of MSIs
+    std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
+    std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
 
-    // Sets a parameter by name; -EINVAL for an unknown name or a value of 0.
+    // Sets a parameter by name; -EINVAL for an unknown name or an out-of-range value.
     ErrorOr<void> set(const char *name, uint32_t value);
 };
 
@@ -67,6 +76,9 @@ public:
     uint64_t total_elems = 0;
     std::vector<Slice> slices;
     bool dma_mapped = false;
+    // The last execution: its fence (WAIT_BO) and timings (PERF_STATS_BO). While it runs,
+    // the job holds the BO; when it finishes it lets go, so there is no cycle.
+    RefPtr<Job> job;
 
     // Maps the pages for the device in `dir`; unmap waits for DMA in flight.
     ErrorOr<void> dma_map(uint32_t dir);
@@ -90,6 +102,14 @@ struct Dbc {
     uint32_t nelem = 0;
     std::list<RefPtr<Bo>> bos; // sliced on this DBC
     kernel::WaitQueue wq;      // woken when the DBC is released
+
+    // Datapath, under `lock`: the ring as the scheduler's owner, and the scheduler.
+    uint32_t req_tail = 0; // next request slot we write
+    uint32_t rsp_head = 0; // next response slot we read
+    uint64_t fence_context = 0;
+    uint64_t fence_seqno = 0;
+    std::unique_ptr<RingOwner> ring;
+    std::unique_ptr<DbcScheduler> sched;
 };
 
 // ---------------------------------------------------------------------------- control path
@@ -120,7 +140,7 @@ private:
     struct Waiter {
         std::vector<uint8_t> rsp;
         int err = 0;
-        bool done = false;
+        std::atomic<bool> done{false}; // set under lock_, read by the waiter without it
     };
 
     QaicDevice &qdev_;
@@ -155,8 +175,9 @@ public:
     bool gone() { return pdev.read32(aic100::kBarDev, aic100::kRegDevId) == aic100::kRegGone; }
 
     // Releases a DBC the device no longer runs for its user (deactivated, terminated, reset,
-    // SSR): every BO sliced on it is detached, its rings freed.
-    void release_dbc(Dbc &dbc);
+    // SSR, removal): its jobs finish with err, every BO sliced on it is detached, its rings
+    // are freed.
+    void release_dbc(Dbc &dbc, int err);
     // A register read all ones: the device is gone. Fails control waiters with -ENODEV.
     void mark_gone();
     // Called from the control IRQ when the device forgot its channels: fails control waiters
@@ -167,6 +188,41 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
+    // One MANAGE (or a user's TERMINATE) at a time, from sending to decoding the answer: the
+    // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
+    // ACTIVATE, so answers must update the DBC table in the order the device ran them.
+    std::mutex manage_lock;
+
+    // ---- datapath (qaic_data.cc)
+    // Sets up a freshly activated DBC's ring and scheduler. Caller holds dbc.lock.
+    void dbc_start(Dbc &dbc);
+    // Takes every job off a DBC and finishes them with err. Caller holds dbc.lock; the jobs
+    // are returned to be finished outside it with finish_jobs().
+    std::vector<RefPtr<Job>> dbc_stop(Dbc &dbc);
+    static void finish_jobs(std::vector<RefPtr<Job>> &jobs, int err);
+    // A DBC's MSI (or a poll): drains its responses and finishes the jobs they complete.
+    void dbc_irq(unsigned id);
+    // Hang recovery: soft-resets the DBC, its jobs fail (-ETIMEDOUT for the hung one, -EIO
+    // for the rest), and it works again.
+    void dbc_recover(Dbc &dbc);
+    // The polling / watchdog thread.
+    void start_datapath_thread();
+    void stop_datapath_thread();
+
+    // ---- SSR channel (qaic_ssr.cc)
+    ErrorOr<void> ssr_init();
+    ErrorOr<void> ssr_reinit();
+    void ssr_fini();
+    void ssr_irq();
+
+private:
+    std::thread datapath_thread_;
+    std::mutex datapath_lock_;
+    std::condition_variable datapath_cv_;
+    bool datapath_stop_ = false;
+    kernel::DmaCoherent ssr_h2d_, ssr_d2h_;
+    uint32_t ssr_h2d_tail_ = 0, ssr_d2h_head_ = 0;
+    std::mutex ssr_lock_;
 };
 
 // Per-file state: the user (`usr` upstream) on whose behalf DBCs are activated.
@@ -194,6 +250,10 @@ ErrorOr<void> mmap_bo_ioctl(accel::File &file, void *data);
 ErrorOr<void> attach_slice_bo_ioctl(accel::File &file, void *data);
 ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data);
 ErrorOr<void> manage_ioctl(accel::File &file, void *data);
+ErrorOr<void> execute_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> partial_execute_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data);
+ErrorOr<void> perf_stats_bo_ioctl(accel::File &file, void *data);
 
 // The user's file goes away: terminate its work on the device and release its DBCs.
 void release_usr(QaicDevice &qdev, QaicUser &usr);

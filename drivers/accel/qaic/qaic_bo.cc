@@ -219,12 +219,14 @@ ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data)
 
 // ---------------------------------------------------------------------------- DBC release
 
-void QaicDevice::release_dbc(Dbc &dbc)
+void QaicDevice::release_dbc(Dbc &dbc, int err)
 {
     std::list<RefPtr<Bo>> bos;
+    std::vector<RefPtr<Job>> jobs;
     kernel::DmaCoherent queue;
     {
         std::lock_guard lk(dbc.lock);
+        jobs = dbc_stop(dbc);
         bos.swap(dbc.bos);
         queue = dbc.queue;
         dbc.queue = {};
@@ -233,6 +235,7 @@ void QaicDevice::release_dbc(Dbc &dbc)
         dbc.in_ssr = false;
         dbc.usr = 0;
     }
+    finish_jobs(jobs, err);
     for (RefPtr<Bo> &bo : bos) {
         std::lock_guard lk(bo->lock);
         detach_locked(*bo);

@@ -130,7 +130,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
         waiters_[seq] = &w;
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
-    auto r = wq_.wait_event_timeout([&] { return w.done; }, timeout);
+    auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout);
     if (r.is_error()) {
         std::unique_lock lk(lock_);
         if (!w.done) {
@@ -204,6 +204,7 @@ struct ManageCtx {
     // ACTIVATE: the ring buffers offered to the device, in request order; an entry taken over
     // by a DBC is cleared, the rest are freed with the context.
     std::vector<kernel::DmaCoherent> queues;
+    std::vector<uint32_t> queue_nelem; // each ring's queue_size: its buffer is page-rounded
     size_t next_queue = 0; // the next activation answer takes this one
 
     ManageCtx(QaicDevice &q, QaicUser &u) : qdev(q), usr(u) {}
@@ -280,6 +281,7 @@ ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
     uint64_t size = queue_buf_size(t.queue_size);
     kernel::DmaCoherent q = TRY(ctx.qdev.pdev.dma_alloc_coherent(size));
     ctx.queues.push_back(q);
+    ctx.queue_nelem.push_back(t.queue_size);
     WireActivateToDev w{{QAIC_TRANS_ACTIVATE_TO_DEV, sizeof(WireActivateToDev)},
                         q.dma_addr,
                         q.dma_addr + size - uint64_t(t.queue_size) * sizeof(DbcRsp),
@@ -375,16 +377,18 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             if (a.dbc_id >= ctx.qdev.num_dbc())
                 return Error(-ENODEV);
             kernel::DmaCoherent q = ctx.queues[ctx.next_queue];
+            uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
             Dbc &dbc = *ctx.qdev.dbcs[a.dbc_id];
             std::lock_guard lk(dbc.lock);
             if (dbc.in_use)
                 return Error(-EIO); // the device handed out a DBC we believe is taken
             ctx.queues[ctx.next_queue++] = {}; // the DBC owns the ring now
             dbc.queue = q;
-            dbc.nelem = uint32_t((q.size - kDbcQueueGap) / (sizeof(DbcReq) + sizeof(DbcRsp)));
+            dbc.nelem = nelem;
             dbc.in_use = true;
             dbc.in_ssr = false;
             dbc.usr = ctx.usr.handle;
+            ctx.qdev.dbc_start(dbc);
             break;
         }
         case QAIC_TRANS_DEACTIVATE_FROM_DEV: {
@@ -396,7 +400,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             if (d.status)
                 ret = -ECANCELED;
             else
-                ctx.qdev.release_dbc(*ctx.qdev.dbcs[d.dbc_id]);
+                ctx.qdev.release_dbc(*ctx.qdev.dbcs[d.dbc_id], -EPERM);
             break;
         }
         case QAIC_TRANS_STATUS_FROM_DEV: {
@@ -446,6 +450,7 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
         TRY(kernel::memdup_array_user(kernel::UserPtr<uint8_t>(args->data), args->len));
     std::vector<UserTrans> trans = TRY(parse_user_trans(user, args->count));
 
+    std::lock_guard manage_lock(qdev.manage_lock);
     ManageCtx ctx(qdev, to_usr(file));
     WireMsg first = TRY(encode_message(ctx, user, trans));
     if (first.count() == 0)
@@ -491,6 +496,7 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
 
 void release_usr(QaicDevice &qdev, QaicUser &usr)
 {
+    std::lock_guard manage_lock(qdev.manage_lock);
     bool owns_dbc = false;
     for (auto &dbc : qdev.dbcs) {
         std::lock_guard lk(dbc->lock);
@@ -513,7 +519,7 @@ void release_usr(QaicDevice &qdev, QaicUser &usr)
             mine = dbc->in_use && dbc->usr == usr.handle;
         }
         if (mine)
-            qdev.release_dbc(*dbc);
+            qdev.release_dbc(*dbc, -EPERM);
     }
 }
 

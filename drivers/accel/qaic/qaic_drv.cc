@@ -14,18 +14,16 @@ namespace {
 
 using namespace aic100;
 
-// Entry i serves DRM_COMMAND_BASE + i. EXECUTE, PARTIAL_EXECUTE, WAIT and PERF_STATS arrive
-// with the datapath; until then their entries have no handler and answer -EINVAL, as DRM
-// does for an ioctl without a function.
+// Entry i serves DRM_COMMAND_BASE + i.
 constexpr accel::IoctlDesc kIoctls[] = {
     ACCEL_IOCTL(DRM_IOCTL_QAIC_MANAGE, manage_ioctl),
     ACCEL_IOCTL(DRM_IOCTL_QAIC_CREATE_BO, create_bo_ioctl),
     ACCEL_IOCTL(DRM_IOCTL_QAIC_MMAP_BO, mmap_bo_ioctl),
     ACCEL_IOCTL(DRM_IOCTL_QAIC_ATTACH_SLICE_BO, attach_slice_bo_ioctl),
-    {DRM_IOCTL_QAIC_EXECUTE_BO, nullptr, "DRM_IOCTL_QAIC_EXECUTE_BO"},
-    {DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, nullptr, "DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO"},
-    {DRM_IOCTL_QAIC_WAIT_BO, nullptr, "DRM_IOCTL_QAIC_WAIT_BO"},
-    {DRM_IOCTL_QAIC_PERF_STATS_BO, nullptr, "DRM_IOCTL_QAIC_PERF_STATS_BO"},
+    ACCEL_IOCTL(DRM_IOCTL_QAIC_EXECUTE_BO, execute_bo_ioctl),
+    ACCEL_IOCTL(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, partial_execute_bo_ioctl),
+    ACCEL_IOCTL(DRM_IOCTL_QAIC_WAIT_BO, wait_bo_ioctl),
+    ACCEL_IOCTL(DRM_IOCTL_QAIC_PERF_STATS_BO, perf_stats_bo_ioctl),
     ACCEL_IOCTL(DRM_IOCTL_QAIC_DETACH_SLICE_BO, detach_slice_bo_ioctl),
 };
 
@@ -92,15 +90,29 @@ QaicDevice::QaicDevice(kernel::PciDev &pdev) : accel::Device(kDriver), pdev(pdev
 
 ErrorOr<void> Params::set(const char *name, uint32_t value)
 {
-    if (value == 0)
-        return Error(-EINVAL);
-    if (std::strcmp(name, "control_resp_timeout_ms") == 0)
-        control_resp_timeout_ms = value;
-    else if (std::strcmp(name, "boot_timeout_ms") == 0)
-        boot_timeout_ms = value;
-    else
-        return Error(-EINVAL);
-    return {};
+    struct {
+        const char *name;
+        std::atomic<uint32_t> &param;
+        uint32_t min, max;
+    } table[] = {
+        {"control_resp_timeout_ms", control_resp_timeout_ms, 1, 600000},
+        {"boot_timeout_ms", boot_timeout_ms, 1, 600000},
+        {"wait_exec_default_timeout_ms", wait_exec_default_timeout_ms, 1, 600000},
+        {"exec_timeout_ms", exec_timeout_ms, 1, 600000},
+        {"sched_queue_depth", sched_queue_depth, 0, 1 << 20},
+        {"datapath_polling", datapath_polling, 0, 1},
+        {"poll_interval_us", poll_interval_us, 10, 1000000},
+        {"wait_spin_us", wait_spin_us, 0, 10000},
+    };
+    for (auto &p : table) {
+        if (std::strcmp(name, p.name) != 0)
+            continue;
+        if (value < p.min || value > p.max)
+            return Error(-EINVAL);
+        p.param = value;
+        return {};
+    }
+    return Error(-EINVAL);
 }
 
 void QaicDevice::mark_gone()
@@ -130,6 +142,7 @@ ErrorOr<void> QaicDevice::bring_up()
     if (num_vectors > 1)
         pdev.write32(kBarDev, kRegMsiMode, kMsiPerVector);
     TRY(ctrl.reinit());
+    TRY(ssr_reinit());
     online = true;
     auto r = query_crc_requirement(*this);
     if (r.is_error())
@@ -146,7 +159,7 @@ void QaicDevice::device_reset_detected()
     wq.queue([this] {
         // The device forgot every DBC it ran: release ours, then bring the device up again.
         for (auto &dbc : dbcs)
-            release_dbc(*dbc);
+            release_dbc(*dbc, -EIO);
         if (auto r = bring_up(); r.is_error())
             pr_err("device did not come back after reset (%d)", r.code());
         resetting = false;
@@ -175,22 +188,45 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
         return nvec.error();
     qdev->num_vectors = nvec.value() == want ? want : 1;
     QaicDevice *raw = qdev.get();
-    if (auto r = pdev.request_irq(0, [raw] { raw->ctrl.irq(); }); r.is_error()) {
+    // The control vector also carries SSR events; alone (shared mode) it carries everything.
+    auto control_irq = [raw] {
+        raw->ctrl.irq();
+        raw->ssr_irq();
+        if (raw->num_vectors == 1)
+            for (auto &dbc : raw->dbcs)
+                raw->dbc_irq(dbc->id);
+    };
+    unsigned requested = 0;
+    auto unwind = [&](Error e) {
+        qdev->online = false;
+        qdev->stop_datapath_thread();
+        while (requested)
+            pdev.free_irq(--requested);
         pdev.free_irq_vectors();
-        return r.error();
+        return e;
+    };
+    if (auto r = pdev.request_irq(0, control_irq); r.is_error())
+        return unwind(r.error());
+    requested = 1;
+    for (unsigned id = 0; qdev->num_vectors > 1 && id < num_dbc; ++id) {
+        if (auto r = pdev.request_irq(dbc_msi_vector(id), [raw, id] { raw->dbc_irq(id); });
+            r.is_error())
+            return unwind(r.error());
+        requested = dbc_msi_vector(id) + 1;
+    }
+    if (auto r = qdev->ctrl.init(); r.is_error())
+        return unwind(r.error());
+    if (auto r = qdev->ssr_init(); r.is_error()) {
+        qdev->ctrl.fini();
+        return unwind(r.error());
     }
     auto fail = [&](Error e) {
-        qdev->online = false;
-        pdev.free_irq(0);
-        pdev.free_irq_vectors();
+        unwind(e);
+        qdev->ssr_fini();
         qdev->ctrl.fini();
         return e;
     };
-    if (auto r = qdev->ctrl.init(); r.is_error()) {
-        pdev.free_irq(0);
-        pdev.free_irq_vectors();
-        return r.error();
-    }
+    qdev->start_datapath_thread();
     if (auto r = qdev->bring_up(); r.is_error())
         return fail(r.error());
     if (auto r = qdev->register_device(); r.is_error())
@@ -202,13 +238,26 @@ void remove(QaicDevice &qdev)
 {
     qdev.online = false;
     qdev.ctrl.fail_all(-ENODEV); // nobody may sit in a control wait while we unplug
+    // Nor in WAIT_BO: every job fails with -ENODEV before unplug waits for ioctls.
+    for (auto &dbc : qdev.dbcs) {
+        std::vector<RefPtr<Job>> jobs;
+        {
+            std::lock_guard lk(dbc->lock);
+            if (dbc->sched)
+                jobs = dbc->sched->take_all();
+        }
+        QaicDevice::finish_jobs(jobs, -ENODEV);
+    }
     qdev.unplug();
     qdev.wq.flush();
-    qdev.pdev.free_irq(0);
+    qdev.stop_datapath_thread();
+    for (unsigned v = 0; v < qdev.num_vectors; ++v)
+        qdev.pdev.free_irq(v);
     qdev.pdev.free_irq_vectors();
     // Nothing may reach the device after this: rings freed, every BO unmapped.
     for (auto &dbc : qdev.dbcs)
-        qdev.release_dbc(*dbc);
+        qdev.release_dbc(*dbc, -ENODEV);
+    qdev.ssr_fini();
     qdev.ctrl.fini();
 }
 

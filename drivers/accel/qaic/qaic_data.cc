@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The datapath: EXECUTE_BO, PARTIAL_EXECUTE_BO, WAIT_BO, PERF_STATS_BO, the DBC interrupt
+// handler that completes jobs, polling mode and the watchdog that recovers hung DBCs.
+#include "drivers/accel/qaic/qaic.h"
+#include "drivers/accel/qaic/qaic_slice.h"
+#include "kernel/printk.h"
+
+#include <chrono>
+#include <cstring>
+#include <optional>
+
+namespace qaic {
+namespace {
+
+using namespace aic100;
+using kernel::Clock;
+
+// The DBC's request ring as the scheduler sees it.
+class DbcRing : public RingOwner {
+public:
+    DbcRing(QaicDevice &qdev, Dbc &dbc) : qdev_(qdev), dbc_(dbc) {}
+
+    uint32_t ring_free() override
+    {
+        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(dbc_.id, kDbcReqHp));
+        if (head >= dbc_.nelem)
+            return 0; // gone (all ones) or nonsense: queue nothing more
+        return aic100::ring_free(head, dbc_.req_tail, dbc_.nelem);
+    }
+    uint32_t ring_level() override { return dbc_.nelem - 1 - ring_free(); }
+    void ring_write(const std::vector<DbcReq> &reqs) override
+    {
+        auto *ring = static_cast<DbcReq *>(dbc_.queue.cpu_addr);
+        for (const DbcReq &r : reqs) {
+            ring[dbc_.req_tail] = r;
+            dbc_.req_tail = (dbc_.req_tail + 1) % dbc_.nelem;
+        }
+    }
+    void ring_doorbell() override
+    {
+        qdev_.pdev.write32(kBarDbc, dbc_reg(dbc_.id, kDbcReqTp), dbc_.req_tail);
+    }
+
+private:
+    QaicDevice &qdev_;
+    Dbc &dbc_;
+};
+
+class SteadyClock : public SchedClock {
+public:
+    Clock::time_point now() override { return Clock::now(); }
+};
+SteadyClock g_clock;
+
+ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
+{
+    RefPtr<accel::GemObject> obj = TRY(file.lookup(handle));
+    return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
+}
+
+// The elements of one execution. resize (partial execute) trims the BO: a slice at or past
+// it moves nothing but keeps its doorbell and semaphores; one it cuts is shortened.
+std::vector<DbcReq> job_elements(const Bo &bo, std::optional<uint64_t> resize)
+{
+    std::vector<DbcReq> reqs;
+    reqs.reserve(bo.total_elems);
+    for (const Slice &s : bo.slices) {
+        if (!resize || *resize >= s.entry.offset + s.entry.size) {
+            reqs.insert(reqs.end(), s.reqs.begin(), s.reqs.end());
+            continue;
+        }
+        qaic_attach_slice_entry e = s.entry;
+        e.size = *resize > e.offset ? *resize - e.offset : 0;
+        auto part = encode_slice(e, bo.dir, slice_sg(bo.sgt(), e.offset, e.size));
+        reqs.insert(reqs.end(), part.begin(), part.end());
+    }
+    return reqs;
+}
+
+// EXECUTE and PARTIAL_EXECUTE: T is qaic_execute_entry or qaic_partial_execute_entry.
+template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_execute *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    auto received = Clock::now();
+    if (args->hdr.count == 0)
+        return Error(-EINVAL);
+    size_t bytes;
+    if (__builtin_mul_overflow(size_t(args->hdr.count), sizeof(T), &bytes))
+        return Error(-EOVERFLOW);
+    if (args->hdr.dbc_id >= qdev.num_dbc())
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+    std::vector<T> entries =
+        TRY(kernel::memdup_array_user(kernel::UserPtr<T>(args->data), args->hdr.count));
+
+    Dbc &dbc = *qdev.dbcs[args->hdr.dbc_id];
+    std::vector<RefPtr<Job>> jobs;
+    // Staged BOs are marked queued; every error below unmarks them all.
+    auto unwind = [&](Error e) {
+        for (auto &job : jobs) {
+            std::lock_guard lk(job->bo->lock);
+            job->bo->queued = false;
+        }
+        return e;
+    };
+
+    // The whole submission happens under the DBC's lock, so concurrent submitters can never
+    // interleave their elements on the ring.
+    std::lock_guard dbc_lock(dbc.lock);
+    if (!dbc.in_use || dbc.usr != to_usr(file).handle)
+        return Error(-EPERM);
+    if (dbc.in_ssr)
+        return Error(-EPIPE);
+    if (qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqHp)) == kRegGone ||
+        qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqTp)) == kRegGone)
+        return Error(-ENODEV);
+
+    jobs.reserve(entries.size());
+    for (const T &ent : entries) {
+        auto bo = lookup_bo(file, ent.handle);
+        if (bo.is_error())
+            return unwind(bo.error());
+        Bo &b = *bo.value();
+        std::lock_guard lk(b.lock);
+        // Ours: the BO must be sliced on this DBC and executed in its attached direction.
+        if (!b.sliced || b.queued || b.dbc_id != dbc.id || ent.dir != b.dir)
+            return unwind(Error(-EINVAL));
+        std::optional<uint64_t> resize;
+        if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
+            if (ent.resize > b.size())
+                return unwind(Error(-EINVAL));
+            resize = ent.resize;
+        }
+        auto job = kernel::make_ref<Job>();
+        job->bo = bo.value();
+        job->fence = kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
+        job->reqs = job_elements(b, resize);
+        job->slices = uint32_t(b.slices.size());
+        job->received = received;
+        b.queued = true;
+        jobs.push_back(std::move(job));
+    }
+    if (auto r = dbc.sched->submit(jobs); r.is_error())
+        return unwind(r.error());
+    for (auto &job : jobs) {
+        std::lock_guard lk(job->bo->lock);
+        job->bo->job = job;
+    }
+    return {};
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- jobs
+
+Job::Job() = default;
+Job::~Job() = default;
+
+void QaicDevice::dbc_start(Dbc &dbc)
+{
+    dbc.req_tail = dbc.rsp_head = 0;
+    dbc.fence_context = kernel::Fence::new_context();
+    dbc.ring = std::make_unique<DbcRing>(*this, dbc);
+    dbc.sched = std::make_unique<DbcScheduler>(*dbc.ring, g_clock, params.sched_queue_depth);
+}
+
+std::vector<RefPtr<Job>> QaicDevice::dbc_stop(Dbc &dbc)
+{
+    std::vector<RefPtr<Job>> jobs;
+    if (dbc.sched)
+        jobs = dbc.sched->take_all();
+    dbc.sched.reset();
+    dbc.ring.reset();
+    return jobs;
+}
+
+// A job is done: its BO may be queued again, then waiters learn the status. A job whose
+// device work failed reports -EIO: nothing completes silently with lost data.
+void QaicDevice::finish_jobs(std::vector<RefPtr<Job>> &jobs, int err)
+{
+    for (RefPtr<Job> &job : jobs) {
+        int status = err ? err : job->first_error ? -EIO : 0;
+        RefPtr<Bo> bo = std::move(job->bo);
+        {
+            std::lock_guard lk(bo->lock);
+            bo->queued = false;
+        }
+        job->fence->signal(status);
+    }
+}
+
+void QaicDevice::dbc_irq(unsigned id)
+{
+    Dbc &dbc = *dbcs[id];
+    std::vector<RefPtr<Job>> done;
+    {
+        std::lock_guard lk(dbc.lock);
+        if (!dbc.in_use || !dbc.sched)
+            return;
+        uint32_t tail = pdev.read32(kBarDbc, dbc_reg(id, kDbcRspTp));
+        if (tail >= dbc.nelem)
+            return; // gone or garbage: the watchdog notices
+        auto *rsp = reinterpret_cast<const DbcRsp *>(static_cast<const uint8_t *>(
+                                                         dbc.queue.cpu_addr) +
+                                                     dbc.queue.size -
+                                                     size_t(dbc.nelem) * sizeof(DbcRsp));
+        if (dbc.rsp_head == tail)
+            return;
+        while (dbc.rsp_head != tail) {
+            DbcRsp r = rsp[dbc.rsp_head];
+            auto finished = dbc.sched->complete(r.req_id, r.status);
+            done.insert(done.end(), finished.begin(), finished.end());
+            dbc.rsp_head = (dbc.rsp_head + 1) % dbc.nelem;
+        }
+        pdev.write32(kBarDbc, dbc_reg(id, kDbcRspHp), dbc.rsp_head);
+    }
+    finish_jobs(done, 0);
+}
+
+void QaicDevice::dbc_recover(Dbc &dbc)
+{
+    std::vector<RefPtr<Job>> jobs;
+    {
+        std::lock_guard lk(dbc.lock);
+        if (!dbc.in_use || !dbc.sched || !dbc.sched->hung(std::chrono::milliseconds(
+                                                             params.exec_timeout_ms)))
+            return;
+        pr_warn("DBC %u: no progress for %u ms, resetting it", dbc.id,
+                params.exec_timeout_ms.load());
+        jobs = dbc.sched->take_all();
+        pdev.write32(kBarDbc, dbc_reg(dbc.id, kDbcReset), kResetMagic);
+        dbc.req_tail = dbc.rsp_head = 0;
+    }
+    // The oldest job is the one that hung; the others never got their turn.
+    std::vector<RefPtr<Job>> hung(jobs.begin(), jobs.begin() + 1);
+    std::vector<RefPtr<Job>> rest(jobs.begin() + 1, jobs.end());
+    finish_jobs(hung, -ETIMEDOUT);
+    finish_jobs(rest, -EIO);
+}
+
+// One thread per device: in polling mode it drains every DBC each poll interval; always, at
+// least every 100 ms, it drains (catching lost MSIs) and recovers hung DBCs.
+void QaicDevice::start_datapath_thread()
+{
+    datapath_thread_ = std::thread([this] {
+        std::unique_lock lk(datapath_lock_);
+        while (!datapath_stop_) {
+            bool polling = params.datapath_polling != 0;
+            auto period = polling ? std::chrono::microseconds(params.poll_interval_us.load())
+                                  : std::chrono::microseconds(100000);
+            datapath_cv_.wait_for(lk, period, [&] { return datapath_stop_; });
+            if (datapath_stop_)
+                break;
+            lk.unlock();
+            if (online) {
+                for (auto &dbc : dbcs) {
+                    dbc_irq(dbc->id);
+                    dbc_recover(*dbc);
+                }
+            }
+            lk.lock();
+        }
+    });
+}
+
+void QaicDevice::stop_datapath_thread()
+{
+    {
+        std::lock_guard lk(datapath_lock_);
+        datapath_stop_ = true;
+    }
+    datapath_cv_.notify_all();
+    if (datapath_thread_.joinable())
+        datapath_thread_.join();
+}
+
+// ---------------------------------------------------------------------------- ioctls
+
+ErrorOr<void> execute_bo_ioctl(accel::File &file, void *data)
+{
+    return execute<qaic_execute_entry>(file, data);
+}
+
+ErrorOr<void> partial_execute_bo_ioctl(accel::File &file, void *data)
+{
+    return execute<qaic_partial_execute_entry>(file, data);
+}
+
+ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_wait *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    if (args->pad || args->dbc_id >= qdev.num_dbc())
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+    RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
+    Dbc &dbc = *qdev.dbcs[args->dbc_id];
+    {
+        std::lock_guard lk(dbc.lock);
+        if (!dbc.in_use || dbc.usr != to_usr(file).handle)
+            return Error(-EPERM);
+        if (dbc.in_ssr)
+            return Error(-EPIPE);
+    }
+    RefPtr<Job> job;
+    {
+        std::lock_guard lk(bo->lock);
+        job = bo->job;
+    }
+    if (!job)
+        return {}; // never queued
+    uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
+    int status = TRY(job->fence->wait(std::chrono::milliseconds(ms),
+                                      std::chrono::microseconds(qdev.params.wait_spin_us)));
+    if (status)
+        return Error(status);
+    return {};
+}
+
+ErrorOr<void> perf_stats_bo_ioctl(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_perf_stats *>(data);
+    QaicDevice &qdev = to_qdev(file.device());
+    if (args->hdr.count == 0 || args->hdr.pad || args->hdr.dbc_id >= qdev.num_dbc())
+        return Error(-EINVAL);
+    if (!qdev.online)
+        return Error(-ENODEV);
+    kernel::UserPtr<qaic_perf_stats_entry> uptr(args->data);
+    std::vector<qaic_perf_stats_entry> ents =
+        TRY(kernel::memdup_array_user(uptr, args->hdr.count));
+    auto us = [](Clock::duration d) {
+        return uint32_t(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    };
+    for (qaic_perf_stats_entry &e : ents) {
+        RefPtr<Bo> bo = TRY(lookup_bo(file, e.handle));
+        std::lock_guard lk(bo->lock);
+        if (!bo->sliced || bo->dbc_id != args->hdr.dbc_id)
+            return Error(-EINVAL);
+        uint32_t handle = e.handle;
+        e = {};
+        e.handle = handle;
+        if (const Job *job = bo->job.get(); job && job->fence->signaled()) {
+            e.queue_level_before = job->queue_level_before;
+            e.num_queue_element = uint32_t(job->reqs.size());
+            e.submit_latency_us = us(job->submitted - job->received);
+            e.device_latency_us = us(job->completed - job->submitted);
+        }
+    }
+    TRY(kernel::copy_array_to_user(uptr, ents.data(), ents.size()));
+    return {};
+}
+
+} // namespace qaic

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Subsystem restart: the SSR channel's events. A DBC in restart fails its jobs with -EPIPE
+// and refuses work; once powered up again the device has released it, and so do we: the
+// user must activate again.
+#include "drivers/accel/qaic/qaic.h"
+#include "kernel/printk.h"
+
+#include <cstring>
+
+namespace qaic {
+namespace {
+
+using namespace aic100;
+constexpr uint32_t kSsrNelem = 16;
+
+void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
+{
+    pdev.write32(kBarDev, reg, uint32_t(value));
+    pdev.write32(kBarDev, reg + 4, uint32_t(value >> 32));
+}
+
+} // namespace
+
+ErrorOr<void> QaicDevice::ssr_init()
+{
+    ssr_h2d_ = TRY(pdev.dma_alloc_coherent(kSsrNelem * kSsrSlotSize));
+    auto d2h = pdev.dma_alloc_coherent(kSsrNelem * kSsrSlotSize);
+    if (d2h.is_error()) {
+        pdev.dma_free_coherent(ssr_h2d_);
+        return d2h.error();
+    }
+    ssr_d2h_ = d2h.value();
+    return {};
+}
+
+ErrorOr<void> QaicDevice::ssr_reinit()
+{
+    {
+        std::lock_guard lk(ssr_lock_);
+        ssr_h2d_tail_ = ssr_d2h_head_ = 0;
+    }
+    write64(pdev, kSsrChannel + kChH2dBaseLo, ssr_h2d_.dma_addr);
+    write64(pdev, kSsrChannel + kChD2hBaseLo, ssr_d2h_.dma_addr);
+    pdev.write32(kBarDev, kSsrChannel + kChNelem, kSsrNelem);
+    pdev.write32(kBarDev, kSsrChannel + kChEnable, 1);
+    if (pdev.read32(kBarDev, kSsrChannel + kChEnable) != 1)
+        return Error(-EIO);
+    return {};
+}
+
+void QaicDevice::ssr_fini()
+{
+    pdev.write32(kBarDev, kSsrChannel + kChEnable, 0);
+    pdev.dma_free_coherent(ssr_h2d_);
+    pdev.dma_free_coherent(ssr_d2h_);
+}
+
+// Runs in interrupt context: bookkeeping and acknowledgements only; releasing the DBC (which
+// unmaps BOs) goes to the workqueue.
+void QaicDevice::ssr_irq()
+{
+    std::vector<SsrEventMsg> events;
+    {
+        std::lock_guard lk(ssr_lock_);
+        uint32_t tail = pdev.read32(kBarDev, kSsrChannel + kChD2hTail);
+        if (tail >= kSsrNelem)
+            return;
+        while (ssr_d2h_head_ != tail) {
+            SsrEventMsg ev;
+            std::memcpy(&ev, static_cast<uint8_t *>(ssr_d2h_.cpu_addr) +
+                                 size_t(ssr_d2h_head_) * kSsrSlotSize,
+                        sizeof(ev));
+            events.push_back(ev);
+            ssr_d2h_head_ = (ssr_d2h_head_ + 1) % kSsrNelem;
+        }
+        pdev.write32(kBarDev, kSsrChannel + kChD2hHead, ssr_d2h_head_);
+    }
+    for (const SsrEventMsg &ev : events) {
+        if (ev.cmd != kSsrEvent || ev.dbc_id >= num_dbc())
+            continue;
+        Dbc &dbc = *dbcs[ev.dbc_id];
+        if (ev.event == kSsrBeforeShutdown) {
+            std::vector<RefPtr<Job>> jobs;
+            {
+                std::lock_guard lk(dbc.lock);
+                dbc.in_ssr = true;
+                if (dbc.sched)
+                    jobs = dbc.sched->take_all();
+                dbc.req_tail = dbc.rsp_head = 0;
+            }
+            finish_jobs(jobs, -EPIPE);
+            dbc.wq.wake_up_all();
+        }
+        // The device releases the DBC once this last event is acknowledged.
+        if (ev.event == kSsrAfterPowerUp)
+            wq.queue([this, &dbc] { release_dbc(dbc, -EPIPE); });
+        SsrEventRsp ack{kSsrEventRsp, ev.dbc_id, ev.event};
+        std::lock_guard lk(ssr_lock_);
+        std::memcpy(static_cast<uint8_t *>(ssr_h2d_.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize,
+                    &ack, sizeof(ack));
+        ssr_h2d_tail_ = (ssr_h2d_tail_ + 1) % kSsrNelem;
+        pdev.write32(kBarDev, kSsrChannel + kChH2dTail, ssr_h2d_tail_);
+    }
+}
+
+} // namespace qaic

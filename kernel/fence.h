@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Fences (dma_fence): the completion of one piece of device work, with an error status.
+// A fence belongs to a context (a timeline, e.g. one DBC) and has a sequence number in it.
+// It is signaled once; waiters and callbacks learn the status (0 or a negative errno).
+#pragma once
+
+#include "kernel/refcount.h"
+#include "kernel/result.h"
+#include "kernel/wait.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace kernel {
+
+class Fence : public RefCounted {
+public:
+    Fence(uint64_t context, uint64_t seqno) : context_(context), seqno_(seqno) {}
+
+    uint64_t context() const { return context_; }
+    uint64_t seqno() const { return seqno_; }
+
+    // Signals with status (0 or a negative errno); later calls do nothing. Returns whether
+    // this call signaled.
+    bool signal(int status = 0);
+    bool signaled() const { return signaled_.load(std::memory_order_acquire); }
+    // The status once signaled (0 before).
+    int status() const { return signaled() ? status_ : 0; }
+
+    // Runs cb(status) when the fence signals, or right away if it has.
+    void add_callback(std::function<void(int)> cb);
+
+    // Waits until signaled: the fence's status, or -ETIMEDOUT. Spins for up to `spin` first,
+    // which pays when completion is expected within a thread wakeup's cost.
+    ErrorOr<int> wait(Duration timeout, Duration spin = Duration::zero());
+
+    // A context number no other timeline uses.
+    static uint64_t new_context();
+
+private:
+    const uint64_t context_, seqno_;
+    std::atomic<bool> signaled_{false};
+    int status_ = 0; // written before signaled_ is published
+    std::mutex lock_;
+    std::condition_variable cv_;
+    std::vector<std::function<void(int)>> callbacks_;
+};
+
+} // namespace kernel
