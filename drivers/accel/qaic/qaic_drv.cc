@@ -192,7 +192,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
     auto control_irq = [raw] {
         raw->ctrl.irq();
         raw->ssr_irq();
-        if (raw->num_vectors == 1)
+        if (raw->num_vectors == 1 && !raw->params.datapath_polling)
             for (auto &dbc : raw->dbcs)
                 raw->dbc_irq(dbc->id);
     };
@@ -209,7 +209,11 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
         return unwind(r.error());
     requested = 1;
     for (unsigned id = 0; qdev->num_vectors > 1 && id < num_dbc; ++id) {
-        if (auto r = pdev.request_irq(dbc_msi_vector(id), [raw, id] { raw->dbc_irq(id); });
+        if (auto r = pdev.request_irq(dbc_msi_vector(id), [raw, id] {
+                // In polling mode the datapath thread completes jobs; MSIs are ignored.
+                if (!raw->params.datapath_polling)
+                    raw->dbc_irq(id);
+            });
             r.is_error())
             return unwind(r.error());
         requested = dbc_msi_vector(id) + 1;
