@@ -205,7 +205,7 @@ _check: tests
 	$(Q)CC="$(CC)" SAN_FLAGS="$(SAN_FLAGS)" $(SRC)/scripts/run-tests.sh $(O) $(TESTS)
 
 _demo: all
-	$(Q)$(CLIENT) --device sim info
+	$(Q)$(CLIENT) --device sim run --iterations 200 --batch 8
 
 _bench: all
 	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json
@@ -219,7 +219,8 @@ install: all
 	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
 	$(Q)install -m 755 $(LIBQAIC_SO) $(DESTDIR)$(PREFIX)/lib/
 	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/
-	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(DESTDIR)$(PREFIX)/include/qaic/
+	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(SRC)/userspace/include/qaic/*.hpp \
+		$(DESTDIR)$(PREFIX)/include/qaic/
 	$(Q)printf '%s\n' \
 		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/card.h"
 #include "hw/aic100/firmware.h"
+#include "hw/aic100/nsp.h"
 
 #include <cstring>
 #include <new>
@@ -26,12 +27,14 @@ Card::Card(CardConfig cfg) : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.nu
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
+    nsp_ = std::make_unique<Nsp>(*this);
     fw_ = std::make_unique<Firmware>(*this); // boots the device: BOOT -> ONLINE
 }
 
 Card::~Card()
 {
     fw_.reset();
+    nsp_.reset();
     dbcs_.clear();
 }
 
@@ -68,9 +71,9 @@ void Card::raise_control_msi()
     raise_msi(kMsiControl);
 }
 
-void Card::doorbell(unsigned, uint64_t, uint32_t)
+void Card::doorbell(unsigned dbc_id, uint64_t addr, uint32_t)
 {
-    // The NSP program executor hooks in here.
+    nsp_->doorbell(dbc_id, addr);
 }
 
 uint32_t Card::mmio_read(unsigned bar, uint64_t off)
@@ -129,6 +132,7 @@ void Card::reset()
 {
     status_.store(kDevBoot, std::memory_order_release);
     msi_mode_.store(kMsiShared, std::memory_order_release);
+    nsp_->reset();
     fw_->reset(); // releases every DBC too
 }
 

@@ -17,6 +17,7 @@
 namespace aic100 {
 
 class Firmware;
+class Nsp;
 
 struct CardConfig {
     unsigned num_dbc = CONFIG_QAIC_SIM_NUM_DBC;
@@ -61,6 +62,7 @@ public:
     unsigned num_dbc() const { return unsigned(dbcs_.size()); }
     Dbc &dbc(unsigned id) { return *dbcs_[id]; }
     Ddr &ddr() { return ddr_; }
+    Nsp &nsp() { return *nsp_; }
     bool gone() const { return gone_.load(std::memory_order_acquire); }
     void raise_dbc_msi(unsigned dbc_id);
     void raise_control_msi();
@@ -108,6 +110,7 @@ private:
     MsiSink msi_sink_;
     std::vector<uint32_t> msi_drop_;
     std::vector<std::unique_ptr<Dbc>> dbcs_;
+    std::unique_ptr<Nsp> nsp_;
     std::unique_ptr<Firmware> fw_;
 };
 

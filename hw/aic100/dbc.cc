@@ -95,6 +95,7 @@ void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
         rings_ = {req_q, rsp_q, nelem};
         reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
         owner_ = owner;
+        ++activation_;
         state_ = kDbcAssigned;
     }
     cv_.notify_all();

@@ -49,6 +49,8 @@ public:
     void set_state(DbcState state);
     DbcState state() const { return DbcState(state_.load(std::memory_order_acquire)); }
     uint32_t owner() const { return owner_.load(std::memory_order_acquire); }
+    // Counts activations: an NSP program belongs to one.
+    uint64_t activation() const { return activation_.load(std::memory_order_acquire); }
 
     // Semaphores, also driven by the NSP and the test-control API.
     void sem_op(unsigned index, uint32_t cmd, uint32_t val);
@@ -103,6 +105,7 @@ private:
 
     std::atomic<uint32_t> state_{kDbcIdle};
     std::atomic<uint32_t> owner_{0};
+    std::atomic<uint64_t> activation_{0};
     std::atomic<uint32_t> reqhp_{0}, reqtp_{0}, rsphp_{0}, rsptp_{0};
     std::atomic<uint64_t> elements_{0}, bytes_{0};
     std::atomic<uint32_t> errors_{0}, responses_{0}, last_error_{0};

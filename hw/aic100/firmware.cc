@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/card.h"
+#include "hw/aic100/nsp.h"
 #include "kernel/crc32.h"
 
 #include <cstring>
@@ -375,6 +376,21 @@ uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len,
     case kFwOpImageDrop: {
         if (cmd.arg_len < 4 || !images_.erase({user, load<uint32_t>(args)}))
             return answer(kFwBadCommand, nullptr, 0);
+        return answer(kFwOk, nullptr, 0);
+    }
+    case kFwOpLoadProgram: {
+        // Refusals NACK the message: a program that does not load must not look loaded.
+        if (cmd.arg_len < 8)
+            return kFwBadCommand;
+        auto it = images_.find({user, load<uint32_t>(args)});
+        uint32_t dbc_id = load<uint32_t>(args + 4);
+        if (it == images_.end())
+            return kFwBadCommand;
+        if (dbc_id >= card_.num_dbc() || card_.dbc(dbc_id).state() != kDbcAssigned ||
+            card_.dbc(dbc_id).owner() != user)
+            return kFwNotOwner;
+        if (uint32_t st = card_.nsp().load(dbc_id, it->second.data); st != kFwOk)
+            return st;
         return answer(kFwOk, nullptr, 0);
     }
     default: return answer(kFwBadCommand, nullptr, 0);

@@ -296,6 +296,7 @@ enum FwStatus : uint32_t {
     kFwDmaFault = 8,
     kFwBadCommand = 9,
     kFwInjected = 10,
+    kFwBadProgram = 11,
 };
 
 // PASSTHROUGH_TO_DEV payload: firmware commands of our design, one per transaction.
@@ -307,6 +308,7 @@ enum FwOpcode : uint32_t {
     kFwOpImageInfo = 1,     // args: tag -> answer: size:u64, crc32:u32
     kFwOpImageToDdr = 2,    // args: tag, dev_addr:u64 -> copy the image into DDR
     kFwOpImageDrop = 3,     // args: tag
+    kFwOpLoadProgram = 4,   // args: tag, dbc_id -> bind the image as the DBC's NSP program
 };
 
 // SSR channel messages (D2H events, H2D acknowledgements), one per slot.

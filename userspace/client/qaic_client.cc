@@ -1,41 +1,242 @@
 // SPDX-License-Identifier: MIT
 // qaic-client: the reference client. It reaches the device only through libqaic's
-// device-file ABI and the uAPI, so it runs unchanged on the simulated card and on a real node.
+// device-file ABI, its C++ layer and the uAPI, so it runs unchanged on the simulated card and
+// on a real node. Exit status: 0 success, 1 a device or ioctl failure, 2 outputs that do not
+// match the host reference, other values for command-line errors (CLI11's).
+#include "userspace/client/mlp.h"
+
 #include <CLI/CLI.hpp>
-#include <cerrno>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <drm.h>
-#include <drm/qaic_accel.h>
-#include <qaic/qaic.h>
+#include <qaic/qaic.hpp>
+#include <qaic/qaic_sim.h>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
-// "DRM_IOCTL_VERSION: ENODEV (No such device)"
-void report(const char *what, int err)
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+    std::string device;
+    bool json = false;
+    // run
+    uint32_t iterations = 100;
+    uint32_t batch = 8;
+    uint32_t queue_size = 64;
+    uint64_t model_seed = 1;
+    int64_t device_weights_seed = -1; // -1: the model's own weights
+    bool progress = true;
+    // dma
+    uint64_t dma_size = 4 << 20;
+    uint32_t dma_iterations = 20;
+};
+
+const char *dbc_state_name(unsigned s)
 {
-    std::fprintf(stderr, "qaic-client: %s: %s (%s)\n", what, strerrorname_np(err),
-                 std::strerror(err));
+    static const char *names[] = {"idle",           "assigned",        "before-shutdown",
+                                  "after-shutdown", "before-power-up", "after-power-up"};
+    return s < 6 ? names[s] : "?";
 }
 
-int cmd_info(int fd)
+std::string json_str(const std::string &s)
 {
-    char name[64] = {}, date[64] = {}, desc[128] = {};
-    drm_version v{};
-    v.name = name;
-    v.name_len = sizeof(name) - 1;
-    v.date = date;
-    v.date_len = sizeof(date) - 1;
-    v.desc = desc;
-    v.desc_len = sizeof(desc) - 1;
-    if (qaic_ioctl(fd, DRM_IOCTL_VERSION, &v) != 0) {
-        report("DRM_IOCTL_VERSION", errno);
-        return 1;
+    std::string out = "\"";
+    for (char c : s)
+        out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    return out + "\"";
+}
+
+int cmd_info(qaic::Device &dev, const Options &o)
+{
+    qaic::Version v = dev.version();
+    qaic::FwStatus fw = dev.status();
+    int ndbc = qaic_sim_num_dbc(dev.fd());
+    if (o.json) {
+        std::printf("{\"driver\": %s, \"version\": \"%d.%d.%d\", \"date\": %s, \"desc\": %s, "
+                    "\"firmware\": \"%u.%u\", \"crc_required\": %s, \"dbcs\": [",
+                    json_str(v.name).c_str(), v.major, v.minor, v.patchlevel,
+                    json_str(v.date).c_str(), json_str(v.desc).c_str(), fw.major, fw.minor,
+                    fw.flags & 1 ? "true" : "false");
+        for (int i = 0; i < ndbc; ++i) {
+            qaic_sim_dbc_status st{};
+            qaic_sim_get_dbc_status(dev.fd(), unsigned(i), &st);
+            std::printf("%s{\"id\": %d, \"state\": \"%s\"}", i ? ", " : "", i,
+                        dbc_state_name(st.state));
+        }
+        std::printf("]}\n");
+        return 0;
     }
-    std::printf("driver:  %s %d.%d.%d (%s)\n", name, v.version_major, v.version_minor,
-                v.version_patchlevel, date);
-    std::printf("desc:    %s\n", desc);
+    std::printf("driver:    %s %d.%d.%d (%s)\n", v.name.c_str(), v.major, v.minor, v.patchlevel,
+                v.date.c_str());
+    std::printf("desc:      %s\n", v.desc.c_str());
+    std::printf("firmware:  %u.%u, status %u, CRC %s\n", fw.major, fw.minor, fw.status,
+                fw.flags & 1 ? "required" : "not required");
+    if (ndbc < 0) {
+        std::printf("DBCs:      not readable on this backend\n");
+        return 0;
+    }
+    std::printf("DBCs:     ");
+    for (int i = 0; i < ndbc; ++i) {
+        qaic_sim_dbc_status st{};
+        qaic_sim_get_dbc_status(dev.fd(), unsigned(i), &st);
+        std::printf(" %d:%s", i, dbc_state_name(st.state));
+    }
+    std::printf("\n");
+    return 0;
+}
+
+int cmd_status(qaic::Device &dev, const Options &o)
+{
+    int ndbc = qaic_sim_num_dbc(dev.fd());
+    if (ndbc < 0)
+        throw qaic::Error("DBC status (qaic_sim_get_dbc_status)", errno);
+    if (!o.json)
+        std::printf("%-4s %-16s %6s %6s %12s %14s %7s %9s %5s\n", "dbc", "state", "nelem",
+                    "level", "elements", "bytes", "errors", "responses", "last");
+    else
+        std::printf("[");
+    for (int i = 0; i < ndbc; ++i) {
+        qaic_sim_dbc_status st{};
+        if (qaic_sim_get_dbc_status(dev.fd(), unsigned(i), &st) != 0)
+            throw qaic::Error("DBC status (qaic_sim_get_dbc_status)", errno);
+        if (o.json)
+            std::printf("%s{\"id\": %d, \"state\": \"%s\", \"nelem\": %u, \"queue_level\": %u, "
+                        "\"elements\": %llu, \"bytes\": %llu, \"errors\": %u, \"responses\": %u, "
+                        "\"last_error\": %u}",
+                        i ? ", " : "", i, dbc_state_name(st.state), st.nelem, st.queue_level,
+                        st.elements, st.bytes, st.errors, st.responses, st.last_error);
+        else
+            std::printf("%-4d %-16s %6u %6u %12llu %14llu %7u %9u %5u\n", i,
+                        dbc_state_name(st.state), st.nelem, st.queue_level, st.elements,
+                        st.bytes, st.errors, st.responses, st.last_error);
+    }
+    if (o.json)
+        std::printf("]\n");
+    return 0;
+}
+
+void progress(uint32_t done, uint32_t total)
+{
+    int width = 40, fill = int(uint64_t(done) * width / total);
+    std::fprintf(stderr, "\r[%.*s%*s] %u/%u", fill, "########################################",
+                 width - fill, "", done, total);
+    if (done == total)
+        std::fprintf(stderr, "\n");
+}
+
+double percentile(std::vector<double> v, double p)
+{
+    std::sort(v.begin(), v.end());
+    size_t i = size_t(p / 100.0 * double(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+int cmd_run(qaic::Device &dev, const Options &o)
+{
+    using namespace mlp;
+    mlp::Weights model = make_weights(o.model_seed);
+    // The device may be given other weights than the reference uses: a wrong model must be
+    // caught by the verification.
+    mlp::Weights on_device =
+        o.device_weights_seed < 0 ? model : make_weights(uint64_t(o.device_weights_seed));
+
+    qaic::Dbc dbc(dev, o.queue_size);
+    std::vector<uint8_t> weights = on_device.image();
+    dev.load_ddr(1, weights.data(), weights.size(), Layout::kWeights);
+    dbc.load_program(2, make_program(on_device, o.batch));
+
+    uint64_t in_bytes = uint64_t(o.batch) * kIn * 4, out_bytes = uint64_t(o.batch) * kOut * 4;
+    qaic::Bo in(dev, in_bytes), out(dev, out_bytes);
+    // Input: data to DDR, then the doorbell that starts the program.
+    in.attach(dbc.id(), 1, {qaic::Slice(0, in_bytes, Layout::kInput).doorbell(Layout::kDoorbell, 1)});
+    // Output: waits for the program's semaphore before moving, then consumes it.
+    out.attach(dbc.id(), 2,
+               {qaic::Slice(0, out_bytes, Layout::kProbs)
+                    .sem(0, QAIC_SEM_WAIT_GT_0, Layout::kDoneSem, 0, true)
+                    .sem(1, QAIC_SEM_DEC, Layout::kDoneSem, 1)});
+
+    bool show_progress = o.progress && !o.json && o.iterations >= 50 && isatty(2);
+    std::vector<double> lat_us;
+    auto start = Clock::now();
+    for (uint32_t it = 0; it < o.iterations; ++it) {
+        std::vector<float> x = make_input(o.model_seed * 1000003 + it, o.batch);
+        std::memcpy(in.data(), x.data(), in_bytes);
+        auto t0 = Clock::now();
+        dbc.execute({{&in, 1}, {&out, 2}});
+        if (int err = dbc.wait(out, 10000))
+            throw qaic::Error("DRM_IOCTL_QAIC_WAIT_BO", err);
+        lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+
+        std::vector<float> y(size_t(o.batch) * kOut);
+        std::memcpy(y.data(), out.data(), out_bytes);
+        std::vector<float> ref = reference(model, x, o.batch);
+        if (long bad = first_mismatch(y, ref); bad >= 0) {
+            std::fprintf(stderr,
+                         "qaic-client: output mismatch in iteration %u, row %ld, class %ld: "
+                         "device %.7g, reference %.7g\n",
+                         it, bad / long(kOut), bad % long(kOut), double(y[size_t(bad)]),
+                         double(ref[size_t(bad)]));
+            if (show_progress)
+                std::fprintf(stderr, "\n");
+            return 2;
+        }
+        if (show_progress && ((it + 1) % 10 == 0 || it + 1 == o.iterations))
+            progress(it + 1, o.iterations);
+    }
+    double total_s = std::chrono::duration<double>(Clock::now() - start).count();
+    double ips = double(o.iterations) * o.batch / total_s;
+    double p50 = percentile(lat_us, 50), p90 = percentile(lat_us, 90),
+           p99 = percentile(lat_us, 99), mx = percentile(lat_us, 100);
+    if (o.json) {
+        std::printf("{\"model\": \"mlp-784-256-10\", \"iterations\": %u, \"batch\": %u, "
+                    "\"verified\": true, \"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, "
+                    "\"p99\": %.1f, \"max\": %.1f}, \"inferences_per_second\": %.1f}\n",
+                    o.iterations, o.batch, p50, p90, p99, mx, ips);
+        return 0;
+    }
+    std::printf("model:      mlp 784-256-10 (seed %llu), batch %u, DBC %u\n",
+                (unsigned long long)o.model_seed, o.batch, dbc.id());
+    std::printf("verified:   %u/%u iterations match the host reference (|error| <= 1e-5)\n",
+                o.iterations, o.iterations);
+    std::printf("latency:    p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us\n", p50, p90,
+                p99, mx);
+    std::printf("throughput: %.0f inferences/s\n", ips);
+    return 0;
+}
+
+int cmd_dma(qaic::Device &dev, const Options &o)
+{
+    qaic::Dbc dbc(dev, 1024);
+    qaic::Bo to(dev, o.dma_size), from(dev, o.dma_size);
+    std::memset(to.data(), 0x5A, o.dma_size);
+    std::memset(from.data(), 0, o.dma_size);
+    to.attach(dbc.id(), 1, {qaic::Slice(0, o.dma_size, 0)});
+    from.attach(dbc.id(), 2, {qaic::Slice(0, o.dma_size, 0)});
+    auto measure = [&](qaic::Bo &bo, uint32_t dir) {
+        auto t0 = Clock::now();
+        for (uint32_t i = 0; i < o.dma_iterations; ++i) {
+            dbc.execute({{&bo, dir}});
+            if (int err = dbc.wait(bo, 10000))
+                throw qaic::Error("DRM_IOCTL_QAIC_WAIT_BO", err);
+        }
+        double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        return double(o.dma_size) * o.dma_iterations / s / 1e9;
+    };
+    double to_gbs = measure(to, 1), from_gbs = measure(from, 2);
+    if (std::memcmp(to.data(), from.data(), o.dma_size) != 0) {
+        std::fprintf(stderr, "qaic-client: data read back differs from data written\n");
+        return 2;
+    }
+    if (o.json)
+        std::printf("{\"size\": %llu, \"iterations\": %u, \"to_device_GBps\": %.2f, "
+                    "\"from_device_GBps\": %.2f, \"verified\": true}\n",
+                    (unsigned long long)o.dma_size, o.dma_iterations, to_gbs, from_gbs);
+    else
+        std::printf("dma %llu bytes x %u: to device %.2f GB/s, from device %.2f GB/s, "
+                    "verified\n",
+                    (unsigned long long)o.dma_size, o.dma_iterations, to_gbs, from_gbs);
     return 0;
 }
 
@@ -44,25 +245,45 @@ int cmd_info(int fd)
 int main(int argc, char **argv)
 {
     CLI::App app{"qaic-client: reference client for Qualcomm Cloud AI 100 accelerators"};
-    std::string device;
-    app.add_option("-d,--device", device,
+    Options o;
+    app.add_option("-d,--device", o.device,
                    "\"sim\" for the embedded simulated card, or an accel node path "
                    "(default: $QAIC_DEVICE, a real qaic node, else sim)");
+    app.add_flag("--json", o.json, "print results as JSON");
     app.require_subcommand(1);
-    auto *info = app.add_subcommand("info", "driver version and device description");
+    auto *info = app.add_subcommand("info", "driver version, firmware status, DBC states");
+    auto *status = app.add_subcommand("status", "per-DBC counters");
+    auto *run = app.add_subcommand("run", "run the sample MLP, verify every output");
+    run->add_option("-n,--iterations", o.iterations, "inferences to run")
+        ->check(CLI::Range(1u, 10000000u));
+    run->add_option("-b,--batch", o.batch, "rows per inference")->check(CLI::Range(1u, 1024u));
+    run->add_option("-q,--queue-size", o.queue_size, "DBC ring elements")
+        ->check(CLI::Range(2u, 65536u));
+    run->add_option("--seed", o.model_seed, "model and input seed");
+    run->add_option("--device-weights-seed", o.device_weights_seed,
+                    "load the device with the weights of another seed (verification must fail)")
+        ->check(CLI::Range(int64_t(0), INT64_MAX));
+    run->add_flag("!--no-progress", o.progress, "no progress bar");
+    auto *dma = app.add_subcommand("dma", "quick DMA throughput check, verified");
+    dma->add_option("-s,--size", o.dma_size, "bytes per transfer")
+        ->check(CLI::Range(uint64_t(4096), uint64_t(1) << 30));
+    dma->add_option("-n,--iterations", o.dma_iterations, "transfers per direction")
+        ->check(CLI::Range(1u, 100000u));
     CLI11_PARSE(app, argc, argv);
 
-    int fd = qaic_open(device.empty() ? nullptr : device.c_str());
-    if (fd < 0) {
-        report(("open " + (device.empty() ? std::string("default device") : device)).c_str(),
-               errno);
+    try {
+        qaic::Device dev(o.device.empty() ? nullptr : o.device.c_str());
+        if (*info)
+            return cmd_info(dev, o);
+        if (*status)
+            return cmd_status(dev, o);
+        if (*run)
+            return cmd_run(dev, o);
+        if (*dma)
+            return cmd_dma(dev, o);
+    } catch (const qaic::Error &e) {
+        std::fprintf(stderr, "qaic-client: %s\n", e.what());
         return 1;
     }
-    if (!device.empty())
-        std::printf("device:  %s\n", device.c_str());
-    int ret = 1;
-    if (*info)
-        ret = cmd_info(fd);
-    qaic_close(fd);
-    return ret;
+    return 0;
 }

@@ -7,6 +7,8 @@
 #include <memory>
 #include <sys/types.h>
 
+struct qaic_sim_dbc_status;
+
 namespace libqaic {
 
 // One open device file. Methods return 0 / a pointer, or a negative errno.
@@ -21,6 +23,8 @@ public:
     virtual void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) = 0;
     // Test control of the simulated card behind this file (qaic_sim.h).
     virtual int sim_inject(unsigned, unsigned, unsigned) { return -ENODEV; }
+    virtual int sim_dbc_status(unsigned, struct qaic_sim_dbc_status *) { return -ENODEV; }
+    virtual int sim_num_dbc() { return -ENODEV; }
 };
 
 // The embedded simulated card; -ENODEV when libqaic was built without it.

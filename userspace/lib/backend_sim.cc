@@ -105,6 +105,27 @@ public:
         }
     }
 
+    int dbc_status(unsigned dbc, struct qaic_sim_dbc_status *st)
+    {
+        std::lock_guard lock(lock_);
+        if (!pci_ || removed_)
+            return -ENODEV;
+        if (dbc >= pci_->card().num_dbc())
+            return -EINVAL;
+        aic100::DbcCounters c = pci_->card().dbc_counters(dbc);
+        *st = {c.state, c.nelem, c.queue_level, c.errors, c.responses, c.last_error,
+               c.elements, c.bytes};
+        return 0;
+    }
+
+    int num_dbc()
+    {
+        std::lock_guard lock(lock_);
+        if (!pci_ || removed_)
+            return -ENODEV;
+        return int(pci_->card().num_dbc());
+    }
+
     // A fresh card after a removal. The removed card is kept until exit: files still open on
     // the old device may hold driver objects that once pointed at it.
     int replug()
@@ -176,6 +197,11 @@ public:
     {
         return SimHost::get().inject(fault, arg0, arg1);
     }
+    int sim_dbc_status(unsigned dbc, struct qaic_sim_dbc_status *st) override
+    {
+        return SimHost::get().dbc_status(dbc, st);
+    }
+    int sim_num_dbc() override { return SimHost::get().num_dbc(); }
 
 private:
     int fd_;

@@ -136,6 +136,26 @@ QAIC_EXPORT int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0
     return ret < 0 ? fail(ret) : 0;
 }
 
+QAIC_EXPORT int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status)
+{
+    auto file = lookup(fd);
+    if (!file)
+        return fail(-EBADF);
+    if (!status)
+        return fail(-EFAULT);
+    int ret = file->sim_dbc_status(dbc, status);
+    return ret < 0 ? fail(ret) : 0;
+}
+
+QAIC_EXPORT int qaic_sim_num_dbc(int fd)
+{
+    auto file = lookup(fd);
+    if (!file)
+        return fail(-EBADF);
+    int ret = file->sim_num_dbc();
+    return ret < 0 ? fail(ret) : ret;
+}
+
 QAIC_EXPORT int qaic_sim_replug(void)
 {
     int ret = sim_replug();

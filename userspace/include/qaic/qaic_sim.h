@@ -27,6 +27,22 @@ enum qaic_sim_fault {
  * DBC, EBADF for an unknown fd, ENODEV for a real node. */
 int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1);
 
+/* Counters and state of one DBC of the card behind fd, as status tools read them from its
+ * registers (docs/device-model.md). EINVAL for a DBC out of range. */
+struct qaic_sim_dbc_status {
+	unsigned state;       /* 0 IDLE, 1 ASSIGNED, 2-5 subsystem restart */
+	unsigned nelem;       /* ring size, 0 when idle */
+	unsigned queue_level; /* request elements not yet executed */
+	unsigned errors;      /* elements that failed */
+	unsigned responses;   /* responses written */
+	unsigned last_error;  /* last non-zero response status */
+	unsigned long long elements; /* executed since activation */
+	unsigned long long bytes;    /* moved since activation */
+};
+int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status);
+/* Number of DBCs of the card behind fd. */
+int qaic_sim_num_dbc(int fd);
+
 /* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens of "sim" use it. */
 int qaic_sim_replug(void);
 

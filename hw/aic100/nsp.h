@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The NSP program executor: programs (qaic/aic100_nsp.h) bound to DBCs by the firmware, run
+// on the card's compute thread when their DBC writes the start doorbell, computing on device
+// DDR and signalling the DBC's semaphores.
+#pragma once
+
+#include "include/hw/aic100_regs.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+struct aic100_nsp_instr;
+
+namespace aic100 {
+
+class Card;
+
+class Nsp {
+public:
+    explicit Nsp(Card &card);
+    ~Nsp();
+
+    // Validates a program image and binds it to DBC dbc_id for its current activation:
+    // kFwOk, or kFwBadProgram. A later activation of the DBC drops the binding.
+    uint32_t load(unsigned dbc_id, const std::vector<uint8_t> &image);
+    // A DBC wrote a doorbell: start a run if it is its program's start doorbell.
+    void doorbell(unsigned dbc_id, uint64_t addr);
+    // Device reset: forget every program and pending run.
+    void reset();
+    uint64_t runs_completed() const;
+
+private:
+    struct Program {
+        uint64_t activation; // the DBC activation it belongs to
+        uint64_t doorbell_addr;
+        std::vector<aic100_nsp_instr> instrs;
+    };
+    void run();
+    void execute(unsigned dbc_id, const Program &p);
+
+    Card &card_;
+    mutable std::mutex lock_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    uint64_t epoch_ = 0;
+    std::map<unsigned, std::shared_ptr<const Program>> programs_; // by DBC
+    std::deque<std::pair<unsigned, std::shared_ptr<const Program>>> runs_;
+    uint64_t completed_ = 0;
+    std::thread thread_;
+};
+
+} // namespace aic100
