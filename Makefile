@@ -207,8 +207,11 @@ _check: tests
 _demo: all
 	$(Q)$(CLIENT) --device sim run --iterations 200 --batch 8
 
+# The JSON stays in DIR/bench.json; the table compares the driver with the same run's baselines.
 _bench: all
-	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json
+	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json $(BENCH_ARGS)
+	$(Q)echo
+	$(Q)$(PYTHON) $(SRC)/scripts/bench-report.py $(O)/bench.json
 
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# qaic-client end to end on the simulated card: parsing, error paths, and the demo's
+# verification (a device loaded with other weights must fail it). Prints KTAP.
+#   client.sh BUILD_DIR
+set -u
+build=$(cd "${1:?usage: client.sh BUILD_DIR}" && pwd) || exit 1
+client=$build/bin/qaic-client
+export QAIC_DEVICE=sim
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0 pass=0 fail=0
+check() { # name, then a command that must succeed
+    local name=$1
+    shift
+    n=$((n + 1))
+    if "$@" >"$tmp/log" 2>&1; then
+        pass=$((pass + 1))
+        echo "ok $n $name"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n $name"
+        sed 's/^/# /' "$tmp/log"
+    fi
+}
+# expect CODE PATTERN -- ARGS: the client exits with CODE and its output matches PATTERN.
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    "$client" "$@" >"$tmp/out" 2>&1
+    local rc=$?
+    if [[ $rc -ne $code ]]; then
+        echo "exit $rc, expected $code; output:"
+        cat "$tmp/out"
+        return 1
+    fi
+    if ! grep -Eq -- "$pattern" "$tmp/out"; then
+        echo "output does not match /$pattern/:"
+        cat "$tmp/out"
+        return 1
+    fi
+}
+json_ok() { # the client's stdout parses as JSON and satisfies a python expression on `j`
+    local expr=$1
+    shift
+    "$client" --json "$@" >"$tmp/json" 2>"$tmp/err" || { cat "$tmp/err"; return 1; }
+    /usr/bin/python3 -c "import json,sys; j=json.load(open('$tmp/json')); sys.exit(0 if ($expr) else 1)" ||
+        { cat "$tmp/json"; return 1; }
+}
+
+echo "TAP version 13"
+echo "1..12"
+check no_subcommand_is_an_error expect 106 "subcommand is required" --
+check unknown_option_is_an_error expect 109 "" -- --frobnicate info
+check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --batch 0
+check missing_node_names_errno expect 1 "open /dev/accel/no-such: ENOENT \(No such file or directory\)" -- -d /dev/accel/no-such info
+check info_reports_driver_and_firmware expect 0 "firmware: +5\.0, status 0, CRC required" -- info
+check info_json json_ok "j['driver'] == 'qaic' and j['firmware'] == '5.0' and len(j['dbcs']) > 0" info
+check status_lists_every_dbc expect 0 "^15 +idle" -- status
+check run_verifies_every_output expect 0 "verified: +20/20 iterations match" -- run -n 20 -b 4
+check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us']['p99'] >= j['latency_us']['p50'] > 0" run -n 7 -b 2
+check wrong_device_weights_fail_verification expect 2 "output mismatch in iteration 0, row 0" -- run -n 3 --device-weights-seed 99
+check dma_round_trip_is_verified expect 0 "to device .* GB/s, from device .* GB/s, verified" -- dma -s 1048576 -n 4
+check dma_size_out_of_range expect 105 "--size" -- dma -s 100
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+[[ $fail -eq 0 ]]
