@@ -216,15 +216,23 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     if (pos != h.len)
         return nack(h, kFwBadLength, UINT32_MAX);
 
+    // A message takes effect whole or not at all: DBCs it activated before a transaction
+    // failed are released again, so a NACK never hides an activation.
     Bytes out(sizeof(WireMsgHdr));
     uint32_t count = 0;
     pos = sizeof(WireMsgHdr);
+    activated_.clear();
     for (uint32_t i = 0; i < h.count; ++i) {
         uint32_t tlen = load<WireTransHdr>(req.data() + pos).len;
         size_t before = out.size();
         uint32_t st = handle_transaction(h.handle, req.data() + pos, tlen, out);
-        if (st != kFwOk)
+        if (st == kFwOk && out.size() > kCtrlSlotSize)
+            st = kFwBadLength; // the answers would not fit one response message
+        if (st != kFwOk) {
+            for (unsigned id : activated_)
+                card_.dbc(id).release();
             return nack(h, st, i);
+        }
         if (out.size() != before)
             ++count;
         pos += tlen;
@@ -416,6 +424,7 @@ uint32_t Firmware::do_activate(uint32_t user, const uint8_t *t, uint32_t len, By
             Dbc &dbc = card_.dbc(id);
             if (dbc.state() == kDbcIdle && dbc.owner() == 0) {
                 dbc.assign(a.req_q_addr, a.rsp_q_addr, n, user);
+                activated_.push_back(id);
                 r.status = kFwOk;
                 r.dbc_id = id;
                 break;

@@ -85,6 +85,7 @@ private:
     uint32_t last_seq_ = 0;
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)
     std::map<uint32_t, Xfer> xfers_;                         // by user
+    std::vector<unsigned> activated_; // DBCs assigned by the message being served
     std::deque<Ssr> ssr_queue_;
     bool ssr_waiting_ack_ = false;
     std::thread thread_;

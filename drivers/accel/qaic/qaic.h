@@ -148,7 +148,8 @@ private:
     kernel::WaitQueue wq_;
     kernel::DmaCoherent h2d_, d2h_;
     uint32_t nelem_ = 0;
-    uint32_t h2d_tail_ = 0, d2h_head_ = 0;
+    std::atomic<uint32_t> h2d_tail_{0}; // also read by a sender waiting for room
+    uint32_t d2h_head_ = 0;
     uint32_t seq_ = 0;
     std::map<uint32_t, Waiter *> waiters_;
     std::atomic<bool> crc_required_{false};

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// DRM_IOCTL_QAIC_MMAP_BO, qaic_mmap and qaic_munmap of BOs.
+#include "qaic_helpers.h"
+
+#include <atomic>
+#include <thread>
+
+namespace {
+
+using namespace selftest;
+
+// A fixture with one BO of kSize bytes and its fake offset.
+class QaicMmap : public Qaic {
+protected:
+    static constexpr size_t kSize = 4 * kPage;
+
+    void SetUp() override
+    {
+        Qaic::SetUp();
+        ASSERT_EQ(create_bo(fd, kSize, &bo), 0);
+        ASSERT_EQ(mmap_offset(fd, bo, &offset), 0);
+    }
+
+    void *map(size_t len, int flags = MAP_SHARED, uint64_t off = 0)
+    {
+        return qaic_mmap(nullptr, len, PROT_READ | PROT_WRITE, flags, fd,
+                         off_t(off ? off : offset));
+    }
+
+    uint32_t bo = 0;
+    uint64_t offset = 0;
+};
+
+// errno of a qaic_mmap expected to fail.
+int mmap_errno(void *p)
+{
+    return p == MAP_FAILED ? errno : 0;
+}
+
+TEST_F(QaicMmap, OffsetIsPageAlignedAndStable)
+{
+    EXPECT_NE(offset, 0u);
+    EXPECT_EQ(offset % kPage, 0u);
+    uint64_t again;
+    ASSERT_EQ(mmap_offset(fd, bo, &again), 0);
+    EXPECT_EQ(again, offset);
+}
+
+TEST_F(QaicMmap, OffsetsOfDifferentBosDiffer)
+{
+    uint32_t bo2;
+    uint64_t off2;
+    ASSERT_EQ(create_bo(fd, kPage, &bo2), 0);
+    ASSERT_EQ(mmap_offset(fd, bo2, &off2), 0);
+    EXPECT_NE(off2, offset);
+}
+
+TEST_F(QaicMmap, WriteAndReadBack)
+{
+    auto *p = static_cast<uint32_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    for (size_t i = 0; i < kSize / 4; ++i)
+        p[i] = uint32_t(i * 2654435761u);
+    for (size_t i = 0; i < kSize / 4; ++i)
+        ASSERT_EQ(p[i], uint32_t(i * 2654435761u)) << "word " << i;
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+    // The data lives in the BO, not in the mapping.
+    p = static_cast<uint32_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    EXPECT_EQ(p[kSize / 4 - 1], uint32_t((kSize / 4 - 1) * 2654435761u));
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+}
+
+TEST_F(QaicMmap, TwoMappingsShareTheData)
+{
+    auto *a = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(a, MAP_FAILED) << std::strerror(errno);
+    auto *b = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(b, MAP_FAILED) << std::strerror(errno);
+    EXPECT_NE(a, b);
+    a[0] = 1;
+    a[kSize - 1] = 2;
+    EXPECT_EQ(b[0], 1);
+    EXPECT_EQ(b[kSize - 1], 2);
+    b[kPage + 5] = 3;
+    EXPECT_EQ(a[kPage + 5], 3);
+    EXPECT_EQ(qaic_munmap(a, kSize), 0);
+    EXPECT_EQ(b[0], 1);
+    EXPECT_EQ(qaic_munmap(b, kSize), 0);
+}
+
+TEST_F(QaicMmap, PrefixOfTheBo)
+{
+    // len may be less than the BO (and is rounded up to pages).
+    auto *p = static_cast<uint8_t *>(map(kPage + 1));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    p[2 * kPage - 1] = 7;
+    EXPECT_EQ(qaic_munmap(p, 2 * kPage), 0);
+}
+
+TEST_F(QaicMmap, LenBeyondTheBoIsEinval)
+{
+    EXPECT_EQ(mmap_errno(map(kSize + 1)), EINVAL);
+    EXPECT_EQ(mmap_errno(map(kSize + kPage)), EINVAL);
+    EXPECT_EQ(mmap_errno(map(SIZE_MAX)), EINVAL);
+}
+
+TEST_F(QaicMmap, LenZeroIsEinval)
+{
+    EXPECT_EQ(mmap_errno(map(0)), EINVAL);
+}
+
+TEST_F(QaicMmap, MapPrivateIsEinval)
+{
+    EXPECT_EQ(mmap_errno(map(kSize, MAP_PRIVATE)), EINVAL);
+}
+
+TEST_F(QaicMmap, WrongOffsetIsEinval)
+{
+    EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset + kPage)), EINVAL); // inside the BO
+    EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset + 1)), EINVAL);     // unaligned
+    EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset + kSize)), EINVAL); // past it
+    EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset - kPage)), EINVAL);
+}
+
+TEST_F(QaicMmap, OffsetOfAnotherFilesBoIsEacces)
+{
+    int fd2 = qaic_open(nullptr);
+    ASSERT_GE(fd2, 0);
+    uint32_t bo2;
+    uint64_t off2;
+    ASSERT_EQ(create_bo(fd2, kPage, &bo2), 0);
+    ASSERT_EQ(mmap_offset(fd2, bo2, &off2), 0);
+    errno = 0;
+    EXPECT_EQ(qaic_mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(off2)),
+              MAP_FAILED);
+    EXPECT_EQ(errno, EACCES);
+    // And the other way round.
+    errno = 0;
+    EXPECT_EQ(qaic_mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd2, off_t(offset)), MAP_FAILED);
+    EXPECT_EQ(errno, EACCES);
+    EXPECT_EQ(qaic_close(fd2), 0);
+}
+
+TEST_F(QaicMmap, PadIsEinval)
+{
+    qaic_mmap_bo m{};
+    m.handle = bo;
+    m.pad = 1;
+    EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MMAP_BO, &m), -EINVAL);
+}
+
+TEST_F(QaicMmap, UnknownHandleIsEnoent)
+{
+    uint64_t off;
+    EXPECT_EQ(mmap_offset(fd, 0, &off), -ENOENT);
+    EXPECT_EQ(mmap_offset(fd, bo + 1000, &off), -ENOENT);
+}
+
+// A mapping holds the BO: after GEM_CLOSE its pages are still there, shared with nobody new.
+TEST_F(QaicMmap, MappingKeepsTheBoAliveAfterGemClose)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    std::memset(p, 0x5A, kSize);
+    ASSERT_EQ(gem_close(fd, bo), 0);
+    for (size_t i = 0; i < kSize; ++i)
+        ASSERT_EQ(p[i], 0x5A) << "byte " << i;
+    p[kSize - 1] = 0x11;
+    EXPECT_EQ(p[kSize - 1], 0x11);
+    // The file holds no handle to it any more, so it may not map it again.
+    EXPECT_EQ(mmap_errno(map(kSize)), EACCES);
+    // Its memory is not handed to a new BO while mapped.
+    uint32_t h2;
+    ASSERT_EQ(create_bo(fd, kSize, &h2), 0);
+    auto *q = static_cast<uint8_t *>(map_bo(fd, h2, kSize));
+    ASSERT_NE(q, MAP_FAILED) << std::strerror(errno);
+    std::memset(q, 0, kSize);
+    EXPECT_EQ(p[0], 0x5A);
+    EXPECT_EQ(qaic_munmap(q, kSize), 0);
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+    // Gone for good now: its offset leads nowhere.
+    EXPECT_EQ(mmap_errno(map(kSize)), EINVAL);
+}
+
+// A mapping also holds the file: closing the fd leaves the mapping usable until munmap.
+TEST_F(QaicMmap, MappingKeepsTheFileAlive)
+{
+    int fd2 = qaic_open(nullptr);
+    ASSERT_GE(fd2, 0);
+    uint32_t h;
+    ASSERT_EQ(create_bo(fd2, kSize, &h), 0);
+    auto *p = static_cast<uint8_t *>(map_bo(fd2, h, kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    ASSERT_EQ(qaic_close(fd2), 0);
+    p[0] = 9;
+    p[kSize - 1] = 10;
+    EXPECT_EQ(p[0] + p[kSize - 1], 19);
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+}
+
+TEST_F(QaicMmap, PartialMunmapIsEinval)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    errno = 0;
+    EXPECT_EQ(qaic_munmap(p, kPage), -1);
+    EXPECT_EQ(errno, EINVAL);
+    errno = 0;
+    EXPECT_EQ(qaic_munmap(p + kPage, kPage), -1);
+    EXPECT_EQ(errno, EINVAL);
+    errno = 0;
+    EXPECT_EQ(qaic_munmap(p + kPage, kSize - kPage), -1);
+    EXPECT_EQ(errno, EINVAL);
+    // Still whole and working.
+    p[kSize - 1] = 1;
+    EXPECT_EQ(p[kSize - 1], 1);
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+}
+
+TEST_F(QaicMmap, MunmapOfALenRoundingToTheMappingWorks)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    EXPECT_EQ(qaic_munmap(p, kSize - kPage + 1), 0); // rounds up to the whole mapping
+}
+
+// A BO of several 4 MiB chunks still maps as one contiguous range.
+TEST_F(Qaic, LargeBoMapsContiguously)
+{
+    const size_t size = 9 << 20;
+    uint32_t h;
+    ASSERT_EQ(create_bo(fd, size, &h), 0);
+    auto *p = static_cast<uint64_t *>(map_bo(fd, h, size));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    for (size_t i = 0; i < size / 8; ++i)
+        p[i] = i ^ 0x9E3779B97F4A7C15ull;
+    EXPECT_EQ(qaic_munmap(p, size), 0);
+    p = static_cast<uint64_t *>(map_bo(fd, h, size));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    for (size_t i = 0; i < size / 8; ++i)
+        ASSERT_EQ(p[i], i ^ 0x9E3779B97F4A7C15ull) << "word " << i;
+    EXPECT_EQ(qaic_munmap(p, size), 0);
+    EXPECT_EQ(gem_close(fd, h), 0);
+}
+
+// Concurrent BO life cycles on one file: each thread sees only its own data.
+TEST_F(Qaic, BosFromManyThreads)
+{
+    std::vector<std::thread> threads;
+    std::atomic<int> bad{0};
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 100; ++i) {
+                uint32_t h;
+                if (create_bo(fd, 2 * kPage, &h) != 0) {
+                    ++bad;
+                    continue;
+                }
+                auto *p = static_cast<uint8_t *>(map_bo(fd, h, 2 * kPage));
+                if (p == MAP_FAILED) {
+                    ++bad;
+                } else {
+                    std::memset(p, t + 1, 2 * kPage);
+                    if (p[0] != t + 1 || p[2 * kPage - 1] != t + 1)
+                        ++bad;
+                    if (qaic_munmap(p, 2 * kPage) != 0)
+                        ++bad;
+                }
+                if (gem_close(fd, h) != 0)
+                    ++bad;
+            }
+        });
+    for (auto &th : threads)
+        th.join();
+    EXPECT_EQ(bad.load(), 0);
+}
+
+} // namespace
