@@ -55,8 +55,8 @@ void QaicDevice::ssr_fini()
     pdev.dma_free_coherent(ssr_d2h_);
 }
 
-// Runs in interrupt context: bookkeeping and acknowledgements only; releasing the DBC (which
-// unmaps BOs) goes to the workqueue.
+// Runs in interrupt context (the card's firmware thread): bookkeeping, the DBC's release, and
+// the acknowledgements.
 void QaicDevice::ssr_irq()
 {
     std::vector<SsrEventMsg> events;
@@ -91,9 +91,11 @@ void QaicDevice::ssr_irq()
             finish_jobs(jobs, -EPIPE);
             dbc.wq.wake_up_all();
         }
-        // The device releases the DBC once this last event is acknowledged.
+        // The device releases the DBC once this last event is acknowledged; release ours
+        // first, so an ACTIVATE right after the ack finds both sides idle. (Safe here: the
+        // engine is stopped, and unmapping waits only for DMA copies, never for this thread.)
         if (ev.event == kSsrAfterPowerUp)
-            wq.queue([this, &dbc] { release_dbc(dbc, -EPIPE); });
+            release_dbc(dbc, -EPIPE);
         SsrEventRsp ack{kSsrEventRsp, ev.dbc_id, ev.event};
         std::lock_guard lk(ssr_lock_);
         std::memcpy(static_cast<uint8_t *>(ssr_h2d_.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize,
