@@ -226,7 +226,7 @@ struct WireDmaXferCont {
     WireTransHdr hdr;
     uint32_t dma_chunk_id;
     uint32_t padding;
-    uint64_t xferred_size; // bytes sent before this message
+    uint64_t xferred_size; // bytes received so far, this message included
 };
 
 struct WireActivateToDev {
