@@ -34,6 +34,11 @@ public:
         auto it = map_.find(id);
         return it == map_.end() ? nullptr : &it->second;
     }
+    const T *find(uint32_t id) const
+    {
+        auto it = map_.find(id);
+        return it == map_.end() ? nullptr : &it->second;
+    }
 
     // Removes id and returns its value; -ENOENT when it is not allocated.
     ErrorOr<T> remove(uint32_t id)

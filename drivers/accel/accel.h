@@ -12,6 +12,8 @@
 //  - ioctl(): table-driven dispatch with DRM's size and direction rules.
 #pragma once
 
+#include "kernel/idr.h"
+#include "kernel/locked.h"
 #include "kernel/refcount.h"
 #include "kernel/result.h"
 #include "kernel/uaccess.h"
@@ -135,9 +137,7 @@ private:
 
     RefPtr<Device> dev_;
     std::unique_ptr<FilePrivate> priv_;
-    mutable std::mutex handles_lock_;
-    std::map<uint32_t, RefPtr<GemObject>> handles_;
-    uint32_t next_handle_ = 1;
+    kernel::Locked<kernel::Idr<RefPtr<GemObject>>> handles_;
 };
 
 // Where and how a GEM object is being mapped into the user's address space.

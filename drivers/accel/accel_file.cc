@@ -23,11 +23,7 @@ File::~File()
 {
     if (dev_->driver().postclose)
         dev_->driver().postclose(*dev_, *this);
-    std::map<uint32_t, RefPtr<GemObject>> handles;
-    {
-        std::lock_guard lock(handles_lock_);
-        handles.swap(handles_);
-    }
+    auto handles = handles_.with([](auto &idr) { return idr.take_all(); });
     for (auto &[handle, obj] : handles)
         drop_handle(handle, std::move(obj));
     priv_.reset();
@@ -36,50 +32,39 @@ File::~File()
 ErrorOr<uint32_t> File::handle_create(RefPtr<GemObject> obj)
 {
     obj->allow_mmap(*this);
-    std::lock_guard lock(handles_lock_);
     // Handles are allocated cyclically from 1: a closed handle is reused as late as possible,
     // so a stale handle in userspace finds nothing rather than somebody else's buffer.
-    for (uint64_t tries = 0; tries <= UINT32_MAX; ++tries) {
-        uint32_t h = next_handle_;
-        next_handle_ = next_handle_ == UINT32_MAX ? 1 : next_handle_ + 1;
-        if (handles_.try_emplace(h, obj).second)
-            return h;
-    }
-    obj->revoke_mmap(*this);
-    return Error(-ENOSPC);
+    auto h = handles_.with([&](auto &idr) { return idr.alloc_cyclic(obj, 1); });
+    if (h.is_error())
+        obj->revoke_mmap(*this);
+    return h;
 }
 
 ErrorOr<RefPtr<GemObject>> File::lookup(uint32_t handle) const
 {
-    std::lock_guard lock(handles_lock_);
-    auto it = handles_.find(handle);
-    if (it == handles_.end())
-        return Error(-ENOENT);
-    return it->second;
+    return handles_.with([&](auto &idr) -> ErrorOr<RefPtr<GemObject>> {
+        const RefPtr<GemObject> *obj = idr.find(handle);
+        if (!obj)
+            return Error(-ENOENT);
+        return *obj;
+    });
 }
 
 ErrorOr<void> File::handle_delete(uint32_t handle)
 {
-    RefPtr<GemObject> obj;
-    {
-        std::lock_guard lock(handles_lock_);
-        auto it = handles_.find(handle);
-        if (it == handles_.end())
-            return Error(-EINVAL);
-        obj = std::move(it->second);
-        handles_.erase(it);
-    }
-    drop_handle(handle, std::move(obj));
+    auto obj = handles_.with([&](auto &idr) { return idr.remove(handle); });
+    if (obj.is_error())
+        return Error(-EINVAL);
+    drop_handle(handle, obj.release_value());
     return {};
 }
 
 size_t File::handle_count() const
 {
-    std::lock_guard lock(handles_lock_);
-    return handles_.size();
+    return handles_.with([](const auto &idr) { return idr.size(); });
 }
 
-// Outside handles_lock_: the driver's close hook may take its own locks.
+// Outside the handle table's lock: the driver's close hook may take its own locks.
 void File::drop_handle(uint32_t, RefPtr<GemObject> obj)
 {
     obj->close(*this);
