@@ -13,9 +13,9 @@ set terminal pngcairo size 900,560 font "sans,11"
 set output "$png"
 set title "qaic DMA throughput vs transfer size (one BO, one slice, execute + wait)"
 set xlabel "transfer size (bytes)"
-set ylabel "GB/s"
+set ylabel "GB/s (10^9 bytes per second)"
 set logscale x 2
-set format x "%.0s%cB"
+set xtics ("4 KiB" 4096, "64 KiB" 65536, "1 MiB" 1048576, "4 MiB" 4194304, "16 MiB" 16777216)
 set key top left
 set grid
 plot "$tmp/dma.dat" using 1:2 with linespoints lw 2 title "host memcpy (baseline)", \

@@ -15,6 +15,9 @@ Ddr::Ddr(uint64_t size) : size_(size)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::bad_alloc();
+    // Huge pages where the system offers them: fewer faults and TLB misses when the engines
+    // stream megabytes through DDR. Only a hint; nothing depends on it.
+    madvise(p, size, MADV_HUGEPAGE);
     base_ = static_cast<uint8_t *>(p);
 }
 

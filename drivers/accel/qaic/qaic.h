@@ -76,9 +76,11 @@ public:
     uint64_t total_elems = 0;
     std::vector<Slice> slices;
     bool dma_mapped = false;
-    // The last execution: its fence (WAIT_BO) and timings (PERF_STATS_BO). While it runs,
-    // the job holds the BO; when it finishes it lets go, so there is no cycle.
+    // The last execution: its fence (WAIT_BO). While it runs, the job holds the BO; when it
+    // finishes it lets go, so there is no cycle.
     RefPtr<Job> job;
+    // The last finished execution: its timings (PERF_STATS_BO), also while a newer one runs.
+    RefPtr<Job> done;
 
     // Maps the pages for the device in `dir`; unmap waits for DMA in flight.
     ErrorOr<void> dma_map(uint32_t dir);
@@ -110,6 +112,9 @@ struct Dbc {
     uint64_t fence_seqno = 0;
     std::unique_ptr<RingOwner> ring;
     std::unique_ptr<DbcScheduler> sched;
+    // Whether jobs are in flight or queued: read without the lock by waiters deciding to spin.
+    std::atomic<bool> busy{false};
+    void update_busy() { busy.store(sched && !sched->idle(), std::memory_order_relaxed); }
 };
 
 // ---------------------------------------------------------------------------- control path
@@ -189,6 +194,7 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
+    std::atomic<unsigned> spinners{0}; // WAIT_BO callers spinning now
     // One MANAGE (or a user's TERMINATE) at a time, from sending to decoding the answer: the
     // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
     // ACTIVATE, so answers must update the DBC table in the order the device ran them.

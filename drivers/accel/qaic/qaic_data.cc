@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 namespace qaic {
 namespace {
@@ -123,27 +124,38 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
         if (bo.is_error())
             return unwind(bo.error());
         Bo &b = *bo.value();
-        std::lock_guard lk(b.lock);
-        // Ours: the BO must be sliced on this DBC and executed in its attached direction.
-        if (!b.sliced || b.queued || b.dbc_id != dbc.id || ent.dir != b.dir)
-            return unwind(Error(-EINVAL));
-        std::optional<uint64_t> resize;
-        if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
-            if (ent.resize > b.size())
-                return unwind(Error(-EINVAL));
-            resize = ent.resize;
+        // unwind() takes the staged BOs' locks, and a BO given twice is one of them: the
+        // checks run under b.lock, the unwinding after it is dropped.
+        bool valid;
+        {
+            std::lock_guard lk(b.lock);
+            // Ours: the BO must be sliced on this DBC and executed in its attached direction.
+            valid = b.sliced && !b.queued && b.dbc_id == dbc.id && ent.dir == b.dir;
+            std::optional<uint64_t> resize;
+            if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
+                valid = valid && ent.resize <= b.size();
+                resize = ent.resize;
+            }
+            if (valid) {
+                auto job = kernel::make_ref<Job>();
+                job->bo = bo.value();
+                job->fence =
+                    kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
+                job->reqs = job_elements(b, resize);
+                job->slices = uint32_t(b.slices.size());
+        for (const DbcReq &r : job->reqs)
+            job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
+                job->received = received;
+                b.queued = true;
+                jobs.push_back(std::move(job));
+            }
         }
-        auto job = kernel::make_ref<Job>();
-        job->bo = bo.value();
-        job->fence = kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
-        job->reqs = job_elements(b, resize);
-        job->slices = uint32_t(b.slices.size());
-        job->received = received;
-        b.queued = true;
-        jobs.push_back(std::move(job));
+        if (!valid)
+            return unwind(Error(-EINVAL));
     }
     if (auto r = dbc.sched->submit(jobs); r.is_error())
         return unwind(r.error());
+    dbc.update_busy();
     for (auto &job : jobs) {
         std::lock_guard lk(job->bo->lock);
         job->bo->job = job;
@@ -173,6 +185,7 @@ std::vector<RefPtr<Job>> QaicDevice::dbc_stop(Dbc &dbc)
         jobs = dbc.sched->take_all();
     dbc.sched.reset();
     dbc.ring.reset();
+    dbc.update_busy();
     return jobs;
 }
 
@@ -180,12 +193,21 @@ std::vector<RefPtr<Job>> QaicDevice::dbc_stop(Dbc &dbc)
 // device work failed reports -EIO: nothing completes silently with lost data.
 void QaicDevice::finish_jobs(std::vector<RefPtr<Job>> &jobs, int err)
 {
+    auto now = Clock::now();
     for (RefPtr<Job> &job : jobs) {
         int status = err ? err : job->first_error ? -EIO : 0;
+        // A job ended without a completion (recovery, release) ends now; one that never
+        // reached the ring counts as reaching it now: its latencies stay real durations.
+        if (job->completed == Clock::time_point{}) {
+            if (job->submitted == Clock::time_point{})
+                job->submitted = now;
+            job->completed = now;
+        }
         RefPtr<Bo> bo = std::move(job->bo);
         {
             std::lock_guard lk(bo->lock);
             bo->queued = false;
+            bo->done = job;
         }
         job->fence->signal(status);
     }
@@ -214,6 +236,7 @@ void QaicDevice::dbc_irq(unsigned id)
             done.insert(done.end(), finished.begin(), finished.end());
             dbc.rsp_head = (dbc.rsp_head + 1) % dbc.nelem;
         }
+        dbc.update_busy();
         pdev.write32(kBarDbc, dbc_reg(id, kDbcRspHp), dbc.rsp_head);
     }
     finish_jobs(done, 0);
@@ -230,6 +253,7 @@ void QaicDevice::dbc_recover(Dbc &dbc)
         pr_warn("DBC %u: no progress for %u ms, resetting it", dbc.id,
                 params.exec_timeout_ms.load());
         jobs = dbc.sched->take_all();
+        dbc.update_busy();
         pdev.write32(kBarDbc, dbc_reg(dbc.id, kDbcReset), kResetMagic);
         dbc.req_tail = dbc.rsp_head = 0;
     }
@@ -313,8 +337,21 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     if (!job)
         return {}; // never queued
     uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
-    int status = TRY(job->fence->wait(std::chrono::milliseconds(ms),
-                                      std::chrono::microseconds(qdev.params.wait_spin_us)));
+    // Spin while the job can be expected to finish soon: the base spin plus the job's
+    // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
+    // tens of microseconds here, more than a megabyte-sized copy's tail.
+    // Spinning pays only with a CPU to spare: not when every CPU already has a busy DBC's
+    // engine or another spinner on it.
+    uint64_t spin_us = std::min<uint64_t>(qdev.params.wait_spin_us + job->bytes / 20000, 2000);
+    unsigned load = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
+    for (auto &d : qdev.dbcs)
+        load += d->busy.load(std::memory_order_relaxed);
+    if (load >= std::max(2u, std::thread::hardware_concurrency()))
+        spin_us = 0;
+    auto status_or = job->fence->wait(std::chrono::milliseconds(ms),
+                                      std::chrono::microseconds(spin_us));
+    qdev.spinners.fetch_sub(1, std::memory_order_relaxed);
+    int status = TRY(status_or);
     if (status)
         return Error(status);
     return {};
@@ -342,7 +379,7 @@ ErrorOr<void> perf_stats_bo_ioctl(accel::File &file, void *data)
         uint32_t handle = e.handle;
         e = {};
         e.handle = handle;
-        if (const Job *job = bo->job.get(); job && job->fence->signaled()) {
+        if (const Job *job = bo->done.get()) {
             e.queue_level_before = job->queue_level_before;
             e.num_queue_element = uint32_t(job->reqs.size());
             e.submit_latency_us = us(job->submitted - job->received);

@@ -39,11 +39,12 @@ static_assert(table_in_order(), "kIoctls[i] must serve DRM_COMMAND_BASE + i");
 ErrorOr<void> qaic_open(accel::Device &dev, accel::File &file)
 {
     static std::atomic<uint32_t> next_user{1};
-    if (!to_qdev(dev).online)
-        return Error(-ENODEV);
+    // The core runs postclose for a file whose open failed too: it gets its user first.
     auto usr = std::make_unique<QaicUser>();
     usr->handle = next_user.fetch_add(1, std::memory_order_relaxed);
     file.set_priv(std::move(usr));
+    if (!to_qdev(dev).online)
+        return Error(-ENODEV);
     return {};
 }
 
@@ -249,6 +250,7 @@ void remove(QaicDevice &qdev)
             std::lock_guard lk(dbc->lock);
             if (dbc->sched)
                 jobs = dbc->sched->take_all();
+            dbc->update_busy();
         }
         QaicDevice::finish_jobs(jobs, -ENODEV);
     }

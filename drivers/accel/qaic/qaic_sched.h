@@ -28,6 +28,7 @@ struct Job : kernel::RefCounted {
     kernel::RefPtr<kernel::Fence> fence;
     std::vector<aic100::DbcReq> reqs; // the BO's elements for this execution
     uint32_t slices = 0;              // completions to expect (one per slice)
+    uint64_t bytes = 0;               // data the elements move
     uint16_t req_id = 0;
     // Completion bookkeeping.
     uint32_t slices_done = 0;

@@ -63,7 +63,11 @@ void QaicDevice::ssr_irq()
     {
         std::lock_guard lk(ssr_lock_);
         uint32_t tail = pdev.read32(kBarDev, kSsrChannel + kChD2hTail);
-        if (tail >= kSsrNelem)
+        // A reset disables the channel and clears its tail: the ring then holds only stale
+        // events, which must not be replayed. Enable is read after the tail, under ssr_lock_,
+        // which ssr_reinit() takes to rewind our head before enabling: "enabled" vouches
+        // for the tail.
+        if (tail >= kSsrNelem || pdev.read32(kBarDev, kSsrChannel + kChEnable) != 1)
             return;
         while (ssr_d2h_head_ != tail) {
             SsrEventMsg ev;
@@ -86,6 +90,7 @@ void QaicDevice::ssr_irq()
                 dbc.in_ssr = true;
                 if (dbc.sched)
                     jobs = dbc.sched->take_all();
+                dbc.update_busy();
                 dbc.req_tail = dbc.rsp_head = 0;
             }
             finish_jobs(jobs, -EPIPE);
