@@ -119,6 +119,18 @@ struct Dbc {
 
 // ---------------------------------------------------------------------------- control path
 
+// The host's half of one of the card's message channels (control, SSR): its two rings.
+struct ChannelRings {
+    kernel::DmaCoherent h2d, d2h;
+    uint32_t nelem = 0;
+
+    ErrorOr<void> alloc(kernel::PciDev &pdev, uint32_t nelem, uint32_t slot_size);
+    // Points the channel's registers at `base` to the rings and enables it.
+    ErrorOr<void> program(kernel::PciDev &pdev, uint64_t base) const;
+    // Disables the channel and frees the rings.
+    void free(kernel::PciDev &pdev, uint64_t base);
+};
+
 // The control channel: wire messages to the firmware and their responses, matched by
 // sequence number. transact() may be called from many threads.
 class ControlChannel {
@@ -151,8 +163,7 @@ private:
     QaicDevice &qdev_;
     std::mutex lock_;
     kernel::WaitQueue wq_;
-    kernel::DmaCoherent h2d_, d2h_;
-    uint32_t nelem_ = 0;
+    ChannelRings rings_;
     std::atomic<uint32_t> h2d_tail_{0}; // also read by a sender waiting for room
     uint32_t d2h_head_ = 0;
     uint32_t seq_ = 0;
@@ -227,7 +238,7 @@ private:
     std::mutex datapath_lock_;
     std::condition_variable datapath_cv_;
     bool datapath_stop_ = false;
-    kernel::DmaCoherent ssr_h2d_, ssr_d2h_;
+    ChannelRings ssr_rings_;
     uint32_t ssr_h2d_tail_ = 0, ssr_d2h_head_ = 0;
     std::mutex ssr_lock_;
 };

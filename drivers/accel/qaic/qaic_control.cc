@@ -43,42 +43,57 @@ void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
 
 // ---------------------------------------------------------------------------- channel
 
+ErrorOr<void> ChannelRings::alloc(kernel::PciDev &pdev, uint32_t n, uint32_t slot_size)
+{
+    h2d = TRY(pdev.dma_alloc_coherent(size_t(n) * slot_size));
+    auto r = pdev.dma_alloc_coherent(size_t(n) * slot_size);
+    if (r.is_error()) {
+        pdev.dma_free_coherent(h2d);
+        return r.error();
+    }
+    d2h = r.value();
+    nelem = n;
+    return {};
+}
+
+ErrorOr<void> ChannelRings::program(kernel::PciDev &pdev, uint64_t base) const
+{
+    write64(pdev, base + kChH2dBaseLo, h2d.dma_addr);
+    write64(pdev, base + kChD2hBaseLo, d2h.dma_addr);
+    pdev.write32(kBarDev, base + kChNelem, nelem);
+    pdev.write32(kBarDev, base + kChEnable, 1);
+    if (pdev.read32(kBarDev, base + kChEnable) != 1)
+        return Error(-EIO);
+    return {};
+}
+
+void ChannelRings::free(kernel::PciDev &pdev, uint64_t base)
+{
+    pdev.write32(kBarDev, base + kChEnable, 0);
+    pdev.dma_free_coherent(h2d);
+    pdev.dma_free_coherent(d2h);
+}
+
 ErrorOr<void> ControlChannel::init()
 {
-    kernel::PciDev &pdev = qdev_.pdev;
-    nelem_ = kCtrlNelem;
-    h2d_ = TRY(pdev.dma_alloc_coherent(size_t(nelem_) * kCtrlSlotSize));
-    auto d2h = pdev.dma_alloc_coherent(size_t(nelem_) * kCtrlSlotSize);
-    if (d2h.is_error()) {
-        pdev.dma_free_coherent(h2d_);
-        return d2h.error();
-    }
-    d2h_ = d2h.value();
+    TRY(rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlSlotSize));
     return reinit();
 }
 
 ErrorOr<void> ControlChannel::reinit()
 {
-    kernel::PciDev &pdev = qdev_.pdev;
     {
         std::lock_guard lk(lock_);
         h2d_tail_ = d2h_head_ = 0;
     }
-    write64(pdev, kCtrlChannel + kChH2dBaseLo, h2d_.dma_addr);
-    write64(pdev, kCtrlChannel + kChD2hBaseLo, d2h_.dma_addr);
-    pdev.write32(kBarDev, kCtrlChannel + kChNelem, nelem_);
-    pdev.write32(kBarDev, kCtrlChannel + kChEnable, 1);
-    if (pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1)
-        return Error(-EIO);
-    return {};
+    return rings_.program(qdev_.pdev, kCtrlChannel);
 }
 
 void ControlChannel::fini()
 {
     qdev_.pdev.write32(kBarDev, kCtrlChannel + kChEnable, 0);
     fail_all(-ENODEV);
-    qdev_.pdev.dma_free_coherent(h2d_);
-    qdev_.pdev.dma_free_coherent(d2h_);
+    rings_.free(qdev_.pdev, kCtrlChannel);
 }
 
 void ControlChannel::fail_all(int err)
@@ -108,7 +123,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
         uint32_t head = 0;
         auto room = [&] {
             head = pdev.read32(kBarDev, kCtrlChannel + kChH2dHead);
-            return head == kRegGone || ring_free(head, h2d_tail_, nelem_) > 0;
+            return head == kRegGone || ring_free(head, h2d_tail_, rings_.nelem) > 0;
         };
         if (!room()) {
             lk.unlock();
@@ -124,9 +139,9 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
         }
         seq = ++seq_;
         frame_message(msg, seq, crc_required());
-        std::memcpy(static_cast<uint8_t *>(h2d_.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
+        std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
                     msg.data(), msg.size());
-        h2d_tail_ = (h2d_tail_ + 1) % nelem_;
+        h2d_tail_ = (h2d_tail_ + 1) % rings_.nelem;
         waiters_[seq] = &w;
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
@@ -165,11 +180,11 @@ void ControlChannel::irq()
     {
         std::lock_guard lk(lock_);
         uint32_t tail = pdev.read32(kBarDev, kCtrlChannel + kChD2hTail);
-        if (tail >= nelem_)
+        if (tail >= rings_.nelem)
             return;
         while (d2h_head_ != tail) {
             const uint8_t *slot =
-                static_cast<const uint8_t *>(d2h_.cpu_addr) + size_t(d2h_head_) * kCtrlSlotSize;
+                static_cast<const uint8_t *>(rings_.d2h.cpu_addr) + size_t(d2h_head_) * kCtrlSlotSize;
             auto h = load<WireMsgHdr>(slot);
             auto it = waiters_.find(h.sequence_number);
             if (it != waiters_.end()) {
@@ -179,7 +194,7 @@ void ControlChannel::irq()
                 it->second->done = true;
                 waiters_.erase(it);
             } // else: a late answer to a request that timed out
-            d2h_head_ = (d2h_head_ + 1) % nelem_;
+            d2h_head_ = (d2h_head_ + 1) % rings_.nelem;
         }
         pdev.write32(kBarDev, kCtrlChannel + kChD2hHead, d2h_head_);
     }

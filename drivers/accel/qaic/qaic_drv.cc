@@ -65,11 +65,12 @@ const accel::Driver kDriver = {
     .postclose = qaic_postclose,
 };
 
-// Asks the firmware for its status with a CRC-less lone STATUS, the one message it accepts
-// without a CRC, to learn whether it requires CRCs.
+// Asks the firmware for its status with a lone STATUS, the one message it accepts without a
+// CRC, to learn whether it requires CRCs. The framing in force is kept (no CRC at probe, the
+// known requirement after a reset): users' messages sent meanwhile must not go out without a
+// CRC the firmware wants, since it refuses them without counting their sequence numbers.
 ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
 {
-    qdev.ctrl.set_crc_required(false);
     WireMsg msg(0);
     WireTransHdr h{QAIC_TRANS_STATUS_TO_DEV, sizeof(WireTransHdr)};
     TRY(msg.add(&h, sizeof(h)));

@@ -13,24 +13,11 @@ namespace {
 using namespace aic100;
 constexpr uint32_t kSsrNelem = 16;
 
-void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
-{
-    pdev.write32(kBarDev, reg, uint32_t(value));
-    pdev.write32(kBarDev, reg + 4, uint32_t(value >> 32));
-}
-
 } // namespace
 
 ErrorOr<void> QaicDevice::ssr_init()
 {
-    ssr_h2d_ = TRY(pdev.dma_alloc_coherent(kSsrNelem * kSsrSlotSize));
-    auto d2h = pdev.dma_alloc_coherent(kSsrNelem * kSsrSlotSize);
-    if (d2h.is_error()) {
-        pdev.dma_free_coherent(ssr_h2d_);
-        return d2h.error();
-    }
-    ssr_d2h_ = d2h.value();
-    return {};
+    return ssr_rings_.alloc(pdev, kSsrNelem, kSsrSlotSize);
 }
 
 ErrorOr<void> QaicDevice::ssr_reinit()
@@ -39,20 +26,12 @@ ErrorOr<void> QaicDevice::ssr_reinit()
         std::lock_guard lk(ssr_lock_);
         ssr_h2d_tail_ = ssr_d2h_head_ = 0;
     }
-    write64(pdev, kSsrChannel + kChH2dBaseLo, ssr_h2d_.dma_addr);
-    write64(pdev, kSsrChannel + kChD2hBaseLo, ssr_d2h_.dma_addr);
-    pdev.write32(kBarDev, kSsrChannel + kChNelem, kSsrNelem);
-    pdev.write32(kBarDev, kSsrChannel + kChEnable, 1);
-    if (pdev.read32(kBarDev, kSsrChannel + kChEnable) != 1)
-        return Error(-EIO);
-    return {};
+    return ssr_rings_.program(pdev, kSsrChannel);
 }
 
 void QaicDevice::ssr_fini()
 {
-    pdev.write32(kBarDev, kSsrChannel + kChEnable, 0);
-    pdev.dma_free_coherent(ssr_h2d_);
-    pdev.dma_free_coherent(ssr_d2h_);
+    ssr_rings_.free(pdev, kSsrChannel);
 }
 
 // Runs in interrupt context (the card's firmware thread): bookkeeping, the DBC's release, and
@@ -71,7 +50,7 @@ void QaicDevice::ssr_irq()
             return;
         while (ssr_d2h_head_ != tail) {
             SsrEventMsg ev;
-            std::memcpy(&ev, static_cast<uint8_t *>(ssr_d2h_.cpu_addr) +
+            std::memcpy(&ev, static_cast<uint8_t *>(ssr_rings_.d2h.cpu_addr) +
                                  size_t(ssr_d2h_head_) * kSsrSlotSize,
                         sizeof(ev));
             events.push_back(ev);
@@ -103,7 +82,7 @@ void QaicDevice::ssr_irq()
             release_dbc(dbc, -EPIPE);
         SsrEventRsp ack{kSsrEventRsp, ev.dbc_id, ev.event};
         std::lock_guard lk(ssr_lock_);
-        std::memcpy(static_cast<uint8_t *>(ssr_h2d_.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize,
+        std::memcpy(static_cast<uint8_t *>(ssr_rings_.h2d.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize,
                     &ack, sizeof(ack));
         ssr_h2d_tail_ = (ssr_h2d_tail_ + 1) % kSsrNelem;
         pdev.write32(kBarDev, kSsrChannel + kChH2dTail, ssr_h2d_tail_);
