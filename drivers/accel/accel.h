@@ -133,7 +133,10 @@ public:
     size_t handle_count() const;
 
 private:
+    friend ErrorOr<RefPtr<File>> open_minor(int minor);
     void drop_handle(uint32_t handle, RefPtr<GemObject> obj);
+
+    bool opened_ = false; // the driver's open hook succeeded: postclose is owed
 
     RefPtr<Device> dev_;
     std::unique_ptr<FilePrivate> priv_;

@@ -13,7 +13,8 @@ ErrorOr<RefPtr<File>> open_minor(int minor)
     ErrorOr<void> r = dev->driver().open ? dev->driver().open(*dev, *file) : ErrorOr<void>();
     dev->exit();
     if (r.is_error())
-        return r.error();
+        return r.error(); // as in DRM, a file whose open failed gets no postclose
+    file->opened_ = true;
     return file;
 }
 
@@ -21,7 +22,7 @@ ErrorOr<RefPtr<File>> open_minor(int minor)
 // tear down its state (which may still need the handles), then the handles go.
 File::~File()
 {
-    if (dev_->driver().postclose)
+    if (opened_ && dev_->driver().postclose)
         dev_->driver().postclose(*dev_, *this);
     auto handles = handles_.with([](auto &idr) { return idr.take_all(); });
     for (auto &[handle, obj] : handles)

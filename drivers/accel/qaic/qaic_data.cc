@@ -143,8 +143,8 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
                     kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
                 job->reqs = job_elements(b, resize);
                 job->slices = uint32_t(b.slices.size());
-        for (const DbcReq &r : job->reqs)
-            job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
+                for (const DbcReq &r : job->reqs)
+                    job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
                 job->received = received;
                 b.queued = true;
                 jobs.push_back(std::move(job));

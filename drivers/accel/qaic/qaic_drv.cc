@@ -39,12 +39,11 @@ static_assert(table_in_order(), "kIoctls[i] must serve DRM_COMMAND_BASE + i");
 ErrorOr<void> qaic_open(accel::Device &dev, accel::File &file)
 {
     static std::atomic<uint32_t> next_user{1};
-    // The core runs postclose for a file whose open failed too: it gets its user first.
+    if (!to_qdev(dev).online)
+        return Error(-ENODEV); // the core owes no postclose for a failed open
     auto usr = std::make_unique<QaicUser>();
     usr->handle = next_user.fetch_add(1, std::memory_order_relaxed);
     file.set_priv(std::move(usr));
-    if (!to_qdev(dev).online)
-        return Error(-ENODEV);
     return {};
 }
 

@@ -172,6 +172,7 @@ TEST_F(AccelCore, OpenAndPostcloseHooks)
     EXPECT_EQ(g_postcloses, 1);
     g_fail_open = true;
     EXPECT_EQ(accel::open_minor(dev->minor()).code(), -ENOMEM);
+    EXPECT_EQ(g_postcloses, 1); // a failed open is owed no postclose, as in DRM
 }
 
 TEST_F(AccelCore, UnplugFailsOpenAndIoctl)
