@@ -18,7 +18,7 @@ public:
     // the range is full. An id is never handed out twice while it is allocated.
     ErrorOr<uint32_t> alloc(T value, uint32_t start, uint32_t end = 0)
     {
-        return alloc_from(std::move(value), start, start, end);
+        return alloc_from(std::move(value), start, start, end, false);
     }
 
     // Like alloc, but starts searching after the last id handed out and wraps, so a freed id
@@ -26,7 +26,7 @@ public:
     ErrorOr<uint32_t> alloc_cyclic(T value, uint32_t start, uint32_t end = 0)
     {
         uint32_t hint = next_ < start ? start : next_;
-        return alloc_from(std::move(value), hint, start, end);
+        return alloc_from(std::move(value), hint, start, end, true);
     }
 
     T *find(uint32_t id)
@@ -62,7 +62,10 @@ public:
     std::map<uint32_t, T> take_all() { return std::exchange(map_, {}); }
 
 private:
-    ErrorOr<uint32_t> alloc_from(T value, uint32_t hint, uint32_t start, uint32_t end)
+    // Only cyclic allocation moves the cursor, so mixing alloc() and alloc_cyclic() keeps
+    // alloc_cyclic()'s promise of late reuse.
+    ErrorOr<uint32_t> alloc_from(T value, uint32_t hint, uint32_t start, uint32_t end,
+                                 bool cyclic)
     {
         uint64_t limit = end == 0 ? uint64_t(UINT32_MAX) + 1 : end;
         if (start >= limit)
@@ -73,7 +76,8 @@ private:
         if (!id)
             return Error(-ENOSPC);
         map_.emplace(uint32_t(*id), std::move(value));
-        next_ = *id + 1 >= limit ? start : uint32_t(*id + 1);
+        if (cyclic)
+            next_ = *id + 1 >= limit ? start : uint32_t(*id + 1);
         return uint32_t(*id);
     }
 

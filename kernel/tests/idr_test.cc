@@ -293,3 +293,20 @@ TEST(Idr, TakeAllEmptiesIdr)
 }
 
 } // namespace
+
+namespace {
+
+// alloc() hands out the lowest free id without moving alloc_cyclic()'s cursor, so a cyclic
+// user still does not get a just-freed id back.
+TEST(Idr, AllocDoesNotMoveTheCyclicCursor)
+{
+    Idr<int> idr;
+    ASSERT_EQ(idr.alloc_cyclic(1, 1).value(), 1u);
+    ASSERT_EQ(idr.alloc_cyclic(2, 1).value(), 2u);
+    ASSERT_FALSE(idr.remove(1).is_error());
+    ASSERT_EQ(idr.alloc(3, 1).value(), 1u); // lowest free
+    ASSERT_FALSE(idr.remove(1).is_error());
+    EXPECT_EQ(idr.alloc_cyclic(4, 1).value(), 3u); // not the id alloc() just freed
+}
+
+} // namespace

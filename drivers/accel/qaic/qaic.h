@@ -103,7 +103,6 @@ struct Dbc {
     kernel::DmaCoherent queue; // request + response rings
     uint32_t nelem = 0;
     std::list<RefPtr<Bo>> bos; // sliced on this DBC
-    kernel::WaitQueue wq;      // woken when the DBC is released
 
     // Datapath, under `lock`: the ring as the scheduler's owner, and the scheduler.
     uint32_t req_tail = 0; // next request slot we write

@@ -242,7 +242,6 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
     }
     if (queue.cpu_addr)
         pdev.dma_free_coherent(queue);
-    dbc.wq.wake_up_all();
 }
 
 } // namespace qaic

@@ -73,7 +73,6 @@ void QaicDevice::ssr_irq()
                 dbc.req_tail = dbc.rsp_head = 0;
             }
             finish_jobs(jobs, -EPIPE);
-            dbc.wq.wake_up_all();
         }
         // The device releases the DBC once this last event is acknowledged; release ours
         // first, so an ACTIVATE right after the ack finds both sides idle. (Safe here: the
