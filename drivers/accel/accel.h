@@ -111,7 +111,7 @@ private:
 
 // Opens accelN: -ENODEV when there is no such device or it is unplugged.
 ErrorOr<RefPtr<File>> open_minor(int minor);
-// Number of registered devices' minors in use, for diagnostics.
+// The registered device with this minor, with a reference; null if there is none.
 RefPtr<Device> find_device(int minor);
 
 class File : public kernel::RefCounted {

@@ -66,12 +66,6 @@ void Iommu::unmap(uint64_t iova)
     delete m;
 }
 
-size_t Iommu::mapping_count() const
-{
-    std::lock_guard lock(lock_);
-    return map_.size();
-}
-
 RspStatus Iommu::pin(uint64_t iova, uint64_t len, uint8_t perm, Mapping **out, void **host)
 {
     std::lock_guard lock(lock_);

@@ -29,7 +29,6 @@ public:
     // Removes the mapping that starts at iova. Returns once no DMA through it is in flight,
     // so the host may free the memory afterwards.
     void unmap(uint64_t iova);
-    size_t mapping_count() const;
 
     // The device accesses [iova, iova + len) with perm: calls fn(host_pointer) with the whole
     // range translated and pinned, or returns the fault. The range must lie in one mapping.

@@ -119,15 +119,8 @@ void Nsp::doorbell(unsigned dbc_id, uint64_t addr)
 void Nsp::reset()
 {
     std::lock_guard lk(lock_);
-    ++epoch_;
     programs_.clear();
     runs_.clear();
-}
-
-uint64_t Nsp::runs_completed() const
-{
-    std::lock_guard lk(lock_);
-    return completed_;
 }
 
 void Nsp::run()
@@ -139,12 +132,9 @@ void Nsp::run()
             return;
         auto [dbc_id, program] = runs_.front();
         runs_.pop_front();
-        uint64_t epoch = epoch_;
         lk.unlock();
         execute(dbc_id, *program);
         lk.lock();
-        if (epoch == epoch_)
-            ++completed_;
     }
 }
 

@@ -33,7 +33,6 @@ public:
     void doorbell(unsigned dbc_id, uint64_t addr);
     // Device reset: forget every program and pending run.
     void reset();
-    uint64_t runs_completed() const;
 
 private:
     struct Program {
@@ -48,10 +47,8 @@ private:
     mutable std::mutex lock_;
     std::condition_variable cv_;
     bool stop_ = false;
-    uint64_t epoch_ = 0;
     std::map<unsigned, std::shared_ptr<const Program>> programs_; // by DBC
     std::deque<std::pair<unsigned, std::shared_ptr<const Program>>> runs_;
-    uint64_t completed_ = 0;
     std::thread thread_;
 };
 
