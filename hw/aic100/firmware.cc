@@ -2,7 +2,7 @@
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/card.h"
 #include "hw/aic100/nsp.h"
-#include "kernel/crc32.h"
+#include "kernel/bytes.h"
 
 #include <cstring>
 #include <drm/qaic_accel.h>
@@ -10,26 +10,8 @@
 namespace aic100 {
 namespace {
 
-template <typename T> T load(const uint8_t *p)
-{
-    T v;
-    std::memcpy(&v, p, sizeof(T));
-    return v;
-}
-
-template <typename T> void append(std::vector<uint8_t> &out, const T &v)
-{
-    auto *p = reinterpret_cast<const uint8_t *>(&v);
-    out.insert(out.end(), p, p + sizeof(T));
-}
-
-uint32_t message_crc(const uint8_t *msg, uint32_t len)
-{
-    // The CRC covers the whole message with the crc32 field taken as zero.
-    static const uint8_t zero[4] = {};
-    uint32_t crc = kernel::crc32(0, zero, 4);
-    return kernel::crc32(crc, msg + 4, len - 4);
-}
+using kernel::append;
+using kernel::load;
 
 } // namespace
 
@@ -173,7 +155,7 @@ Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint3
     h.count = 1;
     h.crc32 = 0;
     std::memcpy(out.data(), &h, sizeof(h));
-    h.crc32 = message_crc(out.data(), h.len);
+    h.crc32 = wire_crc(out.data(), h.len);
     std::memcpy(out.data(), &h, sizeof(h));
     return out;
 }
@@ -191,7 +173,7 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     bool lone_status = h.count == 1 && h.len == sizeof(WireMsgHdr) + sizeof(WireTransHdr) &&
                        load<WireTransHdr>(req.data() + sizeof(WireMsgHdr)).type ==
                            QAIC_TRANS_STATUS_TO_DEV;
-    if (!(h.crc32 == 0 && lone_status) && h.crc32 != message_crc(req.data(), h.len))
+    if (!(h.crc32 == 0 && lone_status) && h.crc32 != wire_crc(req.data(), h.len))
         return nack(h, kFwBadCrc, UINT32_MAX);
     if (have_seq_ && h.sequence_number != last_seq_ + 1)
         return nack(h, kFwBadSequence, UINT32_MAX);
@@ -243,7 +225,7 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     rh.count = count;
     rh.crc32 = 0;
     std::memcpy(out.data(), &rh, sizeof(rh));
-    rh.crc32 = message_crc(out.data(), rh.len);
+    rh.crc32 = wire_crc(out.data(), rh.len);
     std::memcpy(out.data(), &rh, sizeof(rh));
     return out;
 }

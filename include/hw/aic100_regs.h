@@ -5,6 +5,8 @@
 // prose version is docs/device-model.md. Everything is little-endian.
 #pragma once
 
+#include "kernel/crc32.h"
+
 #include <cstdint>
 
 namespace aic100 {
@@ -200,6 +202,14 @@ struct WireMsgHdr {
 };
 static_assert(sizeof(WireMsgHdr) == 32);
 inline constexpr uint32_t kWireMagic = 0x43494151; // "QAIC"
+
+// The message CRC: CRC-32 (IEEE) over the whole message (len bytes) with its crc32 field
+// taken as zero.
+inline uint32_t wire_crc(const uint8_t *msg, uint32_t len)
+{
+    static const uint8_t zero[4] = {};
+    return kernel::crc32(kernel::crc32(0, zero, 4), msg + 4, len - 4);
+}
 
 struct WireTransHdr {
     uint32_t type; // QAIC_TRANS_* (<drm/qaic_accel.h>) or kTransNack

@@ -256,6 +256,9 @@ inline QaicUser &to_usr(accel::File &file)
     return file.priv<QaicUser>();
 }
 
+// The BO behind a handle of this file, with a reference; -ENOENT.
+ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle);
+
 // Brings the device up behind pdev and registers its accel minor.
 ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev);
 // Takes it down: later ioctls and opens get -ENODEV.

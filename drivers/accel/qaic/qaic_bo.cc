@@ -18,12 +18,6 @@ kernel::DmaDirection dma_dir(uint32_t dir)
     return dir == 1 ? kernel::DmaDirection::kToDevice : kernel::DmaDirection::kFromDevice;
 }
 
-ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
-{
-    RefPtr<accel::GemObject> obj = TRY(file.lookup(handle));
-    return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
-}
-
 // Drops the slicing of a BO whose DBC it was attached to: unmaps it for the device (which
 // waits for DMA in flight) and forgets the slices. Caller holds bo.lock.
 void detach_locked(Bo &bo)
@@ -38,6 +32,12 @@ void detach_locked(Bo &bo)
 } // namespace
 
 // ---------------------------------------------------------------------------- Bo
+
+ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
+{
+    RefPtr<accel::GemObject> obj = TRY(file.lookup(handle));
+    return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
+}
 
 Bo::Bo(QaicDevice &qdev, uint64_t size, std::vector<PagePool::Chunk> chunks)
     : GemObject(qdev, size), chunks_(std::move(chunks))

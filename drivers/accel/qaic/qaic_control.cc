@@ -4,6 +4,7 @@
 // DBC activation bookkeeping and TERMINATE when a user goes away.
 #include "drivers/accel/qaic/qaic.h"
 #include "drivers/accel/qaic/qaic_manage.h"
+#include "kernel/bytes.h"
 #include "kernel/mm.h"
 #include "kernel/printk.h"
 
@@ -14,24 +15,13 @@ namespace qaic {
 namespace {
 
 using namespace aic100;
+using kernel::append;
+using kernel::load;
 
 constexpr uint32_t kCtrlNelem = 16;
 // DMA_XFER bounce buffers come in chunks of at most 2^4 pages: many address/size pairs for
 // big transfers, which is what makes multi-message transfers happen.
 constexpr unsigned kBounceOrder = 4;
-
-template <typename T> T load(const uint8_t *p)
-{
-    T v;
-    std::memcpy(&v, p, sizeof(T));
-    return v;
-}
-
-template <typename T> void append(std::vector<uint8_t> &out, const T &v)
-{
-    auto *p = reinterpret_cast<const uint8_t *>(&v);
-    out.insert(out.end(), p, p + sizeof(T));
-}
 
 void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
 {

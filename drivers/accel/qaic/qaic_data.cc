@@ -53,12 +53,6 @@ public:
 };
 SteadyClock g_clock;
 
-ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
-{
-    RefPtr<accel::GemObject> obj = TRY(file.lookup(handle));
-    return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
-}
-
 // The elements of one execution. resize (partial execute) trims the BO: a slice at or past
 // it moves nothing but keeps its doorbell and semaphores; one it cuts is shortened.
 std::vector<DbcReq> job_elements(const Bo &bo, std::optional<uint64_t> resize)

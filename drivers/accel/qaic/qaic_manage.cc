@@ -1,18 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "drivers/accel/qaic/qaic_manage.h"
-#include "kernel/crc32.h"
+#include "kernel/bytes.h"
 
 #include <cstring>
 
 namespace qaic {
 namespace {
 
-template <typename T> T load(const uint8_t *p)
-{
-    T v;
-    std::memcpy(&v, p, sizeof(T));
-    return v;
-}
+using kernel::load;
 
 // The fixed size of each user transaction type; 0 for passthrough (variable).
 kernel::ErrorOr<uint32_t> user_trans_size(uint32_t type)
@@ -26,12 +21,6 @@ kernel::ErrorOr<uint32_t> user_trans_size(uint32_t type)
     case QAIC_TRANS_STATUS_FROM_USR: return uint32_t(sizeof(qaic_manage_trans_status_to_dev));
     default: return kernel::Error(-EINVAL);
     }
-}
-
-uint32_t message_crc(const uint8_t *msg, uint32_t len)
-{
-    static const uint8_t zero[4] = {};
-    return kernel::crc32(kernel::crc32(0, zero, 4), msg + 4, len - 4);
 }
 
 } // namespace
@@ -95,7 +84,7 @@ void frame_message(std::vector<uint8_t> &msg, uint32_t seq, bool crc)
     h.crc32 = 0;
     std::memcpy(msg.data(), &h, sizeof(h));
     if (crc) {
-        h.crc32 = message_crc(msg.data(), h.len);
+        h.crc32 = aic100::wire_crc(msg.data(), h.len);
         std::memcpy(msg.data(), &h, sizeof(h));
     }
 }
@@ -107,7 +96,7 @@ kernel::ErrorOr<std::vector<uint32_t>> check_response(const std::vector<uint8_t>
     auto h = load<aic100::WireMsgHdr>(rsp.data());
     if (h.magic != aic100::kWireMagic || h.len < sizeof(h) || h.len > rsp.size())
         return kernel::Error(-EIO);
-    if (crc && h.crc32 != message_crc(rsp.data(), h.len))
+    if (crc && h.crc32 != aic100::wire_crc(rsp.data(), h.len))
         return kernel::Error(-EPIPE);
     std::vector<uint32_t> offsets;
     uint32_t pos = sizeof(h);
