@@ -10,18 +10,16 @@ export QAIC_DEVICE=sim
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0 pass=0 fail=0
+# shellcheck source=../lib/ktap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/ktap.sh"
 check() { # name, then a command that must succeed
     local name=$1
     shift
-    n=$((n + 1))
     if "$@" >"$tmp/log" 2>&1; then
-        pass=$((pass + 1))
-        echo "ok $n $name"
+        ok "$name"
     else
-        fail=$((fail + 1))
-        echo "not ok $n $name"
-        sed 's/^/# /' "$tmp/log"
+        not_ok "$name"
+        diag "$tmp/log"
     fi
 }
 # expect CODE PATTERN -- ARGS: the client exits with CODE and its output matches PATTERN.
@@ -63,5 +61,4 @@ check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us
 check wrong_device_weights_fail_verification expect 2 "output mismatch in iteration 0, row 0" -- run -n 3 --device-weights-seed 99
 check dma_round_trip_is_verified expect 0 "to device .* GB/s, from device .* GB/s, verified" -- dma -s 1048576 -n 4
 check dma_size_out_of_range expect 105 "--size" -- dma -s 100
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[[ $fail -eq 0 ]]
+totals

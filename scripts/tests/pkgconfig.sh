@@ -14,19 +14,8 @@ cxx=${CXX:-g++}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0 pass=0 fail=0 skip=0
-ok() {
-    n=$((n + 1)) pass=$((pass + 1))
-    echo "ok $n $1"
-}
-not_ok() {
-    n=$((n + 1)) fail=$((fail + 1))
-    echo "not ok $n $1"
-}
-# Prints a file as KTAP diagnostic lines.
-diag() {
-    sed 's/^/# /' "$1"
-}
+# shellcheck source=../lib/ktap.sh
+source "$src/scripts/lib/ktap.sh"
 
 cat >"$tmp/client.c" <<'EOF'
 #include <drm/qaic_accel.h>
@@ -170,7 +159,7 @@ if [[ ! -f $build/lib/pkgconfig/qaic.pc ]]; then
     for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig; do
         not_ok "$name"
     done
-    echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+    totals
     exit 1
 fi
 
@@ -203,5 +192,4 @@ else
         "$cc" -std=c11 -Wall -Wextra -Werror "$tmp/client.c"
 fi
 
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-[[ $fail -eq 0 ]]
+totals

@@ -13,23 +13,8 @@ header=$src/include/uapi/drm/qaic_accel.h
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0 pass=0 fail=0 skip=0
-ok() {
-    n=$((n + 1)) pass=$((pass + 1))
-    echo "ok $n $1"
-}
-not_ok() {
-    n=$((n + 1)) fail=$((fail + 1))
-    echo "not ok $n $1"
-}
-skip() {
-    n=$((n + 1)) skip=$((skip + 1))
-    echo "ok $n $1 # SKIP $2"
-}
-# Prints a file as KTAP diagnostic lines.
-diag() {
-    sed 's/^/# /' "$1"
-}
+# shellcheck source=../lib/ktap.sh
+source "$src/scripts/lib/ktap.sh"
 
 # A translation unit that includes nothing but the header and touches every macro: the
 # constant in a static assertion and an array bound, every ioctl number (which needs every
@@ -119,5 +104,4 @@ else
     fi
 fi
 
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-[[ $fail -eq 0 ]]
+totals
