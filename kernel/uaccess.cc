@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
+// Two ways into a user's memory:
+//  - this process (UserMm::self(), the embedded backend): a fault-fixup copy, the user-space
+//    form of the kernel's exception tables. A SIGSEGV/SIGBUS raised by the copy instruction
+//    itself jumps back to the copy's caller, which answers -EFAULT. About 100 times cheaper
+//    than a process_vm_readv call, and user copies sit on every ioctl's hot path.
+//  - another process (a daemon host, or an explicit pid): process_vm_readv/writev.
 #include "kernel/uaccess.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csetjmp>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 #include <sys/uio.h>
@@ -42,6 +51,85 @@ ErrorOr<void> transfer(pid_t pid, void *local, uint64_t remote, size_t len, bool
     return {};
 }
 
+// ---- the fault-fixup copy
+
+// Where a fault inside the copy returns to. Initial-exec TLS: the signal handler must not
+// call into the dynamic TLS allocator.
+struct Fixup {
+    sigjmp_buf env;
+};
+__attribute__((tls_model("initial-exec"))) thread_local Fixup *active_fixup = nullptr;
+
+struct sigaction saved_segv, saved_bus;
+
+void on_fault(int sig, siginfo_t *info, void *ctx)
+{
+    if (Fixup *f = active_fixup) {
+        active_fixup = nullptr;
+        siglongjmp(f->env, 1);
+    }
+    // Not a user copy: whoever handled the signal before us decides.
+    const struct sigaction &old = sig == SIGSEGV ? saved_segv : saved_bus;
+    if (old.sa_flags & SA_SIGINFO) {
+        old.sa_sigaction(sig, info, ctx);
+    } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+        old.sa_handler(sig);
+    } else {
+        // Returning re-runs the faulting instruction, which now takes the default action.
+        signal(sig, SIG_DFL);
+    }
+}
+
+bool install_fault_fixup()
+{
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    // SA_NODEFER: the jump out of the handler leaves the signal mask as the copy found it,
+    // so sigsetjmp need not save it (which would cost a system call per copy).
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, &saved_segv) == 0 && sigaction(SIGBUS, &sa, &saved_bus) == 0;
+}
+
+// The copy instruction(s) that may fault. Never the library memcpy: sanitizer runtimes
+// intercept that and would inspect (or report) the bad address themselves.
+__attribute__((noinline)) void raw_copy(void *dst, const void *src, size_t len)
+{
+#if defined(__x86_64__)
+    asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
+#else
+    auto *d = static_cast<volatile unsigned char *>(dst);
+    auto *s = static_cast<const volatile unsigned char *>(src);
+    while (len--)
+        *d++ = *s++;
+#endif
+}
+
+// false when a byte faulted.
+bool fixup_copy(void *dst, const void *src, size_t len)
+{
+    Fixup f;
+    if (sigsetjmp(f.env, 0))
+        return false; // the handler cleared active_fixup
+    active_fixup = &f;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    raw_copy(dst, src, len);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    active_fixup = nullptr;
+    return true;
+}
+
+bool fault_fixup_ready()
+{
+    static const bool ready = install_fault_fixup();
+    return ready;
+}
+
+ErrorOr<void> local_copy(void *dst, const void *src, size_t len)
+{
+    return fixup_copy(dst, src, len) ? ErrorOr<void>{} : Error(-EFAULT);
+}
+
 } // namespace
 
 const UserMm &UserMm::self()
@@ -60,7 +148,11 @@ ErrorOr<void> UserMm::read(void *dst, uint64_t src, size_t len) const
 {
     if (len == 0)
         return {};
-    auto r = range_ok(src, len) ? transfer(pid(), dst, src, len, false) : Error(-EFAULT);
+    ErrorOr<void> r = Error(-EFAULT);
+    if (range_ok(src, len))
+        r = pid_ == 0 && fault_fixup_ready()
+                ? local_copy(dst, reinterpret_cast<const void *>(src), len)
+                : transfer(pid(), dst, src, len, false);
     if (r.is_error())
         std::memset(dst, 0, len);
     return r;
@@ -72,6 +164,8 @@ ErrorOr<void> UserMm::write(uint64_t dst, const void *src, size_t len) const
         return {};
     if (!range_ok(dst, len))
         return Error(-EFAULT);
+    if (pid_ == 0 && fault_fixup_ready())
+        return local_copy(reinterpret_cast<void *>(dst), src, len);
     return transfer(pid(), const_cast<void *>(src), dst, len, true);
 }
 

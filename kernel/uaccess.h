@@ -4,9 +4,11 @@
 // which return -EFAULT for any address the user's process cannot access (unmapped, wrong
 // permission, wrapping), never a crash.
 //
-// The copies go through process_vm_readv/writev on the pid of the process the driver serves
-// (UserMm): in the embedded sim backend that is this very process, and the same code serves
-// another process when the driver is hosted by a daemon.
+// The copies go to the address space of the process the driver serves (UserMm). For this very
+// process (the embedded sim backend) that is a fault-fixup copy: SIGSEGV/SIGBUS handlers,
+// installed at the first copy and passing every other fault on to the handler that was there
+// before, turn a fault inside the copy into -EFAULT. For another process (a daemon host) it is
+// process_vm_readv/writev on its pid.
 #pragma once
 
 #include "kernel/result.h"
@@ -38,8 +40,10 @@ private:
 // A user process's address space.
 class UserMm {
 public:
+    // pid 0 is this process through the fault-fixup copy; any other pid, getpid() included,
+    // goes through process_vm_readv/writev.
     explicit UserMm(pid_t pid) : pid_(pid) {}
-    // This process.
+    // This process (pid 0).
     static const UserMm &self();
 
     pid_t pid() const;

@@ -6,6 +6,8 @@
 #include "kernel/uaccess.h"
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstring>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -83,6 +85,30 @@ struct Sample {
     uint8_t d[6];
 };
 
+// Every copy test runs through both ways into user memory: the fault-fixup copy used for this
+// process (UserMm(0)) and process_vm_readv/writev (UserMm(getpid()), as for another process).
+enum class Way { FaultFixup, ProcessVm };
+
+class Uaccess : public ::testing::TestWithParam<Way> {
+protected:
+    Uaccess() : mm_(GetParam() == Way::FaultFixup ? 0 : getpid()), scope_(mm_) {}
+    const UserMm &mm() const { return mm_; }
+
+private:
+    UserMm mm_;
+    ScopedUserMm scope_;
+};
+class UaccessArray : public Uaccess {};
+
+std::string way_name(const ::testing::TestParamInfo<Way> &info)
+{
+    return info.param == Way::FaultFixup ? "FaultFixup" : "ProcessVm";
+}
+INSTANTIATE_TEST_SUITE_P(Ways, Uaccess, ::testing::Values(Way::FaultFixup, Way::ProcessVm),
+                         way_name);
+INSTANTIATE_TEST_SUITE_P(Ways, UaccessArray, ::testing::Values(Way::FaultFixup, Way::ProcessVm),
+                         way_name);
+
 // ----------------------------------------------------------------------------- UserPtr
 
 TEST(UserPtr, AddressArithmetic)
@@ -100,7 +126,7 @@ TEST(UserPtr, AddressArithmetic)
 
 // ----------------------------------------------------------------------------- round trips
 
-TEST(Uaccess, CopyFromUserBytes)
+TEST_P(Uaccess, CopyFromUserBytes)
 {
     char src[64];
     for (size_t i = 0; i < sizeof(src); ++i)
@@ -110,7 +136,7 @@ TEST(Uaccess, CopyFromUserBytes)
     EXPECT_EQ(std::memcmp(dst, src, sizeof(src)), 0);
 }
 
-TEST(Uaccess, CopyToUserBytes)
+TEST_P(Uaccess, CopyToUserBytes)
 {
     char src[64];
     for (size_t i = 0; i < sizeof(src); ++i)
@@ -120,7 +146,7 @@ TEST(Uaccess, CopyToUserBytes)
     EXPECT_EQ(std::memcmp(dst, src, sizeof(src)), 0);
 }
 
-TEST(Uaccess, TypedRoundTrip)
+TEST_P(Uaccess, TypedRoundTrip)
 {
     Sample user{0x1122334455667788ULL, 0xdeadbeef, 0xcafe, {1, 2, 3, 4, 5, 6}};
     Sample kern{};
@@ -136,7 +162,7 @@ TEST(Uaccess, TypedRoundTrip)
     EXPECT_EQ(back.d[5], 99);
 }
 
-TEST(Uaccess, CopyAcrossManyPages)
+TEST_P(Uaccess, CopyAcrossManyPages)
 {
     Mapping m(16);
     for (size_t i = 0; i < 16 * kPage; ++i)
@@ -152,7 +178,7 @@ TEST(Uaccess, CopyAcrossManyPages)
 
 // ----------------------------------------------------------------------------- bad addresses
 
-TEST(Uaccess, NullIsEfault)
+TEST_P(Uaccess, NullIsEfault)
 {
     char dst[16];
     std::memset(dst, 0xaa, sizeof(dst));
@@ -165,7 +191,7 @@ TEST(Uaccess, NullIsEfault)
     EXPECT_EQ(copy_to_user(UserPtr<Sample>(), &s).code(), -EFAULT);
 }
 
-TEST(Uaccess, LowAddressesAreEfault)
+TEST_P(Uaccess, LowAddressesAreEfault)
 {
     char dst[8];
     EXPECT_EQ(copy_from_user(dst, UserPtr<const void>(1), sizeof(dst)).code(), -EFAULT);
@@ -173,7 +199,7 @@ TEST(Uaccess, LowAddressesAreEfault)
     EXPECT_EQ(copy_to_user(UserPtr<void>(0x1000), dst, sizeof(dst)).code(), -EFAULT);
 }
 
-TEST(Uaccess, ProtNonePageIsEfault)
+TEST_P(Uaccess, ProtNonePageIsEfault)
 {
     Mapping m(1);
     std::memset(m.page(0), 0x11, kPage);
@@ -187,7 +213,7 @@ TEST(Uaccess, ProtNonePageIsEfault)
     EXPECT_TRUE(all_bytes(m.page(0), kPage, 0x11)); // the failed write changed nothing
 }
 
-TEST(Uaccess, UnmappedPageIsEfault)
+TEST_P(Uaccess, UnmappedPageIsEfault)
 {
     Mapping m(3);
     m.unmap(1);
@@ -201,7 +227,7 @@ TEST(Uaccess, UnmappedPageIsEfault)
     EXPECT_EQ(copy_from_user(buf, usrc(m.page(0)), sizeof(buf)).code(), 0);
 }
 
-TEST(Uaccess, ReadRunningIntoUnmappedPageIsEfaultAndZeroFills)
+TEST_P(Uaccess, ReadRunningIntoUnmappedPageIsEfaultAndZeroFills)
 {
     Mapping m(2);
     std::memset(m.page(0), 0x33, kPage);
@@ -216,7 +242,7 @@ TEST(Uaccess, ReadRunningIntoUnmappedPageIsEfaultAndZeroFills)
     EXPECT_TRUE(all_bytes(buf, 16, 0x33));
 }
 
-TEST(Uaccess, ReadRunningIntoProtNonePageIsEfaultAndZeroFills)
+TEST_P(Uaccess, ReadRunningIntoProtNonePageIsEfaultAndZeroFills)
 {
     Mapping m(2);
     std::memset(m.page(0), 0x44, 2 * kPage);
@@ -226,7 +252,7 @@ TEST(Uaccess, ReadRunningIntoProtNonePageIsEfaultAndZeroFills)
     EXPECT_TRUE(all_bytes(buf.data(), buf.size(), 0));
 }
 
-TEST(Uaccess, WriteRunningIntoUnmappedPageIsEfault)
+TEST_P(Uaccess, WriteRunningIntoUnmappedPageIsEfault)
 {
     Mapping m(2);
     m.unmap(1);
@@ -235,7 +261,7 @@ TEST(Uaccess, WriteRunningIntoUnmappedPageIsEfault)
     EXPECT_EQ(copy_to_user(udst(m.page(1) - 16), buf, sizeof(buf)).code(), -EFAULT);
 }
 
-TEST(Uaccess, ReadOnlyPage)
+TEST_P(Uaccess, ReadOnlyPage)
 {
     Mapping m(1);
     std::memset(m.page(0), 0x66, kPage);
@@ -249,7 +275,7 @@ TEST(Uaccess, ReadOnlyPage)
     EXPECT_TRUE(all_bytes(buf, sizeof(buf), 0x66));
 }
 
-TEST(Uaccess, WriteRunningIntoReadOnlyPageIsEfault)
+TEST_P(Uaccess, WriteRunningIntoReadOnlyPageIsEfault)
 {
     Mapping m(2);
     std::memset(m.page(0), 0, 2 * kPage);
@@ -260,7 +286,7 @@ TEST(Uaccess, WriteRunningIntoReadOnlyPageIsEfault)
     EXPECT_TRUE(all_bytes(m.page(1), kPage, 0));
 }
 
-TEST(Uaccess, WrappingRangeIsEfault)
+TEST_P(Uaccess, WrappingRangeIsEfault)
 {
     char buf[32];
     std::memset(buf, 0xaa, sizeof(buf));
@@ -278,7 +304,7 @@ TEST(Uaccess, WrappingRangeIsEfault)
     EXPECT_EQ(copy_to_user(udst(m.page(0)), buf, wrapping_len).code(), -EFAULT);
 }
 
-TEST(Uaccess, AboveUserLimitIsEfault)
+TEST_P(Uaccess, AboveUserLimitIsEfault)
 {
     char buf[16];
     const uint64_t addrs[] = {kUserAddrLimit, kUserAddrLimit + 0x1000, 0x0000800000000000ULL,
@@ -291,7 +317,7 @@ TEST(Uaccess, AboveUserLimitIsEfault)
     }
 }
 
-TEST(Uaccess, LastUserPageIsReachable)
+TEST_P(Uaccess, LastUserPageIsReachable)
 {
     // The page just below the limit is user memory; a range crossing the limit is not.
     void *want = reinterpret_cast<void *>(kUserAddrLimit - kPage);
@@ -312,7 +338,7 @@ TEST(Uaccess, LastUserPageIsReachable)
     munmap(p, kPage);
 }
 
-TEST(Uaccess, ZeroLengthIsOkEvenForBadPointers)
+TEST_P(Uaccess, ZeroLengthIsOkEvenForBadPointers)
 {
     char buf[4] = {1, 2, 3, 4};
     const uint64_t addrs[] = {0, 1, kUserAddrLimit, UINT64_MAX};
@@ -328,9 +354,80 @@ TEST(Uaccess, ZeroLengthIsOkEvenForBadPointers)
     EXPECT_EQ(copy_to_user(udst(m.page(0)), buf, 0).code(), 0);
 }
 
+TEST_P(Uaccess, PastEndOfFileIsEfault)
+{
+    // A shared file mapping whose file was truncated under it: the kernel raises SIGBUS.
+    int fd = memfd_create("uaccess-test", MFD_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, off_t(2 * kPage)), 0);
+    void *p = mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    char *base = static_cast<char *>(p);
+    std::memset(base, 0x21, 2 * kPage);
+    ASSERT_EQ(ftruncate(fd, off_t(kPage)), 0);
+    char buf[32];
+    std::memset(buf, 0xaa, sizeof(buf));
+    EXPECT_EQ(copy_from_user(buf, usrc(base + kPage), sizeof(buf)).code(), -EFAULT);
+    EXPECT_TRUE(all_bytes(buf, sizeof(buf), 0));
+    EXPECT_EQ(copy_to_user(udst(base + kPage), buf, sizeof(buf)).code(), -EFAULT);
+    EXPECT_EQ(copy_from_user(buf, usrc(base + kPage - 16), sizeof(buf)).code(), -EFAULT);
+    EXPECT_EQ(copy_from_user(buf, usrc(base + kPage - 16), 16).code(), 0); // before EOF
+    EXPECT_TRUE(all_bytes(buf, 16, 0x21));
+    munmap(p, 2 * kPage);
+    close(fd);
+}
+
+TEST_P(Uaccess, FaultsOnManyThreadsAtOnce)
+{
+    // Faulting copies on some threads never disturb good copies on others (or their own next).
+    Mapping m(2);
+    std::memset(m.page(0), 0x5c, kPage);
+    m.protect(1, PROT_NONE);
+    constexpr int kThreads = 4, kRounds = 2000;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            ScopedUserMm scope(mm()); // the address space is per thread
+            char buf[64];
+            for (int i = 0; i < kRounds; ++i) {
+                bool bad = (i + t) % 3 == 0;
+                const char *src = bad ? m.page(1) - 8 : m.page(0) + 64;
+                int rc = copy_from_user(buf, usrc(src), sizeof(buf)).code();
+                if (rc != (bad ? -EFAULT : 0) || !all_bytes(buf, sizeof(buf), bad ? 0 : 0x5c))
+                    ++wrong;
+            }
+        });
+    for (auto &t : threads)
+        t.join();
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+using UaccessDeathTest = Uaccess;
+INSTANTIATE_TEST_SUITE_P(Ways, UaccessDeathTest, ::testing::Values(Way::FaultFixup), way_name);
+
+TEST_P(UaccessDeathTest, FaultsOutsideCopiesAreNotSwallowed)
+{
+    // The fixup handlers are installed by the first copy; a crash elsewhere must still crash
+    // (default action, or the sanitizer's report), not loop or be turned into a return.
+    auto crashed = [](int status) {
+        return WIFSIGNALED(status) ? WTERMSIG(status) == SIGSEGV : WEXITSTATUS(status) != 0;
+    };
+    EXPECT_EXIT(
+        {
+            alarm(20); // a swallowed fault would spin on the faulting instruction
+            char buf[8];
+            (void)copy_from_user(buf, UserPtr<const void>(8), sizeof(buf));
+            volatile uintptr_t bad = 8; // opaque to the compiler
+            *reinterpret_cast<volatile int *>(bad) = 1;
+            std::exit(0);
+        },
+        crashed, "");
+}
+
 // ----------------------------------------------------------------------------- arrays
 
-TEST(UaccessArray, RoundTrip)
+TEST_P(UaccessArray, RoundTrip)
 {
     std::vector<uint32_t> user(1000);
     for (size_t i = 0; i < user.size(); ++i)
@@ -346,7 +443,7 @@ TEST(UaccessArray, RoundTrip)
     EXPECT_EQ(back, kern);
 }
 
-TEST(UaccessArray, ZeroCountIsOkEvenForBadPointers)
+TEST_P(UaccessArray, ZeroCountIsOkEvenForBadPointers)
 {
     uint64_t v = 7;
     EXPECT_EQ(copy_array_from_user(&v, UserPtr<uint64_t>(), 0).code(), 0);
@@ -354,7 +451,7 @@ TEST(UaccessArray, ZeroCountIsOkEvenForBadPointers)
     EXPECT_EQ(v, 7u);
 }
 
-TEST(UaccessArray, BadPointerIsEfault)
+TEST_P(UaccessArray, BadPointerIsEfault)
 {
     uint64_t v[4] = {1, 2, 3, 4};
     EXPECT_EQ(copy_array_from_user(v, UserPtr<uint64_t>(), 4).code(), -EFAULT);
@@ -362,7 +459,7 @@ TEST(UaccessArray, BadPointerIsEfault)
     EXPECT_EQ(copy_array_to_user(UserPtr<uint64_t>(), v, 4).code(), -EFAULT);
 }
 
-TEST(UaccessArray, MultiplicationOverflowIsEoverflow)
+TEST_P(UaccessArray, MultiplicationOverflowIsEoverflow)
 {
     uint64_t v[2] = {5, 6};
     std::vector<uint64_t> user(2);
@@ -383,7 +480,7 @@ TEST(UaccessArray, MultiplicationOverflowIsEoverflow)
     EXPECT_EQ(copy_array_from_user(b, UserPtr<Big>(0x1000), SIZE_MAX / 3 + 1).code(), -EOVERFLOW);
 }
 
-TEST(UaccessArray, MemdupCopies)
+TEST_P(UaccessArray, MemdupCopies)
 {
     std::vector<uint16_t> user(300);
     for (size_t i = 0; i < user.size(); ++i)
@@ -393,7 +490,7 @@ TEST(UaccessArray, MemdupCopies)
     EXPECT_EQ(r.value(), user);
 }
 
-TEST(UaccessArray, MemdupBigBuffer)
+TEST_P(UaccessArray, MemdupBigBuffer)
 {
     constexpr size_t kBytes = 8u << 20;
     Mapping m(kBytes / kPage);
@@ -406,14 +503,14 @@ TEST(UaccessArray, MemdupBigBuffer)
     EXPECT_EQ(std::memcmp(r.value().data(), words, kBytes), 0);
 }
 
-TEST(UaccessArray, MemdupZeroCount)
+TEST_P(UaccessArray, MemdupZeroCount)
 {
     auto r = memdup_array_user(UserPtr<uint32_t>(), 0);
     ASSERT_FALSE(r.is_error()) << r.code();
     EXPECT_TRUE(r.value().empty());
 }
 
-TEST(UaccessArray, MemdupErrors)
+TEST_P(UaccessArray, MemdupErrors)
 {
     EXPECT_EQ(memdup_array_user(UserPtr<uint32_t>(), 4).code(), -EFAULT);
     EXPECT_EQ(memdup_array_user(UserPtr<uint64_t>(0x1000), SIZE_MAX / 8 + 1).code(), -EOVERFLOW);
