@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "kernel/fence.h"
-
-#include <thread>
+#include "kernel/spin.h"
 
 namespace kernel {
 
@@ -42,15 +41,7 @@ void Fence::add_callback(std::function<void(int)> cb)
 
 ErrorOr<int> Fence::wait(Duration timeout, Duration spin)
 {
-    if (spin > Duration::zero()) {
-        auto until = Clock::now() + std::min(spin, timeout);
-        while (!signaled()) {
-            if (Clock::now() >= until)
-                break;
-            std::this_thread::yield();
-        }
-    }
-    if (!signaled()) {
+    if (!spin_until([this] { return signaled(); }, std::min(spin, timeout))) {
         std::unique_lock lk(lock_);
         TRY(WaitQueue::sleep_until(cv_, lk, WaitQueue::deadline_after(timeout),
                                    [this] { return signaled_.load(std::memory_order_relaxed); }));

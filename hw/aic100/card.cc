@@ -3,9 +3,11 @@
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/nsp.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <sys/mman.h>
+#include <thread>
 
 namespace aic100 {
 
@@ -26,7 +28,9 @@ Ddr::~Ddr()
     munmap(base_, size_);
 }
 
-Card::Card(CardConfig cfg) : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0)
+Card::Card(CardConfig cfg)
+    : cfg_(cfg), ddr_(cfg.ddr_size), ncpu_(std::max(1u, std::thread::hardware_concurrency())),
+      msi_drop_(1 + cfg.num_dbc, 0)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
@@ -39,6 +43,14 @@ Card::~Card()
     fw_.reset();
     nsp_.reset();
     dbcs_.clear();
+}
+
+std::chrono::microseconds Card::idle_poll_budget() const
+{
+    // The caller is awake and counted.
+    if (engines_awake_.load(std::memory_order_relaxed) >= ncpu_)
+        return std::chrono::microseconds::zero();
+    return std::chrono::microseconds(cfg_.idle_poll_us);
 }
 
 void Card::set_msi_sink(MsiSink sink)

@@ -9,6 +9,7 @@
 #include "include/hw/aic100_regs.h"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,9 @@ class Nsp;
 struct CardConfig {
     unsigned num_dbc = CONFIG_QAIC_SIM_NUM_DBC;
     uint64_t ddr_size = uint64_t(CONFIG_QAIC_SIM_DDR_SIZE_MB) << 20;
+    // An engine that runs out of work polls its ring this long before sleeping, while a CPU
+    // is left for the host: a sleeping engine thread takes tens of microseconds to wake.
+    unsigned idle_poll_us = 50;
 };
 
 // Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
@@ -68,6 +72,12 @@ public:
     void raise_control_msi();
     // A doorbell write into DDR by a DBC (the NSP watches these).
     void doorbell(unsigned dbc_id, uint64_t addr, uint32_t value);
+    // Engines account for the CPUs they occupy: awake (running or polling) or asleep.
+    void engine_wakes() { engines_awake_.fetch_add(1, std::memory_order_relaxed); }
+    void engine_sleeps() { engines_awake_.fetch_sub(1, std::memory_order_relaxed); }
+    // How long an engine out of work may poll: 0 unless, with it, every awake engine still
+    // leaves a CPU to the host's threads.
+    std::chrono::microseconds idle_poll_budget() const;
 
     // ---- test control (not uAPI)
     DbcCounters dbc_counters(unsigned id) const { return dbcs_[id]->counters(); }
@@ -106,6 +116,8 @@ private:
     std::atomic<uint32_t> status_{kDevBoot};
     std::atomic<uint32_t> msi_mode_{kMsiShared};
     std::atomic<bool> gone_{false};
+    std::atomic<unsigned> engines_awake_{0};
+    const unsigned ncpu_;
     std::mutex msi_lock_;
     MsiSink msi_sink_;
     std::vector<uint32_t> msi_drop_;

@@ -5,8 +5,11 @@
 // The DBC's lock is never held while copying data or raising an MSI.
 #include "hw/aic100/dbc.h"
 #include "hw/aic100/card.h"
+#include "kernel/spin.h"
 
+#include <cstdio>
 #include <cstring>
+#include <pthread.h>
 
 namespace aic100 {
 namespace {
@@ -201,6 +204,29 @@ void Dbc::kick()
     cv_.notify_all();
 }
 
+template <typename Pred> void Dbc::sleep(std::unique_lock<std::mutex> &lk, Pred pred)
+{
+    if (pred())
+        return;
+    card_.engine_sleeps();
+    cv_.wait(lk, pred);
+    card_.engine_wakes();
+}
+
+void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
+{
+    auto budget = card_.idle_poll_budget();
+    if (budget == budget.zero() || stop_ || state_ != kDbcAssigned || hung_)
+        return;
+    // Only a doorbell ends the poll early; anything else (release, reset, stop) is seen by
+    // the caller's checks under the lock at most one budget later.
+    lk.unlock();
+    kernel::spin_until([this] { return reqtp_.load(std::memory_order_acquire) !=
+                                       reqhp_.load(std::memory_order_relaxed); },
+                       budget);
+    lk.lock();
+}
+
 bool Dbc::work_ready() const
 {
     return state_ == kDbcAssigned && !hung_ && !card_.gone() && rings_.nelem &&
@@ -256,7 +282,6 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
         uint32_t &s = sems_[index];
         s = cmd == kSemInit ? val : cmd == kSemInc ? (s + val) & kSemValMask
                                                    : (s - val) & kSemValMask;
-        cv_.notify_all();
         return true;
     }
     auto satisfied = [&] {
@@ -265,7 +290,7 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
     };
     if (!satisfied()) {
         flush_msi(lk); // completions before the wait must not be held back by it
-        cv_.wait(lk, [&] { return abandoned(gen) || satisfied(); });
+        sleep(lk, [&] { return abandoned(gen) || satisfied(); });
     }
     return !abandoned(gen);
 }
@@ -326,14 +351,21 @@ bool Dbc::execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &l
 
 void Dbc::run()
 {
+    char name[16];
+    snprintf(name, sizeof(name), "aic100-dbc%u", id_);
+    pthread_setname_np(pthread_self(), name); // for top, perf sched and debuggers
+    card_.engine_wakes();
     std::unique_lock lk(lock_);
     for (;;) {
         if (!stop_ && !work_ready()) {
             flush_msi(lk);
-            cv_.wait(lk, [&] { return stop_ || work_ready(); });
+            idle_poll(lk);
+            sleep(lk, [&] { return stop_ || work_ready(); });
         }
-        if (stop_)
+        if (stop_) {
+            card_.engine_sleeps();
             return;
+        }
         uint64_t gen = gen_;
         Rings rings = rings_;
         uint32_t idx = reqhp_.load(std::memory_order_relaxed);
@@ -370,7 +402,7 @@ void Dbc::run()
             };
             if (!rsp_room()) {
                 flush_msi(lk);
-                cv_.wait(lk, rsp_room);
+                sleep(lk, rsp_room);
             }
             if (abandoned(gen))
                 continue;

@@ -74,6 +74,10 @@ private:
 
     void run();
     bool work_ready() const;
+    // Blocks the engine until pred holds, accounted as asleep (Card::idle_poll_budget).
+    template <typename Pred> void sleep(std::unique_lock<std::mutex> &lk, Pred pred);
+    // Out of work: polls the request ring for a while before the engine sleeps.
+    void idle_poll(std::unique_lock<std::mutex> &lk);
     RspStatus validate(const DbcReq &r) const;
     // Executes one element; false if the DBC was reset meanwhile (the element is abandoned).
     bool execute(const DbcReq &r, uint64_t gen, std::unique_lock<std::mutex> &lk, RspStatus *st,
