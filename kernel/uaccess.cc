@@ -12,6 +12,8 @@
 #include <csetjmp>
 #include <csignal>
 #include <cstring>
+#include <pthread.h>
+#include <ucontext.h>
 #include <stdexcept>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -66,6 +68,10 @@ void on_fault(int sig, siginfo_t *info, void *ctx)
 {
     if (Fixup *f = active_fixup) {
         active_fixup = nullptr;
+        // Back to the signal mask of the copy (the kernel, or a sanitizer wrapping this
+        // handler, blocked signals for it): sigsetjmp did not save the mask, which would
+        // cost a system call on every copy, not only on faults.
+        pthread_sigmask(SIG_SETMASK, &static_cast<ucontext_t *>(ctx)->uc_sigmask, nullptr);
         siglongjmp(f->env, 1);
     }
     // Not a user copy: whoever handled the signal before us decides.
@@ -84,9 +90,7 @@ bool install_fault_fixup()
 {
     struct sigaction sa {};
     sa.sa_sigaction = on_fault;
-    // SA_NODEFER: the jump out of the handler leaves the signal mask as the copy found it,
-    // so sigsetjmp need not save it (which would cost a system call per copy).
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGSEGV, &sa, &saved_segv) == 0 && sigaction(SIGBUS, &sa, &saved_bus) == 0;
 }

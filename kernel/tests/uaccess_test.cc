@@ -377,6 +377,25 @@ TEST_P(Uaccess, PastEndOfFileIsEfault)
     close(fd);
 }
 
+TEST_P(Uaccess, FaultLeavesTheSignalMaskAsItWas)
+{
+    // A fault handled inside a copy must not leave signals blocked (a later SIGSEGV or SIGBUS
+    // would then kill the process) nor unblock what the caller blocked.
+    sigset_t block, before, after;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &before), 0);
+    ASSERT_EQ(pthread_sigmask(SIG_SETMASK, nullptr, &before), 0);
+    char buf[8];
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(copy_from_user(buf, UserPtr<const void>(8), sizeof(buf)).code(), -EFAULT);
+        ASSERT_EQ(pthread_sigmask(SIG_SETMASK, nullptr, &after), 0);
+        for (int sig = 1; sig < SIGRTMIN; ++sig)
+            EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << "signal " << sig;
+    }
+    ASSERT_EQ(pthread_sigmask(SIG_UNBLOCK, &block, nullptr), 0);
+}
+
 TEST_P(Uaccess, FaultsOnManyThreadsAtOnce)
 {
     // Faulting copies on some threads never disturb good copies on others (or their own next).
