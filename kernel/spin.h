@@ -5,7 +5,10 @@
 // it (under load a poller that keeps its CPU makes everything slower, not faster).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 namespace kernel {
@@ -31,6 +34,40 @@ template <typename Pred> bool spin_until(Pred pred, std::chrono::nanoseconds bud
             return pred();
         last = now;
     }
+}
+
+// Whether a stream of device work (a DBC) is active: busy now, or idle only since recently.
+// A back-to-back submitter leaves its DBC idle for a few microseconds between a completion and
+// its next submission; its two threads (submitter and engine) still take turns on a CPU.
+class Activity {
+public:
+    void set_busy() { idle_since_.store(kBusy, std::memory_order_relaxed); }
+    void set_idle() { idle_since_.store(now_ns(), std::memory_order_relaxed); }
+    bool recent(int64_t now) const
+    {
+        int64_t since = idle_since_.load(std::memory_order_relaxed);
+        return since == kBusy || now - since < kWindowNs;
+    }
+    static int64_t now_ns()
+    {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+
+private:
+    static constexpr int64_t kBusy = INT64_MAX;
+    static constexpr int64_t kWindowNs = 1000000; // 1 ms
+    std::atomic<int64_t> idle_since_{INT64_MIN / 2}; // long idle
+};
+
+// Whether polling pays: every active stream keeps about one CPU busy (its engine and its
+// submitter take turns; a waiting submitter that polls keeps a second one), so polls are for
+// when the active streams and the pollers already at it leave this poller a CPU of its own.
+inline bool cpu_to_spare(unsigned active_streams, unsigned other_pollers)
+{
+    static const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    return 2 * active_streams + other_pollers <= ncpu;
 }
 
 } // namespace kernel

@@ -3,11 +3,9 @@
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/nsp.h"
 
-#include <algorithm>
 #include <cstring>
 #include <new>
 #include <sys/mman.h>
-#include <thread>
 
 namespace aic100 {
 
@@ -28,9 +26,7 @@ Ddr::~Ddr()
     munmap(base_, size_);
 }
 
-Card::Card(CardConfig cfg)
-    : cfg_(cfg), ddr_(cfg.ddr_size), ncpu_(std::max(1u, std::thread::hardware_concurrency())),
-      msi_drop_(1 + cfg.num_dbc, 0)
+Card::Card(CardConfig cfg) : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
@@ -47,8 +43,11 @@ Card::~Card()
 
 std::chrono::microseconds Card::idle_poll_budget() const
 {
-    // The caller is awake and counted.
-    if (engines_awake_.load(std::memory_order_relaxed) >= ncpu_)
+    int64_t now = kernel::Activity::now_ns();
+    unsigned active = 0;
+    for (const auto &dbc : dbcs_)
+        active += dbc->recently_active(now);
+    if (!kernel::cpu_to_spare(active, 0))
         return std::chrono::microseconds::zero();
     return std::chrono::microseconds(cfg_.idle_poll_us);
 }

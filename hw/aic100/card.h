@@ -72,11 +72,8 @@ public:
     void raise_control_msi();
     // A doorbell write into DDR by a DBC (the NSP watches these).
     void doorbell(unsigned dbc_id, uint64_t addr, uint32_t value);
-    // Engines account for the CPUs they occupy: awake (running or polling) or asleep.
-    void engine_wakes() { engines_awake_.fetch_add(1, std::memory_order_relaxed); }
-    void engine_sleeps() { engines_awake_.fetch_sub(1, std::memory_order_relaxed); }
-    // How long an engine out of work may poll: 0 unless, with it, every awake engine still
-    // leaves a CPU to the host's threads.
+    // How long an engine out of work may poll its ring: 0 unless the recently active DBCs
+    // leave a CPU to spare (kernel::cpu_to_spare).
     std::chrono::microseconds idle_poll_budget() const;
 
     // ---- test control (not uAPI)
@@ -116,8 +113,6 @@ private:
     std::atomic<uint32_t> status_{kDevBoot};
     std::atomic<uint32_t> msi_mode_{kMsiShared};
     std::atomic<bool> gone_{false};
-    std::atomic<unsigned> engines_awake_{0};
-    const unsigned ncpu_;
     std::mutex msi_lock_;
     MsiSink msi_sink_;
     std::vector<uint32_t> msi_drop_;

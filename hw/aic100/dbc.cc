@@ -204,15 +204,6 @@ void Dbc::kick()
     cv_.notify_all();
 }
 
-template <typename Pred> void Dbc::sleep(std::unique_lock<std::mutex> &lk, Pred pred)
-{
-    if (pred())
-        return;
-    card_.engine_sleeps();
-    cv_.wait(lk, pred);
-    card_.engine_wakes();
-}
-
 void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
     auto budget = card_.idle_poll_budget();
@@ -290,7 +281,7 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
     };
     if (!satisfied()) {
         flush_msi(lk); // completions before the wait must not be held back by it
-        sleep(lk, [&] { return abandoned(gen) || satisfied(); });
+        cv_.wait(lk, [&] { return abandoned(gen) || satisfied(); });
     }
     return !abandoned(gen);
 }
@@ -354,18 +345,17 @@ void Dbc::run()
     char name[16];
     snprintf(name, sizeof(name), "aic100-dbc%u", id_);
     pthread_setname_np(pthread_self(), name); // for top, perf sched and debuggers
-    card_.engine_wakes();
     std::unique_lock lk(lock_);
     for (;;) {
         if (!stop_ && !work_ready()) {
             flush_msi(lk);
+            activity_.set_idle();
             idle_poll(lk);
-            sleep(lk, [&] { return stop_ || work_ready(); });
+            cv_.wait(lk, [&] { return stop_ || work_ready(); });
+            activity_.set_busy();
         }
-        if (stop_) {
-            card_.engine_sleeps();
+        if (stop_)
             return;
-        }
         uint64_t gen = gen_;
         Rings rings = rings_;
         uint32_t idx = reqhp_.load(std::memory_order_relaxed);
@@ -402,7 +392,7 @@ void Dbc::run()
             };
             if (!rsp_room()) {
                 flush_msi(lk);
-                sleep(lk, rsp_room);
+                cv_.wait(lk, rsp_room);
             }
             if (abandoned(gen))
                 continue;

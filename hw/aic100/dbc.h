@@ -4,6 +4,7 @@
 #pragma once
 
 #include "include/hw/aic100_regs.h"
+#include "kernel/spin.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -65,6 +66,8 @@ public:
 
     // Wakes the engine to re-check the device state (gone, reset).
     void kick();
+    // Busy, or out of work only since recently (Card::idle_poll_budget).
+    bool recently_active(int64_t now_ns) const { return activity_.recent(now_ns); }
 
 private:
     struct Rings {
@@ -74,8 +77,6 @@ private:
 
     void run();
     bool work_ready() const;
-    // Blocks the engine until pred holds, accounted as asleep (Card::idle_poll_budget).
-    template <typename Pred> void sleep(std::unique_lock<std::mutex> &lk, Pred pred);
     // Out of work: polls the request ring for a while before the engine sleeps.
     void idle_poll(std::unique_lock<std::mutex> &lk);
     RspStatus validate(const DbcReq &r) const;
@@ -114,6 +115,7 @@ private:
     std::atomic<uint64_t> elements_{0}, bytes_{0};
     std::atomic<uint32_t> errors_{0}, responses_{0}, last_error_{0};
 
+    kernel::Activity activity_;
     std::thread thread_;
 };
 

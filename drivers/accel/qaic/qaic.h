@@ -9,6 +9,7 @@
 #include "drivers/accel/qaic/qaic_sched.h"
 #include "include/hw/aic100_regs.h"
 #include "kernel/pci.h"
+#include "kernel/spin.h"
 #include "kernel/wait.h"
 #include "kernel/workqueue.h"
 
@@ -111,9 +112,16 @@ struct Dbc {
     uint64_t fence_seqno = 0;
     std::unique_ptr<RingOwner> ring;
     std::unique_ptr<DbcScheduler> sched;
-    // Whether jobs are in flight or queued: read without the lock by waiters deciding to spin.
-    std::atomic<bool> busy{false};
-    void update_busy() { busy.store(sched && !sched->idle(), std::memory_order_relaxed); }
+    // Jobs in flight or queued, or only since recently not: read without the lock by
+    // waiters deciding whether to spin.
+    kernel::Activity activity;
+    void update_busy()
+    {
+        if (sched && !sched->idle())
+            activity.set_busy();
+        else
+            activity.set_idle();
+    }
 };
 
 // ---------------------------------------------------------------------------- control path

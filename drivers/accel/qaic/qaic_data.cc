@@ -334,13 +334,15 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     // Spin while the job can be expected to finish soon: the base spin plus the job's
     // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
     // tens of microseconds here, more than a megabyte-sized copy's tail.
-    // Spinning pays only with a CPU to spare: not when every CPU already has a busy DBC's
-    // engine or another spinner on it.
+    // Spinning pays only with a CPU to spare (kernel::cpu_to_spare): not while other DBCs'
+    // engines and submitters, or other spinners, need the CPUs.
     uint64_t spin_us = std::min<uint64_t>(qdev.params.wait_spin_us + job->bytes / 20000, 2000);
-    unsigned load = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
+    unsigned others = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
+    int64_t now = kernel::Activity::now_ns();
+    unsigned active = 0;
     for (auto &d : qdev.dbcs)
-        load += d->busy.load(std::memory_order_relaxed);
-    if (load >= std::max(2u, std::thread::hardware_concurrency()))
+        active += d->activity.recent(now);
+    if (!kernel::cpu_to_spare(active, others))
         spin_us = 0;
     auto status_or = job->fence->wait(std::chrono::milliseconds(ms),
                                       std::chrono::microseconds(spin_us));
