@@ -26,7 +26,8 @@ Ddr::~Ddr()
     munmap(base_, size_);
 }
 
-Card::Card(CardConfig cfg) : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0)
+Card::Card(CardConfig cfg)
+    : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0), activity_(cfg.num_dbc)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
@@ -45,8 +46,8 @@ std::chrono::microseconds Card::idle_poll_budget() const
 {
     int64_t now = kernel::Activity::now_ns();
     unsigned active = 0;
-    for (const auto &dbc : dbcs_)
-        active += dbc->recently_active(now);
+    for (const kernel::Activity &a : activity_)
+        active += a.recent(now);
     if (!kernel::cpu_to_spare(active, 0))
         return std::chrono::microseconds::zero();
     return std::chrono::microseconds(cfg_.idle_poll_us);

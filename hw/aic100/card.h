@@ -7,6 +7,7 @@
 #include "hw/aic100/dbc.h"
 #include "hw/aic100/iommu.h"
 #include "include/hw/aic100_regs.h"
+#include "kernel/spin.h"
 
 #include <atomic>
 #include <chrono>
@@ -72,6 +73,8 @@ public:
     void raise_control_msi();
     // A doorbell write into DDR by a DBC (the NSP watches these).
     void doorbell(unsigned dbc_id, uint64_t addr, uint32_t value);
+    // Whether DBC id's engine is busy or was lately; its engine keeps it up to date.
+    kernel::Activity &dbc_activity(unsigned id) { return activity_[id]; }
     // How long an engine out of work may poll its ring: 0 unless the recently active DBCs
     // leave a CPU to spare (kernel::cpu_to_spare).
     std::chrono::microseconds idle_poll_budget() const;
@@ -116,6 +119,9 @@ private:
     std::mutex msi_lock_;
     MsiSink msi_sink_;
     std::vector<uint32_t> msi_drop_;
+    // Before dbcs_: engines read every DBC's activity while DBCs are still being created or
+    // destroyed.
+    std::vector<kernel::Activity> activity_;
     std::vector<std::unique_ptr<Dbc>> dbcs_;
     std::unique_ptr<Nsp> nsp_;
     std::unique_ptr<Firmware> fw_;

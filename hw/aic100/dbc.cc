@@ -33,7 +33,10 @@ uint32_t sem_cmd(uint32_t word)
 
 } // namespace
 
-Dbc::Dbc(Card &card, unsigned id) : card_(card), id_(id), thread_([this] { run(); }) {}
+Dbc::Dbc(Card &card, unsigned id)
+    : card_(card), id_(id), activity_(card.dbc_activity(id)), thread_([this] { run(); })
+{
+}
 
 Dbc::~Dbc()
 {
@@ -206,8 +209,10 @@ void Dbc::kick()
 
 void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
+    if (stop_ || state_ != kDbcAssigned || hung_)
+        return;
     auto budget = card_.idle_poll_budget();
-    if (budget == budget.zero() || stop_ || state_ != kDbcAssigned || hung_)
+    if (budget == budget.zero())
         return;
     // Only a doorbell ends the poll early; anything else (release, reset, stop) is seen by
     // the caller's checks under the lock at most one budget later.

@@ -66,8 +66,7 @@ public:
 
     // Wakes the engine to re-check the device state (gone, reset).
     void kick();
-    // Busy, or out of work only since recently (Card::idle_poll_budget).
-    bool recently_active(int64_t now_ns) const { return activity_.recent(now_ns); }
+
 
 private:
     struct Rings {
@@ -115,7 +114,7 @@ private:
     std::atomic<uint64_t> elements_{0}, bytes_{0};
     std::atomic<uint32_t> errors_{0}, responses_{0}, last_error_{0};
 
-    kernel::Activity activity_;
+    kernel::Activity &activity_; // the card's record of this DBC (Card::idle_poll_budget)
     std::thread thread_;
 };
 
