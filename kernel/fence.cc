@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "kernel/fence.h"
-#include "kernel/spin.h"
 
 namespace kernel {
 
@@ -39,9 +38,9 @@ void Fence::add_callback(std::function<void(int)> cb)
     cb(status_);
 }
 
-ErrorOr<int> Fence::wait(Duration timeout, Duration spin)
+ErrorOr<int> Fence::wait(Duration timeout)
 {
-    if (!spin_until([this] { return signaled(); }, std::min(spin, timeout))) {
+    if (!signaled()) {
         std::unique_lock lk(lock_);
         TRY(WaitQueue::sleep_until(cv_, lk, WaitQueue::deadline_after(timeout),
                                    [this] { return signaled_.load(std::memory_order_relaxed); }));

@@ -34,9 +34,9 @@ public:
     // Runs cb(status) when the fence signals, or right away if it has.
     void add_callback(std::function<void(int)> cb);
 
-    // Waits until signaled: the fence's status, or -ETIMEDOUT. Spins for up to `spin` first,
-    // which pays when completion is expected within a thread wakeup's cost.
-    ErrorOr<int> wait(Duration timeout, Duration spin = Duration::zero());
+    // Waits until signaled: the fence's status, or -ETIMEDOUT. (Callers expecting the fence
+    // within a thread wakeup's cost poll signaled() first: kernel::spin_until.)
+    ErrorOr<int> wait(Duration timeout);
 
     // A context number no other timeline uses.
     static uint64_t new_context();

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <sched.h>
 #include <thread>
 
 namespace kernel {
@@ -61,13 +62,25 @@ private:
     std::atomic<int64_t> idle_since_{INT64_MIN / 2}; // long idle
 };
 
+// The CPUs this process may run on (its affinity mask, e.g. under taskset or a container's
+// cpuset), counted once.
+inline unsigned usable_cpus()
+{
+    static const unsigned n = [] {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+            return unsigned(CPU_COUNT(&set));
+        return std::max(1u, std::thread::hardware_concurrency());
+    }();
+    return n;
+}
+
 // Whether polling pays: every active stream keeps about one CPU busy (its engine and its
 // submitter take turns; a waiting submitter that polls keeps a second one), so polls are for
 // when the active streams and the pollers already at it leave this poller a CPU of its own.
 inline bool cpu_to_spare(unsigned active_streams, unsigned other_pollers)
 {
-    static const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
-    return 2 * active_streams + other_pollers <= ncpu;
+    return 2 * active_streams + other_pollers <= usable_cpus();
 }
 
 } // namespace kernel

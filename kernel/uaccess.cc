@@ -55,19 +55,32 @@ ErrorOr<void> transfer(pid_t pid, void *local, uint64_t remote, size_t len, bool
 
 // ---- the fault-fixup copy
 
-// Where a fault inside the copy returns to. Initial-exec TLS: the signal handler must not
-// call into the dynamic TLS allocator.
+// Where a fault inside a copy returns to, and the user range whose faults it answers. A copy
+// made by a signal handler that interrupted another copy nests. Initial-exec TLS: the
+// signal handler must not call into the dynamic TLS allocator (libqaic.so then needs a
+// pointer's worth of static TLS).
 struct Fixup {
     sigjmp_buf env;
+    uintptr_t user_start, user_end;
+    Fixup *outer;
 };
 __attribute__((tls_model("initial-exec"))) thread_local Fixup *active_fixup = nullptr;
 
 struct sigaction saved_segv, saved_bus;
 
+// A fault of the copy itself: raised by the kernel (not sent with kill or raise) for an
+// address of the user range. A fault on the kernel side of a copy is a driver bug and must
+// crash like any other.
+bool copy_fault(const Fixup *f, const siginfo_t *info)
+{
+    auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    return f && info->si_code > 0 && addr >= f->user_start && addr < f->user_end;
+}
+
 void on_fault(int sig, siginfo_t *info, void *ctx)
 {
-    if (Fixup *f = active_fixup) {
-        active_fixup = nullptr;
+    if (Fixup *f = active_fixup; copy_fault(f, info)) {
+        active_fixup = f->outer;
         // Back to the signal mask of the copy (the kernel, or a sanitizer wrapping this
         // handler, blocked signals for it): sigsetjmp did not save the mask, which would
         // cost a system call on every copy, not only on faults.
@@ -76,13 +89,17 @@ void on_fault(int sig, siginfo_t *info, void *ctx)
     }
     // Not a user copy: whoever handled the signal before us decides.
     const struct sigaction &old = sig == SIGSEGV ? saved_segv : saved_bus;
-    if (old.sa_flags & SA_SIGINFO) {
+    bool has_handler = old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
+    if (has_handler && (old.sa_flags & SA_SIGINFO)) {
         old.sa_sigaction(sig, info, ctx);
-    } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+    } else if (has_handler) {
         old.sa_handler(sig);
     } else {
-        // Returning re-runs the faulting instruction, which now takes the default action.
         signal(sig, SIG_DFL);
+        // A fault re-runs its instruction on return and then takes the default action; a
+        // sent signal must be raised again.
+        if (info->si_code <= 0)
+            raise(sig);
     }
 }
 
@@ -95,9 +112,37 @@ bool install_fault_fixup()
     return sigaction(SIGSEGV, &sa, &saved_segv) == 0 && sigaction(SIGBUS, &sa, &saved_bus) == 0;
 }
 
-// The copy instruction(s) that may fault. Never the library memcpy: sanitizer runtimes
-// intercept that and would inspect (or report) the bad address themselves.
-__attribute__((noinline)) void raw_copy(void *dst, const void *src, size_t len)
+bool fault_fixup_ready()
+{
+    static const bool ready = install_fault_fixup();
+    return ready;
+}
+
+// The sanitizers cannot see into raw_copy: tell them about the kernel side of the copy (the
+// user side may fault, which is the copy's business).
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" void __asan_loadN(const void *, size_t);
+extern "C" void __asan_storeN(void *, size_t);
+void check_kernel_side(void *dst, const void *src, size_t len, bool to_user)
+{
+    to_user ? __asan_loadN(src, len) : __asan_storeN(dst, len);
+}
+#elif defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_read_range(const void *, unsigned long);
+extern "C" void __tsan_write_range(void *, unsigned long);
+void check_kernel_side(void *dst, const void *src, size_t len, bool to_user)
+{
+    to_user ? __tsan_read_range(src, len) : __tsan_write_range(dst, len);
+}
+#else
+void check_kernel_side(void *, const void *, size_t, bool) {}
+#endif
+
+// The instruction(s) that may fault. Never the library memcpy: sanitizer runtimes
+// intercept that and would inspect (or report) the bad user address themselves.
+__attribute__((noinline, no_sanitize("address", "thread"))) void raw_copy(void *dst,
+                                                                           const void *src,
+                                                                           size_t len)
 {
 #if defined(__x86_64__)
     asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
@@ -109,29 +154,22 @@ __attribute__((noinline)) void raw_copy(void *dst, const void *src, size_t len)
 #endif
 }
 
-// false when a byte faulted.
-bool fixup_copy(void *dst, const void *src, size_t len)
+// Copies len bytes, user memory being dst (to_user) or src: -EFAULT when a user byte faulted.
+ErrorOr<void> fixup_copy(void *dst, const void *src, size_t len, bool to_user)
 {
+    check_kernel_side(dst, src, len, to_user);
     Fixup f;
+    f.user_start = reinterpret_cast<uintptr_t>(to_user ? dst : src);
+    f.user_end = f.user_start + len; // range_ok() ruled out wrapping
+    f.outer = active_fixup;
     if (sigsetjmp(f.env, 0))
-        return false; // the handler cleared active_fixup
+        return Error(-EFAULT); // the handler restored active_fixup
     active_fixup = &f;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     raw_copy(dst, src, len);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    active_fixup = nullptr;
-    return true;
-}
-
-bool fault_fixup_ready()
-{
-    static const bool ready = install_fault_fixup();
-    return ready;
-}
-
-ErrorOr<void> local_copy(void *dst, const void *src, size_t len)
-{
-    return fixup_copy(dst, src, len) ? ErrorOr<void>{} : Error(-EFAULT);
+    active_fixup = f.outer;
+    return {};
 }
 
 } // namespace
@@ -155,7 +193,7 @@ ErrorOr<void> UserMm::read(void *dst, uint64_t src, size_t len) const
     ErrorOr<void> r = Error(-EFAULT);
     if (range_ok(src, len))
         r = pid_ == 0 && fault_fixup_ready()
-                ? local_copy(dst, reinterpret_cast<const void *>(src), len)
+                ? fixup_copy(dst, reinterpret_cast<const void *>(src), len, false)
                 : transfer(pid(), dst, src, len, false);
     if (r.is_error())
         std::memset(dst, 0, len);
@@ -169,7 +207,7 @@ ErrorOr<void> UserMm::write(uint64_t dst, const void *src, size_t len) const
     if (!range_ok(dst, len))
         return Error(-EFAULT);
     if (pid_ == 0 && fault_fixup_ready())
-        return local_copy(reinterpret_cast<void *>(dst), src, len);
+        return fixup_copy(reinterpret_cast<void *>(dst), src, len, true);
     return transfer(pid(), const_cast<void *>(src), dst, len, true);
 }
 

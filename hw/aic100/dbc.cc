@@ -286,7 +286,9 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
     };
     if (!satisfied()) {
         flush_msi(lk); // completions before the wait must not be held back by it
+        activity_.set_idle(); // asleep: its CPU is free for others to poll on
         cv_.wait(lk, [&] { return abandoned(gen) || satisfied(); });
+        activity_.set_busy();
     }
     return !abandoned(gen);
 }
@@ -397,7 +399,9 @@ void Dbc::run()
             };
             if (!rsp_room()) {
                 flush_msi(lk);
+                activity_.set_idle();
                 cv_.wait(lk, rsp_room);
+                activity_.set_busy();
             }
             if (abandoned(gen))
                 continue;

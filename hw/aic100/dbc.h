@@ -4,13 +4,16 @@
 #pragma once
 
 #include "include/hw/aic100_regs.h"
-#include "kernel/spin.h"
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+
+namespace kernel {
+class Activity;
+}
 
 namespace aic100 {
 
@@ -66,7 +69,6 @@ public:
 
     // Wakes the engine to re-check the device state (gone, reset).
     void kick();
-
 
 private:
     struct Rings {

@@ -444,6 +444,24 @@ TEST_P(UaccessDeathTest, FaultsOutsideCopiesAreNotSwallowed)
         crashed, "");
 }
 
+TEST_P(UaccessDeathTest, KernelSideFaultsAreNotTurnedIntoEfault)
+{
+    // Only faults on the user side of a copy are the user's; a bad kernel buffer is a driver
+    // bug and must crash (or be reported by the sanitizer), not fail with EFAULT.
+    auto crashed = [](int status) {
+        return WIFSIGNALED(status) ? WTERMSIG(status) == SIGSEGV : WEXITSTATUS(status) != 0;
+    };
+    char user[8] = {};
+    EXPECT_EXIT(
+        {
+            alarm(20);
+            volatile uintptr_t bad = 8;
+            (void)copy_to_user(udst(user), reinterpret_cast<const void *>(bad), sizeof(user));
+            std::exit(0);
+        },
+        crashed, "");
+}
+
 // ----------------------------------------------------------------------------- arrays
 
 TEST_P(UaccessArray, RoundTrip)

@@ -212,7 +212,7 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
-    std::atomic<unsigned> spinners{0}; // WAIT_BO callers spinning now
+    std::atomic<unsigned> spinners{0}; // WAIT_BO callers deciding to spin, or spinning
     // One MANAGE (or a user's TERMINATE) at a time, from sending to decoding the answer: the
     // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
     // ACTIVATE, so answers must update the DBC table in the order the device ran them.

@@ -336,17 +336,17 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     // tens of microseconds here, more than a megabyte-sized copy's tail.
     // Spinning pays only with a CPU to spare (kernel::cpu_to_spare): not while other DBCs'
     // engines and submitters, or other spinners, need the CPUs.
-    uint64_t spin_us = std::min<uint64_t>(qdev.params.wait_spin_us + job->bytes / 20000, 2000);
+    auto spin = std::chrono::microseconds(
+        std::min<uint64_t>({qdev.params.wait_spin_us + job->bytes / 20000, 2000, uint64_t(ms) * 1000}));
     unsigned others = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
     int64_t now = kernel::Activity::now_ns();
     unsigned active = 0;
     for (auto &d : qdev.dbcs)
         active += d->activity.recent(now);
-    if (!kernel::cpu_to_spare(active, others))
-        spin_us = 0;
-    auto status_or = job->fence->wait(std::chrono::milliseconds(ms),
-                                      std::chrono::microseconds(spin_us));
+    if (kernel::cpu_to_spare(active, others))
+        kernel::spin_until([&] { return job->fence->signaled(); }, spin);
     qdev.spinners.fetch_sub(1, std::memory_order_relaxed);
+    auto status_or = job->fence->wait(std::chrono::milliseconds(ms));
     int status = TRY(status_or);
     if (status)
         return Error(status);
