@@ -16,6 +16,7 @@ set xlabel "transfer size (bytes)"
 set ylabel "GB/s (10^9 bytes per second)"
 set logscale x 2
 set xtics ("4 KiB" 4096, "64 KiB" 65536, "1 MiB" 1048576, "4 MiB" 4194304, "16 MiB" 16777216)
+set xrange [3000:24000000] # room for the first and last tics
 set key top left
 set grid
 plot "$tmp/dma.dat" using 1:2 with linespoints lw 2 title "host memcpy (baseline)", \
