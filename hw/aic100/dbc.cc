@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <pthread.h>
+#include <sched.h>
 
 namespace aic100 {
 namespace {
@@ -89,6 +90,8 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
         if (state_ != kDbcAssigned || value >= rings_.nelem)
             return;
         (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
+        if (off == kDbcReqTp)
+            doorbell_cpu_ = sched_getcpu();
     }
     cv_.notify_all();
 }
@@ -209,7 +212,9 @@ void Dbc::kick()
 
 void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
-    if (stop_ || state_ != kDbcAssigned || hung_)
+    // On the CPU of the thread that rang the doorbell, a poll would only take turns with it;
+    // sleeping instead lets the next doorbell's wakeup move the engine to a free CPU.
+    if (stop_ || state_ != kDbcAssigned || hung_ || sched_getcpu() == doorbell_cpu_)
         return;
     auto budget = card_.idle_poll_budget();
     if (budget == budget.zero())

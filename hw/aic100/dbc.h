@@ -103,6 +103,7 @@ private:
     bool hung_ = false;
     uint32_t inject_countdown_ = 0;
     bool msi_pending_ = false;
+    int doorbell_cpu_ = -1; // where the last REQTP write ran (idle_poll)
     unsigned responses_since_msi_ = 0;
     // An error stays latched until the response for its req_id reports it.
     bool err_latched_ = false;
