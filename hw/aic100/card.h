@@ -24,8 +24,9 @@ class Nsp;
 struct CardConfig {
     unsigned num_dbc = CONFIG_QAIC_SIM_NUM_DBC;
     uint64_t ddr_size = uint64_t(CONFIG_QAIC_SIM_DDR_SIZE_MB) << 20;
-    // An engine that runs out of work polls its ring this long before sleeping, while a CPU
-    // is left for the host: a sleeping engine thread takes tens of microseconds to wake.
+    // An engine that runs out of work polls its ring this long before sleeping, when there
+    // is a CPU to spare (Card::idle_poll_budget): a sleeping thread takes tens of
+    // microseconds to wake.
     unsigned idle_poll_us = 50;
 };
 
