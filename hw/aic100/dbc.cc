@@ -210,15 +210,36 @@ void Dbc::kick()
     cv_.notify_all();
 }
 
+namespace {
+
+// Moves the calling thread off CPU cpu, if its affinity allows another: the kernel migrates a
+// thread at once when its own mask no longer has its CPU; the mask is then given back whole.
+void move_off_cpu(int cpu)
+{
+    cpu_set_t all;
+    if (cpu < 0 || sched_getaffinity(0, sizeof(all), &all) != 0)
+        return;
+    cpu_set_t others = all;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) == 0)
+        return;
+    if (sched_setaffinity(0, sizeof(others), &others) == 0)
+        sched_setaffinity(0, sizeof(all), &all);
+}
+
+} // namespace
+
 void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
-    // On the CPU of the thread that rang the doorbell, a poll would only take turns with it;
-    // sleeping instead lets the next doorbell's wakeup move the engine to a free CPU.
-    if (stop_ || state_ != kDbcAssigned || hung_ || sched_getcpu() == doorbell_cpu_)
+    if (stop_ || state_ != kDbcAssigned || hung_)
         return;
     auto budget = card_.idle_poll_budget();
     if (budget == budget.zero())
         return;
+    // On the CPU of the thread that rang the doorbell a poll would only take turns with it,
+    // and the scheduler has no reason to separate two threads that stay runnable.
+    if (int cpu = sched_getcpu(); cpu == doorbell_cpu_)
+        move_off_cpu(cpu);
     // Only a doorbell ends the poll early; anything else (release, reset, stop) is seen by
     // the caller's checks under the lock at most one budget later.
     lk.unlock();
