@@ -110,18 +110,25 @@ void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
     cv_.notify_all();
 }
 
+// What a soft reset and a release both clear: pending work, ring indices, semaphores,
+// a hang, injected faults and latched errors.
+void Dbc::reset_locked()
+{
+    ++gen_;
+    reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+    std::memset(sems_, 0, sizeof(sems_));
+    hung_ = false;
+    inject_countdown_ = 0;
+    msi_pending_ = false;
+    err_latched_ = false;
+}
+
 void Dbc::release()
 {
     {
         std::lock_guard lk(lock_);
-        ++gen_;
+        reset_locked();
         rings_ = {};
-        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
-        std::memset(sems_, 0, sizeof(sems_));
-        hung_ = false;
-        inject_countdown_ = 0;
-        msi_pending_ = false;
-        err_latched_ = false;
         elements_ = bytes_ = 0;
         errors_ = responses_ = last_error_ = 0;
         owner_ = 0;
@@ -134,13 +141,7 @@ void Dbc::soft_reset()
 {
     {
         std::lock_guard lk(lock_);
-        ++gen_;
-        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
-        std::memset(sems_, 0, sizeof(sems_));
-        hung_ = false;
-        inject_countdown_ = 0;
-        msi_pending_ = false;
-        err_latched_ = false;
+        reset_locked();
     }
     cv_.notify_all();
 }

@@ -77,6 +77,7 @@ private:
     };
 
     void run();
+    void reset_locked(); // under lock_
     bool work_ready() const;
     // Out of work: polls the request ring for a while before the engine sleeps.
     void idle_poll(std::unique_lock<std::mutex> &lk);

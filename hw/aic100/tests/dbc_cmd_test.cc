@@ -8,14 +8,11 @@ namespace {
 
 using kernel::DmaDirection;
 
-class DbcCmd : public CardTest {
+class DbcCmd : public ActiveDbcTest {
 protected:
     void SetUp() override
     {
-        CardTest::SetUp();
-        auto qq = d.activate(16);
-        ASSERT_TRUE(qq);
-        q = *qq;
+        ActiveDbcTest::SetUp();
         src = std::make_unique<HostBuf>(d.pci, 2 * kPage, DmaDirection::kToDevice);
         dst = std::make_unique<HostBuf>(d.pci, 2 * kPage, DmaDirection::kFromDevice);
         fill_pattern(src->data(), src->size(), 11);
@@ -35,7 +32,6 @@ protected:
         EXPECT_EQ(dst->bytes(), Bytes(dst->size(), 0x5A));
     }
     static constexpr uint64_t kDev = 0x40000;
-    Queue q;
     std::unique_ptr<HostBuf> src, dst;
     Bytes ddr_fill;
 };

@@ -679,4 +679,17 @@ protected:
     MiniDriver d{small_config()};
 };
 
+// A card brought up with one DBC activated (16-element rings) in q.
+class ActiveDbcTest : public CardTest {
+protected:
+    void SetUp() override
+    {
+        CardTest::SetUp();
+        auto qq = d.activate(16);
+        ASSERT_TRUE(qq);
+        q = *qq;
+    }
+    Queue q;
+};
+
 } // namespace aic100::test

@@ -9,20 +9,16 @@ namespace {
 
 using kernel::DmaDirection;
 
-class Iommu : public CardTest {
+class Iommu : public ActiveDbcTest {
 protected:
     void SetUp() override
     {
-        CardTest::SetUp();
-        auto qq = d.activate(16);
-        ASSERT_TRUE(qq);
-        q = *qq;
+        ActiveDbcTest::SetUp();
         ddr_fill = pattern(4 * kPage, 31);
         ASSERT_TRUE(d.card().ddr_write(kDev, ddr_fill.data(), ddr_fill.size()));
     }
     void expect_ddr_untouched() { EXPECT_EQ(d.ddr(kDev, ddr_fill.size()), ddr_fill); }
     static constexpr uint64_t kDev = 0x100000;
-    Queue q;
     Bytes ddr_fill;
 };
 

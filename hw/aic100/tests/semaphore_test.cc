@@ -8,15 +8,8 @@ namespace {
 
 using kernel::DmaDirection;
 
-class Sem : public CardTest {
+class Sem : public ActiveDbcTest {
 protected:
-    void SetUp() override
-    {
-        CardTest::SetUp();
-        auto qq = d.activate(16);
-        ASSERT_TRUE(qq);
-        q = *qq;
-    }
     // An element that only runs semaphore words, with a completion.
     static DbcReq sems(uint16_t id, std::initializer_list<uint32_t> words)
     {
@@ -33,7 +26,6 @@ protected:
     {
         ASSERT_TRUE(d.wait_msi(dbc_msi_vector(q.id), msis));
     }
-    Queue q;
 };
 
 TEST_F(Sem, InitIncDec)
