@@ -12,7 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <sys/syscall.h>
 #include <thread>
@@ -372,19 +371,6 @@ inline bool sim_control(int fd, std::string *why)
 inline pid_t gettid_()
 {
     return pid_t(syscall(SYS_gettid));
-}
-
-// Whether thread tid of this process sleeps (state S or D in /proc): a thread that entered a
-// blocking ioctl and sleeps in it is parked where the test wants it.
-inline bool sleeping(pid_t tid)
-{
-    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 2 >= stat.size())
-        return false;
-    char state = stat[paren + 2];
-    return state == 'S' || state == 'D';
 }
 
 // A thread running one blocking call; park() returns once it sleeps inside it (bounded).

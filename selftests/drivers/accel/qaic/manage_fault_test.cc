@@ -5,7 +5,6 @@
 #include "qaic_helpers.h"
 
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <sys/syscall.h>
 #include <thread>
@@ -23,18 +22,6 @@ int wait_until_online(int fd)
     while ((err = status(fd)) == -ENODEV && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return err;
-}
-
-// Whether thread tid of this process is blocked (state S or D in /proc).
-bool thread_blocked(pid_t tid)
-{
-    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 2 >= stat.size())
-        return false;
-    char state = stat[paren + 2];
-    return state == 'S' || state == 'D';
 }
 
 TEST_F(Qaic, FirmwareNackIsEcanceled)
@@ -118,7 +105,7 @@ TEST_F(Qaic, ResetWhileManageWaitsIsEio)
             err = status(fd);
         });
         // Until the caller sleeps in its wait for the answer (bounded).
-        for (int i = 0; i < 5000 && !(tid && thread_blocked(tid)); ++i)
+        for (int i = 0; i < 5000 && !(tid && sleeping(tid)); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         int r = qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
         int inject_errno = errno;

@@ -8,8 +8,12 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <qaic/qaic_sim.h>
+#include <string>
 #include <sys/mman.h>
+#include <sys/types.h>
 #include <vector>
 
 namespace selftest {
@@ -320,5 +324,18 @@ struct FirmwareFaultGuard {
         qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs);
     }
 };
+
+// Whether thread tid of this process sleeps (state S or D in /proc): a thread that entered a
+// blocking ioctl and sleeps in it is parked where the test wants it.
+inline bool sleeping(pid_t tid)
+{
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size())
+        return false;
+    char state = stat[paren + 2];
+    return state == 'S' || state == 'D';
+}
 
 } // namespace selftest
