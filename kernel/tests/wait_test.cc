@@ -332,17 +332,24 @@ TEST(Completion, OneCompleteReleasesOneWaiter)
     EXPECT_EQ(timed_out, 1);
 }
 
+// n threads waiting on c (kLong); each counts a successful wait in ok.
+std::vector<std::thread> start_waiters(Completion &c, int n, std::atomic<int> &ok)
+{
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < n; ++i)
+        waiters.emplace_back([&] {
+            if (c.wait_timeout(kLong).code() == 0)
+                ok.fetch_add(1);
+        });
+    return waiters;
+}
+
 TEST(Completion, EachCompleteReleasesOneOfManyWaiters)
 {
     Completion c;
     constexpr int kWaiters = 6;
     std::atomic<int> ok = 0;
-    std::vector<std::thread> waiters;
-    for (int i = 0; i < kWaiters; ++i)
-        waiters.emplace_back([&] {
-            if (c.wait_timeout(kLong).code() == 0)
-                ok.fetch_add(1);
-        });
+    std::vector<std::thread> waiters = start_waiters(c, kWaiters, ok);
     let_waiter_block();
     for (int i = 0; i < kWaiters; ++i)
         c.complete();
@@ -357,12 +364,7 @@ TEST(Completion, CompleteAllWakesAllWaiters)
     Completion c;
     constexpr int kWaiters = 5;
     std::atomic<int> ok = 0;
-    std::vector<std::thread> waiters;
-    for (int i = 0; i < kWaiters; ++i)
-        waiters.emplace_back([&] {
-            if (c.wait_timeout(kLong).code() == 0)
-                ok.fetch_add(1);
-        });
+    std::vector<std::thread> waiters = start_waiters(c, kWaiters, ok);
     let_waiter_block();
     c.complete_all();
     for (auto &t : waiters)
