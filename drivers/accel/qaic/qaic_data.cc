@@ -336,8 +336,8 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     // tens of microseconds here, more than a megabyte-sized copy's tail.
     // Spinning pays only with a CPU to spare (kernel::cpu_to_spare): not while other DBCs'
     // engines and submitters, or other spinners, need the CPUs.
-    auto spin = std::chrono::microseconds(
-        std::min<uint64_t>({qdev.params.wait_spin_us + job->bytes / 20000, 2000, uint64_t(ms) * 1000}));
+    auto spin = std::chrono::microseconds(std::min<uint64_t>(
+        {qdev.params.wait_spin_us + job->bytes / 20000, 2000, uint64_t(ms) * 1000}));
     unsigned others = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
     int64_t now = kernel::Activity::now_ns();
     unsigned active = 0;
