@@ -38,11 +38,11 @@ void Fence::add_callback(std::function<void(int)> cb)
     cb(status_);
 }
 
-ErrorOr<int> Fence::wait(Duration timeout)
+ErrorOr<int> Fence::wait_until(Clock::time_point deadline)
 {
     if (!signaled()) {
         std::unique_lock lk(lock_);
-        TRY(WaitQueue::sleep_until(cv_, lk, WaitQueue::deadline_after(timeout),
+        TRY(WaitQueue::sleep_until(cv_, lk, deadline,
                                    [this] { return signaled_.load(std::memory_order_relaxed); }));
     }
     return status_;

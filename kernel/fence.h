@@ -36,7 +36,8 @@ public:
 
     // Waits until signaled: the fence's status, or -ETIMEDOUT. (Callers expecting the fence
     // within a thread wakeup's cost poll signaled() first: kernel::spin_until.)
-    ErrorOr<int> wait(Duration timeout);
+    ErrorOr<int> wait(Duration timeout) { return wait_until(WaitQueue::deadline_after(timeout)); }
+    ErrorOr<int> wait_until(Clock::time_point deadline);
 
     // A context number no other timeline uses.
     static uint64_t new_context();

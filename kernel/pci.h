@@ -8,6 +8,7 @@
 #include "kernel/scatterlist.h"
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
@@ -54,6 +55,17 @@ public:
     // Masks / unmasks a vector; an MSI raised while masked is delivered on unmask.
     virtual void disable_irq(unsigned vector) = 0;
     virtual void enable_irq(unsigned vector) = 0;
+
+    // The calling thread is about to wait for completions of the device's queue `queue` (for
+    // AIC100 a DBC) until done() holds or deadline passes. A device model may use the thread
+    // meanwhile to make progress on that queue, interrupts included, the way NAPI busy
+    // polling runs a NIC's poll routine in a waiting thread; it returns when done() holds or
+    // it has nothing it may do. Real hardware does its work itself: the default does nothing.
+    virtual void busy_poll(unsigned queue, const std::function<bool()> &done,
+                           std::chrono::steady_clock::time_point deadline)
+    {
+        (void)queue, (void)done, (void)deadline;
+    }
 };
 
 } // namespace kernel

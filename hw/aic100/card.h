@@ -28,6 +28,10 @@ struct CardConfig {
     // is a CPU to spare (Card::idle_poll_budget): a sleeping thread takes tens of
     // microseconds to wake.
     unsigned idle_poll_us = 50;
+    // After a host thread busy-polls a DBC (Dbc::busy_poll), doorbells leave its engine
+    // asleep this long: the host thread runs the work itself, and the engine looks at the
+    // ring again at the latest when the period ends.
+    unsigned busy_poll_grace_us = 1000;
 };
 
 // Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
@@ -65,6 +69,7 @@ public:
     void set_msi_sink(MsiSink sink);
 
     // ---- inside the card
+    const CardConfig &config() const { return cfg_; }
     unsigned num_dbc() const { return unsigned(dbcs_.size()); }
     Dbc &dbc(unsigned id) { return *dbcs_[id]; }
     Ddr &ddr() { return ddr_; }
@@ -82,6 +87,8 @@ public:
 
     // ---- test control (not uAPI)
     DbcCounters dbc_counters(unsigned id) const { return dbcs_[id]->counters(); }
+    // Whether DBC id's engine thread sleeps for want of work.
+    bool engine_asleep(unsigned id) const { return dbcs_[id]->engine_asleep(); }
     void sem_op(unsigned dbc_id, unsigned index, uint32_t cmd, uint32_t val);
     uint32_t sem_value(unsigned dbc_id, unsigned index) const;
     bool ddr_read(uint64_t addr, void *dst, uint64_t len);

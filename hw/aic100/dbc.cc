@@ -90,8 +90,16 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
         if (state_ != kDbcAssigned || value >= rings_.nelem)
             return;
         (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
-        if (off == kDbcReqTp)
+        if (off == kDbcReqTp) {
             doorbell_cpu_ = sched_getcpu();
+            // A host thread busy-polls this DBC: it will run the element itself, or the
+            // engine will when its timed sleep ends (run()). Waking the engine would only
+            // cost the writer a thread wakeup and the engine a wasted run.
+            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_)
+                return;
+        } else if (!rsp_waiter_) {
+            return; // nobody waits for a response slot
+        }
     }
     cv_.notify_all();
 }
@@ -111,10 +119,11 @@ void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
 }
 
 // What a soft reset and a release both clear: pending work, ring indices, semaphores,
-// a hang, injected faults and latched errors.
+// a hang, injected faults, latched errors and the deferral of doorbells to a busy poller.
 void Dbc::reset_locked()
 {
     ++gen_;
+    host_polled_until_ = {};
     reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
     std::memset(sems_, 0, sizeof(sems_));
     hung_ = false;
@@ -205,6 +214,12 @@ void Dbc::hang()
     hung_ = true;
 }
 
+bool Dbc::engine_asleep() const
+{
+    std::lock_guard lk(lock_);
+    return engine_sleep_ != Sleep::kAwake;
+}
+
 void Dbc::kick()
 {
     { std::lock_guard lk(lock_); }
@@ -232,7 +247,9 @@ void move_off_cpu(int cpu)
 
 void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
-    if (stop_ || state_ != kDbcAssigned || hung_)
+    // A busy-polling host thread runs the next element itself; an engine that polls too
+    // would only race it for the element.
+    if (stop_ || state_ != kDbcAssigned || hung_ || Clock::now() < host_polled_until_)
         return;
     auto budget = card_.idle_poll_budget();
     if (budget == budget.zero())
@@ -380,87 +397,156 @@ void Dbc::run()
     snprintf(name, sizeof(name), "aic100-dbc%u", id_);
     pthread_setname_np(pthread_self(), name); // for top, perf sched and debuggers
     std::unique_lock lk(lock_);
+    auto ready = [&] { return stop_ || (work_ready() && !running_); };
     for (;;) {
-        if (!stop_ && !work_ready()) {
+        if (!ready()) {
             flush_msi(lk);
             activity_.set_idle();
             idle_poll(lk);
-            cv_.wait(lk, [&] { return stop_ || work_ready(); });
+            // While a host thread busy-polls, doorbells do not wake the engine: it looks
+            // again when the grace period ends, so no element waits longer than that.
+            while (!ready()) {
+                if (Clock::now() < host_polled_until_) {
+                    engine_sleep_ = Sleep::kTimed;
+                    cv_.wait_until(lk, host_polled_until_);
+                } else {
+                    engine_sleep_ = Sleep::kUntimed; // doorbells must wake it
+                    cv_.wait(lk);
+                }
+                engine_sleep_ = Sleep::kAwake;
+            }
             activity_.set_busy();
         }
         if (stop_)
             return;
-        uint64_t gen = gen_;
-        Rings rings = rings_;
-        uint32_t idx = reqhp_.load(std::memory_order_relaxed);
+        running_ = true;
+        run_element(lk, nullptr);
+        running_ = false;
+    }
+}
 
+void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadline)
+{
+    std::unique_lock lk(lock_);
+    auto grace = std::chrono::microseconds(card_.config().busy_poll_grace_us);
+    host_polled_until_ = Clock::now() + grace;
+    if (running_)
+        return; // the engine (or another waiter) is at it
+    running_ = true;
+    activity_.set_busy();
+    bool declined = false;
+    while (!stop_ && work_ready() && !done()) {
+        if (!run_element(lk, &deadline)) {
+            declined = true;
+            break;
+        }
+        flush_msi(lk); // the waiter learns of its completion at once
+    }
+    flush_msi(lk);
+    running_ = false;
+    activity_.set_idle();
+    // An element the waiter may not run is the engine's at once; so is work behind the
+    // waiter's own, which must not wait for the grace period.
+    host_polled_until_ = declined ? Clock::time_point{} : Clock::now() + grace;
+    bool left = work_ready();
+    lk.unlock();
+    if (left)
+        cv_.notify_all();
+}
+
+// Whether a waiting host thread may execute r now: only if it cannot block (no semaphore
+// waits, a free response slot) and should be done before the waiter's deadline.
+bool Dbc::may_busy_poll(const DbcReq &r, bool unreadable, Clock::time_point deadline) const
+{
+    if ((r.cmd & kCmdGenCompletion) || unreadable)
+        if (ring_free(rsphp_, rsptp_, rings_.nelem) == 0)
+            return false;
+    if (!unreadable)
+        for (uint32_t word : r.sem_cmd)
+            if (sem_cmd(word) >= kSemWaitEqual)
+                return false;
+    // At a nominal 10 GB/s, well below a memcpy here: an estimate that errs on the safe side.
+    auto copy = std::chrono::nanoseconds((r.cmd & kCmdDirMask) && !unreadable ? r.len / 10 : 0);
+    return Clock::now() + copy < deadline;
+}
+
+bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point *busy_poll_deadline)
+{
+    uint64_t gen = gen_;
+    Rings rings = rings_;
+    uint32_t idx = reqhp_.load(std::memory_order_relaxed);
+
+    lk.unlock();
+    DbcReq req{};
+    RspStatus st = card_.iommu().access(rings.req + uint64_t(idx) * sizeof(DbcReq),
+                                        sizeof(DbcReq), kPermRead,
+                                        [&](void *host) { std::memcpy(&req, host, sizeof(req)); });
+    lk.lock();
+    if (abandoned(gen))
+        return true;
+    bool unreadable = st != kRspOk;
+    if (busy_poll_deadline && !may_busy_poll(req, unreadable, *busy_poll_deadline))
+        return false;
+
+    uint64_t bytes = 0;
+    if (!unreadable && !execute(req, gen, lk, &st, &bytes))
+        return true; // released or shut down meanwhile: the element is abandoned
+    ++elements_;
+    bytes_ += bytes;
+    if (st != kRspOk) {
+        ++errors_;
+        last_error_ = st;
+        if (!err_latched_ || err_req_id_ != req.req_id) {
+            err_latched_ = true;
+            err_req_id_ = req.req_id;
+            err_status_ = st;
+        }
+    }
+
+    if ((req.cmd & kCmdGenCompletion) || unreadable) {
+        // Wait for a free response slot; the host frees them from its MSI handler.
+        auto rsp_room = [&] {
+            return abandoned(gen) || ring_free(rsphp_, rsptp_, rings.nelem) > 0;
+        };
+        if (!rsp_room()) {
+            flush_msi(lk);
+            activity_.set_idle();
+            rsp_waiter_ = true;
+            cv_.wait(lk, rsp_room);
+            rsp_waiter_ = false;
+            activity_.set_busy();
+        }
+        if (abandoned(gen))
+            return true;
+        DbcRsp rsp{req.req_id, uint16_t(st)};
+        if (err_latched_ && err_req_id_ == req.req_id) {
+            rsp.status = err_status_;
+            err_latched_ = false;
+        }
+        uint32_t tail = rsptp_.load(std::memory_order_relaxed);
         lk.unlock();
-        DbcReq req{};
-        RspStatus st = card_.iommu().access(rings.req + uint64_t(idx) * sizeof(DbcReq),
-                                            sizeof(DbcReq), kPermRead,
-                                            [&](void *host) { std::memcpy(&req, host, sizeof(req)); });
+        RspStatus wst = card_.iommu().access(
+            rings.rsp + uint64_t(tail) * sizeof(DbcRsp), sizeof(DbcRsp), kPermWrite,
+            [&](void *host) { std::memcpy(host, &rsp, sizeof(rsp)); });
         lk.lock();
         if (abandoned(gen))
-            continue;
-
-        uint64_t bytes = 0;
-        bool unreadable = st != kRspOk;
-        if (!unreadable && !execute(req, gen, lk, &st, &bytes))
-            continue; // released or shut down meanwhile: the element is abandoned
-        ++elements_;
-        bytes_ += bytes;
-        if (st != kRspOk) {
-            ++errors_;
-            last_error_ = st;
-            if (!err_latched_ || err_req_id_ != req.req_id) {
-                err_latched_ = true;
-                err_req_id_ = req.req_id;
-                err_status_ = st;
-            }
-        }
-
-        if ((req.cmd & kCmdGenCompletion) || unreadable) {
-            // Wait for a free response slot; the host frees them from its MSI handler.
-            auto rsp_room = [&] {
-                return abandoned(gen) || ring_free(rsphp_, rsptp_, rings.nelem) > 0;
-            };
-            if (!rsp_room()) {
-                flush_msi(lk);
-                activity_.set_idle();
-                cv_.wait(lk, rsp_room);
-                activity_.set_busy();
-            }
-            if (abandoned(gen))
-                continue;
-            DbcRsp rsp{req.req_id, uint16_t(st)};
-            if (err_latched_ && err_req_id_ == req.req_id) {
-                rsp.status = err_status_;
-                err_latched_ = false;
-            }
-            uint32_t tail = rsptp_.load(std::memory_order_relaxed);
-            lk.unlock();
-            RspStatus wst = card_.iommu().access(
-                rings.rsp + uint64_t(tail) * sizeof(DbcRsp), sizeof(DbcRsp), kPermWrite,
-                [&](void *host) { std::memcpy(host, &rsp, sizeof(rsp)); });
-            lk.lock();
-            if (abandoned(gen))
-                continue;
-            if (wst == kRspOk) {
-                rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
-                ++responses_;
-                msi_pending_ = true;
-                ++responses_since_msi_;
-            } else {
-                ++errors_;
-                last_error_ = wst;
-            }
-        }
-        if (req.cmd & kCmdForceMsi)
+            return true;
+        if (wst == kRspOk) {
+            rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
+            ++responses_;
             msi_pending_ = true;
-        reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
-        if (msi_pending_ && responses_since_msi_ >= kMsiModeration)
-            flush_msi(lk);
+            ++responses_since_msi_;
+        } else {
+            ++errors_;
+            last_error_ = wst;
+        }
     }
+    if (req.cmd & kCmdForceMsi)
+        msi_pending_ = true;
+    reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
+    if (msi_pending_ && responses_since_msi_ >= kMsiModeration)
+        flush_msi(lk);
+    return true;
 }
 
 } // namespace aic100

@@ -6,8 +6,10 @@
 #include "include/hw/aic100_regs.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -32,6 +34,8 @@ struct DbcCounters {
 
 class Dbc {
 public:
+    using Clock = std::chrono::steady_clock;
+
     Dbc(Card &card, unsigned id);
     ~Dbc();
     Dbc(const Dbc &) = delete;
@@ -70,6 +74,15 @@ public:
     // Wakes the engine to re-check the device state (gone, reset).
     void kick();
 
+    // A host thread waiting for this DBC's completions lends itself to the engine: it
+    // executes elements in ring order, exactly as the engine would, until done() holds, the
+    // ring is empty, or the next element could block (a semaphore wait, a full response ring)
+    // or outlast the deadline; those stay with the engine thread. Nothing happens while the
+    // engine is executing an element. done() is called under the DBC's lock and must not
+    // call into the card.
+    void busy_poll(const std::function<bool()> &done, Clock::time_point deadline);
+    bool engine_asleep() const; // the engine thread sleeps for want of work
+
 private:
     struct Rings {
         uint64_t req = 0, rsp = 0;
@@ -77,6 +90,10 @@ private:
     };
 
     void run();
+    // Executes the element at REQHP and answers it; the caller has set running_. Returns
+    // false, with nothing done, if busy_poll_deadline is given and may_busy_poll declines it.
+    bool run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point *busy_poll_deadline);
+    bool may_busy_poll(const DbcReq &r, bool unreadable, Clock::time_point deadline) const;
     void reset_locked(); // under lock_
     bool work_ready() const;
     // Out of work: polls the request ring for a while before the engine sleeps.
@@ -98,6 +115,13 @@ private:
     mutable std::mutex lock_;
     std::condition_variable cv_;
     bool stop_ = false;
+    bool running_ = false; // a thread (the engine or a busy-polling waiter) owns the ring head
+    bool rsp_waiter_ = false; // the engine waits for a free response slot
+    // Until then a host thread is taken to busy-poll this DBC: a doorbell does not wake an
+    // engine that sleeps no longer than that (run()).
+    Clock::time_point host_polled_until_{};
+    enum class Sleep { kAwake, kTimed, kUntimed };
+    Sleep engine_sleep_ = Sleep::kAwake; // the engine's sleep for want of work
     uint64_t gen_ = 0; // bumped by release/shutdown: in-flight work of an older gen is dropped
     Rings rings_;
     uint32_t sems_[kNumSems] = {};

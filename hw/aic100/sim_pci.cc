@@ -155,6 +155,14 @@ void SimPciDev::enable_irq(unsigned vector)
     }
 }
 
+// The waiter's thread runs the DBC's engine work; the MSIs it raises run their handlers on it.
+void SimPciDev::busy_poll(unsigned queue, const std::function<bool()> &done,
+                          std::chrono::steady_clock::time_point deadline)
+{
+    if (queue < card_->num_dbc())
+        card_->dbc(queue).busy_poll(done, deadline);
+}
+
 // An MSI from the card: the handler runs on the card's thread, like a hard IRQ. A masked
 // vector remembers the interrupt for enable_irq().
 void SimPciDev::deliver(unsigned vector)

@@ -33,6 +33,8 @@ public:
     void free_irq(unsigned vector) override;
     void disable_irq(unsigned vector) override;
     void enable_irq(unsigned vector) override;
+    void busy_poll(unsigned queue, const std::function<bool()> &done,
+                   std::chrono::steady_clock::time_point deadline) override;
 
     // Test control: restrict how many MSI vectors the platform grants (1: the shared fallback).
     void limit_msi_vectors(unsigned n) { msi_limit_ = n; }

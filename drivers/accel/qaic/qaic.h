@@ -45,6 +45,7 @@ struct Params {
     std::atomic<uint32_t> datapath_polling{0};     // 1: poll responses instead of MSIs
     std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
     std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
+    std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
 
     // Sets a parameter by name; -EINVAL for an unknown name or an out-of-range value.
     ErrorOr<void> set(const char *name, uint32_t value);

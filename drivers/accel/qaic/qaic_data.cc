@@ -324,13 +324,24 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
             return Error(-EPIPE);
     }
     RefPtr<Job> job;
+    unsigned job_dbc;
     {
         std::lock_guard lk(bo->lock);
         job = bo->job;
+        job_dbc = bo->dbc_id; // where it runs: a queued BO stays sliced
     }
     if (!job)
         return {}; // never queued
     uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
+    auto deadline = kernel::WaitQueue::deadline_after(std::chrono::milliseconds(ms));
+    // Busy polling (NAPI's, for a DMA queue): a simulated device runs the job's elements on
+    // this thread, which would otherwise only wait for them. In polling mode nothing handles
+    // the completions it raises, so the waiter reaps them itself.
+    if (qdev.params.wait_busy_poll && !job->fence->signaled()) {
+        qdev.pdev.busy_poll(job_dbc, [&] { return job->fence->signaled(); }, deadline);
+        if (qdev.params.datapath_polling)
+            qdev.dbc_irq(job_dbc);
+    }
     // Spin while the job can be expected to finish soon: the base spin plus the job's
     // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
     // tens of microseconds here, more than a megabyte-sized copy's tail.
@@ -346,7 +357,7 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     if (kernel::cpu_to_spare(active, others))
         kernel::spin_until([&] { return job->fence->signaled(); }, spin);
     qdev.spinners.fetch_sub(1, std::memory_order_relaxed);
-    auto status_or = job->fence->wait(std::chrono::milliseconds(ms));
+    auto status_or = job->fence->wait_until(deadline);
     int status = TRY(status_or);
     if (status)
         return Error(status);

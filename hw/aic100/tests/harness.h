@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace aic100::test {
@@ -416,6 +417,12 @@ public:
         std::lock_guard lk(irq_mu_);
         return counts_[v];
     }
+    // The thread whose handler ran for the last MSI on vector v.
+    std::thread::id msi_thread(unsigned v)
+    {
+        std::lock_guard lk(irq_mu_);
+        return threads_[v];
+    }
     bool wait_msi(unsigned v, uint64_t n, Duration timeout = kTimeout)
     {
         std::unique_lock lk(irq_mu_);
@@ -636,6 +643,7 @@ private:
             std::lock_guard lk(irq_mu_);
             ++counts_[v];
             ++total_;
+            threads_[v] = std::this_thread::get_id();
             auto it = gates_.find(v);
             g = it == gates_.end() ? nullptr : it->second.get();
         }
@@ -664,6 +672,7 @@ private:
     std::mutex irq_mu_;
     std::condition_variable irq_cv_;
     std::map<unsigned, uint64_t> counts_;
+    std::map<unsigned, std::thread::id> threads_;
     std::map<unsigned, std::unique_ptr<Gate>> gates_;
     uint64_t total_ = 0;
     unsigned nvec_ = 0;

@@ -17,9 +17,23 @@ using Slices = std::vector<qaic_attach_slice_entry>;
 
 // ---------------------------------------------------------------------------- round trips
 
-class QaicRoundTrip : public Datapath {};
+// Every round trip runs twice: with WAIT_BO busy polling (the default: a waiter executes its
+// DBC's elements on its own thread) and without (the card's engine threads execute them all).
+class QaicRoundTrip : public Datapath, public ::testing::WithParamInterface<bool> {
+protected:
+    void SetUp() override
+    {
+        Datapath::SetUp();
+        if (!GetParam())
+            SIM_OR_SKIP(qaic_sim_set_param("wait_busy_poll", 0));
+    }
+    ParamGuard restore_{"wait_busy_poll", 1};
+};
 
-TEST_F(QaicRoundTrip, OneSlice)
+INSTANTIATE_TEST_SUITE_P(WaitBusyPoll, QaicRoundTrip, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "On" : "Off"; });
+
+TEST_P(QaicRoundTrip, OneSlice)
 {
     Shadow dev = window(kDev, 3 * kPage);
     Bo in, out;
@@ -38,7 +52,7 @@ TEST_F(QaicRoundTrip, OneSlice)
 }
 
 // A BO is page-rounded, but a slice moves exactly its size, from and to any byte.
-TEST_F(QaicRoundTrip, UnalignedSizesOffsetsAndAddresses)
+TEST_P(QaicRoundTrip, UnalignedSizesOffsetsAndAddresses)
 {
     Shadow dev = window(kDev, 0x6000);
     Bo in;
@@ -68,7 +82,7 @@ TEST_F(QaicRoundTrip, UnalignedSizesOffsetsAndAddresses)
 
 // Scatter: slices at many offsets of one BO to scattered device addresses, out of order and
 // overlapping (the later slice wins); gather them back in a different layout.
-TEST_F(QaicRoundTrip, ScatterGather)
+TEST_P(QaicRoundTrip, ScatterGather)
 {
     Shadow dev = window(kDev, 0x40000);
     Bo in;
@@ -105,7 +119,7 @@ TEST_F(QaicRoundTrip, ScatterGather)
 
 // The BOs of one call run in their order, and calls in theirs: a from-device BO queued after
 // a to-device one reads its data, one queued before reads what was there.
-TEST_F(QaicRoundTrip, JobsRunInSubmissionOrder)
+TEST_P(QaicRoundTrip, JobsRunInSubmissionOrder)
 {
     Shadow dev = window(kDev, kPage);
     Bo to, before, after, again;
@@ -139,7 +153,7 @@ TEST_F(QaicRoundTrip, JobsRunInSubmissionOrder)
 
 // Several MiB: the BO is made of several chunks (at most 4 MiB each), so the slice becomes
 // several elements; read back in pieces of other sizes.
-TEST_F(QaicRoundTrip, MultiMiBBoSpansSeveralChunks)
+TEST_P(QaicRoundTrip, MultiMiBBoSpansSeveralChunks)
 {
     const uint64_t size = 12 * kMiB + 3 * kPage;
     Bo in, out;
@@ -162,7 +176,7 @@ TEST_F(QaicRoundTrip, MultiMiBBoSpansSeveralChunks)
 
 // A BO over 4 GiB with slices past 4 GiB, to a device address past 4 GiB: 64-bit offsets
 // and addresses all the way. Only the pages used are touched.
-TEST_F(QaicRoundTrip, SlicePast4GiB)
+TEST_P(QaicRoundTrip, SlicePast4GiB)
 {
     const uint64_t size = 4 * kGiB + 8 * kMiB;
     const uint64_t off = 4 * kGiB + kMiB, n = 64 * 1024;
@@ -192,7 +206,7 @@ TEST_F(QaicRoundTrip, SlicePast4GiB)
 }
 
 // Zero-size slices move nothing, yet the job completes and their doorbells ring.
-TEST_F(QaicRoundTrip, ZeroSizeSlices)
+TEST_P(QaicRoundTrip, ZeroSizeSlices)
 {
     Shadow dev = window(kDev, 3 * kPage);
     Bo in;
@@ -223,7 +237,7 @@ TEST_F(QaicRoundTrip, ZeroSizeSlices)
 }
 
 // Doorbells of each width write the low bytes of db_data, after the slice's own data.
-TEST_F(QaicRoundTrip, DoorbellsOfEveryWidth)
+TEST_P(QaicRoundTrip, DoorbellsOfEveryWidth)
 {
     Shadow dev = window(kDev, kPage);
     Bo in;
@@ -257,7 +271,7 @@ TEST_F(QaicRoundTrip, DoorbellsOfEveryWidth)
 
 // Semaphore commands that do not block (INIT, INC, DEC with wrap-around, and waits already
 // satisfied, presync or not) and fence flags: every job completes and moves its data.
-TEST_F(QaicRoundTrip, SemaphoresThatDoNotBlock)
+TEST_P(QaicRoundTrip, SemaphoresThatDoNotBlock)
 {
     Shadow dev = window(kDev, 4 * kPage);
     Bo a;
@@ -312,7 +326,7 @@ TEST_F(QaicRoundTrip, SemaphoresThatDoNotBlock)
 
 // More work than the ring holds: the software queue takes the rest and feeds the ring as
 // it drains, in order.
-TEST_F(QaicRoundTrip, MoreWorkThanTheRingHolds)
+TEST_P(QaicRoundTrip, MoreWorkThanTheRingHolds)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 4, &small), 0); // 3 elements in flight at most
@@ -345,7 +359,7 @@ TEST_F(QaicRoundTrip, MoreWorkThanTheRingHolds)
 }
 
 // A BO executes again and again, each time with what its mapping holds then.
-TEST_F(QaicRoundTrip, ReexecutionMovesCurrentData)
+TEST_P(QaicRoundTrip, ReexecutionMovesCurrentData)
 {
     Bo in, out;
     ASSERT_NO_FATAL_FAILURE(make(in, kPage));
