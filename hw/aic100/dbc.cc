@@ -95,8 +95,10 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
             // A host thread busy-polls this DBC: it will run the element itself, or the
             // engine will when its timed sleep ends (run()). Waking the engine would only
             // cost the writer a thread wakeup and the engine a wasted run.
-            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_)
+            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_) {
+                ++deferred_doorbells_;
                 return;
+            }
         } else if (!rsp_waiter_) {
             return; // nobody waits for a response slot
         }
@@ -111,6 +113,7 @@ void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
         ++gen_;
         rings_ = {req_q, rsp_q, nelem};
         reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+        host_polled_until_ = {};
         owner_ = owner;
         ++activation_;
         state_ = kDbcAssigned;
@@ -138,7 +141,7 @@ void Dbc::release()
         std::lock_guard lk(lock_);
         reset_locked();
         rings_ = {};
-        elements_ = bytes_ = 0;
+        elements_ = bytes_ = polled_elements_ = deferred_doorbells_ = 0;
         errors_ = responses_ = last_error_ = 0;
         owner_ = 0;
         state_ = kDbcIdle;
@@ -199,7 +202,8 @@ DbcCounters Dbc::counters() const
     std::lock_guard lk(lock_);
     uint32_t n = rings_.nelem;
     uint32_t level = n ? (reqtp_ + n - reqhp_) % n : 0;
-    return {state_, n, level, elements_, bytes_, errors_, responses_, last_error_};
+    return {state_,   n,          level,       elements_,        bytes_,
+            errors_,  responses_, last_error_, polled_elements_, deferred_doorbells_};
 }
 
 void Dbc::inject_error(uint32_t nth)
@@ -406,9 +410,9 @@ void Dbc::run()
             // While a host thread busy-polls, doorbells do not wake the engine: it looks
             // again when the grace period ends, so no element waits longer than that.
             while (!ready()) {
-                if (Clock::now() < host_polled_until_) {
+                if (auto until = host_polled_until_; Clock::now() < until) {
                     engine_sleep_ = Sleep::kTimed;
-                    cv_.wait_until(lk, host_polled_until_);
+                    cv_.wait_until(lk, until);
                 } else {
                     engine_sleep_ = Sleep::kUntimed; // doorbells must wake it
                     cv_.wait(lk);
@@ -428,6 +432,8 @@ void Dbc::run()
 void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadline)
 {
     std::unique_lock lk(lock_);
+    if (stop_ || state_ != kDbcAssigned || hung_ || card_.gone())
+        return; // no work will run here: nothing to wait for, nothing to defer
     auto grace = std::chrono::microseconds(card_.config().busy_poll_grace_us);
     host_polled_until_ = Clock::now() + grace;
     if (running_)
@@ -435,14 +441,21 @@ void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadlin
     running_ = true;
     activity_.set_busy();
     bool declined = false;
-    while (!stop_ && work_ready() && !done()) {
+    auto more = [&] { return !stop_ && work_ready(); };
+    while (more()) {
+        // running_ keeps the ring head ours while done() runs unlocked (it may reap
+        // completions through the registers).
+        lk.unlock();
+        bool over = done();
+        lk.lock();
+        if (over || !more())
+            break;
         if (!run_element(lk, &deadline)) {
             declined = true;
             break;
         }
         flush_msi(lk); // the waiter learns of its completion at once
     }
-    flush_msi(lk);
     running_ = false;
     activity_.set_idle();
     // An element the waiter may not run is the engine's at once; so is work behind the
@@ -492,6 +505,8 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
     if (!unreadable && !execute(req, gen, lk, &st, &bytes))
         return true; // released or shut down meanwhile: the element is abandoned
     ++elements_;
+    if (busy_poll_deadline)
+        ++polled_elements_;
     bytes_ += bytes;
     if (st != kRspOk) {
         ++errors_;

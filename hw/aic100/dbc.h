@@ -30,6 +30,10 @@ struct DbcCounters {
     uint32_t errors;      // elements that failed
     uint32_t responses;   // responses written
     uint32_t last_error;  // last non-zero response status
+    // Sim platform: elements executed by busy-polling host threads, and REQTP writes that
+    // left the engine asleep because a host thread busy-polled (Dbc::busy_poll).
+    uint64_t polled_elements;
+    uint64_t deferred_doorbells;
 };
 
 class Dbc {
@@ -77,9 +81,10 @@ public:
     // A host thread waiting for this DBC's completions lends itself to the engine: it
     // executes elements in ring order, exactly as the engine would, until done() holds, the
     // ring is empty, or the next element could block (a semaphore wait, a full response ring)
-    // or outlast the deadline; those stay with the engine thread. Nothing happens while the
-    // engine is executing an element. done() is called under the DBC's lock and must not
-    // call into the card.
+    // or outlast the deadline; those go to the engine thread at once. Nothing is executed
+    // while the engine is executing an element, and nothing at all happens on a DBC that is
+    // not assigned or hung. done() runs before each element without the DBC's lock; it may
+    // access the registers.
     void busy_poll(const std::function<bool()> &done, Clock::time_point deadline);
     bool engine_asleep() const; // the engine thread sleeps for want of work
 
@@ -140,6 +145,7 @@ private:
     std::atomic<uint64_t> activation_{0};
     std::atomic<uint32_t> reqhp_{0}, reqtp_{0}, rsphp_{0}, rsptp_{0};
     std::atomic<uint64_t> elements_{0}, bytes_{0};
+    uint64_t polled_elements_ = 0, deferred_doorbells_ = 0; // under lock_
     std::atomic<uint32_t> errors_{0}, responses_{0}, last_error_{0};
 
     kernel::Activity &activity_; // the card's record of this DBC (Card::idle_poll_budget)

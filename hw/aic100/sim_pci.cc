@@ -132,7 +132,7 @@ void SimPciDev::free_irq(unsigned vector)
     Vector &v = vectors_[vector];
     v.handler = nullptr;
     v.pending = false;
-    irq_idle_.wait(lk, [&] { return v.running == 0; });
+    irq_idle_.wait(lk, [&] { return !v.running; });
 }
 
 void SimPciDev::disable_irq(unsigned vector)
@@ -163,8 +163,9 @@ void SimPciDev::busy_poll(unsigned queue, const std::function<bool()> &done,
         card_->dbc(queue).busy_poll(done, deadline);
 }
 
-// An MSI from the card: the handler runs on the card's thread, like a hard IRQ. A masked
-// vector remembers the interrupt for enable_irq().
+// An MSI from the card: the handler runs on the raising thread (an engine, the firmware, or a
+// busy-polling waiter), like a hard IRQ. A masked vector remembers the interrupt for
+// enable_irq().
 void SimPciDev::deliver(unsigned vector)
 {
     std::unique_lock lk(irq_lock_);
@@ -180,14 +181,23 @@ void SimPciDev::deliver(unsigned vector)
     run_handler(lk, v);
 }
 
+// One handler at a time per vector, as for a Linux edge IRQ: an MSI that arrives while its
+// handler runs on another thread marks the vector pending, and that handler runs once more.
 void SimPciDev::run_handler(std::unique_lock<std::mutex> &lk, Vector &v)
 {
-    kernel::IrqHandler h = v.handler;
-    ++v.running;
-    lk.unlock();
-    h();
-    lk.lock();
-    --v.running;
+    if (v.running) {
+        v.pending = true;
+        return;
+    }
+    v.running = true;
+    do {
+        v.pending = false;
+        kernel::IrqHandler h = v.handler;
+        lk.unlock();
+        h();
+        lk.lock();
+    } while (v.pending && !v.masked && v.handler);
+    v.running = false;
     irq_idle_.notify_all();
 }
 

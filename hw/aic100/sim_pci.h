@@ -43,8 +43,8 @@ private:
     struct Vector {
         kernel::IrqHandler handler;
         bool masked = false;
-        bool pending = false;
-        unsigned running = 0;
+        bool pending = false; // raised while masked, or while its handler ran
+        bool running = false; // its handler runs (on one thread at a time)
     };
     void deliver(unsigned vector);
     void run_handler(std::unique_lock<std::mutex> &lk, Vector &v);

@@ -93,8 +93,9 @@ int cmd_status(qaic::Device &dev, const Options &o)
     if (ndbc < 0)
         throw qaic::Error("DBC status (qaic_sim_get_dbc_status)", errno);
     if (!o.json)
-        std::printf("%-4s %-16s %6s %6s %12s %14s %7s %9s %5s\n", "dbc", "state", "nelem",
-                    "level", "elements", "bytes", "errors", "responses", "last");
+        std::printf("%-4s %-16s %6s %6s %12s %14s %7s %9s %5s %12s %12s\n", "dbc", "state",
+                    "nelem", "level", "elements", "bytes", "errors", "responses", "last",
+                    "polled", "deferred");
     else
         std::printf("[");
     for (int i = 0; i < ndbc; ++i) {
@@ -104,13 +105,15 @@ int cmd_status(qaic::Device &dev, const Options &o)
         if (o.json)
             std::printf("%s{\"id\": %d, \"state\": \"%s\", \"nelem\": %u, \"queue_level\": %u, "
                         "\"elements\": %llu, \"bytes\": %llu, \"errors\": %u, \"responses\": %u, "
-                        "\"last_error\": %u}",
+                        "\"last_error\": %u, \"polled\": %llu, \"deferred_doorbells\": %llu}",
                         i ? ", " : "", i, dbc_state_name(st.state), st.nelem, st.queue_level,
-                        st.elements, st.bytes, st.errors, st.responses, st.last_error);
+                        st.elements, st.bytes, st.errors, st.responses, st.last_error, st.polled,
+                        st.deferred_doorbells);
         else
-            std::printf("%-4d %-16s %6u %6u %12llu %14llu %7u %9u %5u\n", i,
+            std::printf("%-4d %-16s %6u %6u %12llu %14llu %7u %9u %5u %12llu %12llu\n", i,
                         dbc_state_name(st.state), st.nelem, st.queue_level, st.elements,
-                        st.bytes, st.errors, st.responses, st.last_error);
+                        st.bytes, st.errors, st.responses, st.last_error, st.polled,
+                        st.deferred_doorbells);
     }
     if (o.json)
         std::printf("]\n");

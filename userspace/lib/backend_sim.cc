@@ -113,8 +113,9 @@ public:
         if (dbc >= pci_->card().num_dbc())
             return -EINVAL;
         aic100::DbcCounters c = pci_->card().dbc_counters(dbc);
-        *st = {c.state, c.nelem, c.queue_level, c.errors, c.responses, c.last_error,
-               c.elements, c.bytes};
+        *st = {c.state,      c.nelem,    c.queue_level,     c.errors,
+               c.responses,  c.last_error, c.elements,     c.bytes,
+               c.polled_elements, c.deferred_doorbells};
         return 0;
     }
 

@@ -135,6 +135,7 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
                 job->bo = bo.value();
                 job->fence =
                     kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
+                job->dbc_id = dbc.id;
                 job->reqs = job_elements(b, resize);
                 job->slices = uint32_t(b.slices.size());
                 for (const DbcReq &r : job->reqs)
@@ -324,23 +325,24 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
             return Error(-EPIPE);
     }
     RefPtr<Job> job;
-    unsigned job_dbc;
     {
         std::lock_guard lk(bo->lock);
         job = bo->job;
-        job_dbc = bo->dbc_id; // where it runs: a queued BO stays sliced
     }
     if (!job)
         return {}; // never queued
     uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
     auto deadline = kernel::WaitQueue::deadline_after(std::chrono::milliseconds(ms));
     // Busy polling (NAPI's, for a DMA queue): a simulated device runs the job's elements on
-    // this thread, which would otherwise only wait for them. In polling mode nothing handles
-    // the completions it raises, so the waiter reaps them itself.
+    // this thread, which would otherwise only wait for them. In polling mode the MSIs it
+    // raises are not handled, so the waiter reaps the responses itself.
     if (qdev.params.wait_busy_poll && !job->fence->signaled()) {
-        qdev.pdev.busy_poll(job_dbc, [&] { return job->fence->signaled(); }, deadline);
-        if (qdev.params.datapath_polling)
-            qdev.dbc_irq(job_dbc);
+        bool reap = qdev.params.datapath_polling != 0;
+        qdev.pdev.busy_poll(job->dbc_id, [&] {
+            if (reap)
+                qdev.dbc_irq(job->dbc_id);
+            return job->fence->signaled();
+        }, deadline);
     }
     // Spin while the job can be expected to finish soon: the base spin plus the job's
     // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs

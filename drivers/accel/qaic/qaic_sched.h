@@ -27,6 +27,7 @@ struct Job : kernel::RefCounted {
     kernel::RefPtr<Bo> bo; // held while the job runs
     kernel::RefPtr<kernel::Fence> fence;
     std::vector<aic100::DbcReq> reqs; // the BO's elements for this execution
+    uint32_t dbc_id = 0;              // the DBC it runs on
     uint32_t slices = 0;              // completions to expect (one per slice)
     uint64_t bytes = 0;               // data the elements move
     uint16_t req_id = 0;

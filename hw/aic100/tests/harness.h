@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace aic100::test {
@@ -417,11 +418,12 @@ public:
         std::lock_guard lk(irq_mu_);
         return counts_[v];
     }
-    // The thread whose handler ran for the last MSI on vector v.
-    std::thread::id msi_thread(unsigned v)
+    // MSIs on vector v whose handler ran on thread t (the thread that raised them, or the
+    // one running the vector's handler then).
+    uint64_t msi_count_on(unsigned v, std::thread::id t)
     {
         std::lock_guard lk(irq_mu_);
-        return threads_[v];
+        return by_thread_[{v, t}];
     }
     bool wait_msi(unsigned v, uint64_t n, Duration timeout = kTimeout)
     {
@@ -643,7 +645,7 @@ private:
             std::lock_guard lk(irq_mu_);
             ++counts_[v];
             ++total_;
-            threads_[v] = std::this_thread::get_id();
+            ++by_thread_[{v, std::this_thread::get_id()}];
             auto it = gates_.find(v);
             g = it == gates_.end() ? nullptr : it->second.get();
         }
@@ -672,7 +674,7 @@ private:
     std::mutex irq_mu_;
     std::condition_variable irq_cv_;
     std::map<unsigned, uint64_t> counts_;
-    std::map<unsigned, std::thread::id> threads_;
+    std::map<std::pair<unsigned, std::thread::id>, uint64_t> by_thread_;
     std::map<unsigned, std::unique_ptr<Gate>> gates_;
     uint64_t total_ = 0;
     unsigned nvec_ = 0;

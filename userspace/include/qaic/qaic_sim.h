@@ -38,6 +38,8 @@ struct qaic_sim_dbc_status {
 	unsigned last_error;  /* last non-zero response status */
 	unsigned long long elements; /* executed since activation */
 	unsigned long long bytes;    /* moved since activation */
+	unsigned long long polled;   /* of the elements, executed on busy-polling waiters (WAIT_BO) */
+	unsigned long long deferred_doorbells; /* doorbells left to a busy-polling waiter */
 };
 int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status);
 /* Number of DBCs of the card behind fd. */
