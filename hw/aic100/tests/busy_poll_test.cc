@@ -246,6 +246,37 @@ TEST_F(BusyPoll, ErrorsAreReportedAsTheEngineReportsThem)
     EXPECT_EQ(counters().polled_elements, 3u);
 }
 
+// A request ring the device cannot read: the waiter consumes the slot and answers it with
+// req_id 0, as the engine does (iommu_test.cc, UnreadableRequestRing).
+TEST_F(BusyPoll, AnUnreadableRingSlotIsAnsweredAsByTheEngine)
+{
+    // A 2-slot ring in one page, of which only the last 8 bytes (the responses) are mapped.
+    const uint32_t n = 2;
+    HostBuf rsp(d.pci, 8, DmaDirection::kBidirectional, kPage - 8);
+    uint64_t req_q = rsp.iova() - (kPage - 8);
+    auto r = d.transact({activate_trans(req_q, rsp.iova(), n, n, uint32_t(queue_buf_size(n)))});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->as<WireActivateFromDev>(0).status, kFwOk);
+    unsigned id = r->as<WireActivateFromDev>(0).dbc_id;
+    auto poll = [&] { d.pci.busy_poll(id, [] { return false; }, Clock::now() + kTimeout); };
+    ASSERT_TRUE(d.wait_until([&] { return d.card().engine_asleep(id); }));
+    poll(); // the grace period starts; slot 0's doorbell still wakes the engine
+    d.dbc_wr(id, kDbcReqTp, 1);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(id, kDbcRspTp) == 1; }));
+    d.dbc_wr(id, kDbcRspHp, 1);
+    ASSERT_TRUE(d.wait_until([&] { return d.card().engine_asleep(id); })); // with a deadline
+    d.dbc_wr(id, kDbcReqTp, 0); // slot 1, deferred
+    poll();
+    EXPECT_EQ(d.dbc_rd(id, kDbcRspTp), 0u);
+    DbcRsp got = load<DbcRsp>(rsp.data() + 4);
+    EXPECT_EQ(got.req_id, 0);
+    EXPECT_EQ(got.status, kRspIommuFault);
+    DbcCounters c = d.card().dbc_counters(id);
+    EXPECT_EQ(c.polled_elements, 1u);
+    EXPECT_EQ(c.deferred_doorbells, 1u);
+    EXPECT_EQ(c.errors, 2u);
+}
+
 // A busy poll touches only its own queue: idle DBCs, unknown queues and other DBCs' work are
 // left alone.
 TEST_F(BusyPoll, OtherQueuesAreLeftAlone)
