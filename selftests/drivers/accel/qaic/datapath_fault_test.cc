@@ -20,6 +20,10 @@ protected:
             GTEST_SKIP() << why_;
     }
 
+    // Three rounds of 8 BOs each way through a 4-element ring (PollingMode); busy: whether
+    // the waiters busy-poll, checked in the DBC's counters.
+    void polling_rounds(bool busy);
+
     // Until the device answers again after a reset (bounded); meanwhile ioctls see ENODEV,
     // or EIO for a MANAGE the reset overtook.
     int wait_until_online()
@@ -413,11 +417,22 @@ TEST_F(QaicDatapathFault, ResetDoesNotReplayOldRestartEvents)
 }
 
 // With datapath_polling = 1 completions are polled instead of signalled: data still moves,
-// also through a ring smaller than the work.
+// also through a ring smaller than the work, whether the waiters busy-poll (and so reap the
+// completions themselves) or not.
 TEST_F(QaicDatapathFault, PollingMode)
 {
     ParamGuard guard("datapath_polling", kDefaultPolling);
+    ParamGuard busy_guard("wait_busy_poll", 1);
     SIM_OR_SKIP(qaic_sim_set_param("datapath_polling", 1));
+    for (unsigned busy : {1u, 0u}) {
+        SCOPED_TRACE(busy ? "busy polling" : "no busy polling");
+        ASSERT_EQ(qaic_sim_set_param("wait_busy_poll", busy), 0);
+        ASSERT_NO_FATAL_FAILURE(polling_rounds(busy != 0));
+    }
+}
+
+void QaicDatapathFault::polling_rounds(bool busy)
+{
     uint32_t small;
     ASSERT_EQ(activate(fd, 4, &small), 0);
     constexpr int kBos = 8;
@@ -443,6 +458,13 @@ TEST_F(QaicDatapathFault, PollingMode)
             EXPECT_TRUE(same_bytes(out[i].data(), in[i].data(), kPage)) << i;
         }
     }
+    qaic_sim_dbc_status st{};
+    ASSERT_EQ(qaic_sim_get_dbc_status(fd, small, &st), 0);
+    EXPECT_EQ(st.elements, 3u * 2 * kBos);
+    if (busy)
+        EXPECT_GT(st.polled, 0u);
+    else
+        EXPECT_EQ(st.polled, 0u);
     EXPECT_EQ(deactivate(fd, small), 0);
 }
 
