@@ -28,7 +28,7 @@ struct CardConfig {
     // is a CPU to spare (Card::idle_poll_budget): a sleeping thread takes tens of
     // microseconds to wake.
     unsigned idle_poll_us = 50;
-    // After a host thread busy-polls a DBC (Dbc::busy_poll), doorbells leave its engine
+    // After a host thread busy-polls a DBC (Dbc::busy_poll), its doorbells leave the engine
     // asleep this long: the host thread runs the work itself, and the engine looks at the
     // ring again at the latest when the period ends.
     unsigned busy_poll_grace_us = 1000;

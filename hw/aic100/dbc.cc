@@ -92,10 +92,11 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
         (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
         if (off == kDbcReqTp) {
             doorbell_cpu_ = sched_getcpu();
-            // A host thread busy-polls this DBC: it will run the element itself, or the
-            // engine will when its timed sleep ends (run()). Waking the engine would only
-            // cost the writer a thread wakeup and the engine a wasted run.
-            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_) {
+            // The thread that busy-polls this DBC rings again: it will likely run the element
+            // itself, or the engine will when its timed sleep ends (run()). Waking the engine
+            // would only cost the writer a thread wakeup and the engine a wasted run.
+            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_ &&
+                std::this_thread::get_id() == poller_) {
                 ++deferred_doorbells_;
                 return;
             }
@@ -436,6 +437,7 @@ void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadlin
         return; // no work will run here: nothing to wait for, nothing to defer
     auto grace = std::chrono::microseconds(card_.config().busy_poll_grace_us);
     host_polled_until_ = Clock::now() + grace;
+    poller_ = std::this_thread::get_id();
     if (running_)
         return; // the engine (or another waiter) is at it
     running_ = true;

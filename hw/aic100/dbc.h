@@ -122,9 +122,10 @@ private:
     bool stop_ = false;
     bool running_ = false; // a thread (the engine or a busy-polling waiter) owns the ring head
     bool rsp_waiter_ = false; // the engine waits for a free response slot
-    // Until then a host thread is taken to busy-poll this DBC: a doorbell does not wake an
-    // engine that sleeps no longer than that (run()).
+    // Until then poller_ is taken to busy-poll this DBC: its doorbells do not wake an engine
+    // that sleeps no longer than that (run()).
     Clock::time_point host_polled_until_{};
+    std::thread::id poller_;
     enum class Sleep { kAwake, kTimed, kUntimed };
     Sleep engine_sleep_ = Sleep::kAwake; // the engine's sleep for want of work
     uint64_t gen_ = 0; // bumped by release/shutdown: in-flight work of an older gen is dropped

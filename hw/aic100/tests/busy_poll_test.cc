@@ -120,6 +120,21 @@ TEST_F(BusyPoll, ADeferredDoorbellWaitsForTheWaiter)
     EXPECT_EQ(counters().polled_elements, 1u);
 }
 
+// Only the polling thread's own doorbells are deferred: work another thread submits starts
+// at once, long before the grace period ends.
+TEST_F(BusyPoll, AnotherThreadsDoorbellWakesTheEngine)
+{
+    ASSERT_NO_FATAL_FAILURE(engine_to_timed_sleep());
+    uint64_t deferred = counters().deferred_doorbells;
+    std::thread([&] { d.submit(q, {copy(1, 0)}); }).join();
+    auto rs = d.collect(q, 1);
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_EQ(rs[0].status, kRspOk);
+    EXPECT_EQ(counters().deferred_doorbells, deferred);
+    EXPECT_EQ(counters().polled_elements, 0u);
+    EXPECT_EQ(d.ddr(0, kPage), page(0));
+}
+
 class BusyPollShortGrace : public BusyPoll {
 protected:
     BusyPollShortGrace() : BusyPoll(200'000) {} // 200 ms: long enough for a slow sanitizer run
