@@ -46,7 +46,7 @@ TEST_P(QaicRoundTrip, BusyPollingDecidesWhereElementsRun)
     ASSERT_EQ(attach(fd, in.handle(), dbc, kDirToDev, {slice(0, kPage, kDev)}), 0);
     qaic_sim_dbc_status before{}, after{};
     ASSERT_EQ(qaic_sim_get_dbc_status(fd, dbc, &before), 0);
-    constexpr unsigned kRuns = 20;
+    constexpr unsigned kRuns = 50;
     for (unsigned i = 0; i < kRuns; ++i)
         ASSERT_EQ(run_bo(in, kDirToDev), 0);
     ASSERT_EQ(qaic_sim_get_dbc_status(fd, dbc, &after), 0);
