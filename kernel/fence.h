@@ -34,9 +34,9 @@ public:
     // Runs cb(status) when the fence signals, or right away if it has.
     void add_callback(std::function<void(int)> cb);
 
-    // Waits until signaled: the fence's status, or -ETIMEDOUT. (Callers expecting the fence
-    // within a thread wakeup's cost poll signaled() first: kernel::spin_until.)
-    ErrorOr<int> wait(Duration timeout) { return wait_until(WaitQueue::deadline_after(timeout)); }
+    // Waits until signaled (the fence's status) or until deadline (-ETIMEDOUT). (Callers
+    // expecting the fence within a thread wakeup's cost poll signaled() first:
+    // kernel::spin_until.)
     ErrorOr<int> wait_until(Clock::time_point deadline);
 
     // A context number no other timeline uses.
