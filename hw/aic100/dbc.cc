@@ -95,7 +95,7 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
             // The thread that busy-polls this DBC rings again: it will likely run the element
             // itself, or the engine will when its timed sleep ends (run()). Waking the engine
             // would only cost the writer a thread wakeup and the engine a wasted run.
-            if (engine_sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_ &&
+            if (engine_sleep_ != Sleep::kUntimed && host_polled() &&
                 std::this_thread::get_id() == poller_) {
                 ++deferred_doorbells_;
                 return;
@@ -254,7 +254,7 @@ void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
 {
     // A busy-polling host thread runs the next element itself; an engine that polls too
     // would only race it for the element.
-    if (stop_ || state_ != kDbcAssigned || hung_ || Clock::now() < host_polled_until_)
+    if (stop_ || !serving() || host_polled())
         return;
     auto budget = card_.idle_poll_budget();
     if (budget == budget.zero())
@@ -272,9 +272,19 @@ void Dbc::idle_poll(std::unique_lock<std::mutex> &lk)
     lk.lock();
 }
 
+bool Dbc::serving() const
+{
+    return state_ == kDbcAssigned && !hung_ && !card_.gone();
+}
+
+bool Dbc::host_polled() const
+{
+    return Clock::now() < host_polled_until_;
+}
+
 bool Dbc::work_ready() const
 {
-    return state_ == kDbcAssigned && !hung_ && !card_.gone() && rings_.nelem &&
+    return serving() && rings_.nelem &&
            reqhp_.load(std::memory_order_relaxed) != reqtp_.load(std::memory_order_relaxed);
 }
 
@@ -408,12 +418,12 @@ void Dbc::run()
             flush_msi(lk);
             activity_.set_idle();
             idle_poll(lk);
-            // While a host thread busy-polls, doorbells do not wake the engine: it looks
-            // again when the grace period ends, so no element waits longer than that.
+            // While a host thread busy-polls, its doorbells do not wake the engine: it looks
+            // again when the grace period ends, so none of them waits longer than that.
             while (!ready()) {
-                if (auto until = host_polled_until_; Clock::now() < until) {
+                if (host_polled()) {
                     engine_sleep_ = Sleep::kTimed;
-                    cv_.wait_until(lk, until);
+                    cv_.wait_until(lk, Clock::time_point(host_polled_until_));
                 } else {
                     engine_sleep_ = Sleep::kUntimed; // doorbells must wake it
                     cv_.wait(lk);
@@ -433,7 +443,7 @@ void Dbc::run()
 void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadline)
 {
     std::unique_lock lk(lock_);
-    if (stop_ || state_ != kDbcAssigned || hung_ || card_.gone())
+    if (stop_ || !serving())
         return; // no work will run here: nothing to wait for, nothing to defer
     auto grace = std::chrono::microseconds(card_.config().busy_poll_grace_us);
     host_polled_until_ = Clock::now() + grace;

@@ -100,6 +100,8 @@ private:
     bool run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point *busy_poll_deadline);
     bool may_busy_poll(const DbcReq &r, bool unreadable, Clock::time_point deadline) const;
     void reset_locked(); // under lock_
+    bool serving() const;     // assigned, not hung, device present: the rings are served
+    bool host_polled() const; // within a busy poll's grace period (under lock_)
     bool work_ready() const;
     // Out of work: polls the request ring for a while before the engine sleeps.
     void idle_poll(std::unique_lock<std::mutex> &lk);
