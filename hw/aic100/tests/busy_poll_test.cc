@@ -65,6 +65,13 @@ protected:
         ASSERT_EQ(d.run1(q, copy(100, 15)).status, kRspOk);
         ASSERT_TRUE(d.wait_until([&] { return engine_asleep(); }));
     }
+    // Copies page 0 to DDR page 0 through a doorbell that must leave the engine asleep.
+    void submit_deferred()
+    {
+        uint64_t deferred = counters().deferred_doorbells;
+        d.submit(q, {copy(1, 0)});
+        EXPECT_EQ(counters().deferred_doorbells, deferred + 1);
+    }
 
     MiniDriver d;
     Queue q;
@@ -113,9 +120,7 @@ TEST_F(BusyPoll, ADeferredDoorbellWaitsForTheWaiter)
 {
     ASSERT_NO_FATAL_FAILURE(engine_to_timed_sleep());
     uint64_t msis = mine();
-    uint64_t deferred = counters().deferred_doorbells;
-    d.submit(q, {copy(1, 0)});
-    EXPECT_EQ(counters().deferred_doorbells, deferred + 1);
+    submit_deferred();
     EXPECT_FALSE(d.wait_until([&] { return d.responses_ready(q) > 0; }, kQuiet));
     busy_poll();
     EXPECT_EQ(d.responses_ready(q), 1u);
@@ -149,9 +154,7 @@ TEST_F(BusyPollShortGrace, TheEngineRunsWhatNoWaiterTakes)
 {
     ASSERT_NO_FATAL_FAILURE(engine_to_timed_sleep());
     uint64_t msis = mine();
-    uint64_t deferred = counters().deferred_doorbells;
-    d.submit(q, {copy(1, 0)});
-    EXPECT_EQ(counters().deferred_doorbells, deferred + 1);
+    submit_deferred();
     auto rs = d.collect(q, 1);
     ASSERT_EQ(rs.size(), 1u);
     EXPECT_EQ(rs[0].status, kRspOk);
