@@ -41,12 +41,10 @@ Dbc::Dbc(Card &card, unsigned id)
 
 Dbc::~Dbc()
 {
-    {
-        std::lock_guard lk(lock_);
-        stop_ = true;
-        ++gen_;
-    }
-    cv_.notify_all();
+    std::unique_lock lk(lock_);
+    stop_ = true;
+    ++gen_;
+    wake(lk);
     thread_.join();
 }
 
@@ -84,42 +82,39 @@ void Dbc::write_reg(uint64_t off, uint32_t value)
     }
     if (off != kDbcReqTp && off != kDbcRspHp)
         return; // read-only or unused
-    {
-        std::lock_guard lk(lock_);
-        // Indices outside the ring, or on a DBC without rings, are ignored.
-        if (state_ != kDbcAssigned || value >= rings_.nelem)
+    std::unique_lock lk(lock_);
+    // Indices outside the ring, or on a DBC without rings, are ignored.
+    if (state_ != kDbcAssigned || value >= rings_.nelem)
+        return;
+    (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
+    if (off == kDbcReqTp) {
+        doorbell_cpu_ = sched_getcpu();
+        // The thread that busy-polls this DBC rings again: it will likely run the element
+        // itself, or the engine will when its timed sleep ends (run()). Waking the engine
+        // would only cost the writer a thread wakeup and the engine a wasted run. An engine
+        // that is awake, or already woken, sees the new tail before it sleeps again.
+        if (engine_sleep_ != Sleep::kUntimed && host_polled() &&
+            std::this_thread::get_id() == poller_) {
+            ++deferred_doorbells_;
             return;
-        (off == kDbcReqTp ? reqtp_ : rsphp_).store(value, std::memory_order_release);
-        if (off == kDbcReqTp) {
-            doorbell_cpu_ = sched_getcpu();
-            // The thread that busy-polls this DBC rings again: it will likely run the element
-            // itself, or the engine will when its timed sleep ends (run()). Waking the engine
-            // would only cost the writer a thread wakeup and the engine a wasted run.
-            if (engine_sleep_ != Sleep::kUntimed && host_polled() &&
-                std::this_thread::get_id() == poller_) {
-                ++deferred_doorbells_;
-                return;
-            }
-        } else if (!rsp_waiter_) {
-            return; // nobody waits for a response slot
         }
+    } else if (!rsp_waiter_) {
+        return; // nobody waits for a response slot
     }
-    cv_.notify_all();
+    wake(lk);
 }
 
 void Dbc::assign(uint64_t req_q, uint64_t rsp_q, uint32_t nelem, uint32_t owner)
 {
-    {
-        std::lock_guard lk(lock_);
-        ++gen_;
-        rings_ = {req_q, rsp_q, nelem};
-        reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
-        host_polled_until_ = {};
-        owner_ = owner;
-        ++activation_;
-        state_ = kDbcAssigned;
-    }
-    cv_.notify_all();
+    std::unique_lock lk(lock_);
+    ++gen_;
+    rings_ = {req_q, rsp_q, nelem};
+    reqhp_ = reqtp_ = rsphp_ = rsptp_ = 0;
+    host_polled_until_ = {};
+    owner_ = owner;
+    ++activation_;
+    state_ = kDbcAssigned;
+    wake(lk);
 }
 
 // What a soft reset and a release both clear: pending work, ring indices, semaphores,
@@ -138,35 +133,29 @@ void Dbc::reset_locked()
 
 void Dbc::release()
 {
-    {
-        std::lock_guard lk(lock_);
-        reset_locked();
-        rings_ = {};
-        elements_ = bytes_ = polled_elements_ = deferred_doorbells_ = 0;
-        errors_ = responses_ = last_error_ = 0;
-        owner_ = 0;
-        state_ = kDbcIdle;
-    }
-    cv_.notify_all();
+    std::unique_lock lk(lock_);
+    reset_locked();
+    rings_ = {};
+    elements_ = bytes_ = polled_elements_ = deferred_doorbells_ = 0;
+    errors_ = responses_ = last_error_ = 0;
+    owner_ = 0;
+    state_ = kDbcIdle;
+    wake(lk);
 }
 
 void Dbc::soft_reset()
 {
-    {
-        std::lock_guard lk(lock_);
-        reset_locked();
-    }
-    cv_.notify_all();
+    std::unique_lock lk(lock_);
+    reset_locked();
+    wake(lk);
 }
 
 void Dbc::shutdown(DbcState state)
 {
-    {
-        std::lock_guard lk(lock_);
-        ++gen_;
-        state_ = state;
-    }
-    cv_.notify_all();
+    std::unique_lock lk(lock_);
+    ++gen_;
+    state_ = state;
+    wake(lk);
 }
 
 void Dbc::set_state(DbcState state)
@@ -178,18 +167,16 @@ void Dbc::sem_op(unsigned index, uint32_t cmd, uint32_t val)
 {
     if (index >= kNumSems)
         return;
-    {
-        std::lock_guard lk(lock_);
-        uint32_t &s = sems_[index];
-        val &= kSemValMask;
-        switch (cmd) {
-        case kSemInit: s = val; break;
-        case kSemInc: s = (s + val) & kSemValMask; break;
-        case kSemDec: s = (s - val) & kSemValMask; break;
-        default: return; // waits are for engines only
-        }
+    std::unique_lock lk(lock_);
+    uint32_t &s = sems_[index];
+    val &= kSemValMask;
+    switch (cmd) {
+    case kSemInit: s = val; break;
+    case kSemInc: s = (s + val) & kSemValMask; break;
+    case kSemDec: s = (s - val) & kSemValMask; break;
+    default: return; // waits are for engines only
     }
-    cv_.notify_all();
+    wake(lk);
 }
 
 uint32_t Dbc::sem_value(unsigned index) const
@@ -227,7 +214,14 @@ bool Dbc::engine_asleep() const
 
 void Dbc::kick()
 {
-    { std::lock_guard lk(lock_); }
+    std::unique_lock lk(lock_);
+    wake(lk);
+}
+
+void Dbc::wake(std::unique_lock<std::mutex> &lk)
+{
+    engine_sleep_ = Sleep::kAwake;
+    lk.unlock();
     cv_.notify_all();
 }
 
@@ -473,10 +467,8 @@ void Dbc::busy_poll(const std::function<bool()> &done, Clock::time_point deadlin
     // An element the waiter may not run is the engine's at once; so is work behind the
     // waiter's own, which must not wait for the grace period.
     host_polled_until_ = declined ? Clock::time_point{} : Clock::now() + grace;
-    bool left = work_ready();
-    lk.unlock();
-    if (left)
-        cv_.notify_all();
+    if (work_ready())
+        wake(lk);
 }
 
 // Whether a waiting host thread may execute r now: only if it cannot block (no semaphore

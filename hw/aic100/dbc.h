@@ -86,7 +86,8 @@ public:
     // not assigned or hung. done() runs before each element without the DBC's lock; it may
     // access the registers.
     void busy_poll(const std::function<bool()> &done, Clock::time_point deadline);
-    bool engine_asleep() const; // the engine thread sleeps for want of work
+    // The engine thread sleeps for want of work, and nothing has woken it since.
+    bool engine_asleep() const;
 
 private:
     struct Rings {
@@ -100,6 +101,9 @@ private:
     bool run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point *busy_poll_deadline);
     bool may_busy_poll(const DbcReq &r, bool unreadable, Clock::time_point deadline) const;
     void reset_locked(); // under lock_
+    // Wakes the engine (and any other waiter on cv_), releasing lk. The engine counts as
+    // awake from here on: it looks at its ring, under lock_, before it sleeps again.
+    void wake(std::unique_lock<std::mutex> &lk);
     bool serving() const;     // assigned, not hung, device present: the rings are served
     bool host_polled() const; // within a busy poll's grace period (under lock_)
     bool work_ready() const;
@@ -129,7 +133,7 @@ private:
     Clock::time_point host_polled_until_{};
     std::thread::id poller_;
     enum class Sleep { kAwake, kTimed, kUntimed };
-    Sleep engine_sleep_ = Sleep::kAwake; // the engine's sleep for want of work
+    Sleep engine_sleep_ = Sleep::kAwake; // the engine's sleep for want of work, until woken
     uint64_t gen_ = 0; // bumped by release/shutdown: in-flight work of an older gen is dropped
     Rings rings_;
     uint32_t sems_[kNumSems] = {};
