@@ -55,6 +55,9 @@ public:
     // Masks / unmasks a vector; an MSI raised while masked is delivered on unmask.
     virtual void disable_irq(unsigned vector) = 0;
     virtual void enable_irq(unsigned vector) = 0;
+    // Returns once no handler of the vector runs: every MSI raised before the call has been
+    // handled (synchronize_irq).
+    virtual void synchronize_irq(unsigned vector) = 0;
 
     // The calling thread is about to wait for completions of the device's queue `queue` (for
     // AIC100 a DBC) until done() holds or deadline passes. A device model may use the thread

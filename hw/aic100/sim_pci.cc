@@ -142,6 +142,13 @@ void SimPciDev::disable_irq(unsigned vector)
         vectors_[vector].masked = true;
 }
 
+void SimPciDev::synchronize_irq(unsigned vector)
+{
+    std::unique_lock lk(irq_lock_);
+    if (vector < vectors_.size())
+        irq_idle_.wait(lk, [&] { return !vectors_[vector].running; });
+}
+
 void SimPciDev::enable_irq(unsigned vector)
 {
     std::unique_lock lk(irq_lock_);

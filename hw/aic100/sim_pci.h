@@ -32,6 +32,7 @@ public:
     kernel::ErrorOr<void> request_irq(unsigned vector, kernel::IrqHandler handler) override;
     void free_irq(unsigned vector) override;
     void disable_irq(unsigned vector) override;
+    void synchronize_irq(unsigned vector) override;
     void enable_irq(unsigned vector) override;
     void busy_poll(unsigned queue, const std::function<bool()> &done,
                    std::chrono::steady_clock::time_point deadline) override;

@@ -430,6 +430,15 @@ public:
         std::unique_lock lk(irq_mu_);
         return irq_cv_.wait_for(lk, timeout, [&] { return counts_[v] >= n; });
     }
+    // Waits for n MSIs on vector v, then for its handler to return: MSIs raised from now on
+    // are not folded into that run (SimPciDev::run_handler) and each counts once.
+    bool settle_msi(unsigned v, uint64_t n)
+    {
+        if (!wait_msi(v, n))
+            return false;
+        pci.synchronize_irq(v);
+        return true;
+    }
     // From now on handlers of vector v block at the returned gate until it opens (teardown
     // opens it too). The gate lives as long as the driver.
     Gate &hold_vector(unsigned v)

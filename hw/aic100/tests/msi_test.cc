@@ -74,7 +74,7 @@ TEST(Msi, SharedModeWithOneVector)
     auto q = d.activate(32);
     ASSERT_TRUE(q);
     ASSERT_TRUE(d.activate(4));
-    EXPECT_TRUE(d.wait_msi(0, d.ctrl_replies));
+    ASSERT_TRUE(d.settle_msi(0, d.ctrl_replies));
     // 17 responses: two MSIs that cannot be folded (moderation after 16, then idle).
     std::vector<DbcReq> rs;
     for (uint16_t i = 0; i < 17; ++i)
@@ -97,6 +97,7 @@ TEST(Msi, SharedModeIsTheDefault)
     ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 4));
     auto q = d.activate(32);
     ASSERT_TRUE(q);
+    ASSERT_TRUE(d.settle_msi(0, d.ctrl_replies));
     std::vector<DbcReq> rs;
     for (uint16_t i = 0; i < 17; ++i)
         rs.push_back(elem(i, kCmdGenCompletion));
