@@ -551,10 +551,13 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
         if (abandoned(gen))
             return true;
         if (wst == kRspOk) {
-            rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
             ++responses_;
             msi_pending_ = true;
             ++responses_since_msi_;
+            // RSPTP last: a host that sees the response also sees its element consumed
+            // (REQHP) and counted.
+            reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
+            rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
         } else {
             ++errors_;
             last_error_ = wst;
