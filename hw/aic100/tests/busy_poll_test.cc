@@ -147,7 +147,9 @@ TEST_F(BusyPoll, AnotherThreadsDoorbellWakesTheEngine)
 
 class BusyPollShortGrace : public BusyPoll {
 protected:
-    BusyPollShortGrace() : BusyPoll(200'000) {} // 200 ms: long enough for a slow sanitizer run
+    // 2 s: the grace period that starts in engine_to_timed_sleep() must outlast the rest of
+    // that setup and submit_deferred()'s doorbell, even in a stalled sanitizer run.
+    BusyPollShortGrace() : BusyPoll(2'000'000) {}
 };
 
 // Nobody busy-polls after the deferred doorbell: the engine runs the element when the grace
