@@ -137,7 +137,7 @@ TEST_F(QaicDatapathConcurrency, WaitAndPerfStatsRaceExecutions)
         }
     });
     int samples = 0;
-    while (!stop) {
+    do { // at least once, even if the runner is through before this thread gets here
         qaic_perf_stats_entry e{};
         if (int err = perf_stats(fd, dbc, bo.handle(), &e); err || e.handle != bo.handle() ||
                                                            (e.num_queue_element != 0 &&
@@ -146,7 +146,7 @@ TEST_F(QaicDatapathConcurrency, WaitAndPerfStatsRaceExecutions)
             ++bad;
         }
         ++samples;
-    }
+    } while (!stop);
     runner.join();
     waiter.join();
     EXPECT_EQ(bad, 0);

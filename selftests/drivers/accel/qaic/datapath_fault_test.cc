@@ -127,7 +127,7 @@ TEST_F(QaicDatapathFault, LostMsiStillCompletes)
 TEST_F(QaicDatapathFault, HungDbcIsRecovered)
 {
     ParamGuard guard("exec_timeout_ms", kDefaultExecTimeoutMs);
-    SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", 300));
+    SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", kDefaultExecTimeoutMs));
     uint32_t dbc2;
     ASSERT_EQ(activate(fd, 16, &dbc2), 0);
     Shadow dev = window(kDev, 3 * kPage);
@@ -145,6 +145,8 @@ TEST_F(QaicDatapathFault, HungDbcIsRecovered)
     auto start = Clock::now();
     ASSERT_EQ(execute(fd, dbc, a.handle(), kDirToDev), 0);
     ASSERT_EQ(execute(fd, dbc, {{b.handle(), kDirToDev}, {c.handle(), kDirToDev}}), 0);
+    // Short only now: a stalled test must not see the DBC recovered before b and c queue.
+    ASSERT_EQ(qaic_sim_set_param("exec_timeout_ms", 300), 0);
     // Meanwhile another DBC moves data.
     {
         Bo x, y;

@@ -809,7 +809,6 @@ TEST_F(QaicExecute, RingFullIsEagainAndQueuesNothing)
     ParamGuard depth("sched_queue_depth", kDefaultSchedQueueDepth);
     ParamGuard hang("exec_timeout_ms", kDefaultExecTimeoutMs);
     SIM_OR_SKIP(qaic_sim_set_param("sched_queue_depth", 0));
-    SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", 300));
     uint32_t small;
     ASSERT_EQ(activate(fd, 8, &small), 0); // 7 elements; the depth is taken at activation
 
@@ -836,7 +835,9 @@ TEST_F(QaicExecute, RingFullIsEagainAndQueuesNothing)
     EXPECT_EQ(wait_bo(fd, c.handle(), small, 1), 0);
     EXPECT_EQ(wait_bo(fd, d.handle(), small, 1), 0);
 
-    // Hang recovery ends the blocked job (ETIMEDOUT) and the one behind it (EIO).
+    // Hang recovery ends the blocked job (ETIMEDOUT) and the one behind it (EIO). Only now
+    // is the timeout short: a stalled test must not see the ring emptied before its checks.
+    ASSERT_EQ(qaic_sim_set_param("exec_timeout_ms", 300), 0);
     EXPECT_EQ(wait_bo(fd, blocker.handle(), small), -ETIMEDOUT);
     EXPECT_EQ(wait_bo(fd, filler.handle(), small), -EIO);
     EXPECT_GE(ms_since(start), 300);

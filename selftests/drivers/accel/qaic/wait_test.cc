@@ -395,13 +395,15 @@ TEST_F(QaicPerfStats, StatsOfTheLastFinishedExecution)
 TEST_F(QaicPerfStats, JobsEndedByHangRecovery)
 {
     ParamGuard hang("exec_timeout_ms", kDefaultExecTimeoutMs);
-    SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", 200));
+    SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", kDefaultExecTimeoutMs));
     Bo blocker;
     ASSERT_NO_FATAL_FAILURE(make(blocker, kPage));
     ASSERT_EQ(attach(fd, blocker.handle(), dbc, kDirToDev, {blocking_slice(0, 0, 0)}), 0);
     auto start = Clock::now();
     ASSERT_EQ(execute(fd, dbc, blocker.handle(), kDirToDev), 0);
     ASSERT_EQ(execute(fd, dbc, a.handle(), kDirToDev), 0);
+    // Short only now: a stalled test must not see the DBC recovered before a queues.
+    ASSERT_EQ(qaic_sim_set_param("exec_timeout_ms", 200), 0);
     EXPECT_EQ(wait_bo(fd, blocker.handle(), dbc), -ETIMEDOUT);
     EXPECT_EQ(wait_bo(fd, a.handle(), dbc), -EIO);
     auto wall = uint64_t(
