@@ -196,6 +196,11 @@ void Card::firmware_nack(uint32_t count)
     fw_->nack_next(count);
 }
 
+void Card::reset_on_message(uint32_t nth)
+{
+    fw_->reset_on_message(nth);
+}
+
 void Card::remove_device()
 {
     gone_.store(true, std::memory_order_release);

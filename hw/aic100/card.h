@@ -108,6 +108,9 @@ public:
     void firmware_silent(bool silent);
     // The next `count` control messages are refused with a NACK (kFwInjected).
     void firmware_nack(uint32_t count);
+    // The device resets (reset()) when the firmware receives the nth control message from
+    // now, instead of answering it: a reset that hits a host in the middle of a message.
+    void reset_on_message(uint32_t nth);
     // Surprise removal: registers read all ones, engines and firmware stop, no MSIs.
     void remove_device();
     // Subsystem restart of one DBC: 2 -> 3 -> 4 -> 5 -> IDLE with SSR events the host acks.

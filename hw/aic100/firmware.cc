@@ -76,6 +76,12 @@ void Firmware::nack_next(uint32_t count)
     nack_count_ = count;
 }
 
+void Firmware::reset_on_message(uint32_t nth)
+{
+    std::lock_guard lk(lock_);
+    reset_countdown_ = nth;
+}
+
 void Firmware::start_ssr(unsigned dbc_id)
 {
     {
@@ -137,6 +143,12 @@ void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
     Bytes req;
     if (ctrl_.pop_h2d(req) != kRspOk)
         return; // unreadable slot: dropped, like a bus error on the read
+    if (reset_countdown_ && --reset_countdown_ == 0) {
+        lk.unlock();
+        card_.reset(); // the message is lost with everything else
+        lk.lock();
+        return;
+    }
     Bytes rsp = handle_message(req);
     if (!rsp.empty())
         post_d2h(ctrl_, rsp.data(), rsp.size(), lk);

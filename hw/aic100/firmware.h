@@ -34,6 +34,7 @@ public:
 
     void set_silent(bool silent);
     void nack_next(uint32_t count);
+    void reset_on_message(uint32_t nth);
     void start_ssr(unsigned dbc_id);
 
     // Firmware image store limits (bytes over all images).
@@ -81,6 +82,7 @@ private:
     uint64_t epoch_ = 0; // bumped by reset: work of an older epoch is dropped
     bool silent_ = false;
     uint32_t nack_count_ = 0;
+    uint32_t reset_countdown_ = 0; // survives the reset it causes, unlike the faults above
     bool have_seq_ = false;
     uint32_t last_seq_ = 0;
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)

@@ -77,6 +77,11 @@ public:
         case QAIC_SIM_FW_NACK:
             card.firmware_nack(arg0);
             return 0;
+        case QAIC_SIM_RESET_ON_MESSAGE:
+            if (arg0 == 0)
+                return -EINVAL;
+            card.reset_on_message(arg0);
+            return 0;
         case QAIC_SIM_SSR:
             if (!dbc_ok)
                 return -EINVAL;
@@ -94,6 +99,7 @@ public:
         case QAIC_SIM_DROP_MSI:
         case QAIC_SIM_FW_SILENT:
         case QAIC_SIM_FW_NACK:
+        case QAIC_SIM_RESET_ON_MESSAGE:
         case QAIC_SIM_SSR:
         case QAIC_SIM_REMOVE:
             (void)dbc_ok;

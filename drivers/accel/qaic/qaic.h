@@ -208,6 +208,9 @@ public:
     // Called from the control IRQ when the device forgot its channels: fails control waiters
     // with -EIO, and recovers on the workqueue.
     void device_reset_detected();
+    // On the workqueue: releases every DBC and brings the device up again, once more if it
+    // was reset again meanwhile.
+    void recover();
     // Waits for the device to come ONLINE (bounded by params.boot_timeout_ms), then programs
     // MSI routing and the control channel and learns whether CRCs are required.
     ErrorOr<void> bring_up();

@@ -157,15 +157,33 @@ void QaicDevice::device_reset_detected()
     online = false;
     ctrl.fail_all(-EIO);
     if (resetting.exchange(true))
-        return;
-    wq.queue([this] {
+        return; // the recovery that runs looks for this reset before it ends
+    wq.queue([this] { recover(); });
+}
+
+void QaicDevice::recover()
+{
+    constexpr unsigned kPasses = 3; // a device that keeps failing its bring-up stays offline
+    for (unsigned pass = 1;; ++pass) {
         // The device forgot every DBC it ran: release ours, then bring the device up again.
         for (auto &dbc : dbcs)
             release_dbc(*dbc, -EIO);
-        if (auto r = bring_up(); r.is_error())
-            pr_err("device did not come back after reset (%d)", r.code());
+        auto r = bring_up();
         resetting = false;
-    });
+        // A reset detected during this pass was dropped. If the device has come back from
+        // one (ONLINE, but without our channel, or with our bring-up failed), go again; if
+        // it still boots, its ONLINE MSI comes after resetting was cleared and recovers.
+        bool again = pdev.read32(kBarDev, kRegDevStatus) == kDevOnline &&
+                     (!online || pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1);
+        if (!again || pass == kPasses) {
+            if (r.is_error() || again)
+                pr_err("device did not come back after reset (%d)", r.is_error() ? r.code() : -EIO);
+            return;
+        }
+        pr_warn("device reset again during recovery: recovering again");
+        if (resetting.exchange(true))
+            return; // a reset detected just now queued a recovery of its own
+    }
 }
 
 ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)

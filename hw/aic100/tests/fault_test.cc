@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Fault injection (CONFIG_QAIC_FAULT_INJECTION): DMA errors, hung engines, lost MSIs, a
-// silent or NACKing firmware, surprise removal and subsystem restart. Without the option
-// every case skips.
+// silent or NACKing firmware, a reset on a message, surprise removal and subsystem restart.
+// Without the option every case skips.
 #include "hw/aic100/tests/harness.h"
 
 #include <functional>
@@ -232,6 +232,32 @@ TEST_F(Faults, InjectedNacks)
     r = d.transact({status_trans()});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_STATUS_FROM_DEV));
+}
+
+// A reset on the n-th message: messages before it are answered; that one is lost, the
+// device resets (DBCs released, channel off) and boots; the fault is spent, so the message
+// that the reset interrupted can be sent again on the new channel and is answered.
+TEST_F(Faults, ResetOnMessage)
+{
+    auto q = d.activate(8); // message 1
+    ASSERT_TRUE(q);
+    FAULT(card().reset_on_message(2));
+    ASSERT_TRUE(d.transact({status_trans()}));
+    uint64_t msis = d.msi_count(kMsiControl);
+    d.send_raw(make_msg(d.next_seq++, kUser, {status_trans()}));
+    ASSERT_TRUE(d.wait_msi(kMsiControl, msis + 1)); // ONLINE again
+    EXPECT_EQ(d.rd(kRegDevStatus), kDevOnline);
+    EXPECT_EQ(d.rd(kCtrlChannel + kChEnable), 0u);
+    EXPECT_EQ(d.rd(kCtrlChannel + kChD2hTail), 0u); // no answer
+    EXPECT_EQ(d.dbc_rd(q->id, kDbcState), kDbcIdle);
+    d.wr(kRegMsiMode, kMsiPerVector);
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    d.next_seq = 1;
+    for (int i = 0; i < 3; ++i) {
+        auto r = d.transact({status_trans()});
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_STATUS_FROM_DEV));
+    }
 }
 
 // Surprise removal: every register reads all ones, writes are ignored, and nothing more

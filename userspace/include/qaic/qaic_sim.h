@@ -20,6 +20,8 @@ enum qaic_sim_fault {
 	QAIC_SIM_REMOVE = 6,    /* surprise removal of the card */
 	QAIC_SIM_SSR = 7,       /* arg0: DBC goes through a subsystem restart */
 	QAIC_SIM_RESET = 8,     /* full device reset with work in flight */
+	QAIC_SIM_RESET_ON_MESSAGE = 9, /* arg0 >= 1: the device resets when it receives the
+	                                * arg0-th control message from now, unanswered */
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built

@@ -378,6 +378,26 @@ void restart_and_wait(int fd, uint32_t id)
     ASSERT_EQ(st.state, 0u);
 }
 
+// A reset that hits while the driver recovers from another: the device resets again when
+// the recovery's first control message reaches it, and the recovery's reset detection is
+// dropped. The driver must notice and recover again, not stay offline.
+TEST_F(QaicDatapathFault, ResetDuringRecovery)
+{
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 1, 0));
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
+    ASSERT_EQ(wait_until_online(), 0);
+    uint32_t again;
+    ASSERT_EQ(activate(fd, 16, &again), 0);
+    Bo in;
+    ASSERT_NO_FATAL_FAILURE(make(in, kPage));
+    ASSERT_EQ(attach(fd, in.handle(), again, kDirToDev, {slice(0, kPage, kDev)}), 0);
+    EXPECT_EQ(dpt::run(fd, again, in.handle(), kDirToDev), 0);
+    std::vector<uint8_t> back;
+    ASSERT_EQ(read_device(fd, again, kDev, kPage, &back), 0);
+    EXPECT_TRUE(same_bytes(back.data(), in.data(), kPage));
+    EXPECT_EQ(deactivate(fd, again), 0);
+}
+
 // The SSR channel's ring keeps old events in memory. A reset must not make the driver take
 // them for new ones: here the ring is full of restart events of the very DBC that has a job
 // in flight when the reset comes, and that job must fail with EIO, not EPIPE.
