@@ -99,6 +99,11 @@ private:
 struct Dbc {
     unsigned id = 0;
     std::mutex lock;
+    // Taken before `lock` by whoever takes jobs off the DBC (completions, hang recovery,
+    // release, SSR, removal) and held until they are finished: jobs finish, and their fences
+    // signal, in the order they left. A waiter on the last job of a call then finds every
+    // earlier BO of the DBC idle again, whichever thread reaped the earlier ones.
+    std::mutex finish_lock;
     bool in_use = false;      // activated for `usr`
     uint32_t usr = 0;         // owner's user handle
     bool in_ssr = false;      // subsystem restart in progress

@@ -222,20 +222,23 @@ ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data)
 void QaicDevice::release_dbc(Dbc &dbc, int err)
 {
     std::list<RefPtr<Bo>> bos;
-    std::vector<RefPtr<Job>> jobs;
     kernel::DmaCoherent queue;
     {
-        std::lock_guard lk(dbc.lock);
-        jobs = dbc_stop(dbc);
-        bos.swap(dbc.bos);
-        queue = dbc.queue;
-        dbc.queue = {};
-        dbc.nelem = 0;
-        dbc.in_use = false;
-        dbc.in_ssr = false;
-        dbc.usr = 0;
+        std::lock_guard fin(dbc.finish_lock);
+        std::vector<RefPtr<Job>> jobs;
+        {
+            std::lock_guard lk(dbc.lock);
+            jobs = dbc_stop(dbc);
+            bos.swap(dbc.bos);
+            queue = dbc.queue;
+            dbc.queue = {};
+            dbc.nelem = 0;
+            dbc.in_use = false;
+            dbc.in_ssr = false;
+            dbc.usr = 0;
+        }
+        finish_jobs(jobs, err);
     }
-    finish_jobs(jobs, err);
     for (RefPtr<Bo> &bo : bos) {
         std::lock_guard lk(bo->lock);
         detach_locked(*bo);

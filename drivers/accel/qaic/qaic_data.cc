@@ -211,6 +211,7 @@ void QaicDevice::finish_jobs(std::vector<RefPtr<Job>> &jobs, int err)
 void QaicDevice::dbc_irq(unsigned id)
 {
     Dbc &dbc = *dbcs[id];
+    std::lock_guard fin(dbc.finish_lock);
     std::vector<RefPtr<Job>> done;
     {
         std::lock_guard lk(dbc.lock);
@@ -239,6 +240,7 @@ void QaicDevice::dbc_irq(unsigned id)
 
 void QaicDevice::dbc_recover(Dbc &dbc)
 {
+    std::lock_guard fin(dbc.finish_lock);
     std::vector<RefPtr<Job>> jobs;
     {
         std::lock_guard lk(dbc.lock);

@@ -264,6 +264,7 @@ void remove(QaicDevice &qdev)
     qdev.ctrl.fail_all(-ENODEV); // nobody may sit in a control wait while we unplug
     // Nor in WAIT_BO: every job fails with -ENODEV before unplug waits for ioctls.
     for (auto &dbc : qdev.dbcs) {
+        std::lock_guard fin(dbc->finish_lock);
         std::vector<RefPtr<Job>> jobs;
         {
             std::lock_guard lk(dbc->lock);

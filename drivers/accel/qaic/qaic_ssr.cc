@@ -63,6 +63,7 @@ void QaicDevice::ssr_irq()
             continue;
         Dbc &dbc = *dbcs[ev.dbc_id];
         if (ev.event == kSsrBeforeShutdown) {
+            std::lock_guard fin(dbc.finish_lock);
             std::vector<RefPtr<Job>> jobs;
             {
                 std::lock_guard lk(dbc.lock);

@@ -153,6 +153,49 @@ TEST_F(QaicDatapathConcurrency, WaitAndPerfStatsRaceExecutions)
     EXPECT_GT(samples, 0);
 }
 
+// Jobs of one DBC finish in order, however many threads reap its completions: once the last
+// BO of a call is done, every earlier one is too, and the call can be made again at once
+// (EXECUTE refuses a BO still queued with EINVAL). In polling mode every busy-polling waiter
+// reaps: here the main thread waits for the last BO while two others wait for earlier ones,
+// and the datapath thread polls at its shortest interval, so batches are reaped side by side.
+TEST_F(QaicDatapathConcurrency, JobsFinishInOrderWhoeverReaps)
+{
+    ParamGuard polling("datapath_polling", kDefaultPolling);
+    ParamGuard interval("poll_interval_us", kDefaultPollIntervalUs);
+    SIM_OR_SKIP(qaic_sim_set_param("datapath_polling", 1));
+    ASSERT_EQ(qaic_sim_set_param("poll_interval_us", 10), 0);
+    constexpr int kBos = 64, kRounds = 500;
+    std::vector<Bo> bos(kBos);
+    std::vector<qaic_execute_entry> all;
+    for (int i = 0; i < kBos; ++i) {
+        ASSERT_NO_FATAL_FAILURE(make(bos[i], kPage));
+        ASSERT_EQ(attach(fd, bos[i].handle(), dbc, kDirToDev, {slice(0, kPage, kDev + i * kPage)}),
+                  0);
+        all.push_back({bos[i].handle(), kDirToDev});
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+    auto reaper = [&](int first) {
+        for (int i = first; !stop; i = (i + 7) % (kBos - 1))
+            if (int err = wait_bo(fd, bos[i].handle(), dbc); err && err != -ETIMEDOUT)
+                ++bad;
+    };
+    std::thread r1(reaper, 0), r2(reaper, 3);
+    for (int round = 0; round < kRounds; ++round) {
+        int err = execute(fd, dbc, all);
+        if (!err)
+            err = wait_bo(fd, bos.back().handle(), dbc);
+        if (err) {
+            ADD_FAILURE() << "round " << round << ": " << err;
+            break;
+        }
+    }
+    stop = true;
+    r1.join();
+    r2.join();
+    EXPECT_EQ(bad, 0);
+}
+
 // Files closed with jobs in flight (data moving, a job blocked on a semaphore, more queued
 // behind it), again and again, while another file moves data: no crash, nothing leaked (the
 // DBCs come back, the BO memory too), and the other file's work is unaffected.

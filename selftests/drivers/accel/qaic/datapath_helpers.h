@@ -31,6 +31,7 @@ inline constexpr unsigned kDefaultSchedQueueDepth = 4096;
 inline constexpr unsigned kDefaultWaitTimeoutMs = 5000;
 inline constexpr unsigned kDefaultExecTimeoutMs = 10000;
 inline constexpr unsigned kDefaultPolling = 0;
+inline constexpr unsigned kDefaultPollIntervalUs = 100;
 
 using Clock = std::chrono::steady_clock;
 
