@@ -69,6 +69,15 @@ def main():
           higher_is_better=False)
     ratio("DmaMultiDbc/2/4194304 vs DmaToDevice/4194304", bps("BM_DmaMultiDbc/2/4194304"),
           bps("BM_DmaToDevice/4194304"), 1.3)
+    # What two copying threads get from this host's memory, beside what two DBCs get.
+    for size in (1048576, 4194304, 16777216):
+        two, one = bps(f"BM_MemcpyThreads/2/{size}"), bps(f"BM_MemcpyThreads/1/{size}")
+        dma = bps(f"BM_DmaMultiDbc/2/{size}")
+        if two and one and dma:
+            rows.append((f"MemcpyThreads/2/{size} vs MemcpyThreads/1", f"{two / one:.2f}x",
+                         f"{two / 1e9:.1f} vs {one / 1e9:.1f} GB/s", "", ""))
+            rows.append((f"DmaMultiDbc/2/{size} vs MemcpyThreads/2", f"{dma / two:.2f}x",
+                         f"{dma / 1e9:.1f} vs {two / 1e9:.1f} GB/s", "", ""))
     best = max([ips(k) for k in b if k.startswith("BM_ExecPipelined/")] or [0])
     rows.append(("ExecPipelined (best) BOs/s", f"{best:,.0f}", "", ">= 250,000",
                  "met" if best >= 250000 else "MISSED"))

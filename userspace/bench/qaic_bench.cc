@@ -8,11 +8,13 @@
 //   BM_ExecWait/4096             round trip of one small job            (time per job)
 //   BM_ExecPipelined/<bos>       <bos> 4 KiB BOs per EXECUTE, wait last (items_per_second)
 //   BM_DmaMultiDbc/<dbcs>/<bytes> one thread per DBC, concurrently      (aggregate bytes/s)
+//   BM_MemcpyThreads/<n>/<bytes> its baseline: n threads copying at once (aggregate bytes/s)
 #include <benchmark/benchmark.h>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -161,21 +163,17 @@ void BM_ExecPipelined(benchmark::State &state)
     state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(nbos));
 }
 
-// One thread per DBC, started once: each round, every thread makes kPerThread transfers on its
-// own DBC. The threads outlive the rounds so the timing holds DMA, not thread creation (which
-// costs 100-200 us per pair of threads in this VM).
-class DmaCrew {
+// Threads started once: each round, thread i runs job(i) once, and round() returns when all
+// have. The threads outlive the rounds so the timing holds the work, not thread creation
+// (which costs 100-200 us per pair of threads in this VM).
+class Crew {
 public:
-    static constexpr int kPerThread = 8;
-
-    DmaCrew(int dbcs, uint64_t bytes)
+    Crew(int n, std::function<void(int)> job) : job_(std::move(job))
     {
-        for (int i = 0; i < dbcs; ++i)
-            setups_.push_back(std::make_unique<DmaSetup>(bytes, uint64_t(i) * bytes));
-        for (auto &s : setups_)
-            threads_.emplace_back([this, setup = s.get()] { work(*setup); });
+        for (int i = 0; i < n; ++i)
+            threads_.emplace_back([this, i] { work(i); });
     }
-    ~DmaCrew()
+    ~Crew()
     {
         {
             std::lock_guard lk(lock_);
@@ -198,7 +196,7 @@ public:
     }
 
 private:
-    void work(DmaSetup &s)
+    void work(int i)
     {
         uint64_t seen = 0;
         std::unique_lock lk(lock_);
@@ -210,8 +208,7 @@ private:
             lk.unlock();
             std::exception_ptr err;
             try {
-                for (int k = 0; k < kPerThread; ++k)
-                    s.transfer(s.to, 1);
+                job_(i);
             } catch (...) {
                 err = std::current_exception();
             }
@@ -223,7 +220,7 @@ private:
         }
     }
 
-    std::vector<std::unique_ptr<DmaSetup>> setups_;
+    std::function<void(int)> job_;
     std::vector<std::thread> threads_;
     std::mutex lock_;
     std::condition_variable cv_;
@@ -233,14 +230,48 @@ private:
     std::exception_ptr error_;
 };
 
+constexpr int kPerThread = 8; // transfers (or copies) per thread and round
+
+// One thread per DBC, each making kPerThread transfers on its own DBC per round.
 void BM_DmaMultiDbc(benchmark::State &state)
 {
     int dbcs = int(state.range(0));
     uint64_t bytes = uint64_t(state.range(1));
-    DmaCrew crew(dbcs, bytes);
+    std::vector<std::unique_ptr<DmaSetup>> setups;
+    for (int i = 0; i < dbcs; ++i)
+        setups.push_back(std::make_unique<DmaSetup>(bytes, uint64_t(i) * bytes));
+    Crew crew(dbcs, [&](int i) {
+        for (int k = 0; k < kPerThread; ++k)
+            setups[size_t(i)]->transfer(setups[size_t(i)]->to, 1);
+    });
     for (auto _ : state)
         crew.round();
-    state.SetBytesProcessed(int64_t(state.iterations()) * dbcs * DmaCrew::kPerThread *
+    state.SetBytesProcessed(int64_t(state.iterations()) * dbcs * kPerThread * int64_t(bytes));
+}
+
+// The baseline of BM_DmaMultiDbc: the same threads and rounds, each copying its own
+// page-aligned buffers with memcpy. What the host's memory gives two copying threads bounds
+// what two DBCs can give.
+void BM_MemcpyThreads(benchmark::State &state)
+{
+    int threads = int(state.range(0));
+    size_t bytes = size_t(state.range(1));
+    std::vector<std::pair<PageBuf, PageBuf>> bufs;
+    for (int i = 0; i < threads; ++i) {
+        bufs.emplace_back(PageBuf(bytes), PageBuf(bytes));
+        std::memset(bufs.back().first.data(), 0x5A, bytes);
+        std::memset(bufs.back().second.data(), 0, bytes);
+    }
+    Crew crew(threads, [&](int i) {
+        auto &[src, dst] = bufs[size_t(i)];
+        for (int k = 0; k < kPerThread; ++k) {
+            std::memcpy(dst.data(), src.data(), bytes);
+            benchmark::ClobberMemory();
+        }
+    });
+    for (auto _ : state)
+        crew.round();
+    state.SetBytesProcessed(int64_t(state.iterations()) * threads * kPerThread *
                             int64_t(bytes));
 }
 
@@ -257,6 +288,9 @@ BENCHMARK(BM_DmaFromDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_ExecWait)->Arg(4096)->UseRealTime();
 BENCHMARK(BM_ExecPipelined)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 BENCHMARK(BM_DmaMultiDbc)
+    ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
+    ->UseRealTime();
+BENCHMARK(BM_MemcpyThreads)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
     ->UseRealTime();
 
