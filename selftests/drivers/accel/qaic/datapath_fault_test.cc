@@ -20,9 +20,25 @@ protected:
             GTEST_SKIP() << why_;
     }
 
-    // Three rounds of 8 BOs each way through a 4-element ring (PollingMode); busy: whether
-    // the waiters busy-poll, checked in the DBC's counters.
+    // Rounds of 8 BOs each way through a 4-element ring (PollingMode); busy: whether the
+    // waiters busy-poll, checked in the DBC's counters.
     void polling_rounds(bool busy);
+
+    // After a fault: a new activation on file f moves a page to the device and back.
+    void fresh_dbc_moves_data(int f)
+    {
+        uint32_t d;
+        ASSERT_EQ(activate(f, 16, &d), 0);
+        Bo in;
+        ASSERT_EQ(in.create(f, kPage), 0);
+        fill(in.data(), kPage, fresh_seed());
+        ASSERT_EQ(attach(f, in.handle(), d, kDirToDev, {slice(0, kPage, kDev)}), 0);
+        EXPECT_EQ(dpt::run(f, d, in.handle(), kDirToDev), 0);
+        std::vector<uint8_t> back;
+        ASSERT_EQ(read_device(f, d, kDev, kPage, &back), 0);
+        EXPECT_TRUE(same_bytes(back.data(), in.data(), kPage));
+        EXPECT_EQ(deactivate(f, d), 0);
+    }
 
     // Until the device answers again after a reset (bounded); meanwhile ioctls see ENODEV,
     // or EIO for a MANAGE the reset overtook.
@@ -265,18 +281,7 @@ TEST_F(QaicDatapathFault, SubsystemRestart)
         ASSERT_NO_FATAL_FAILURE(ssr_once(fd, &saw_epipe));
     }
     EXPECT_TRUE(saw_epipe) << "EXECUTE never ran during any of " << attempts << " restarts";
-
-    // A new activation moves data.
-    uint32_t again;
-    ASSERT_EQ(activate(fd, 16, &again), 0);
-    Bo in;
-    ASSERT_NO_FATAL_FAILURE(make(in, kPage));
-    ASSERT_EQ(attach(fd, in.handle(), again, kDirToDev, {slice(0, kPage, kDev)}), 0);
-    EXPECT_EQ(dpt::run(fd, again, in.handle(), kDirToDev), 0);
-    std::vector<uint8_t> back;
-    ASSERT_EQ(read_device(fd, again, kDev, kPage, &back), 0);
-    EXPECT_TRUE(same_bytes(back.data(), in.data(), kPage));
-    EXPECT_EQ(deactivate(fd, again), 0);
+    fresh_dbc_moves_data(fd);
 }
 
 // A device reset with work in flight: every job fails with EIO (on every file), ioctls get
@@ -349,18 +354,7 @@ TEST_F(QaicDatapathFault, OpensDuringResetRecovery)
 
     int f = qaic_open(nullptr);
     ASSERT_GE(f, 0) << std::strerror(errno);
-    uint32_t d;
-    ASSERT_EQ(activate(f, 16, &d), 0);
-    {
-        Bo in;
-        ASSERT_EQ(in.create(f, kPage), 0);
-        fill(in.data(), kPage, fresh_seed());
-        ASSERT_EQ(attach(f, in.handle(), d, kDirToDev, {slice(0, kPage, kDev)}), 0);
-        EXPECT_EQ(dpt::run(f, d, in.handle(), kDirToDev), 0);
-        std::vector<uint8_t> back;
-        ASSERT_EQ(read_device(f, d, kDev, kPage, &back), 0);
-        EXPECT_TRUE(same_bytes(back.data(), in.data(), kPage));
-    }
+    fresh_dbc_moves_data(f);
     EXPECT_EQ(qaic_close(f), 0);
 }
 
@@ -386,16 +380,7 @@ TEST_F(QaicDatapathFault, ResetDuringRecovery)
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 1, 0));
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
     ASSERT_EQ(wait_until_online(), 0);
-    uint32_t again;
-    ASSERT_EQ(activate(fd, 16, &again), 0);
-    Bo in;
-    ASSERT_NO_FATAL_FAILURE(make(in, kPage));
-    ASSERT_EQ(attach(fd, in.handle(), again, kDirToDev, {slice(0, kPage, kDev)}), 0);
-    EXPECT_EQ(dpt::run(fd, again, in.handle(), kDirToDev), 0);
-    std::vector<uint8_t> back;
-    ASSERT_EQ(read_device(fd, again, kDev, kPage, &back), 0);
-    EXPECT_TRUE(same_bytes(back.data(), in.data(), kPage));
-    EXPECT_EQ(deactivate(fd, again), 0);
+    fresh_dbc_moves_data(fd);
 }
 
 // The SSR channel's ring keeps old events in memory. A reset must not make the driver take
