@@ -121,6 +121,10 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
             lk.lock();
             if (r.is_error())
                 return Error(-ETIMEDOUT);
+            // The room may have come from a reset: fail_all() has run for it, and a message
+            // queued now would wait for an answer nobody fails. Check again under the lock.
+            if (!qdev_.online)
+                return Error(-ENODEV);
         }
         if (head == kRegGone) {
             lk.unlock();
