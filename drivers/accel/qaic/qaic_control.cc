@@ -107,8 +107,6 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
     uint32_t seq;
     {
         std::unique_lock lk(lock_);
-        if (!qdev_.online)
-            return Error(-ENODEV);
         // The firmware consumes slots quickly; a full ring means it stopped answering.
         uint32_t head = 0;
         auto room = [&] {
@@ -121,16 +119,17 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
             lk.lock();
             if (r.is_error())
                 return Error(-ETIMEDOUT);
-            // The room may have come from a reset: fail_all() has run for it, and a message
-            // queued now would wait for an answer nobody fails. Check again under the lock.
-            if (!qdev_.online)
-                return Error(-ENODEV);
         }
         if (head == kRegGone) {
             lk.unlock();
             qdev_.mark_gone();
             return Error(-ENODEV);
         }
+        // Checked last, under the lock the waiter is registered with, after any wait for
+        // room (a reset makes room): a reset's fail_all() runs either after this waiter is
+        // registered, and fails it, or before, and then online is false here.
+        if (!qdev_.online)
+            return Error(-ENODEV);
         seq = ++seq_;
         frame_message(msg, seq, crc_required());
         std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,

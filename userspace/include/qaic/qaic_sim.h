@@ -25,8 +25,8 @@ enum qaic_sim_fault {
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built
- * without CONFIG_QAIC_FAULT_INJECTION (RESET works regardless), EINVAL for a bad fault or
- * DBC, EBADF for an unknown fd, ENODEV for a real node. */
+ * without CONFIG_QAIC_FAULT_INJECTION (RESET works regardless), EINVAL for a bad fault, DBC
+ * or count, EBADF for an unknown fd, ENODEV for a real node. */
 int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1);
 
 /* Counters and state of one DBC of the card behind fd, as status tools read them from its

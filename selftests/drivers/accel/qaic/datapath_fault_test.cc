@@ -378,6 +378,8 @@ void restart_and_wait(int fd, uint32_t id)
 TEST_F(QaicDatapathFault, ResetDuringRecovery)
 {
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 1, 0));
+    EXPECT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 0, 0), -1); // the 0th: none
+    EXPECT_EQ(errno, EINVAL);
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
     ASSERT_EQ(wait_until_online(), 0);
     fresh_dbc_moves_data(fd);
