@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <pthread.h>
 #include <sched.h>
 
@@ -522,6 +523,7 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
         }
     }
 
+    std::optional<uint32_t> answered_tail; // RSPTP after this element's response
     if ((req.cmd & kCmdGenCompletion) || unreadable) {
         // Wait for a free response slot; the host frees them from its MSI handler.
         auto rsp_room = [&] {
@@ -554,10 +556,7 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
             ++responses_;
             msi_pending_ = true;
             ++responses_since_msi_;
-            // RSPTP last: a host that sees the response also sees its element consumed
-            // (REQHP) and counted.
-            reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
-            rsptp_.store((tail + 1) % rings.nelem, std::memory_order_release);
+            answered_tail = (tail + 1) % rings.nelem;
         } else {
             ++errors_;
             last_error_ = wst;
@@ -566,6 +565,10 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
     if (req.cmd & kCmdForceMsi)
         msi_pending_ = true;
     reqhp_.store((idx + 1) % rings.nelem, std::memory_order_release);
+    // RSPTP last: a host that sees the response also sees its element consumed (REQHP) and
+    // counted.
+    if (answered_tail)
+        rsptp_.store(*answered_tail, std::memory_order_release);
     if (msi_pending_ && responses_since_msi_ >= kMsiModeration)
         flush_msi(lk);
     return true;
