@@ -201,6 +201,16 @@ void Card::reset_on_message(uint32_t nth)
     fw_->reset_on_message(nth);
 }
 
+void Card::firmware_pad_answers(uint32_t count)
+{
+    fw_->pad_answers(count);
+}
+
+void Card::firmware_misname_deactivate(uint32_t count)
+{
+    fw_->misname_deactivate(count);
+}
+
 void Card::remove_device()
 {
     gone_.store(true, std::memory_order_release);

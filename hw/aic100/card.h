@@ -111,6 +111,12 @@ public:
     // The device resets (reset()) when the firmware receives the nth control message from
     // now, instead of answering it: a reset that hits a host in the middle of a message.
     void reset_on_message(uint32_t nth);
+    // A misbehaving firmware: every response carries `count` more STATUS answers than asked
+    // for (as many as fit the slot), until set to 0.
+    void firmware_pad_answers(uint32_t count);
+    // A misbehaving firmware: the next `count` DEACTIVATE answers name the DBC after the one
+    // it deactivated.
+    void firmware_misname_deactivate(uint32_t count);
     // Surprise removal: registers read all ones, engines and firmware stop, no MSIs.
     void remove_device();
     // Subsystem restart of one DBC: 2 -> 3 -> 4 -> 5 -> IDLE with SSR events the host acks.

@@ -56,6 +56,8 @@ void Firmware::reset()
         have_seq_ = false;
         silent_ = false;
         nack_count_ = 0;
+        pad_count_ = 0;
+        misname_count_ = 0;
         boot_pending_ = true;
     }
     cv_.notify_all();
@@ -80,6 +82,18 @@ void Firmware::reset_on_message(uint32_t nth)
 {
     std::lock_guard lk(lock_);
     reset_countdown_ = nth;
+}
+
+void Firmware::pad_answers(uint32_t count)
+{
+    std::lock_guard lk(lock_);
+    pad_count_ = count;
+}
+
+void Firmware::misname_deactivate(uint32_t count)
+{
+    std::lock_guard lk(lock_);
+    misname_count_ = count;
 }
 
 void Firmware::start_ssr(unsigned dbc_id)
@@ -231,6 +245,11 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
             ++count;
         pos += tlen;
     }
+    // A misbehaving firmware: unasked-for STATUS answers, as many as the slot holds.
+    for (uint32_t i = 0; i < pad_count_ && out.size() + sizeof(WireStatusFromDev) <= kCtrlSlotSize;
+         ++i, ++count)
+        append(out, WireStatusFromDev{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(WireStatusFromDev)},
+                                      kFwMajor, kFwMinor, kFwOk, kStatusFlagCrcRequired});
 
     WireMsgHdr rh = h;
     rh.len = uint32_t(out.size());
@@ -442,6 +461,10 @@ uint32_t Firmware::do_deactivate(uint32_t user, const uint8_t *t, uint32_t len, 
         r.status = kFwNotOwner;
     else
         card_.dbc(d.dbc_id).release();
+    if (misname_count_) {
+        --misname_count_;
+        r.dbc_id = (d.dbc_id + 1) % card_.num_dbc(); // a misbehaving firmware names another
+    }
     append(out, r);
     return kFwOk;
 }

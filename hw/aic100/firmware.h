@@ -35,6 +35,8 @@ public:
     void set_silent(bool silent);
     void nack_next(uint32_t count);
     void reset_on_message(uint32_t nth);
+    void pad_answers(uint32_t count);
+    void misname_deactivate(uint32_t count);
     void start_ssr(unsigned dbc_id);
 
     // Firmware image store limits (bytes over all images).
@@ -83,6 +85,8 @@ private:
     bool silent_ = false;
     uint32_t nack_count_ = 0;
     uint32_t reset_countdown_ = 0; // survives the reset it causes, unlike the faults above
+    uint32_t pad_count_ = 0;       // STATUS answers appended to every response
+    uint32_t misname_count_ = 0;   // DEACTIVATE answers left to name the wrong DBC
     bool have_seq_ = false;
     uint32_t last_seq_ = 0;
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)

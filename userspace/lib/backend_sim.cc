@@ -82,6 +82,12 @@ public:
                 return -EINVAL;
             card.reset_on_message(arg0);
             return 0;
+        case QAIC_SIM_FW_PAD:
+            card.firmware_pad_answers(arg0);
+            return 0;
+        case QAIC_SIM_FW_MISNAME:
+            card.firmware_misname_deactivate(arg0);
+            return 0;
         case QAIC_SIM_SSR:
             if (!dbc_ok)
                 return -EINVAL;
@@ -100,6 +106,8 @@ public:
         case QAIC_SIM_FW_SILENT:
         case QAIC_SIM_FW_NACK:
         case QAIC_SIM_RESET_ON_MESSAGE:
+        case QAIC_SIM_FW_PAD:
+        case QAIC_SIM_FW_MISNAME:
         case QAIC_SIM_SSR:
         case QAIC_SIM_REMOVE:
             (void)dbc_ok;

@@ -22,6 +22,9 @@ enum qaic_sim_fault {
 	QAIC_SIM_RESET = 8,     /* full device reset with work in flight */
 	QAIC_SIM_RESET_ON_MESSAGE = 9, /* arg0 >= 1: the device resets when it receives the
 	                                * arg0-th control message from now, unanswered */
+	QAIC_SIM_FW_PAD = 10,   /* arg0: every control response carries arg0 unasked-for STATUS
+	                         * answers (as many as fit), 0 stops it */
+	QAIC_SIM_FW_MISNAME = 11, /* arg0: the next arg0 DEACTIVATE answers name the wrong DBC */
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built

@@ -321,6 +321,8 @@ struct FirmwareFaultGuard {
     {
         qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0);
         qaic_sim_inject(fd, QAIC_SIM_FW_NACK, 0, 0);
+        qaic_sim_inject(fd, QAIC_SIM_FW_PAD, 0, 0);
+        qaic_sim_inject(fd, QAIC_SIM_FW_MISNAME, 0, 0);
         qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs);
     }
 };
