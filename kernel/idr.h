@@ -29,6 +29,9 @@ public:
         return alloc_from(std::move(value), hint, start, end, true);
     }
 
+    // Where alloc_cyclic() looks first (idr_set_cursor).
+    void set_cursor(uint32_t next) { next_ = next; }
+
     T *find(uint32_t id)
     {
         auto it = map_.find(id);

@@ -100,6 +100,19 @@ TEST(Idr, SingleIdRange)
     EXPECT_EQ(idr.alloc_cyclic(2, 42, 43).code(), -ENOSPC);
 }
 
+// set_cursor() moves where cyclic allocation looks first; an id in use there is skipped,
+// and the search wraps at the end of the range.
+TEST(Idr, SetCursorSkipsIdsInUseAndWraps)
+{
+    Idr<int> idr;
+    EXPECT_EQ(must_alloc(idr, 1, 1, 0), 1u);
+    idr.set_cursor(1);
+    EXPECT_EQ(idr.alloc_cyclic(2, 1).value(), 2u);
+    idr.set_cursor(UINT32_MAX);
+    EXPECT_EQ(idr.alloc_cyclic(3, 1).value(), UINT32_MAX);
+    EXPECT_EQ(idr.alloc_cyclic(4, 1).value(), 3u);
+}
+
 TEST(Idr, EmptyRangeIsInvalid)
 {
     Idr<int> idr;

@@ -8,6 +8,8 @@
 #include "drivers/accel/qaic/page_pool.h"
 #include "drivers/accel/qaic/qaic_sched.h"
 #include "include/hw/aic100_regs.h"
+#include "kernel/idr.h"
+#include "kernel/locked.h"
 #include "kernel/pci.h"
 #include "kernel/spin.h"
 #include "kernel/wait.h"
@@ -18,6 +20,7 @@
 #include <list>
 #include <map>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -154,14 +157,24 @@ public:
     ErrorOr<void> reinit();
     void fini();
 
+    // What becomes of the answer to a message whose sender stopped waiting (timeout): called
+    // on the device's workqueue with the answer when it comes, or with the error that means
+    // none will (-EIO: the device was reset, -ENODEV: it is gone).
+    using LateAnswer = std::function<void(ErrorOr<std::vector<uint8_t>>)>;
+
     // Sends msg (a WireMsgHdr + transactions; crc32, magic and sequence are filled here) and
     // returns the response message, checked for length and (when required) CRC:
-    // -ETIMEDOUT, -EIO (device reset meanwhile), -EPIPE (bad CRC), -ENODEV.
-    ErrorOr<std::vector<uint8_t>> transact(std::vector<uint8_t> msg);
+    // -ETIMEDOUT, -EIO (device reset meanwhile, or found reset), -EPIPE (bad CRC), -ENODEV.
+    // *epoch is set to the epoch the message was sent in; late, if set, takes over the answer
+    // after a timeout.
+    ErrorOr<std::vector<uint8_t>> transact(std::vector<uint8_t> msg, uint64_t *epoch = nullptr,
+                                           LateAnswer late = {});
     // The control MSI: drains responses.
     void irq();
-    // Fails every waiter with err (reset, removal).
+    // Fails every waiter with err (reset, removal) and starts a new epoch: answers of an
+    // older epoch describe a device state that is gone.
     void fail_all(int err);
+    uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
     bool crc_required() const { return crc_required_.load(std::memory_order_acquire); }
     void set_crc_required(bool on) { crc_required_.store(on, std::memory_order_release); }
@@ -180,7 +193,13 @@ private:
     std::atomic<uint32_t> h2d_tail_{0}; // also read by a sender waiting for room
     uint32_t d2h_head_ = 0;
     uint32_t seq_ = 0;
+    // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
+    // recovery is started), or fine. For when its interrupt may have been lost.
+    ErrorOr<void> check_device();
+
     std::map<uint32_t, Waiter *> waiters_;
+    std::map<uint32_t, LateAnswer> late_; // by sequence number
+    std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
 };
 
@@ -217,7 +236,8 @@ public:
     // was reset again meanwhile.
     void recover();
     // Waits for the device to come ONLINE (bounded by params.boot_timeout_ms), then programs
-    // MSI routing and the control channel and learns whether CRCs are required.
+    // MSI routing and the control channel and learns whether CRCs are required (asking again
+    // when the firmware NACKs the question).
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
@@ -226,6 +246,12 @@ public:
     // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
     // ACTIVATE, so answers must update the DBC table in the order the device ran them.
     std::mutex manage_lock;
+    // Rings offered in an ACTIVATE whose DBC could not be taken back from the device (the
+    // answer came late and so did the DEACTIVATE's): the device may still use them, so they
+    // are freed only at removal. Under manage_lock.
+    std::vector<kernel::DmaCoherent> lost_rings;
+    // The handles of open files' users, as the firmware knows them: unique while open.
+    kernel::Locked<kernel::Idr<bool>> usr_handles;
 
     // ---- datapath (qaic_data.cc)
     // Sets up a freshly activated DBC's ring and scheduler. Caller holds dbc.lock.
@@ -263,6 +289,14 @@ private:
 struct QaicUser : accel::FilePrivate {
     uint32_t handle = 0; // identifies the user to the firmware
 };
+
+// Test hooks, as KUnit's static stubs: points where a unit test runs code of its own to put a
+// race exactly where it wants it. Null outside tests.
+struct TestHooks {
+    // MANAGE has the device's answer to its first message and has not yet decoded it.
+    std::atomic<void (*)(QaicDevice &)> manage_answered{nullptr};
+};
+extern TestHooks test_hooks;
 
 inline QaicDevice &to_qdev(accel::Device &dev)
 {

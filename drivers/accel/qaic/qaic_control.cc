@@ -8,8 +8,10 @@
 #include "kernel/mm.h"
 #include "kernel/printk.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 namespace qaic {
 namespace {
@@ -88,23 +90,45 @@ void ControlChannel::fini()
 
 void ControlChannel::fail_all(int err)
 {
+    std::map<uint32_t, LateAnswer> late;
     {
         std::lock_guard lk(lock_);
+        epoch_.fetch_add(1, std::memory_order_acq_rel);
         for (auto &[seq, w] : waiters_) {
             w->err = err;
             w->done = true;
         }
         waiters_.clear();
+        late.swap(late_);
     }
     wq_.wake_up_all();
+    for (auto &[seq, answer] : late)
+        qdev_.wq.queue([answer = std::move(answer), err] { answer(Error(err)); });
 }
 
-ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
+ErrorOr<void> ControlChannel::check_device()
+{
+    uint32_t enabled = qdev_.pdev.read32(kBarDev, kCtrlChannel + kChEnable);
+    if (enabled == kRegGone) {
+        qdev_.mark_gone();
+        return Error(-ENODEV);
+    }
+    if (enabled != 1) {
+        qdev_.device_reset_detected();
+        return Error(-EIO);
+    }
+    return {};
+}
+
+ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg, uint64_t *epoch,
+                                                        LateAnswer late)
 {
     kernel::PciDev &pdev = qdev_.pdev;
     auto timeout = std::chrono::milliseconds(qdev_.params.control_resp_timeout_ms);
     Waiter w;
     uint32_t seq;
+    // A reset whose interrupt was lost is found here, before the message goes nowhere.
+    TRY(check_device());
     {
         std::unique_lock lk(lock_);
         // The firmware consumes slots quickly; a full ring means it stopped answering.
@@ -136,6 +160,8 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
                     msg.data(), msg.size());
         h2d_tail_ = (h2d_tail_ + 1) % rings_.nelem;
         waiters_[seq] = &w;
+        if (epoch)
+            *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
     auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout);
@@ -143,11 +169,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg)
         std::unique_lock lk(lock_);
         if (!w.done) {
             waiters_.erase(seq);
+            if (late)
+                late_[seq] = std::move(late);
             lk.unlock();
-            if (qdev_.gone()) {
-                qdev_.mark_gone();
-                return Error(-ENODEV);
-            }
+            // Silence may mean a reset or a removal whose interrupt was lost.
+            TRY(check_device());
             return Error(-ETIMEDOUT);
         }
     }
@@ -170,6 +196,7 @@ void ControlChannel::irq()
         qdev_.device_reset_detected();
         return;
     }
+    std::vector<std::pair<LateAnswer, std::vector<uint8_t>>> late;
     {
         std::lock_guard lk(lock_);
         uint32_t tail = pdev.read32(kBarDev, kCtrlChannel + kChD2hTail);
@@ -179,29 +206,36 @@ void ControlChannel::irq()
             const uint8_t *slot =
                 static_cast<const uint8_t *>(rings_.d2h.cpu_addr) + size_t(d2h_head_) * kCtrlSlotSize;
             auto h = load<WireMsgHdr>(slot);
-            auto it = waiters_.find(h.sequence_number);
-            if (it != waiters_.end()) {
-                // The header's len is the device's word: never read past the slot.
-                uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlSlotSize);
+            // The header's len is the device's word: never read past the slot.
+            uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlSlotSize);
+            if (auto it = waiters_.find(h.sequence_number); it != waiters_.end()) {
                 it->second->rsp.assign(slot, slot + len);
                 it->second->done = true;
                 waiters_.erase(it);
-            } // else: a late answer to a request that timed out
+            } else if (auto lt = late_.find(h.sequence_number); lt != late_.end()) {
+                late.emplace_back(std::move(lt->second), std::vector<uint8_t>(slot, slot + len));
+                late_.erase(lt);
+            } // else: a late answer nobody needs
             d2h_head_ = (d2h_head_ + 1) % rings_.nelem;
         }
         pdev.write32(kBarDev, kCtrlChannel + kChD2hHead, d2h_head_);
     }
     wq_.wake_up_all();
+    for (auto &[answer, rsp] : late)
+        qdev_.wq.queue([answer = std::move(answer), rsp = std::move(rsp)] { answer(rsp); });
 }
 
 // ---------------------------------------------------------------------------- MANAGE
 
 namespace {
 
-// What one MANAGE call set in motion, released whatever the outcome.
+// What one MANAGE call set in motion, released whatever the outcome: with the call, or, when
+// the call timed out on a message that offered rings or gave DBCs back, once that message's
+// late answer has been dealt with.
 struct ManageCtx {
     QaicDevice &qdev;
-    QaicUser &usr;
+    uint32_t usr; // the user's handle: the file may be closed before a late answer comes
+    uint64_t epoch = 0; // the control channel's epoch when the first message was sent
     // DMA_XFER: bounce copy of the user's data, mapped for the device.
     std::vector<PagePool::Chunk> bounce;
     kernel::SgTable bounce_sgt;
@@ -214,8 +248,10 @@ struct ManageCtx {
     std::vector<kernel::DmaCoherent> queues;
     std::vector<uint32_t> queue_nelem; // each ring's queue_size: its buffer is page-rounded
     size_t next_queue = 0; // the next activation answer takes this one
+    // DEACTIVATE: the DBCs asked for, each answered at most once.
+    std::vector<uint32_t> deactivating;
 
-    ManageCtx(QaicDevice &q, QaicUser &u) : qdev(q), usr(u) {}
+    ManageCtx(QaicDevice &q, uint32_t u) : qdev(q), usr(u) {}
     ~ManageCtx()
     {
         if (bounce_mapped)
@@ -223,13 +259,17 @@ struct ManageCtx {
         if (!bounce.empty())
             qdev.pool->free(bounce);
         for (kernel::DmaCoherent &q : queues)
-            qdev.pdev.dma_free_coherent(q);
+            if (q.cpu_addr)
+                qdev.pdev.dma_free_coherent(q);
     }
+    // Whether the first message changed what the device runs for users.
+    bool changes_dbcs() const { return !queues.empty() || !deactivating.empty(); }
 };
 
 std::atomic<uint32_t> g_chunk_ids{0};
 
-// Copies the user's data into bounce pages mapped for the device.
+// Copies the user's data into bounce pages mapped for the device. Called before the manage
+// lock is taken: the user's memory may fault slowly, and only this call may wait for it.
 ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer &t)
 {
     uint64_t end;
@@ -307,18 +347,21 @@ ErrorOr<void> encode_deactivate(ManageCtx &ctx, WireMsg &msg, const qaic_manage_
     Dbc &dbc = *ctx.qdev.dbcs[t.dbc_id];
     {
         std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || dbc.usr != ctx.usr.handle)
+        if (!dbc.in_use || dbc.usr != ctx.usr)
             return Error(-EPERM);
     }
     WireDeactivateToDev w{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(WireDeactivateToDev)}, t.dbc_id, 0};
-    return msg.add(&w, sizeof(w));
+    TRY(msg.add(&w, sizeof(w)));
+    ctx.deactivating.push_back(t.dbc_id);
+    return {};
 }
 
-// Encodes the user's transactions into the first wire message.
+// Encodes the user's transactions into the first wire message. DMA_XFER data was copied in
+// by prepare_dma_xfer() already.
 ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user,
                                 const std::vector<UserTrans> &trans)
 {
-    WireMsg msg(ctx.usr.handle);
+    WireMsg msg(ctx.usr);
     for (size_t i = 0; i < trans.size(); ++i) {
         const uint8_t *p = user.data() + trans[i].offset;
         switch (trans[i].type) {
@@ -331,7 +374,6 @@ ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user
             break;
         }
         case QAIC_TRANS_DMA_XFER_FROM_USR:
-            TRY(prepare_dma_xfer(ctx, load<qaic_manage_trans_dma_xfer>(p)));
             // Only the last transaction of a message may continue in further messages.
             TRY(add_dma_xfer(ctx, msg, i + 1 != trans.size()));
             break;
@@ -351,10 +393,44 @@ ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user
     return msg;
 }
 
+// The user's answers. They replace the user's message, whose buffer is
+// QAIC_MANAGE_MAX_MSG_LENGTH bytes: a device that answers more (summed over every message of
+// a call) makes the call fail with -ENOSPC, and nothing is written past the buffer.
+struct Answers {
+    std::vector<uint8_t> bytes;
+    uint32_t count = 0;
+    bool overflow = false;
+
+    void put(const void *p, size_t len)
+    {
+        if (len > QAIC_MANAGE_MAX_MSG_LENGTH - bytes.size()) {
+            overflow = true;
+            return;
+        }
+        auto *b = static_cast<const uint8_t *>(p);
+        bytes.insert(bytes.end(), b, b + len);
+        ++count;
+    }
+};
+
+// The DBC a DEACTIVATE answer names must be one the message asked for, once: a device that
+// names another (maybe another user's) releases nothing.
+bool take_deactivating(ManageCtx &ctx, uint32_t dbc_id)
+{
+    auto it = std::find(ctx.deactivating.begin(), ctx.deactivating.end(), dbc_id);
+    if (it == ctx.deactivating.end())
+        return false;
+    ctx.deactivating.erase(it);
+    return true;
+}
+
 // Decodes one response message into user-visible transactions (appended to out). Returns
-// whether the firmware asked for the rest of a DMA transfer.
-ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
-                              std::vector<uint8_t> &out, uint32_t &out_count)
+// whether the firmware asked for the rest of a DMA transfer. Every answer's effect on the DBC
+// table applies even when out is full, so the table never misses what the device did. Answers that change the DBC table
+// apply only if the device was not reset since the message was sent (ctx.epoch): a reset's
+// recovery releases every DBC without the manage lock, so an older answer would revive a DBC
+// the device has forgotten.
+ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
 {
     std::vector<uint32_t> offsets = TRY(check_response(rsp, ctx.qdev.ctrl.crc_required()));
     bool cont = false;
@@ -364,10 +440,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
         auto h = load<WireTransHdr>(p);
         switch (h.type) {
         case QAIC_TRANS_PASSTHROUGH_FROM_DEV:
-            if (out.size() + h.len > QAIC_MANAGE_MAX_MSG_LENGTH)
-                return Error(-ENOSPC);
-            out.insert(out.end(), p, p + h.len);
-            ++out_count;
+            out.put(p, h.len);
             break;
         case QAIC_TRANS_ACTIVATE_FROM_DEV: {
             if (h.len != sizeof(WireActivateFromDev) || ctx.next_queue >= ctx.queues.size())
@@ -375,8 +448,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             auto a = load<WireActivateFromDev>(p);
             qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)},
                                                   a.status, a.dbc_id, a.options};
-            append(out, u);
-            ++out_count;
+            out.put(&u, sizeof(u));
             if (a.status) {
                 ret = -ECANCELED;
                 ++ctx.next_queue; // refused: the ring stays in ctx and is freed with it
@@ -388,6 +460,8 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
             Dbc &dbc = *ctx.qdev.dbcs[a.dbc_id];
             std::lock_guard lk(dbc.lock);
+            if (ctx.qdev.ctrl.epoch() != ctx.epoch)
+                return Error(-EIO); // the device was reset since: it forgot this DBC
             if (dbc.in_use)
                 return Error(-EIO); // the device handed out a DBC we believe is taken
             ctx.queues[ctx.next_queue++] = {}; // the DBC owns the ring now
@@ -395,7 +469,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             dbc.nelem = nelem;
             dbc.in_use = true;
             dbc.in_ssr = false;
-            dbc.usr = ctx.usr.handle;
+            dbc.usr = ctx.usr;
             ctx.qdev.dbc_start(dbc);
             break;
         }
@@ -403,12 +477,19 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             if (h.len != sizeof(WireDeactivateFromDev))
                 return Error(-EIO);
             auto d = load<WireDeactivateFromDev>(p);
-            if (d.dbc_id >= ctx.qdev.num_dbc())
-                return Error(-ENODEV);
-            if (d.status)
+            if (!take_deactivating(ctx, d.dbc_id))
+                return Error(-EIO);
+            if (d.status) {
                 ret = -ECANCELED;
-            else
-                ctx.qdev.release_dbc(*ctx.qdev.dbcs[d.dbc_id], -EPERM);
+                break;
+            }
+            Dbc &dbc = *ctx.qdev.dbcs[d.dbc_id];
+            {
+                std::lock_guard lk(dbc.lock);
+                if (ctx.qdev.ctrl.epoch() != ctx.epoch || !dbc.in_use || dbc.usr != ctx.usr)
+                    return Error(-EIO); // released by a reset (and maybe handed out) since
+            }
+            ctx.qdev.release_dbc(dbc, -EPERM);
             break;
         }
         case QAIC_TRANS_STATUS_FROM_DEV: {
@@ -417,8 +498,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             auto s = load<WireStatusFromDev>(p);
             qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)},
                                                 s.major, s.minor, s.status, s.status_flags};
-            append(out, u);
-            ++out_count;
+            out.put(&u, sizeof(u));
             ctx.qdev.ctrl.set_crc_required(s.status_flags & kStatusFlagCrcRequired);
             if (s.status)
                 ret = -ECANCELED;
@@ -437,12 +517,83 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp,
             return Error(-EIO);
         }
     }
+    if (out.overflow)
+        return Error(-ENOSPC);
     if (ret)
         return Error(ret);
     return cont;
 }
 
+// Gives a DBC the device assigned to usr back to the device: true once the device runs nothing
+// for usr on it (deactivated, or no longer usr's: its TERMINATE came first, or a reset).
+bool take_back_dbc(const ManageCtx &ctx, uint32_t dbc_id)
+{
+    QaicDevice &qdev = ctx.qdev;
+    WireMsg msg(ctx.usr);
+    WireDeactivateToDev w{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(w)}, dbc_id, 0};
+    if (msg.add(&w, sizeof(w)).is_error())
+        return false;
+    auto rsp = qdev.ctrl.transact(msg.take());
+    if (rsp.is_error())
+        return qdev.ctrl.epoch() != ctx.epoch; // reset or removed meanwhile
+    auto offs = check_response(rsp.value(), qdev.ctrl.crc_required());
+    if (offs.is_error() || offs.value().size() != 1)
+        return false;
+    auto d = load<WireDeactivateFromDev>(rsp.value().data() + offs.value()[0]);
+    return d.hdr.type == QAIC_TRANS_DEACTIVATE_FROM_DEV && d.hdr.len == sizeof(d) &&
+           d.dbc_id == dbc_id && (d.status == kFwOk || d.status == kFwNotOwner);
+}
+
+// The answer to a first message whose MANAGE timed out, or why none will come. Its caller
+// was told ETIMEDOUT, so it takes effect as if it had not run: DBCs the device assigned are
+// taken back before their rings are freed (with ctx), and DBCs it deactivated are released.
+void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
+{
+    QaicDevice &qdev = ctx.qdev;
+    if (answer.is_error())
+        return; // reset or gone: the device runs nothing of it
+    std::lock_guard manage_lock(qdev.manage_lock);
+    if (qdev.ctrl.epoch() != ctx.epoch)
+        return; // reset since
+    auto offs = check_response(answer.value(), qdev.ctrl.crc_required());
+    if (offs.is_error()) {
+        // What it did is unknown: nothing it may have given the device is freed.
+        pr_err("unreadable late answer for user %u (%d): keeping its rings", ctx.usr, offs.code());
+        qdev.lost_rings.insert(qdev.lost_rings.end(), ctx.queues.begin(), ctx.queues.end());
+        ctx.queues.clear();
+        return;
+    }
+    for (uint32_t off : offs.value()) {
+        auto h = load<WireTransHdr>(answer.value().data() + off);
+        if (h.type == QAIC_TRANS_ACTIVATE_FROM_DEV && h.len == sizeof(WireActivateFromDev) &&
+            ctx.next_queue < ctx.queues.size()) {
+            auto a = load<WireActivateFromDev>(answer.value().data() + off);
+            kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
+            if (a.status == kFwOk && !take_back_dbc(ctx, a.dbc_id)) {
+                pr_err("DBC %u of user %u could not be taken back: keeping its rings", a.dbc_id,
+                       ctx.usr);
+                qdev.lost_rings.push_back(std::exchange(q, {}));
+            }
+        } else if (h.type == QAIC_TRANS_DEACTIVATE_FROM_DEV &&
+                   h.len == sizeof(WireDeactivateFromDev)) {
+            auto d = load<WireDeactivateFromDev>(answer.value().data() + off);
+            if (d.status || !take_deactivating(ctx, d.dbc_id))
+                continue;
+            Dbc &dbc = *qdev.dbcs[d.dbc_id];
+            bool mine;
+            {
+                std::lock_guard lk(dbc.lock);
+                mine = dbc.in_use && dbc.usr == ctx.usr;
+            }
+            if (mine)
+                qdev.release_dbc(dbc, -EPERM);
+        }
+    }
+}
+
 } // namespace
+
+TestHooks test_hooks;
 
 ErrorOr<void> manage_ioctl(accel::File &file, void *data)
 {
@@ -458,24 +609,34 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
         TRY(kernel::memdup_array_user(kernel::UserPtr<uint8_t>(args->data), args->len));
     std::vector<UserTrans> trans = TRY(parse_user_trans(user, args->count));
 
+    // Shared with a late-answer handler should the first message time out.
+    auto ctx = std::make_shared<ManageCtx>(qdev, to_usr(file).handle);
+    // Everything read from user memory is read before the device-wide lock.
+    for (const UserTrans &t : trans)
+        if (t.type == QAIC_TRANS_DMA_XFER_FROM_USR)
+            TRY(prepare_dma_xfer(*ctx, load<qaic_manage_trans_dma_xfer>(user.data() + t.offset)));
+
     std::lock_guard manage_lock(qdev.manage_lock);
-    ManageCtx ctx(qdev, to_usr(file));
-    WireMsg first = TRY(encode_message(ctx, user, trans));
+    WireMsg first = TRY(encode_message(*ctx, user, trans));
     if (first.count() == 0)
         return Error(-EINVAL);
 
-    std::vector<uint8_t> out;
-    uint32_t out_count = 0;
-    std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take()));
-    ErrorOr<bool> more = decode_response(ctx, rsp, out, out_count);
+    Answers out;
+    ControlChannel::LateAnswer late;
+    if (ctx->changes_dbcs())
+        late = [ctx](ErrorOr<std::vector<uint8_t>> answer) { late_answer(*ctx, std::move(answer)); };
+    std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take(), &ctx->epoch, std::move(late)));
+    if (auto hook = test_hooks.manage_answered.load())
+        hook(qdev);
+    ErrorOr<bool> more = decode_response(*ctx, rsp, out);
     // Further messages carry the rest of a DMA transfer the firmware asked for.
     while (!more.is_error() && more.value()) {
-        if (ctx.next_pair >= ctx.bounce_sgt.entries.size()) {
+        if (ctx->next_pair >= ctx->bounce_sgt.entries.size()) {
             more = Error(-EIO);
             break;
         }
-        WireMsg next(ctx.usr.handle);
-        if (auto r = add_dma_xfer(ctx, next, false); r.is_error()) {
+        WireMsg next(ctx->usr);
+        if (auto r = add_dma_xfer(*ctx, next, false); r.is_error()) {
             more = r.error();
             break;
         }
@@ -484,17 +645,18 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
             more = r.error();
             break;
         }
-        more = decode_response(ctx, r.value(), out, out_count);
+        more = decode_response(*ctx, r.value(), out);
     }
-    if (!more.is_error() && ctx.next_pair < ctx.bounce_sgt.entries.size())
+    if (!more.is_error() && ctx->next_pair < ctx->bounce_sgt.entries.size())
         more = Error(-EIO); // the firmware stopped asking before the transfer was done
 
     // The response replaces the user's transactions, also after a NACK.
     if (more.is_error() && more.error().code() != -ECANCELED)
         return more.error();
-    TRY(kernel::copy_to_user(kernel::UserPtr<void>(args->data), out.data(), out.size()));
-    args->len = uint32_t(out.size());
-    args->count = out_count;
+    TRY(kernel::copy_to_user(kernel::UserPtr<void>(args->data), out.bytes.data(),
+                             out.bytes.size()));
+    args->len = uint32_t(out.bytes.size());
+    args->count = out.count;
     if (more.is_error())
         return more.error();
     return {};

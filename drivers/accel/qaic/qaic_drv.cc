@@ -3,6 +3,7 @@
 // interrupts, and recovery after a device reset.
 #include "drivers/accel/qaic/qaic.h"
 #include "drivers/accel/qaic/qaic_manage.h"
+#include "kernel/bytes.h"
 #include "kernel/printk.h"
 
 #include <chrono>
@@ -13,6 +14,7 @@ namespace qaic {
 namespace {
 
 using namespace aic100;
+using kernel::load;
 
 // Entry i serves DRM_COMMAND_BASE + i.
 constexpr accel::IoctlDesc kIoctls[] = {
@@ -38,18 +40,23 @@ static_assert(table_in_order(), "kIoctls[i] must serve DRM_COMMAND_BASE + i");
 
 ErrorOr<void> qaic_open(accel::Device &dev, accel::File &file)
 {
-    static std::atomic<uint32_t> next_user{1};
-    if (!to_qdev(dev).online)
+    QaicDevice &qdev = to_qdev(dev);
+    if (!qdev.online)
         return Error(-ENODEV); // the core owes no postclose for a failed open
     auto usr = std::make_unique<QaicUser>();
-    usr->handle = next_user.fetch_add(1, std::memory_order_relaxed);
+    // Unique among open files: the firmware knows a user's DBCs and images by this handle.
+    // Cyclic, so a closed file's handle (whose TERMINATE may still be on its way) comes back
+    // as late as possible.
+    usr->handle = TRY(qdev.usr_handles.with([](auto &idr) { return idr.alloc_cyclic(true, 1); }));
     file.set_priv(std::move(usr));
     return {};
 }
 
 void qaic_postclose(accel::Device &dev, accel::File &file)
 {
-    release_usr(to_qdev(dev), to_usr(file));
+    QaicDevice &qdev = to_qdev(dev);
+    release_usr(qdev, to_usr(file));
+    qdev.usr_handles.with([&](auto &idr) { (void)idr.remove(to_usr(file).handle); });
 }
 
 const accel::Driver kDriver = {
@@ -76,7 +83,11 @@ ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
     std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(msg.take()));
     std::vector<uint32_t> offs = TRY(check_response(rsp, false));
     WireStatusFromDev s{};
-    if (offs.size() != 1 || rsp.size() - offs[0] < sizeof(s))
+    if (offs.size() != 1 || rsp.size() - offs[0] < sizeof(WireTransHdr))
+        return Error(-EIO);
+    if (load<WireTransHdr>(rsp.data() + offs[0]).type == kTransNack)
+        return Error(-ECANCELED);
+    if (rsp.size() - offs[0] < sizeof(s))
         return Error(-EIO);
     std::memcpy(&s, rsp.data() + offs[0], sizeof(s));
     if (s.hdr.type != QAIC_TRANS_STATUS_FROM_DEV)
@@ -146,7 +157,14 @@ ErrorOr<void> QaicDevice::bring_up()
     TRY(ctrl.reinit());
     TRY(ssr_reinit());
     online = true;
-    auto r = query_crc_requirement(*this);
+    // A NACK refuses the message, it does not reset the channel: ask again on the same rings.
+    constexpr int kTries = 3;
+    ErrorOr<void> r;
+    for (int i = 0; i < kTries; ++i) {
+        r = query_crc_requirement(*this);
+        if (!r.is_error() || r.code() != -ECANCELED)
+            break;
+    }
     if (r.is_error())
         online = false;
     return r;
@@ -171,10 +189,12 @@ void QaicDevice::recover()
         auto r = bring_up();
         resetting = false;
         // A reset detected during this pass was dropped. If the device has come back from
-        // one (ONLINE, but without our channel, or with our bring-up failed), go again; if
-        // it still boots, its ONLINE MSI comes after resetting was cleared and recovers.
+        // one (ONLINE, but without our channel), go again; if it still boots, its ONLINE MSI
+        // comes after resetting was cleared and recovers. Only a reset may restart bring-up:
+        // programming an enabled channel again would rewind our ring indices but not the
+        // device's.
         bool again = pdev.read32(kBarDev, kRegDevStatus) == kDevOnline &&
-                     (!online || pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1);
+                     pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1;
         if (!again || pass == kPasses) {
             if (r.is_error() || again)
                 pr_err("device did not come back after reset (%d)", r.is_error() ? r.code() : -EIO);
@@ -283,6 +303,12 @@ void remove(QaicDevice &qdev)
     // Nothing may reach the device after this: rings freed, every BO unmapped.
     for (auto &dbc : qdev.dbcs)
         qdev.release_dbc(*dbc, -ENODEV);
+    {
+        std::lock_guard manage_lock(qdev.manage_lock);
+        for (kernel::DmaCoherent &q : qdev.lost_rings)
+            qdev.pdev.dma_free_coherent(q);
+        qdev.lost_rings.clear();
+    }
     qdev.ssr_fini();
     qdev.ctrl.fini();
 }

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The control path's races with a device reset, and users' handles, driven through the uAPI on
+// the embedded simulated card. Where a race needs an exact point, a test hook of the driver's
+// (qaic::test_hooks) puts the other party there.
+#include "drivers/accel/qaic/qaic.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <drm.h>
+#include <drm/qaic_accel.h>
+#include <gtest/gtest.h>
+#include <qaic/qaic.h>
+#include <qaic/qaic_sim.h>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+int err_of(int r)
+{
+    return r == 0 ? 0 : -errno;
+}
+
+int activate(int fd, uint32_t *dbc_id)
+{
+    alignas(8) uint8_t buf[QAIC_MANAGE_MAX_MSG_LENGTH] = {};
+    qaic_manage_trans_activate_to_dev a{};
+    a.hdr = {QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(a)};
+    a.queue_size = 16;
+    std::memcpy(buf, &a, sizeof(a));
+    qaic_manage_msg m{sizeof(a), 1, uintptr_t(buf)};
+    int err = err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_MANAGE, &m));
+    qaic_manage_trans_activate_from_dev r;
+    std::memcpy(&r, buf, sizeof(r));
+    *dbc_id = err ? UINT32_MAX : r.dbc_id;
+    return err;
+}
+
+int deactivate(int fd, uint32_t dbc_id)
+{
+    alignas(8) uint8_t buf[QAIC_MANAGE_MAX_MSG_LENGTH] = {};
+    qaic_manage_trans_deactivate d{};
+    d.hdr = {QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(d)};
+    d.dbc_id = dbc_id;
+    std::memcpy(buf, &d, sizeof(d));
+    qaic_manage_msg m{sizeof(d), 1, uintptr_t(buf)};
+    return err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_MANAGE, &m));
+}
+
+// The driver's belief, seen through the uAPI: EXECUTE of a handle nobody has gets ENOENT on a
+// DBC the file owns, EPERM on one it does not.
+bool driver_says_owned(int fd, uint32_t dbc_id)
+{
+    qaic_execute_entry e{0x7fffffff, 1};
+    qaic_execute ex{};
+    ex.hdr.count = 1;
+    ex.hdr.dbc_id = dbc_id;
+    ex.data = uintptr_t(&e);
+    return err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_EXECUTE_BO, &ex)) == -ENOENT;
+}
+
+qaic::QaicDevice &sim_device()
+{
+    kernel::RefPtr<accel::Device> dev = accel::find_device(0);
+    EXPECT_TRUE(dev);
+    return static_cast<qaic::QaicDevice &>(*dev); // the registry keeps it while it is open
+}
+
+int g_fd = -1;
+
+// On MANAGE's first answer: reset the device and wait (bounded) until the driver noticed and
+// recovered, i.e. released every DBC and brought the device up again.
+void reset_and_recover(qaic::QaicDevice &qdev)
+{
+    uint64_t before = qdev.ctrl.epoch();
+    ASSERT_EQ(qaic_sim_inject(g_fd, QAIC_SIM_RESET, 0, 0), 0);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!(qdev.ctrl.epoch() != before && qdev.online && !qdev.resetting) &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+}
+
+// The device answered an ACTIVATE, then was reset and recovered before MANAGE decoded the
+// answer. The answer describes a DBC the device no longer has: the call fails with EIO and
+// the driver does not believe the file owns it, as the card does not.
+TEST(ControlRace, ActivateAnswerFromBeforeAResetIsDiscarded)
+{
+    g_fd = qaic_open("sim");
+    ASSERT_GE(g_fd, 0) << std::strerror(errno);
+    int n = qaic_sim_num_dbc(g_fd);
+    ASSERT_GT(n, 0);
+    qaic::QaicDevice &qdev = sim_device();
+    qaic::test_hooks.manage_answered = reset_and_recover;
+    uint32_t id;
+    int err = activate(g_fd, &id);
+    qaic::test_hooks.manage_answered = nullptr;
+    EXPECT_EQ(err, -EIO);
+    EXPECT_TRUE(qdev.online);
+    for (int d = 0; d < n; ++d) {
+        qaic_sim_dbc_status st{};
+        ASSERT_EQ(qaic_sim_get_dbc_status(g_fd, unsigned(d), &st), 0);
+        EXPECT_EQ(st.state, 0u) << "DBC " << d << " on the card";
+        EXPECT_FALSE(driver_says_owned(g_fd, uint32_t(d))) << "DBC " << d << " in the driver";
+    }
+    // Both sides agree: the device hands the DBCs out again and the driver takes them.
+    ASSERT_EQ(activate(g_fd, &id), 0);
+    EXPECT_TRUE(driver_says_owned(g_fd, id));
+    EXPECT_EQ(deactivate(g_fd, id), 0);
+    EXPECT_EQ(qaic_close(g_fd), 0);
+}
+
+// Two open files never share a user handle, even when the allocator comes round to a handle
+// in use (a 32-bit counter would after 2^32 opens): the second file must not get the first
+// one's DBC.
+TEST(UserHandles, UniqueWhenTheCursorComesRound)
+{
+    int a = qaic_open("sim");
+    ASSERT_GE(a, 0) << std::strerror(errno);
+    uint32_t id;
+    ASSERT_EQ(activate(a, &id), 0);
+    qaic::QaicDevice &qdev = sim_device();
+    qdev.usr_handles.with([](auto &idr) {
+        uint32_t live = 0;
+        idr.for_each([&](uint32_t h, bool) { live = h; });
+        idr.set_cursor(live); // the newest file's handle is next in line
+    });
+    int b = qaic_open("sim");
+    ASSERT_GE(b, 0) << std::strerror(errno);
+    EXPECT_EQ(deactivate(b, id), -EPERM);
+    EXPECT_FALSE(driver_says_owned(b, id));
+    EXPECT_EQ(deactivate(a, id), 0);
+    EXPECT_EQ(qaic_close(b), 0);
+    EXPECT_EQ(qaic_close(a), 0);
+}
+
+} // namespace
