@@ -83,7 +83,7 @@ ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
     std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(msg.take()));
     std::vector<uint32_t> offs = TRY(check_response(rsp, false));
     WireStatusFromDev s{};
-    if (offs.size() != 1 || rsp.size() - offs[0] < sizeof(WireTransHdr))
+    if (offs.size() != 1)
         return Error(-EIO);
     if (load<WireTransHdr>(rsp.data() + offs[0]).type == kTransNack)
         return Error(-ECANCELED);
