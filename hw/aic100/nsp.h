@@ -6,6 +6,7 @@
 
 #include "include/hw/aic100_regs.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -41,12 +42,13 @@ private:
         std::vector<aic100_nsp_instr> instrs;
     };
     void run();
+    bool live(unsigned dbc_id, uint64_t activation) const;
     void execute(unsigned dbc_id, const Program &p);
 
     Card &card_;
     mutable std::mutex lock_;
     std::condition_variable cv_;
-    bool stop_ = false;
+    std::atomic<bool> stop_{false}; // set under lock_; read by a run without it
     std::map<unsigned, std::shared_ptr<const Program>> programs_; // by DBC
     std::deque<std::pair<unsigned, std::shared_ptr<const Program>>> runs_;
     std::thread thread_;
