@@ -192,7 +192,7 @@ template <typename GoOn> bool copy(Ddr &ddr, const aic100_nsp_instr &in, GoOn &g
 
 } // namespace
 
-Nsp::Nsp(Card &card) : card_(card), thread_([this] { run(); }) {}
+Nsp::Nsp(Card &card) : card_(card), dbcs_(card.num_dbc()), thread_([this] { run(); }) {}
 
 Nsp::~Nsp()
 {
@@ -224,7 +224,7 @@ uint32_t Nsp::load(unsigned dbc_id, const std::vector<uint8_t> &image)
         if (!valid(in, card_.ddr()))
             return kFwBadProgram;
     std::lock_guard lk(lock_);
-    programs_[dbc_id] = std::move(p);
+    dbcs_[dbc_id].program = std::move(p);
     return kFwOk;
 }
 
@@ -232,14 +232,23 @@ void Nsp::doorbell(unsigned dbc_id, uint64_t addr)
 {
     {
         std::lock_guard lk(lock_);
-        auto it = programs_.find(dbc_id);
-        if (it == programs_.end() || it->second->doorbell_addr != addr)
+        Runs &r = dbcs_[dbc_id];
+        if (!r.program || r.program->doorbell_addr != addr)
             return;
-        if (it->second->activation != card_.dbc(dbc_id).activation()) {
-            programs_.erase(it); // the DBC was released and activated again since
+        uint64_t activation = card_.dbc(dbc_id).activation();
+        if (r.program->activation != activation) {
+            r.program = nullptr; // the DBC was released and activated again since
             return;
         }
-        runs_.emplace_back(dbc_id, it->second);
+        if (r.activation != activation) {
+            r.activation = activation; // runs left from an earlier activation are void
+            r.pending = 0;
+        }
+        ++r.pending;
+        if (!r.queued) {
+            r.queued = true;
+            turns_.push_back(dbc_id);
+        }
     }
     cv_.notify_all();
 }
@@ -247,19 +256,32 @@ void Nsp::doorbell(unsigned dbc_id, uint64_t addr)
 void Nsp::reset()
 {
     std::lock_guard lk(lock_);
-    programs_.clear();
-    runs_.clear();
+    for (Runs &r : dbcs_)
+        r = {};
+    turns_.clear();
 }
 
 void Nsp::run()
 {
     std::unique_lock lk(lock_);
     for (;;) {
-        cv_.wait(lk, [&] { return stop_ || (!runs_.empty() && !card_.gone()); });
+        cv_.wait(lk, [&] { return stop_ || (!turns_.empty() && !card_.gone()); });
         if (stop_)
             return;
-        auto [dbc_id, program] = runs_.front();
-        runs_.pop_front();
+        unsigned dbc_id = turns_.front();
+        turns_.pop_front();
+        Runs &r = dbcs_[dbc_id];
+        r.queued = false;
+        if (!r.pending || !r.program || r.program->activation != r.activation ||
+            !live(dbc_id, r.activation)) {
+            r.pending = 0; // the DBC was released: its runs are lost
+            continue;
+        }
+        if (--r.pending) {
+            r.queued = true; // its next run after one of every other DBC waiting
+            turns_.push_back(dbc_id);
+        }
+        std::shared_ptr<const Program> program = r.program;
         lk.unlock();
         execute(dbc_id, *program);
         lk.lock();

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,8 +48,16 @@ private:
     mutable std::mutex lock_;
     std::condition_variable cv_;
     std::atomic<bool> stop_{false}; // set under lock_; read by a run without it
-    std::map<unsigned, std::shared_ptr<const Program>> programs_; // by DBC
-    std::deque<std::pair<unsigned, std::shared_ptr<const Program>>> runs_;
+    // A DBC's program and the runs its doorbells asked for: counted, not queued, so memory
+    // does not grow with doorbells rung while the NSP is busy.
+    struct Runs {
+        std::shared_ptr<const Program> program; // bound to the DBC, or null
+        uint64_t activation = 0;                // of the pending runs
+        uint64_t pending = 0;                   // doorbells not run yet
+        bool queued = false;                    // in turns_
+    };
+    std::vector<Runs> dbcs_;   // by DBC id
+    std::deque<unsigned> turns_; // DBCs with runs pending, each once: they take turns
     std::thread thread_;
 };
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The NSP executor driven as a driver would: programs sent as images and bound with
 // LOAD_PROGRAM, runs started by a DBC's doorbell element, their end seen through a semaphore
-// an output element waits on. Host memory does not grow with a program's operands, a long
-// instruction stops when its DBC goes away, operands that overlap only in place.
+// an output element waits on. Host memory does not grow with a program's operands nor with
+// waiting runs, a long instruction stops when its DBC goes away, operands overlap only in
+// place.
 #include "hw/aic100/tests/harness.h"
 #include "qaic/aic100_nsp.h"
 
@@ -323,6 +324,60 @@ TEST_F(LongGemm, StopsOnDeviceReset)
     ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
     d.next_seq = 1;
     EXPECT_TRUE(other_program_runs());
+}
+
+// Doorbells rung while the NSP is busy are runs: every one of them runs, on each DBC.
+TEST_F(LongGemm, WaitingRunsAllRun)
+{
+    auto q2 = d.activate(8), q3 = d.activate(8);
+    ASSERT_TRUE(q2 && q3);
+    ASSERT_EQ(load(*q2, image({sem_inc(0)}, kDoorbell + 4)), kFwOk);
+    ASSERT_EQ(load(*q3, image({sem_inc(0)}, kDoorbell + 8)), kFwOk);
+    for (int i = 0; i < 3; ++i) {
+        start(*q2, kDoorbell + 4);
+        start(*q3, kDoorbell + 8);
+    }
+    EXPECT_EQ(d.dbc_rd(q2->id, kDbcSem0), 0u); // behind the GEMM
+    ASSERT_EQ(d.deactivate(q), kFwOk);
+    EXPECT_TRUE(d.wait_until([&] {
+        return d.dbc_rd(q2->id, kDbcSem0) == 3 && d.dbc_rd(q3->id, kDbcSem0) == 3;
+    }));
+    std::this_thread::sleep_for(kQuiet);
+    EXPECT_EQ(d.dbc_rd(q2->id, kDbcSem0), 3u);
+    EXPECT_EQ(d.dbc_rd(q3->id, kDbcSem0), 3u);
+}
+
+// While the GEMM holds the NSP, another DBC rings its program's doorbell 2^22 times: the
+// runs wait, counted, without the process's memory growing with them; once the GEMM's DBC
+// is released they run.
+TEST_F(LongGemm, WaitingRunsUseNoMemory)
+{
+    constexpr uint32_t kRing = 65536;
+    auto q2 = d.activate(kRing);
+    ASSERT_TRUE(q2);
+    ASSERT_EQ(load(*q2, image({sem_inc(0)}, kDoorbell + 4)), kFwOk);
+    DbcReq ring = elem(1, 0);
+    ring.db_addr = kDoorbell + 4;
+    ring.db_len = kDb32;
+    ring.db_data = 1;
+    for (uint32_t i = 0; i < kRing; ++i)
+        q2->reqs()[i] = ring;
+
+    {
+        std::ofstream clear("/proc/self/clear_refs");
+        clear << "5";
+    }
+    uint64_t rss = proc_status_kib("VmRSS:");
+    ASSERT_LE(proc_status_kib("VmHWM:"), rss + 1024) << "could not reset the peak RSS";
+    for (int round = 0; round < 64; ++round) {
+        q2->req_tail = (q2->req_tail + kRing - 1) % kRing;
+        d.ring(*q2);
+        ASSERT_TRUE(d.wait_reqhp(*q2, q2->req_tail));
+    }
+    EXPECT_LT(proc_status_kib("VmHWM:"), rss + (32 << 10)) << "peak RSS grew with the runs";
+
+    ASSERT_EQ(d.deactivate(q), kFwOk);
+    EXPECT_TRUE(d.wait_until([&] { return d.dbc_rd(q2->id, kDbcSem0) != 0; }));
 }
 
 } // namespace
