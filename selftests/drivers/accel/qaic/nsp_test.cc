@@ -211,6 +211,11 @@ TEST_F(Nsp, BadProgramsAreRefused)
     EXPECT_EQ(load_err(sem_bad), ECANCELED);
     auto overlap = qaic::ProgramBuilder(kDoorbell).copy(kA, kA + 8, 64).build();
     EXPECT_EQ(load_err(overlap), ECANCELED);
+    // Outputs computed in place: exactly on an input or apart from it; GEMM's apart.
+    auto shifted = qaic::ProgramBuilder(kDoorbell).add(kA, kB, kA + 4, 16).build();
+    EXPECT_EQ(load_err(shifted), ECANCELED);
+    auto gemm_on_b = qaic::ProgramBuilder(kDoorbell).gemm(kA, kB, kB, 0, 2, 2, 2).build();
+    EXPECT_EQ(load_err(gemm_on_b), ECANCELED);
 }
 
 TEST_F(Nsp, ProgramOnAnotherUsersDbcIsRefused)
