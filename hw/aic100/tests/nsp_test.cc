@@ -352,6 +352,9 @@ TEST_F(LongGemm, WaitingRunsAllRun)
 // is released they run.
 TEST_F(LongGemm, WaitingRunsUseNoMemory)
 {
+#if defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "TSan's own records grow with the 2^22 elements the card executes";
+#endif
     constexpr uint32_t kRing = 65536;
     auto q2 = d.activate(kRing);
     ASSERT_TRUE(q2);
