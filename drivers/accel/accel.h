@@ -8,7 +8,8 @@
 //    A File lives while anyone holds it (an fd, an ioctl in flight, a mapping); the last
 //    reference releases it: postclose, then every handle is dropped.
 //  - GemObject: a refcounted buffer object with a fake mmap offset. A file may map an offset
-//    only while it holds a handle to the object; a mapping keeps the object alive.
+//    only while it holds a handle to the object; a mapping keeps the object alive while any
+//    page of it is mapped.
 //  - ioctl(): table-driven dispatch with DRM's size and direction rules.
 #pragma once
 
@@ -189,10 +190,12 @@ private:
 int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
 
 // mmap of a fake offset on file: MAP_SHARED only; len > 0, page-aligned offset, the range
-// within the object. The mapping holds the object and the file until munmap.
+// within the object. The mapping holds the object and the file while any page of it stays
+// mapped; a mapping placed over part of an older one (MAP_FIXED) trims or splits it, as the
+// kernel does with VMAs.
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset);
-// Unmaps [addr, addr + len). A mapping made by mmap() above must be unmapped whole (-EINVAL
-// for part of one); other ranges go to munmap(2) as they are.
+// Unmaps [addr, addr + len) as munmap(2) does (-EINVAL for an unaligned addr or len 0):
+// mappings made by mmap() above may be unmapped in part; each piece left holds its object.
 ErrorOr<void> munmap(void *addr, size_t len);
 
 } // namespace accel

@@ -4,6 +4,7 @@
 #include "kernel/locked.h"
 #include "kernel/mm.h"
 
+#include <new>
 #include <sys/mman.h>
 
 namespace accel {
@@ -50,19 +51,67 @@ bool GemObject::mmap_allowed(const File &file)
 // ---------------------------------------------------------------------------- mappings
 namespace {
 
-// A live mapping of an object; like a vm_area_struct it pins the object and the file.
+// A live mapped range of an object; like a vm_area_struct it pins the object and the file.
+// A mapping split by MAP_FIXED or a partial munmap leaves pieces that each hold both.
 struct Mapping {
-    size_t len;
+    size_t len = 0;
     RefPtr<GemObject> obj;
     RefPtr<File> file;
 };
+using MappingTable = std::map<uintptr_t, Mapping>; // by start address, never overlapping
 
-// Process-wide: every mapping made through mmap() below, by start address.
-kernel::Locked<std::map<uintptr_t, Mapping>> &mappings()
+// Process-wide: every range mapped through mmap() below. Its lock is the mmap_lock: held
+// across the mmap(2)/munmap(2) that changes a range and the table update, so the table and
+// the address space agree for every other caller.
+kernel::Locked<MappingTable> &mappings()
 {
     // Never destroyed: mappings may outlive static destructors at exit.
-    static auto *m = new kernel::Locked<std::map<uintptr_t, Mapping>>();
+    static auto *m = new kernel::Locked<MappingTable>();
     return *m;
+}
+
+// A table node allocated ahead, so that nothing can fail once the address space changed.
+ErrorOr<MappingTable::node_type> new_node()
+{
+    try {
+        MappingTable one;
+        one.try_emplace(0);
+        return one.extract(one.begin());
+    } catch (const std::bad_alloc &) {
+        return Error(-ENOMEM);
+    }
+}
+
+// Takes [start, end) out of the table: records inside it move to `gone`, records across its
+// ends are trimmed. One record spanning the whole range becomes two pieces; the second
+// uses `spare`. Allocates nothing.
+void carve(MappingTable &m, uintptr_t start, uintptr_t end, MappingTable &gone,
+           MappingTable::node_type &spare)
+{
+    auto it = m.lower_bound(start);
+    if (it != m.begin()) {
+        auto &[prev_start, prev] = *std::prev(it);
+        uintptr_t prev_end = prev_start + prev.len;
+        if (prev_end > start) {
+            if (prev_end > end) {
+                spare.key() = end;
+                spare.mapped() = Mapping{prev_end - end, prev.obj, prev.file};
+                m.insert(std::move(spare));
+            }
+            prev.len = start - prev_start;
+        }
+    }
+    while ((it = m.lower_bound(start)) != m.end() && it->first < end) {
+        auto node = m.extract(it);
+        uintptr_t node_end = node.key() + node.mapped().len;
+        if (node_end <= end) {
+            gone.insert(std::move(node));
+        } else {
+            node.mapped().len = node_end - end;
+            node.key() = end;
+            m.insert(std::move(node));
+        }
+    }
 }
 
 } // namespace
@@ -82,12 +131,23 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
     if (obj.is_error())
         return obj.error();
 
+    auto node = TRY(new_node());
+    auto spare = TRY(new_node());
+    MappingTable gone; // what the new mapping replaced; dropped after the lock
     Vma vma{addr, size_t(*aligned_len), prot, flags};
-    TRY(obj.value()->mmap(vma));
-    mappings().with([&](auto &m) {
-        m[reinterpret_cast<uintptr_t>(vma.addr)] =
-            Mapping{vma.len, obj.release_value(), RefPtr<File>::share(&file)};
-    });
+    TRY(mappings().with([&](MappingTable &m) -> ErrorOr<void> {
+        // On failure the old records stay: a range that mmap(2) may have unmapped anyway
+        // keeps its object until munmap, never the reverse.
+        TRY(obj.value()->mmap(vma));
+        // Whatever was mapped there before is gone, MAP_FIXED or not: a record left by a
+        // munmap(2) behind our back must not outlive its addresses either.
+        auto start = reinterpret_cast<uintptr_t>(vma.addr);
+        carve(m, start, start + vma.len, gone, spare);
+        node.key() = start;
+        node.mapped() = Mapping{vma.len, obj.release_value(), RefPtr<File>::share(&file)};
+        m.insert(std::move(node));
+        return {};
+    }));
     return vma.addr;
 }
 
@@ -100,25 +160,16 @@ ErrorOr<void> munmap(void *addr, size_t len)
         __builtin_add_overflow(start, *aligned_len, &end))
         return Error(-EINVAL);
 
-    // Take the mappings out of the table first; their references drop after the munmap, once
-    // the pages are no longer reachable through these addresses.
-    std::vector<Mapping> gone;
-    TRY(mappings().with([&](auto &m) -> ErrorOr<void> {
-        auto first = m.upper_bound(start);
-        if (first != m.begin() && std::prev(first)->first + std::prev(first)->second.len > start)
-            --first;
-        auto last = first;
-        for (; last != m.end() && last->first < end; ++last)
-            if (last->first < start || last->first + last->second.len > end)
-                return Error(-EINVAL); // part of a mapping
-        for (auto it = first; it != last; ++it)
-            gone.push_back(std::move(it->second));
-        m.erase(first, last);
+    auto spare = TRY(new_node());
+    // The references of what is unmapped drop after the lock, once the pages are no longer
+    // reachable through these addresses.
+    MappingTable gone;
+    return mappings().with([&](MappingTable &m) -> ErrorOr<void> {
+        if (::munmap(addr, *aligned_len) != 0)
+            return Error(-errno);
+        carve(m, start, end, gone, spare);
         return {};
-    }));
-    if (::munmap(addr, *aligned_len) != 0)
-        return Error(-errno);
-    return {};
+    });
 }
 
 } // namespace accel

@@ -421,18 +421,90 @@ TEST_F(AccelCore, AnotherFilesOffsetIsNotUsable)
     EXPECT_EQ(accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, off).code(), -EACCES);
 }
 
-TEST_F(AccelCore, PartialMunmapOfAMappingIsEinval)
+// As munmap(2): part of a mapping may go; each remaining piece holds the object and the file.
+TEST_F(AccelCore, PartialMunmapKeepsTheRestMapped)
 {
-    auto obj = new_object(8192);
-    ASSERT_FALSE(file->handle_create(obj).is_error());
-    auto p = accel::mmap(*file, nullptr, 8192, PROT_READ, MAP_SHARED, obj->mmap_offset().value());
+    auto obj = new_object(3 * 4096);
+    uint32_t h = file->handle_create(obj).value();
+    auto p = accel::mmap(*file, nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                         obj->mmap_offset().value());
     ASSERT_FALSE(p.is_error());
     auto *base = static_cast<char *>(p.value());
-    EXPECT_EQ(accel::munmap(base, 4096).code(), -EINVAL);
-    EXPECT_EQ(accel::munmap(base + 4096, 4096).code(), -EINVAL);
+    base[4096] = 1;
+    obj = nullptr;
+    ASSERT_FALSE(file->handle_delete(h).is_error());
+    file = nullptr;
     EXPECT_EQ(accel::munmap(base + 1, 4096).code(), -EINVAL);
     EXPECT_EQ(accel::munmap(base, 0).code(), -EINVAL);
-    ASSERT_FALSE(accel::munmap(base, 8192).is_error());
+    ASSERT_FALSE(accel::munmap(base + 2 * 4096, 4096).is_error()); // the tail
+    ASSERT_FALSE(accel::munmap(base, 4096).is_error());            // the head
+    EXPECT_EQ(live, 1);
+    EXPECT_EQ(g_postcloses, 0);
+    EXPECT_EQ(base[4096], 1);
+    ASSERT_FALSE(accel::munmap(base, 3 * 4096).is_error()); // holes around the last piece
+    EXPECT_EQ(live, 0);
+    EXPECT_EQ(g_postcloses, 1);
+}
+
+// MAP_FIXED over the middle of a mapping splits it: both pieces keep the first object (and
+// its file) until each is unmapped; the new mapping holds the second.
+TEST_F(AccelCore, MapFixedOverPartOfAMappingSplitsIt)
+{
+    auto first = new_object(3 * 4096), second = new_object(4096);
+    uint32_t h1 = file->handle_create(first).value(), h2 = file->handle_create(second).value();
+    int rw = PROT_READ | PROT_WRITE;
+    auto p = accel::mmap(*file, nullptr, 3 * 4096, rw, MAP_SHARED, first->mmap_offset().value());
+    ASSERT_FALSE(p.is_error());
+    auto *base = static_cast<char *>(p.value());
+    std::memset(base, 0x11, 3 * 4096);
+    auto q = accel::mmap(*file, base + 4096, 4096, rw, MAP_SHARED | MAP_FIXED,
+                         second->mmap_offset().value());
+    ASSERT_FALSE(q.is_error());
+    EXPECT_EQ(q.value(), base + 4096);
+    EXPECT_EQ(base[4096], 0);
+    EXPECT_EQ(first->refcount(), 4u); // ours, the handle's, two pieces
+    EXPECT_EQ(second->refcount(), 3u);
+    first = second = nullptr;
+    ASSERT_FALSE(file->handle_delete(h1).is_error());
+    ASSERT_FALSE(file->handle_delete(h2).is_error());
+    file = nullptr;
+    EXPECT_EQ(live, 2);
+    ASSERT_FALSE(accel::munmap(base, 4096).is_error());
+    EXPECT_EQ(live, 2);
+    EXPECT_EQ(base[2 * 4096], 0x11);
+    ASSERT_FALSE(accel::munmap(base + 4096, 4096).is_error());
+    EXPECT_EQ(live, 1);
+    EXPECT_EQ(g_postcloses, 0);
+    ASSERT_FALSE(accel::munmap(base + 2 * 4096, 4096).is_error());
+    EXPECT_EQ(live, 0);
+    EXPECT_EQ(g_postcloses, 1);
+}
+
+// A mapping replacing several whole mappings and the ends of two others.
+TEST_F(AccelCore, MapFixedOverSeveralMappings)
+{
+    auto big = new_object(8 * 4096), small = new_object(4096);
+    ASSERT_FALSE(file->handle_create(big).is_error());
+    ASSERT_FALSE(file->handle_create(small).is_error());
+    // Eight pages: [small][small][small][small] laid over a mapping of big, then big again
+    // over pages 1..6.
+    auto p = accel::mmap(*file, nullptr, 8 * 4096, PROT_READ, MAP_SHARED, big->mmap_offset().value());
+    ASSERT_FALSE(p.is_error());
+    auto *base = static_cast<char *>(p.value());
+    for (int i = 0; i < 8; ++i)
+        ASSERT_FALSE(accel::mmap(*file, base + i * 4096, 4096, PROT_READ, MAP_SHARED | MAP_FIXED,
+                                 small->mmap_offset().value())
+                         .is_error());
+    EXPECT_EQ(big->refcount(), 2u);
+    EXPECT_EQ(small->refcount(), 10u);
+    ASSERT_FALSE(accel::mmap(*file, base + 4096, 6 * 4096, PROT_READ, MAP_SHARED | MAP_FIXED,
+                             big->mmap_offset().value())
+                     .is_error());
+    EXPECT_EQ(big->refcount(), 3u);
+    EXPECT_EQ(small->refcount(), 4u);
+    ASSERT_FALSE(accel::munmap(base, 8 * 4096).is_error());
+    EXPECT_EQ(big->refcount(), 2u);
+    EXPECT_EQ(small->refcount(), 2u);
 }
 
 TEST_F(AccelCore, ObjectsWithoutMmapSupportGiveEnodev)

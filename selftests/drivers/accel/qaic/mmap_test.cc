@@ -199,23 +199,153 @@ TEST_F(QaicMmap, MappingKeepsTheFileAlive)
     EXPECT_EQ(qaic_munmap(p, kSize), 0);
 }
 
-TEST_F(QaicMmap, PartialMunmapIsEinval)
+// Whether any page of [p, p + len) is mapped (mincore fails with ENOMEM on a hole).
+bool fully_unmapped(const void *p, size_t len)
+{
+    for (size_t off = 0; off < len; off += kPage) {
+        unsigned char vec;
+        if (mincore(const_cast<char *>(static_cast<const char *>(p)) + off, kPage, &vec) == 0 ||
+            errno != ENOMEM)
+            return false;
+    }
+    return true;
+}
+
+// As munmap(2): part of a mapping may be unmapped; the rest stays, still holding the BO.
+TEST_F(QaicMmap, MunmapOfPartOfAMappingUnmapsOnlyThatPart)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    for (size_t i = 0; i < kSize; ++i)
+        p[i] = uint8_t(i / kPage + 1);
+    ASSERT_EQ(gem_close(fd, bo), 0);
+    EXPECT_EQ(qaic_munmap(p, kPage), 0);              // the head
+    EXPECT_EQ(qaic_munmap(p + 2 * kPage, kPage), 0);  // the middle: two pieces remain
+    EXPECT_TRUE(fully_unmapped(p, kPage));
+    EXPECT_TRUE(fully_unmapped(p + 2 * kPage, kPage));
+    EXPECT_EQ(p[kPage], 2);
+    EXPECT_EQ(p[2 * kPage - 1], 2);
+    EXPECT_EQ(p[3 * kPage], 4);
+    EXPECT_EQ(p[kSize - 1], 4);
+    // The pieces hold the BO: its offset is still there (EACCES: no handle, not EINVAL).
+    EXPECT_EQ(mmap_errno(map(kPage)), EACCES);
+    EXPECT_EQ(qaic_munmap(p + 3 * kPage, kPage), 0);
+    EXPECT_EQ(p[kPage], 2);
+    EXPECT_EQ(mmap_errno(map(kPage)), EACCES);
+    // A range over holes and the last piece, as munmap(2) allows.
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+    EXPECT_TRUE(fully_unmapped(p, kSize));
+    EXPECT_EQ(mmap_errno(map(kPage)), EINVAL); // the BO is gone
+}
+
+TEST_F(QaicMmap, MunmapRulesAreMunmaps)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
     errno = 0;
-    EXPECT_EQ(qaic_munmap(p, kPage), -1);
+    EXPECT_EQ(qaic_munmap(p + 1, kPage), -1);
     EXPECT_EQ(errno, EINVAL);
     errno = 0;
-    EXPECT_EQ(qaic_munmap(p + kPage, kPage), -1);
-    EXPECT_EQ(errno, EINVAL);
-    errno = 0;
-    EXPECT_EQ(qaic_munmap(p + kPage, kSize - kPage), -1);
+    EXPECT_EQ(qaic_munmap(p, 0), -1);
     EXPECT_EQ(errno, EINVAL);
     // Still whole and working.
     p[kSize - 1] = 1;
     EXPECT_EQ(p[kSize - 1], 1);
     EXPECT_EQ(qaic_munmap(p, kSize), 0);
+}
+
+// qaic_mmap with MAP_FIXED over the user's own memory maps the BO there.
+TEST_F(QaicMmap, MapFixedOverOwnMemory)
+{
+    void *mine = mmap(nullptr, 2 * kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mine, MAP_FAILED);
+    auto *at = static_cast<uint8_t *>(mine) + kPage;
+    auto *p = static_cast<uint8_t *>(
+        qaic_mmap(at, kSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, off_t(offset)));
+    ASSERT_EQ(p, at) << std::strerror(errno);
+    p[0] = 0x42;
+    auto *q = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(q, MAP_FAILED) << std::strerror(errno);
+    EXPECT_EQ(q[0], 0x42);
+    EXPECT_EQ(qaic_munmap(q, kSize), 0);
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+    EXPECT_EQ(munmap(mine, 2 * kSize), 0);
+}
+
+TEST_F(QaicMmap, MapFixedAtAnUnalignedAddressIsEinval)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    errno = 0;
+    EXPECT_EQ(qaic_mmap(p + 1, kPage, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off_t(offset)),
+              MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(qaic_munmap(p, kSize), 0);
+}
+
+// A BO mapped with MAP_FIXED over the start of another BO's mapping replaces only those
+// pages: the rest of the old mapping still shows the old BO, which lives on (after its
+// GEM_CLOSE) until its last page is unmapped, and a new BO never shares its pages.
+TEST_F(Qaic, MapFixedOverPartOfAMappingKeepsTheRestOfTheBo)
+{
+    const size_t big = 1 << 20;
+    uint32_t h1, h2, h3;
+    ASSERT_EQ(create_bo(fd, big, &h1), 0);
+    ASSERT_EQ(create_bo(fd, kPage, &h2), 0);
+    auto *p = static_cast<uint8_t *>(map_bo(fd, h1, big));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    std::memset(p, 0x5A, big);
+    ASSERT_EQ(gem_close(fd, h1), 0); // the mapping alone holds BO1
+    uint64_t off2;
+    ASSERT_EQ(mmap_offset(fd, h2, &off2), 0);
+    void *q = qaic_mmap(p, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, off_t(off2));
+    ASSERT_EQ(q, p) << std::strerror(errno);
+    EXPECT_EQ(p[0], 0); // BO2, new
+    for (size_t i = kPage; i < big; ++i)
+        ASSERT_EQ(p[i], 0x5A) << "BO1's byte " << i << " lost";
+
+    // Another file's new BO reads zero, and the old addresses do not reach it.
+    int fd2 = qaic_open(nullptr);
+    ASSERT_GE(fd2, 0);
+    std::memset(p + kPage, 0xA5, big - kPage);
+    ASSERT_EQ(create_bo(fd2, big, &h3), 0);
+    auto *r = static_cast<uint8_t *>(map_bo(fd2, h3, big));
+    ASSERT_NE(r, MAP_FAILED) << std::strerror(errno);
+    for (size_t i = 0; i < big; ++i)
+        ASSERT_EQ(r[i], 0) << "new BO's byte " << i;
+    std::memset(r, 0x3C, big);
+    for (size_t i = kPage; i < big; ++i)
+        ASSERT_EQ(p[i], 0xA5) << "byte " << i;
+    EXPECT_EQ(qaic_munmap(r, big), 0);
+    EXPECT_EQ(qaic_close(fd2), 0);
+    EXPECT_EQ(qaic_munmap(p, big), 0); // both mappings at once
+    EXPECT_TRUE(fully_unmapped(p, big));
+}
+
+// MAP_FIXED into the middle of a mapping splits it; each piece can be unmapped on its own.
+TEST_F(QaicMmap, MapFixedIntoTheMiddleSplitsTheMapping)
+{
+    auto *p = static_cast<uint8_t *>(map(kSize));
+    ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+    std::memset(p, 0x77, kSize);
+    uint32_t h2;
+    uint64_t off2;
+    ASSERT_EQ(create_bo(fd, kPage, &h2), 0);
+    ASSERT_EQ(mmap_offset(fd, h2, &off2), 0);
+    ASSERT_EQ(gem_close(fd, bo), 0);
+    auto *mid = p + kPage;
+    ASSERT_EQ(qaic_mmap(mid, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, off_t(off2)),
+              mid)
+        << std::strerror(errno);
+    EXPECT_EQ(mid[0], 0);
+    EXPECT_EQ(p[0], 0x77);
+    EXPECT_EQ(p[2 * kPage], 0x77);
+    EXPECT_EQ(qaic_munmap(p, kPage), 0); // the head piece, whole
+    EXPECT_EQ(p[kSize - 1], 0x77);
+    EXPECT_EQ(mmap_errno(map(kPage)), EACCES); // the tail piece holds the BO
+    EXPECT_EQ(qaic_munmap(mid, kPage), 0);
+    EXPECT_EQ(qaic_munmap(p + 2 * kPage, kSize - 2 * kPage), 0);
+    EXPECT_EQ(mmap_errno(map(kPage)), EINVAL);
 }
 
 TEST_F(QaicMmap, MunmapOfALenRoundingToTheMappingWorks)
