@@ -192,10 +192,11 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
 // mmap of a fake offset on file: MAP_SHARED only; len > 0, page-aligned offset, the range
 // within the object. The mapping holds the object and the file while any page of it stays
 // mapped; a mapping placed over part of an older one (MAP_FIXED) trims or splits it, as the
-// kernel does with VMAs.
+// kernel does with VMAs. -EPERM for MAP_FIXED over a kernel range (kernel/mm.h).
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset);
 // Unmaps [addr, addr + len) as munmap(2) does (-EINVAL for an unaligned addr or len 0):
 // mappings made by mmap() above may be unmapped in part; each piece left holds its object.
+// -EPERM for a range touching a kernel range.
 ErrorOr<void> munmap(void *addr, size_t len);
 
 } // namespace accel

@@ -130,6 +130,10 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
     dev.exit();
     if (obj.is_error())
         return obj.error();
+    // A fixed address may not replace the kernel side's memory; a hint there is only a hint.
+    if ((flags & MAP_FIXED) &&
+        kernel::touches_kernel_range(reinterpret_cast<uintptr_t>(addr), *aligned_len))
+        return Error(-EPERM);
 
     auto node = TRY(new_node());
     auto spare = TRY(new_node());
@@ -159,6 +163,8 @@ ErrorOr<void> munmap(void *addr, size_t len)
     if (len == 0 || !kernel::page_aligned(start) || !aligned_len ||
         __builtin_add_overflow(start, *aligned_len, &end))
         return Error(-EINVAL);
+    if (kernel::touches_kernel_range(start, *aligned_len))
+        return Error(-EPERM);
 
     auto spare = TRY(new_node());
     // The references of what is unmapped drop after the lock, once the pages are no longer

@@ -2,6 +2,7 @@
 #include "hw/aic100/card.h"
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/nsp.h"
+#include "kernel/mm.h"
 
 #include <cstring>
 #include <new>
@@ -15,6 +16,10 @@ Ddr::Ddr(uint64_t size) : size_(size)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::bad_alloc();
+    if (kernel::claim_kernel_range(p, size).is_error()) {
+        munmap(p, size);
+        throw std::bad_alloc();
+    }
     // Huge pages where the system offers them: fewer faults and TLB misses when the engines
     // stream megabytes through DDR. Only a hint; nothing depends on it.
     madvise(p, size, MADV_HUGEPAGE);
@@ -23,6 +28,7 @@ Ddr::Ddr(uint64_t size) : size_(size)
 
 Ddr::~Ddr()
 {
+    kernel::release_kernel_range(base_);
     munmap(base_, size_);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/sim_pci.h"
+#include "kernel/mm.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -45,9 +46,14 @@ kernel::ErrorOr<kernel::DmaCoherent> SimPciDev::dma_alloc_coherent(size_t size)
     void *p = std::aligned_alloc(kPage, len);
     if (!p)
         return kernel::Error(-ENOMEM);
+    if (auto claimed = kernel::claim_kernel_range(p, len); claimed.is_error()) {
+        std::free(p);
+        return claimed.error();
+    }
     std::memset(p, 0, len);
     auto iova = card_->iommu().map(p, len, kPermRW);
     if (iova.is_error()) {
+        kernel::release_kernel_range(p);
         std::free(p);
         return iova.error();
     }
@@ -59,6 +65,7 @@ void SimPciDev::dma_free_coherent(kernel::DmaCoherent &buf)
     if (!buf.cpu_addr)
         return;
     card_->iommu().unmap(buf.dma_addr);
+    kernel::release_kernel_range(buf.cpu_addr);
     std::free(buf.cpu_addr);
     buf = {};
 }

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Page-size arithmetic: rounding up with overflow detection, alignment checks.
+// Page-size arithmetic: rounding up with overflow detection, alignment checks; the registry
+// of kernel ranges.
 #include "kernel/mm.h"
 
 #include <gtest/gtest.h>
 
 namespace {
 
+using kernel::claim_kernel_range;
 using kernel::kPageShift;
 using kernel::kPageSize;
 using kernel::page_align;
 using kernel::page_aligned;
+using kernel::release_kernel_range;
+using kernel::touches_kernel_range;
 
 // Usable in constant expressions, e.g. for static table sizes.
 static_assert(kPageSize == 4096 && kPageSize == uint64_t(1) << kPageShift);
@@ -71,6 +75,43 @@ TEST(PageAligned, AgreesWithPageAlign)
         EXPECT_LT(*a - v, kPageSize);
         EXPECT_EQ(page_aligned(v), *a == v) << v;
     }
+}
+
+// Addresses only: the registry never touches the memory.
+alignas(kPageSize) char g_area[8 * kPageSize];
+
+TEST(KernelRange, TouchedByAnyOverlapUntilReleased)
+{
+    auto base = uintptr_t(g_area);
+    ASSERT_FALSE(claim_kernel_range(g_area + kPageSize, 2 * kPageSize).is_error());
+    EXPECT_TRUE(touches_kernel_range(base + kPageSize, 1));
+    EXPECT_TRUE(touches_kernel_range(base + 2 * kPageSize, kPageSize));     // inside
+    EXPECT_TRUE(touches_kernel_range(base, kPageSize + 1));                 // its first byte
+    EXPECT_TRUE(touches_kernel_range(base + 3 * kPageSize - 1, kPageSize)); // its last byte
+    EXPECT_TRUE(touches_kernel_range(base, 8 * kPageSize));                 // around it
+    EXPECT_TRUE(touches_kernel_range(base, UINT64_MAX));                    // cut at the end
+    EXPECT_FALSE(touches_kernel_range(base, kPageSize));                    // just before
+    EXPECT_FALSE(touches_kernel_range(base + 3 * kPageSize, kPageSize));    // just after
+    EXPECT_FALSE(touches_kernel_range(base + kPageSize, 0));
+    release_kernel_range(g_area + kPageSize);
+    EXPECT_FALSE(touches_kernel_range(base, 8 * kPageSize));
+}
+
+TEST(KernelRange, SeveralRanges)
+{
+    auto base = uintptr_t(g_area);
+    ASSERT_FALSE(claim_kernel_range(g_area, kPageSize).is_error());
+    ASSERT_FALSE(claim_kernel_range(g_area + 4 * kPageSize, 2 * kPageSize).is_error());
+    EXPECT_TRUE(touches_kernel_range(base, 1));
+    EXPECT_FALSE(touches_kernel_range(base + kPageSize, 3 * kPageSize)); // the gap
+    EXPECT_TRUE(touches_kernel_range(base + kPageSize, 3 * kPageSize + 1));
+    EXPECT_TRUE(touches_kernel_range(base + 5 * kPageSize, 8 * kPageSize));
+    EXPECT_FALSE(touches_kernel_range(base + 6 * kPageSize, 2 * kPageSize));
+    release_kernel_range(g_area);
+    EXPECT_FALSE(touches_kernel_range(base, 4 * kPageSize));
+    EXPECT_TRUE(touches_kernel_range(base, 5 * kPageSize));
+    release_kernel_range(g_area + 4 * kPageSize);
+    EXPECT_FALSE(touches_kernel_range(base, 8 * kPageSize));
 }
 
 } // namespace

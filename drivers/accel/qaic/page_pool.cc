@@ -31,6 +31,11 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
         close(fd);
         return kernel::Error(-err);
     }
+    if (auto claimed = kernel::claim_kernel_range(base, size); claimed.is_error()) {
+        munmap(base, size);
+        close(fd);
+        return claimed.error();
+    }
     return std::unique_ptr<PagePool>(new PagePool(fd, static_cast<uint8_t *>(base), size));
 }
 
@@ -43,6 +48,7 @@ PagePool::PagePool(int fd, uint8_t *base, uint64_t size) : fd_(fd), base_(base),
 
 PagePool::~PagePool()
 {
+    kernel::release_kernel_range(base_);
     munmap(base_, size_);
     close(fd_);
 }

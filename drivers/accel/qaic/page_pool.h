@@ -2,7 +2,8 @@
 // Host memory for buffer objects: a buddy allocator over the pages of one memfd. The memfd
 // lets the same pages be mapped into the user's address space (mmap of a BO) and reached by
 // the driver and the device (through the pool's own mapping). Its size is the driver's memory
-// limit: nothing below the driver refuses absurd sizes, so the pool does.
+// limit: nothing below the driver refuses absurd sizes, so the pool does. The pool's own
+// mapping is a kernel range (kernel/mm.h): a user may not map over it or unmap it.
 #pragma once
 
 #include "kernel/result.h"

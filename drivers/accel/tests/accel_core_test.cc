@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The accel core with a fake driver: registry, files, handles, dispatch rules, offsets, mmap.
 #include "drivers/accel/accel.h"
+#include "kernel/mm.h"
 
 #include <cstring>
 #include <drm.h>
@@ -488,7 +489,8 @@ TEST_F(AccelCore, MapFixedOverSeveralMappings)
     ASSERT_FALSE(file->handle_create(small).is_error());
     // Eight pages: [small][small][small][small] laid over a mapping of big, then big again
     // over pages 1..6.
-    auto p = accel::mmap(*file, nullptr, 8 * 4096, PROT_READ, MAP_SHARED, big->mmap_offset().value());
+    auto p =
+        accel::mmap(*file, nullptr, 8 * 4096, PROT_READ, MAP_SHARED, big->mmap_offset().value());
     ASSERT_FALSE(p.is_error());
     auto *base = static_cast<char *>(p.value());
     for (int i = 0; i < 8; ++i)
@@ -505,6 +507,45 @@ TEST_F(AccelCore, MapFixedOverSeveralMappings)
     ASSERT_FALSE(accel::munmap(base, 8 * 4096).is_error());
     EXPECT_EQ(big->refcount(), 2u);
     EXPECT_EQ(small->refcount(), 2u);
+}
+
+// A kernel range (the driver's memory in the user's address space): a user MAP_FIXED or
+// munmap touching any page of it is refused with EPERM and leaves it as it was; the user's
+// own pages next to it stay the user's to map over.
+TEST_F(AccelCore, KernelRangesCannotBeMappedOverOrUnmapped)
+{
+    auto obj = new_object(2 * 4096);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    uint64_t off = obj->mmap_offset().value();
+    int rw = PROT_READ | PROT_WRITE, fixed = MAP_SHARED | MAP_FIXED;
+    void *area = ::mmap(nullptr, 4 * 4096, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(area, MAP_FAILED);
+    auto *k = static_cast<char *>(area) + 4096; // pages 1 and 2 are the kernel's
+    std::memset(k, 0x6B, 2 * 4096);
+    ASSERT_FALSE(kernel::claim_kernel_range(k, 2 * 4096).is_error());
+    EXPECT_EQ(accel::mmap(*file, k, 4096, rw, fixed, off).code(), -EPERM);
+    EXPECT_EQ(accel::mmap(*file, k - 4096, 2 * 4096, rw, fixed, off).code(), -EPERM);
+    EXPECT_EQ(accel::mmap(*file, k + 4096, 2 * 4096, rw, fixed, off).code(), -EPERM);
+    EXPECT_EQ(accel::munmap(k + 4096, 4096).code(), -EPERM);
+    EXPECT_EQ(accel::munmap(area, 4 * 4096).code(), -EPERM);
+    for (int i = 0; i < 2 * 4096; ++i)
+        ASSERT_EQ(k[i], 0x6B) << "byte " << i;
+    // Without MAP_FIXED the address is a hint, placed elsewhere.
+    auto hint = accel::mmap(*file, k, 4096, rw, MAP_SHARED, off);
+    ASSERT_FALSE(hint.is_error());
+    EXPECT_NE(hint.value(), k);
+    // The user's pages around it.
+    auto before = accel::mmap(*file, k - 4096, 4096, rw, fixed, off);
+    auto after = accel::mmap(*file, k + 2 * 4096, 4096, rw, fixed, off);
+    ASSERT_FALSE(before.is_error());
+    ASSERT_FALSE(after.is_error());
+    EXPECT_EQ(before.value(), k - 4096);
+    EXPECT_EQ(after.value(), k + 2 * 4096);
+    EXPECT_FALSE(accel::munmap(hint.value(), 4096).is_error());
+    EXPECT_FALSE(accel::munmap(before.value(), 4096).is_error());
+    EXPECT_FALSE(accel::munmap(after.value(), 4096).is_error());
+    kernel::release_kernel_range(k);
+    EXPECT_FALSE(accel::munmap(k, 2 * 4096).is_error());
 }
 
 TEST_F(AccelCore, ObjectsWithoutMmapSupportGiveEnodev)

@@ -3,6 +3,7 @@
 // direction permissions, DDR ranges, the request ring itself unreadable, IOVA layout, and
 // unmapping with DMA in flight. The host is never touched by a failed DMA.
 #include "hw/aic100/tests/harness.h"
+#include "kernel/mm.h"
 
 namespace aic100::test {
 namespace {
@@ -98,12 +99,31 @@ TEST_F(Iommu, CoherentMemory)
     EXPECT_EQ(d.run1(q, to_dev(1, buf.dma_addr, 0x200000, 4096)).status, kRspOk);
     EXPECT_EQ(d.run1(q, from_dev(2, 0x200000, buf.dma_addr + 4096, 4096)).status, kRspOk);
     EXPECT_TRUE(std::equal(p, p + 4096, p + 4096));
+    // The host memory is the kernel side's while allocated.
+    auto host = uintptr_t(buf.cpu_addr);
+    EXPECT_TRUE(kernel::touches_kernel_range(host, 4 * kPage));
     // After dma_free_coherent its IOVA faults.
     uint64_t iova = buf.dma_addr;
     d.pci.dma_free_coherent(buf);
+    EXPECT_FALSE(kernel::touches_kernel_range(host, 4 * kPage));
     EXPECT_EQ(buf.cpu_addr, nullptr);
     EXPECT_EQ(d.run1(q, to_dev(3, iova, kDev, 16)).status, kRspIommuFault);
     expect_ddr_untouched();
+}
+
+// The card's DDR lives in the host's address space: it is a kernel range while it exists.
+TEST_F(Iommu, DdrIsAKernelRange)
+{
+    Ddr &ddr = d.card().ddr();
+    EXPECT_TRUE(kernel::touches_kernel_range(uintptr_t(ddr.at(0)), 1));
+    EXPECT_TRUE(kernel::touches_kernel_range(uintptr_t(ddr.at(ddr.size() - 1)), 1));
+    uintptr_t start;
+    {
+        Ddr other(uint64_t(1) << 20);
+        start = uintptr_t(other.at(0));
+        EXPECT_TRUE(kernel::touches_kernel_range(start, other.size()));
+    }
+    EXPECT_FALSE(kernel::touches_kernel_range(start, uint64_t(1) << 20));
 }
 
 TEST_F(Iommu, OutsideEveryMapping)

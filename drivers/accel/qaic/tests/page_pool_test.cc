@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The BO page pool: chunk orders, memory limit, zeroing, coalescing.
+#include "drivers/accel/accel.h"
 #include "drivers/accel/qaic/page_pool.h"
+#include "kernel/mm.h"
 
 #include <cstring>
 #include <gtest/gtest.h>
@@ -115,6 +117,21 @@ TEST(PagePool, BuddiesCoalesce)
     auto b = p->alloc(4 * kMiB);
     ASSERT_FALSE(b.is_error());
     EXPECT_EQ(b.value().size(), 1u); // merged back into one 4 MiB block
+}
+
+// The pool's mapping is the driver's memory: the user may not unmap it, while it lives.
+TEST(PagePool, MappingIsAKernelRange)
+{
+    auto p = pool(4 * kMiB);
+    auto start = uintptr_t(p->addr(0));
+    uint64_t size = p->size();
+    EXPECT_TRUE(kernel::touches_kernel_range(start, size));
+    auto *page = static_cast<uint8_t *>(p->addr(kMiB));
+    page[0] = 0x3D;
+    EXPECT_EQ(accel::munmap(page, 4096).code(), -EPERM);
+    EXPECT_EQ(page[0], 0x3D);
+    p = nullptr;
+    EXPECT_FALSE(kernel::touches_kernel_range(start, size));
 }
 
 } // namespace

@@ -219,8 +219,8 @@ TEST_F(QaicMmap, MunmapOfPartOfAMappingUnmapsOnlyThatPart)
     for (size_t i = 0; i < kSize; ++i)
         p[i] = uint8_t(i / kPage + 1);
     ASSERT_EQ(gem_close(fd, bo), 0);
-    EXPECT_EQ(qaic_munmap(p, kPage), 0);              // the head
-    EXPECT_EQ(qaic_munmap(p + 2 * kPage, kPage), 0);  // the middle: two pieces remain
+    EXPECT_EQ(qaic_munmap(p, kPage), 0);             // the head
+    EXPECT_EQ(qaic_munmap(p + 2 * kPage, kPage), 0); // the middle: two pieces remain
     EXPECT_TRUE(fully_unmapped(p, kPage));
     EXPECT_TRUE(fully_unmapped(p + 2 * kPage, kPage));
     EXPECT_EQ(p[kPage], 2);
@@ -257,7 +257,8 @@ TEST_F(QaicMmap, MunmapRulesAreMunmaps)
 // qaic_mmap with MAP_FIXED over the user's own memory maps the BO there.
 TEST_F(QaicMmap, MapFixedOverOwnMemory)
 {
-    void *mine = mmap(nullptr, 2 * kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *mine =
+        mmap(nullptr, 2 * kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(mine, MAP_FAILED);
     auto *at = static_cast<uint8_t *>(mine) + kPage;
     auto *p = static_cast<uint8_t *>(
