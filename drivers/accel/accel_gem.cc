@@ -131,8 +131,10 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
     if (obj.is_error())
         return obj.error();
     // A fixed address may not replace the kernel side's memory; a hint there is only a hint.
-    if ((flags & MAP_FIXED) &&
-        kernel::touches_kernel_range(reinterpret_cast<uintptr_t>(addr), *aligned_len))
+    auto fixed_at = reinterpret_cast<uintptr_t>(addr);
+    if ((flags & MAP_FIXED) && !kernel::page_aligned(fixed_at))
+        return Error(-EINVAL);
+    if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, *aligned_len))
         return Error(-EPERM);
 
     auto node = TRY(new_node());

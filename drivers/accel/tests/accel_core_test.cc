@@ -528,6 +528,9 @@ TEST_F(AccelCore, KernelRangesCannotBeMappedOverOrUnmapped)
     EXPECT_EQ(accel::mmap(*file, k + 4096, 2 * 4096, rw, fixed, off).code(), -EPERM);
     EXPECT_EQ(accel::munmap(k + 4096, 4096).code(), -EPERM);
     EXPECT_EQ(accel::munmap(area, 4 * 4096).code(), -EPERM);
+    // Malformed arguments are EINVAL first, as mmap(2) and munmap(2) say.
+    EXPECT_EQ(accel::mmap(*file, k + 1, 4096, rw, fixed, off).code(), -EINVAL);
+    EXPECT_EQ(accel::munmap(k + 1, 4096).code(), -EINVAL);
     for (int i = 0; i < 2 * 4096; ++i)
         ASSERT_EQ(k[i], 0x6B) << "byte " << i;
     // Without MAP_FIXED the address is a hint, placed elsewhere.
