@@ -4,6 +4,8 @@
 // files, devices) derive from RefCounted so any holder can keep them alive.
 #pragma once
 
+#include "kernel/alloc.h"
+
 #include <atomic>
 #include <cassert>
 #include <cstdint>
@@ -91,9 +93,23 @@ private:
     T *p_ = nullptr;
 };
 
+// A new object, throwing std::bad_alloc as new does (an injected failure too).
 template <typename T, typename... Args> RefPtr<T> make_ref(Args &&...args)
 {
+    if (alloc_should_fail())
+        throw std::bad_alloc();
     return RefPtr<T>::adopt(new T(std::forward<Args>(args)...));
+}
+
+// A new object, or -ENOMEM.
+template <typename T, typename... Args> ErrorOr<RefPtr<T>> try_make_ref(Args &&...args)
+{
+    if (alloc_should_fail())
+        return Error(-ENOMEM);
+    T *p = new (std::nothrow) T(std::forward<Args>(args)...);
+    if (!p)
+        return Error(-ENOMEM);
+    return RefPtr<T>::adopt(p);
 }
 
 } // namespace kernel

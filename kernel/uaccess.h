@@ -11,12 +11,11 @@
 // process_vm_readv/writev on its pid.
 #pragma once
 
+#include "kernel/alloc.h"
 #include "kernel/result.h"
 
 #include <cstddef>
 #include <cstdint>
-#include <new>
-#include <stdexcept>
 #include <sys/types.h>
 #include <vector>
 
@@ -114,13 +113,7 @@ template <typename T> ErrorOr<std::vector<T>> memdup_array_user(UserPtr<T> src, 
     if (__builtin_mul_overflow(n, sizeof(T), &bytes))
         return Error(-EOVERFLOW);
     std::vector<T> v;
-    try {
-        v.resize(n);
-    } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
-    } catch (const std::length_error &) {
-        return Error(-ENOMEM);
-    }
+    TRY(try_resize(v, n));
     TRY(copy_from_user(v.data(), src.template cast<const void>(), bytes));
     return v;
 }

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Fallible allocation on the kernel side, and allocation-failure injection.
+//
+// A kernel allocation can fail; in C++ that is an exception (std::bad_alloc), which must never
+// reach the uAPI. Code that can answer -ENOMEM where the allocation happens uses the helpers
+// here (try_reserve, try_resize, try_make_ref). Whatever still throws is turned into an errno
+// at the entries (errno_of_exception), the last line of defence.
+//
+// Failure injection, the kernel's failslab for one thread: while a FailNthAlloc lives, the
+// nth allocation that asks alloc_should_fail() on this thread fails as if memory had run out
+// (the helpers answer -ENOMEM, make_ref throws std::bad_alloc as operator new would). Tests
+// use it to reach every allocation failure of a path; it costs one thread-local read.
+#pragma once
+
+#include "kernel/result.h"
+
+#include <cstddef>
+#include <new>
+#include <stdexcept>
+
+namespace kernel {
+
+class FailNthAlloc {
+public:
+    // nth = 1: the next allocation fails.
+    explicit FailNthAlloc(unsigned nth);
+    ~FailNthAlloc();
+    FailNthAlloc(const FailNthAlloc &) = delete;
+    FailNthAlloc &operator=(const FailNthAlloc &) = delete;
+
+    // The nth allocation came (and failed).
+    bool fired() const;
+};
+
+// Counts one allocation of this thread; true if it must fail.
+bool alloc_should_fail();
+
+// The negative errno for the exception being handled (call it in a catch block): -ENOMEM for
+// an allocation failure, the error of a std::system_error (a thread that could not start),
+// -EIO for anything else. Logs where it was caught: an exception at an entry is a path that
+// should have answered the error itself.
+int errno_of_exception(const char *where);
+
+// vector::reserve / resize (or any container's) that answer -ENOMEM instead of throwing.
+template <typename V> ErrorOr<void> try_reserve(V &v, size_t n)
+{
+    if (alloc_should_fail())
+        return Error(-ENOMEM);
+    try {
+        v.reserve(n);
+    } catch (const std::bad_alloc &) {
+        return Error(-ENOMEM);
+    } catch (const std::length_error &) {
+        return Error(-ENOMEM);
+    }
+    return {};
+}
+
+template <typename V> ErrorOr<void> try_resize(V &v, size_t n)
+{
+    if (alloc_should_fail())
+        return Error(-ENOMEM);
+    try {
+        v.resize(n);
+    } catch (const std::bad_alloc &) {
+        return Error(-ENOMEM);
+    } catch (const std::length_error &) {
+        return Error(-ENOMEM);
+    }
+    return {};
+}
+
+} // namespace kernel
