@@ -110,7 +110,27 @@ private:
     uint64_t next_offset_page_;
 };
 
-// Opens accelN: -ENODEV when there is no such device or it is unplugged.
+// drm_dev_enter/exit by scope: a section is left however the code inside it ends.
+class DeviceSection {
+public:
+    explicit DeviceSection(Device &dev) : dev_(dev), entered_(dev.enter()) {}
+    ~DeviceSection()
+    {
+        if (entered_)
+            dev_.exit();
+    }
+    DeviceSection(const DeviceSection &) = delete;
+    DeviceSection &operator=(const DeviceSection &) = delete;
+    // false: the device is unplugged, nothing may be done in it.
+    explicit operator bool() const { return entered_; }
+
+private:
+    Device &dev_;
+    bool entered_;
+};
+
+// Opens accelN: -ENODEV when there is no such device or it is unplugged; -ENOMEM. No
+// exception leaves it.
 ErrorOr<RefPtr<File>> open_minor(int minor);
 // The registered device with this minor, with a reference; null if there is none.
 RefPtr<Device> find_device(int minor);
@@ -186,7 +206,8 @@ private:
 };
 
 // The DRM ioctl entry: dispatch by cmd's nr to the core's or the driver's table; copy the
-// argument in (IOW) and out (IOR) per DRM's rules. Returns 0 or a negative errno.
+// argument in (IOW) and out (IOR) per DRM's rules. Returns 0 or a negative errno; no
+// exception leaves it (one from a handler becomes an errno, see kernel/alloc.h).
 int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
 
 // mmap of a fake offset on file: MAP_SHARED only; len > 0, page-aligned offset, the range

@@ -7,15 +7,21 @@ namespace accel {
 ErrorOr<RefPtr<File>> open_minor(int minor)
 {
     RefPtr<Device> dev = find_device(minor);
-    if (!dev || !dev->enter())
+    if (!dev)
         return Error(-ENODEV);
-    auto file = kernel::make_ref<File>(dev);
-    ErrorOr<void> r = dev->driver().open ? dev->driver().open(*dev, *file) : ErrorOr<void>();
-    dev->exit();
-    if (r.is_error())
-        return r.error(); // as in DRM, a file whose open failed gets no postclose
-    file->opened_ = true;
-    return file;
+    DeviceSection section(*dev);
+    if (!section)
+        return Error(-ENODEV);
+    try {
+        // As in DRM, a file whose open failed gets no postclose.
+        auto file = TRY(kernel::try_make_ref<File>(dev));
+        if (dev->driver().open)
+            TRY(dev->driver().open(*dev, *file));
+        file->opened_ = true;
+        return file;
+    } catch (...) {
+        return Error(kernel::errno_of_exception("open"));
+    }
 }
 
 // The last reference is gone: nobody can reach the file any more. postclose lets the driver

@@ -123,11 +123,12 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
     auto aligned_len = kernel::page_align(len);
     if (!aligned_len)
         return Error(-EINVAL);
-    Device &dev = file.device();
-    if (!dev.enter())
-        return Error(-ENODEV);
-    auto obj = dev.lookup_mmap_offset(file, offset, *aligned_len);
-    dev.exit();
+    auto obj = [&]() -> ErrorOr<RefPtr<GemObject>> {
+        DeviceSection section(file.device());
+        if (!section)
+            return Error(-ENODEV);
+        return file.device().lookup_mmap_offset(file, offset, *aligned_len);
+    }();
     if (obj.is_error())
         return obj.error();
     // A fixed address may not replace the kernel side's memory; a hint there is only a hint.

@@ -62,6 +62,20 @@ const IoctlDesc *find_ioctl(const Device &dev, unsigned nr)
     return nullptr;
 }
 
+// The handler inside the device. An exception is a failure the handler did not answer
+// itself: it becomes an errno here, the last line of defence, and the section ends with it.
+int call_handler(const IoctlDesc &desc, File &file, void *kdata)
+{
+    DeviceSection section(file.device());
+    if (!section)
+        return -ENODEV;
+    try {
+        return desc.func(file, kdata).code();
+    } catch (...) {
+        return kernel::errno_of_exception(desc.name);
+    }
+}
+
 } // namespace
 
 int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
@@ -85,20 +99,15 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
     std::vector<unsigned char> heap_data;
     unsigned char *kdata = stack_data;
     if (ksize > sizeof(stack_data)) {
-        heap_data.resize(ksize);
+        if (kernel::try_resize(heap_data, ksize).is_error())
+            return -ENOMEM;
         kdata = heap_data.data();
     }
     if (kernel::copy_from_user(kdata, arg.cast<const void>(), in_size).is_error())
         return -EFAULT;
     std::memset(kdata + in_size, 0, ksize - in_size);
 
-    int ret;
-    if (!dev.enter()) {
-        ret = -ENODEV;
-    } else {
-        ret = desc->func(file, kdata).code();
-        dev.exit();
-    }
+    int ret = call_handler(*desc, file, kdata);
     // As DRM does, the argument is copied back even when the handler failed, so partial
     // results (a MANAGE response after a NACK) reach the user.
     if (kernel::copy_to_user(arg, kdata, out_size).is_error())

@@ -8,8 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <sys/mman.h>
 #include <unordered_map>
 
@@ -43,6 +46,23 @@ int fail(int negative_errno)
     return -1;
 }
 
+// No exception crosses the C ABI. The kernel side answers its own failures; one that still
+// got here (call it in a catch block) becomes the errno a system call would give.
+int escaped_errno()
+{
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        return -ENOMEM;
+    } catch (const std::length_error &) {
+        return -ENOMEM;
+    } catch (const std::system_error &e) {
+        return e.code().value() > 0 ? -e.code().value() : -EIO;
+    } catch (...) {
+        return -EIO;
+    }
+}
+
 // NULL: $QAIC_DEVICE, else the first real qaic node, else the simulated card.
 std::string choose_device(const char *device)
 {
@@ -65,107 +85,148 @@ using namespace libqaic;
 
 QAIC_EXPORT int qaic_open(const char *device)
 {
-    std::string dev = choose_device(device);
-    std::unique_ptr<OpenFile> file;
-    int ret = dev == "sim" ? open_sim(&file) : open_node(dev.c_str(), &file);
-    if (ret < 0)
-        return fail(ret);
-    int fd = file->fd();
-    std::unique_lock lock(fds().lock);
-    auto &slot = fds().files[fd];
-    if (slot)
-        slot->disown_fd(); // the user close(2)d it instead of qaic_close()
-    slot = std::move(file);
-    return fd;
+    try {
+        std::string dev = choose_device(device);
+        std::unique_ptr<OpenFile> file;
+        int ret = dev == "sim" ? open_sim(&file) : open_node(dev.c_str(), &file);
+        if (ret < 0)
+            return fail(ret);
+        int fd = file->fd();
+        std::unique_lock lock(fds().lock);
+        auto &slot = fds().files[fd];
+        if (slot)
+            slot->disown_fd(); // the user close(2)d it instead of qaic_close()
+        slot = std::move(file);
+        return fd;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_close(int fd)
 {
-    std::shared_ptr<OpenFile> file;
-    {
-        std::unique_lock lock(fds().lock);
-        auto it = fds().files.find(fd);
-        if (it == fds().files.end())
-            return fail(-EBADF);
-        file = std::move(it->second);
-        fds().files.erase(it);
+    try {
+        std::shared_ptr<OpenFile> file;
+        {
+            std::unique_lock lock(fds().lock);
+            auto it = fds().files.find(fd);
+            if (it == fds().files.end())
+                return fail(-EBADF);
+            file = std::move(it->second);
+            fds().files.erase(it);
+        }
+        // An ioctl in flight on another thread keeps the file until it returns, like fput().
+        return 0;
+    } catch (...) {
+        return fail(escaped_errno());
     }
-    // An ioctl in flight on another thread keeps the file until it returns, like fput().
-    return 0;
 }
 
 QAIC_EXPORT int qaic_ioctl(int fd, unsigned long request, void *arg)
 {
-    auto file = lookup(fd);
-    if (!file)
-        return fail(-EBADF);
-    int ret = file->ioctl(request, arg);
-    return ret < 0 ? fail(ret) : ret;
+    try {
+        auto file = lookup(fd);
+        if (!file)
+            return fail(-EBADF);
+        int ret = file->ioctl(request, arg);
+        return ret < 0 ? fail(ret) : ret;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT void *qaic_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
 {
-    auto file = lookup(fd);
-    if (!file) {
-        errno = EBADF;
+    try {
+        auto file = lookup(fd);
+        if (!file) {
+            errno = EBADF;
+            return MAP_FAILED;
+        }
+        int err = 0;
+        void *p = file->mmap(addr, len, prot, flags, offset, &err);
+        if (!p) {
+            errno = -err;
+            return MAP_FAILED;
+        }
+        return p;
+    } catch (...) {
+        errno = -escaped_errno();
         return MAP_FAILED;
     }
-    int err = 0;
-    void *p = file->mmap(addr, len, prot, flags, offset, &err);
-    if (!p) {
-        errno = -err;
-        return MAP_FAILED;
-    }
-    return p;
 }
 
 QAIC_EXPORT int qaic_munmap(void *addr, size_t len)
 {
-    int err = 0;
-    if (sim_munmap(addr, len, &err))
-        return err < 0 ? fail(err) : 0;
-    return munmap(addr, len);
+    try {
+        int err = 0;
+        if (sim_munmap(addr, len, &err))
+            return err < 0 ? fail(err) : 0;
+        return munmap(addr, len);
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1)
 {
-    auto file = lookup(fd);
-    if (!file)
-        return fail(-EBADF);
-    int ret = file->sim_inject(unsigned(fault), arg0, arg1);
-    return ret < 0 ? fail(ret) : 0;
+    try {
+        auto file = lookup(fd);
+        if (!file)
+            return fail(-EBADF);
+        int ret = file->sim_inject(unsigned(fault), arg0, arg1);
+        return ret < 0 ? fail(ret) : 0;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status)
 {
-    auto file = lookup(fd);
-    if (!file)
-        return fail(-EBADF);
-    if (!status)
-        return fail(-EFAULT);
-    int ret = file->sim_dbc_status(dbc, status);
-    return ret < 0 ? fail(ret) : 0;
+    try {
+        auto file = lookup(fd);
+        if (!file)
+            return fail(-EBADF);
+        if (!status)
+            return fail(-EFAULT);
+        int ret = file->sim_dbc_status(dbc, status);
+        return ret < 0 ? fail(ret) : 0;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_sim_num_dbc(int fd)
 {
-    auto file = lookup(fd);
-    if (!file)
-        return fail(-EBADF);
-    int ret = file->sim_num_dbc();
-    return ret < 0 ? fail(ret) : ret;
+    try {
+        auto file = lookup(fd);
+        if (!file)
+            return fail(-EBADF);
+        int ret = file->sim_num_dbc();
+        return ret < 0 ? fail(ret) : ret;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_sim_replug(void)
 {
-    int ret = sim_replug();
-    return ret < 0 ? fail(ret) : 0;
+    try {
+        int ret = sim_replug();
+        return ret < 0 ? fail(ret) : 0;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }
 
 QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
 {
-    if (!name)
-        return fail(-EINVAL);
-    int ret = sim_set_param(name, value);
-    return ret < 0 ? fail(ret) : 0;
+    try {
+        if (!name)
+            return fail(-EINVAL);
+        int ret = sim_set_param(name, value);
+        return ret < 0 ? fail(ret) : 0;
+    } catch (...) {
+        return fail(escaped_errno());
+    }
 }

@@ -3,15 +3,21 @@
 #include "drivers/accel/accel.h"
 #include "kernel/mm.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <drm.h>
+#include <future>
 #include <gtest/gtest.h>
+#include <stdexcept>
+#include <thread>
 #include <sys/mman.h>
 #include <unistd.h>
 
 namespace {
 
 using accel::File;
+using ErrorOrFile = kernel::ErrorOr<kernel::RefPtr<File>>;
 using kernel::RefPtr;
 using kernel::UserPtr;
 
@@ -38,6 +44,10 @@ kernel::ErrorOr<void> rw_handler(File &, void *data)
     a->out = a->in + 1;
     if (a->in == 99)
         return kernel::Error(-EIO); // a failing handler still has its result copied back
+    if (a->in == 98)
+        throw std::bad_alloc(); // an allocation that failed without answering -ENOMEM
+    if (a->in == 97)
+        throw std::runtime_error("driver bug");
     return {};
 }
 
@@ -48,11 +58,13 @@ constexpr accel::IoctlDesc kTestIoctls[] = {
 };
 
 int g_opens, g_postcloses;
-bool g_fail_open;
+bool g_fail_open, g_throw_open;
 kernel::ErrorOr<void> test_open(accel::Device &, File &)
 {
     if (g_fail_open)
         return kernel::Error(-ENOMEM);
+    if (g_throw_open)
+        throw std::bad_alloc();
     ++g_opens;
     return {};
 }
@@ -109,7 +121,7 @@ protected:
     {
         g_seen = {};
         g_opens = g_postcloses = 0;
-        g_fail_open = false;
+        g_fail_open = g_throw_open = false;
         dev = kernel::make_ref<accel::Device>(kTestDriver);
         ASSERT_FALSE(dev->register_device().is_error());
         file = open_file();
@@ -184,6 +196,49 @@ TEST_F(AccelCore, UnplugFailsOpenAndIoctl)
     test_arg a{1, 0};
     EXPECT_EQ(do_ioctl(*file, TEST_IOCTL_RW, &a), -ENODEV);
     EXPECT_EQ(g_seen.calls, 0);
+}
+
+// unplug() returns once nothing is inside the device. One that never returns would hang the
+// binary at exit too: fail and end it instead.
+void expect_unplug_returns(accel::Device &dev)
+{
+    std::promise<void> done;
+    std::future<void> returned = done.get_future();
+    std::thread t([&] {
+        dev.unplug();
+        done.set_value();
+    });
+    if (returned.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+        ADD_FAILURE() << "unplug() blocked: something left the device entered";
+        std::fflush(nullptr);
+        std::_Exit(1);
+    }
+    t.join();
+}
+
+// No exception leaves an ioctl: it becomes an errno (ENOMEM for an allocation), the
+// argument is still copied back, and the device is left as it was entered.
+TEST_F(AccelCore, AnExceptionInAHandlerIsAnErrnoAndLeavesTheDevice)
+{
+    test_arg a{98, 0};
+    int r = 0;
+    EXPECT_NO_THROW(r = do_ioctl(*file, TEST_IOCTL_RW, &a));
+    EXPECT_EQ(r, -ENOMEM);
+    a = {97, 0};
+    EXPECT_NO_THROW(r = do_ioctl(*file, TEST_IOCTL_RW, &a));
+    EXPECT_EQ(r, -EIO);
+    EXPECT_EQ(a.out, 98u);
+    expect_unplug_returns(*dev);
+}
+
+TEST_F(AccelCore, AnExceptionInTheOpenHookIsAnErrnoAndLeavesTheDevice)
+{
+    g_throw_open = true;
+    ErrorOrFile f = kernel::Error(-EINVAL);
+    EXPECT_NO_THROW(f = accel::open_minor(dev->minor()));
+    EXPECT_EQ(f.code(), -ENOMEM);
+    EXPECT_EQ(g_postcloses, 0);
+    expect_unplug_returns(*dev);
 }
 
 TEST_F(AccelCore, ReadWriteIoctlCopiesBothWays)
