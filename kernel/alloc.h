@@ -70,4 +70,20 @@ template <typename V> ErrorOr<void> try_resize(V &v, size_t n)
     return {};
 }
 
+// Appends [first, last) at the end of a container whose end insertion has no effect when it
+// throws (std::vector, std::deque): -ENOMEM leaves it as it was.
+template <typename C, typename It> ErrorOr<void> try_append(C &c, It first, It last)
+{
+    if (alloc_should_fail())
+        return Error(-ENOMEM);
+    try {
+        c.insert(c.end(), first, last);
+    } catch (const std::bad_alloc &) {
+        return Error(-ENOMEM);
+    } catch (const std::length_error &) {
+        return Error(-ENOMEM);
+    }
+    return {};
+}
+
 } // namespace kernel

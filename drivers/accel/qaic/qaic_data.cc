@@ -55,10 +55,10 @@ SteadyClock g_clock;
 
 // The elements of one execution. resize (partial execute) trims the BO: a slice at or past
 // it moves nothing but keeps its doorbell and semaphores; one it cuts is shortened.
-std::vector<DbcReq> job_elements(const Bo &bo, std::optional<uint64_t> resize)
+ErrorOr<std::vector<DbcReq>> job_elements(const Bo &bo, std::optional<uint64_t> resize)
 {
     std::vector<DbcReq> reqs;
-    reqs.reserve(bo.total_elems);
+    TRY(kernel::try_reserve(reqs, bo.total_elems));
     for (const Slice &s : bo.slices) {
         if (!resize || *resize >= s.entry.offset + s.entry.size) {
             reqs.insert(reqs.end(), s.reqs.begin(), s.reqs.end());
@@ -71,6 +71,30 @@ std::vector<DbcReq> job_elements(const Bo &bo, std::optional<uint64_t> resize)
     }
     return reqs;
 }
+
+// The jobs of one call while it is built: each one's BO is marked queued. Unless the call
+// commits (the scheduler took them), leaving the scope unmarks them, however it is left.
+class StagedJobs {
+public:
+    StagedJobs() = default;
+    StagedJobs(const StagedJobs &) = delete;
+    StagedJobs &operator=(const StagedJobs &) = delete;
+    ~StagedJobs()
+    {
+        if (committed_)
+            return;
+        for (auto &job : jobs) {
+            std::lock_guard lk(job->bo->lock);
+            job->bo->queued = false;
+        }
+    }
+    void commit() { committed_ = true; }
+
+    std::vector<RefPtr<Job>> jobs;
+
+private:
+    bool committed_ = false;
+};
 
 // EXECUTE and PARTIAL_EXECUTE: T is qaic_execute_entry or qaic_partial_execute_entry.
 template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
@@ -91,16 +115,6 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
         TRY(kernel::memdup_array_user(kernel::UserPtr<T>(args->data), args->hdr.count));
 
     Dbc &dbc = *qdev.dbcs[args->hdr.dbc_id];
-    std::vector<RefPtr<Job>> jobs;
-    // Staged BOs are marked queued; every error below unmarks them all.
-    auto unwind = [&](Error e) {
-        for (auto &job : jobs) {
-            std::lock_guard lk(job->bo->lock);
-            job->bo->queued = false;
-        }
-        return e;
-    };
-
     // The whole submission happens under the DBC's lock, so concurrent submitters can never
     // interleave their elements on the ring.
     std::lock_guard dbc_lock(dbc.lock);
@@ -112,46 +126,40 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
         qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqTp)) == kRegGone)
         return Error(-ENODEV);
 
-    jobs.reserve(entries.size());
+    // Declared after dbc_lock: staged BOs are unmarked under it, before it is dropped.
+    StagedJobs staged;
+    TRY(kernel::try_reserve(staged.jobs, entries.size()));
     for (const T &ent : entries) {
-        auto bo = lookup_bo(file, ent.handle);
-        if (bo.is_error())
-            return unwind(bo.error());
-        Bo &b = *bo.value();
-        // unwind() takes the staged BOs' locks, and a BO given twice is one of them: the
-        // checks run under b.lock, the unwinding after it is dropped.
-        bool valid;
-        {
-            std::lock_guard lk(b.lock);
-            // Ours: the BO must be sliced on this DBC and executed in its attached direction.
-            valid = b.sliced && !b.queued && b.dbc_id == dbc.id && ent.dir == b.dir;
-            std::optional<uint64_t> resize;
-            if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
-                valid = valid && ent.resize <= b.size();
-                resize = ent.resize;
-            }
-            if (valid) {
-                auto job = kernel::make_ref<Job>();
-                job->bo = bo.value();
-                job->fence =
-                    kernel::make_ref<kernel::Fence>(dbc.fence_context, ++dbc.fence_seqno);
-                job->dbc_id = dbc.id;
-                job->reqs = job_elements(b, resize);
-                job->slices = uint32_t(b.slices.size());
-                for (const DbcReq &r : job->reqs)
-                    job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
-                job->received = received;
-                b.queued = true;
-                jobs.push_back(std::move(job));
-            }
+        RefPtr<Bo> bo = TRY(lookup_bo(file, ent.handle));
+        std::lock_guard lk(bo->lock);
+        // Ours: the BO must be sliced on this DBC and executed in its attached direction;
+        // a BO given twice is queued by its first entry.
+        bool valid = bo->sliced && !bo->queued && bo->dbc_id == dbc.id && ent.dir == bo->dir;
+        std::optional<uint64_t> resize;
+        if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
+            valid = valid && ent.resize <= bo->size();
+            resize = ent.resize;
         }
         if (!valid)
-            return unwind(Error(-EINVAL));
+            return Error(-EINVAL);
+        RefPtr<Job> job = TRY(kernel::try_make_ref<Job>());
+        job->fence = TRY(kernel::try_make_ref<kernel::Fence>(dbc.fence_context,
+                                                             dbc.fence_seqno + 1));
+        ++dbc.fence_seqno;
+        job->dbc_id = dbc.id;
+        job->reqs = TRY(job_elements(*bo, resize));
+        job->slices = uint32_t(bo->slices.size());
+        for (const DbcReq &r : job->reqs)
+            job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
+        job->received = received;
+        bo->queued = true;
+        job->bo = bo;
+        staged.jobs.push_back(std::move(job)); // reserved: cannot throw
     }
-    if (auto r = dbc.sched->submit(jobs); r.is_error())
-        return unwind(r.error());
+    TRY(dbc.sched->submit(staged.jobs));
+    staged.commit();
     dbc.update_busy();
-    for (auto &job : jobs) {
+    for (auto &job : staged.jobs) {
         std::lock_guard lk(job->bo->lock);
         job->bo->job = job;
     }

@@ -3,14 +3,21 @@
 
 namespace qaic {
 
+// Writes a job's elements to the ring; the job is already tracked in ring_jobs_.
+void DbcScheduler::write(Job &job, bool ring_was_idle)
+{
+    job.queue_level_before = ring_.ring_level();
+    ring_.ring_write(job.reqs);
+    job.submitted = clock_.now();
+    if (ring_was_idle)
+        last_progress_ = job.submitted; // an idle ring starts its hang clock now
+}
+
 void DbcScheduler::push(const kernel::RefPtr<Job> &job)
 {
-    job->queue_level_before = ring_.ring_level();
-    ring_.ring_write(job->reqs);
-    job->submitted = clock_.now();
-    if (ring_jobs_.empty())
-        last_progress_ = job->submitted; // an idle ring starts its hang clock now
+    bool idle = ring_jobs_.empty();
     ring_jobs_.push_back(job);
+    write(*job, idle);
 }
 
 kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>> &jobs)
@@ -25,6 +32,15 @@ kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>
     if (queue_.size() + (jobs.size() - direct) > max_queued_)
         return kernel::Error(-EAGAIN);
 
+    // The bookkeeping grows first: when memory runs out, nothing has reached the ring.
+    size_t in_flight = ring_jobs_.size();
+    auto to_ring = jobs.begin() + ptrdiff_t(direct);
+    TRY(kernel::try_append(ring_jobs_, jobs.begin(), to_ring));
+    if (auto r = kernel::try_append(queue_, to_ring, jobs.end()); r.is_error()) {
+        ring_jobs_.resize(in_flight);
+        return r;
+    }
+
     for (const auto &job : jobs) {
         job->req_id = next_req_id_++;
         for (aic100::DbcReq &r : job->reqs) {
@@ -33,9 +49,7 @@ kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>
         }
     }
     for (size_t i = 0; i < direct; ++i)
-        push(jobs[i]);
-    for (size_t i = direct; i < jobs.size(); ++i)
-        queue_.push_back(jobs[i]);
+        write(*jobs[i], in_flight == 0 && i == 0);
     if (direct)
         ring_.ring_doorbell();
     return {};

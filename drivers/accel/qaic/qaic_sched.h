@@ -64,7 +64,8 @@ public:
     {
     }
 
-    // Takes all jobs or none: -EAGAIN when they would overflow the software queue. Jobs get
+    // Takes all jobs or none: -EAGAIN when they would overflow the software queue, -ENOMEM
+    // when its bookkeeping cannot grow. Jobs get
     // consecutive req_ids; those that fit go to the ring at once, with one doorbell.
     kernel::ErrorOr<void> submit(const std::vector<kernel::RefPtr<Job>> &jobs);
 
@@ -83,6 +84,7 @@ public:
     bool idle() const { return ring_jobs_.empty() && queue_.empty(); }
 
 private:
+    void write(Job &job, bool ring_was_idle);
     void push(const kernel::RefPtr<Job> &job);
     // Moves queued jobs to the ring while they fit; true if any moved.
     bool refill();
