@@ -34,6 +34,10 @@ class PciDev {
 public:
     virtual ~PciDev() = default;
 
+    // pci_enable_device: the first thing a probe does; -ENOMEM when the platform cannot
+    // give the device its resources.
+    virtual ErrorOr<void> enable_device() { return {}; }
+
     virtual uint32_t read32(unsigned bar, uint64_t offset) = 0;
     virtual void write32(unsigned bar, uint64_t offset, uint32_t value) = 0;
 

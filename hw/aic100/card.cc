@@ -2,32 +2,37 @@
 #include "hw/aic100/card.h"
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/nsp.h"
+#include "kernel/alloc.h"
 #include "kernel/mm.h"
 
 #include <cstring>
-#include <new>
 #include <sys/mman.h>
 
 namespace aic100 {
 
-Ddr::Ddr(uint64_t size) : size_(size)
+Ddr::Ddr(uint64_t size) : base_(nullptr), size_(0)
 {
+    if (kernel::alloc_should_fail())
+        return;
     void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
-        throw std::bad_alloc();
+        return;
     if (kernel::claim_kernel_range(p, size).is_error()) {
         munmap(p, size);
-        throw std::bad_alloc();
+        return;
     }
     // Huge pages where the system offers them: fewer faults and TLB misses when the engines
     // stream megabytes through DDR. Only a hint; nothing depends on it.
     madvise(p, size, MADV_HUGEPAGE);
     base_ = static_cast<uint8_t *>(p);
+    size_ = size;
 }
 
 Ddr::~Ddr()
 {
+    if (!base_)
+        return;
     kernel::release_kernel_range(base_);
     munmap(base_, size_);
 }

@@ -35,9 +35,13 @@ struct CardConfig {
 };
 
 // Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
+// A mapping the host cannot make (address space exhausted, an RLIMIT_AS) leaves the DDR
+// unmapped and empty: the platform then refuses to enable the card (SimPciDev), so its
+// probe fails with -ENOMEM instead of anything throwing.
 class Ddr {
 public:
     explicit Ddr(uint64_t size);
+    bool mapped() const { return base_ != nullptr; }
     ~Ddr();
     Ddr(const Ddr &) = delete;
     Ddr &operator=(const Ddr &) = delete;

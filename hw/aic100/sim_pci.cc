@@ -28,6 +28,13 @@ SimPciDev::~SimPciDev()
     card_.reset();
 }
 
+kernel::ErrorOr<void> SimPciDev::enable_device()
+{
+    if (!card_->ddr().mapped())
+        return kernel::Error(-ENOMEM);
+    return {};
+}
+
 uint32_t SimPciDev::read32(unsigned bar, uint64_t offset)
 {
     return card_->mmio_read(bar, offset);

@@ -21,6 +21,8 @@ public:
 
     Card &card() { return *card_; }
 
+    // -ENOMEM when the card's DDR could not be mapped.
+    kernel::ErrorOr<void> enable_device() override;
     uint32_t read32(unsigned bar, uint64_t offset) override;
     void write32(unsigned bar, uint64_t offset, uint32_t value) override;
     kernel::ErrorOr<kernel::DmaCoherent> dma_alloc_coherent(size_t size) override;

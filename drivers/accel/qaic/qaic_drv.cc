@@ -208,6 +208,7 @@ void QaicDevice::recover()
 
 ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
 {
+    TRY(pdev.enable_device());
     if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
         return Error(-ENODEV);
     uint32_t num_dbc = pdev.read32(kBarDev, kRegNumDbc);
@@ -223,58 +224,55 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
 
     // One vector per DBC plus control; a platform that grants fewer gets the shared vector.
     unsigned want = 1 + num_dbc;
-    auto nvec = pdev.alloc_irq_vectors(1, want);
-    if (nvec.is_error())
-        return nvec.error();
-    qdev->num_vectors = nvec.value() == want ? want : 1;
+    qdev->num_vectors = TRY(pdev.alloc_irq_vectors(1, want)) == want ? want : 1;
     QaicDevice *raw = qdev.get();
+    // What probe set up is undone, in reverse, however probe ends before it succeeds (an
+    // error or an exception): no interrupt or thread may outlive the device it points to.
+    struct Unwind {
+        QaicDevice &qdev;
+        kernel::PciDev &pdev;
+        unsigned requested = 0; // vectors [0, requested) have handlers
+        bool ctrl = false, ssr = false, done = false;
+        ~Unwind()
+        {
+            if (done)
+                return;
+            qdev.online = false;
+            qdev.stop_datapath_thread();
+            while (requested)
+                pdev.free_irq(--requested);
+            pdev.free_irq_vectors();
+            if (ssr)
+                qdev.ssr_fini();
+            if (ctrl)
+                qdev.ctrl.fini();
+        }
+    } unwind{*qdev, pdev};
     // The control vector also carries SSR events; alone (shared mode) it carries everything.
-    auto control_irq = [raw] {
+    TRY(pdev.request_irq(0, [raw] {
         raw->ctrl.irq();
         raw->ssr_irq();
         if (raw->num_vectors == 1 && !raw->params.datapath_polling)
             for (auto &dbc : raw->dbcs)
                 raw->dbc_irq(dbc->id);
-    };
-    unsigned requested = 0;
-    auto unwind = [&](Error e) {
-        qdev->online = false;
-        qdev->stop_datapath_thread();
-        while (requested)
-            pdev.free_irq(--requested);
-        pdev.free_irq_vectors();
-        return e;
-    };
-    if (auto r = pdev.request_irq(0, control_irq); r.is_error())
-        return unwind(r.error());
-    requested = 1;
+    }));
+    unwind.requested = 1;
     for (unsigned id = 0; qdev->num_vectors > 1 && id < num_dbc; ++id) {
-        if (auto r = pdev.request_irq(dbc_msi_vector(id), [raw, id] {
-                // In polling mode the datapath thread completes jobs; MSIs are ignored.
-                if (!raw->params.datapath_polling)
-                    raw->dbc_irq(id);
-            });
-            r.is_error())
-            return unwind(r.error());
-        requested = dbc_msi_vector(id) + 1;
+        TRY(pdev.request_irq(dbc_msi_vector(id), [raw, id] {
+            // In polling mode the datapath thread completes jobs; MSIs are ignored.
+            if (!raw->params.datapath_polling)
+                raw->dbc_irq(id);
+        }));
+        unwind.requested = dbc_msi_vector(id) + 1;
     }
-    if (auto r = qdev->ctrl.init(); r.is_error())
-        return unwind(r.error());
-    if (auto r = qdev->ssr_init(); r.is_error()) {
-        qdev->ctrl.fini();
-        return unwind(r.error());
-    }
-    auto fail = [&](Error e) {
-        unwind(e);
-        qdev->ssr_fini();
-        qdev->ctrl.fini();
-        return e;
-    };
+    TRY(qdev->ctrl.init());
+    unwind.ctrl = true;
+    TRY(qdev->ssr_init());
+    unwind.ssr = true;
     qdev->start_datapath_thread();
-    if (auto r = qdev->bring_up(); r.is_error())
-        return fail(r.error());
-    if (auto r = qdev->register_device(); r.is_error())
-        return fail(r.error());
+    TRY(qdev->bring_up());
+    TRY(qdev->register_device());
+    unwind.done = true;
     return qdev;
 }
 

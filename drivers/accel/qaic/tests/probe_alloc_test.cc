@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Bringing a card up when memory runs out: probe and qaic_open answer ENOMEM, never throw.
+#include "drivers/accel/qaic/qaic.h"
+#include "hw/aic100/sim_pci.h"
+#include "kernel/alloc.h"
+
+#include <cerrno>
+#include <gtest/gtest.h>
+#include <qaic/qaic.h>
+#include <qaic/qaic_sim.h>
+
+namespace {
+
+// A card whose DDR cannot be mapped (2^62 bytes, more than any address space) fails probe.
+TEST(ProbeAllocFailure, UnmappableDdrIsEnomem)
+{
+    aic100::CardConfig cfg;
+    cfg.ddr_size = uint64_t(1) << 62;
+    int code = 0;
+    EXPECT_NO_THROW({
+        aic100::SimPciDev pci(cfg);
+        code = qaic::probe(pci).code();
+    });
+    EXPECT_EQ(code, -ENOMEM);
+}
+
+// qaic_open("sim") brings the card up: each of its allocations fails in turn, and each
+// failure is -1 with ENOMEM, after which an open works.
+TEST(ProbeAllocFailure, QaicOpenOfTheSimIsEnomem)
+{
+    // Start with no card: remove the one an earlier test may have brought up.
+    int fd = qaic_open("sim");
+    ASSERT_GE(fd, 0);
+    int removed = qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0);
+    int why = errno;
+    EXPECT_EQ(qaic_close(fd), 0);
+    if (removed != 0 && why == EOPNOTSUPP)
+        GTEST_SKIP() << "removal needs CONFIG_QAIC_FAULT_INJECTION";
+    ASSERT_EQ(removed, 0);
+    ASSERT_EQ(qaic_sim_replug(), 0);
+
+    for (unsigned nth = 1;; ++nth) {
+        SCOPED_TRACE(nth);
+        ASSERT_LT(nth, 100u) << "open makes more allocations than expected";
+        bool fired;
+        errno = 0;
+        {
+            kernel::FailNthAlloc inject(nth);
+            EXPECT_NO_THROW(fd = qaic_open("sim"));
+            fired = inject.fired();
+        }
+        if (!fired) {
+            ASSERT_GE(fd, 0);
+            EXPECT_EQ(qaic_close(fd), 0);
+            break;
+        }
+        ASSERT_EQ(fd, -1);
+        EXPECT_EQ(errno, ENOMEM);
+    }
+}
+
+} // namespace
