@@ -111,10 +111,21 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
         return Error(-EINVAL);
     if (!qdev.online)
         return Error(-ENODEV);
+    Dbc &dbc = *qdev.dbcs[args->hdr.dbc_id];
+    {
+        // Before the entries are copied, so that no file makes the driver allocate for a DBC
+        // it does not own, or for more BOs than the DBC could ever take: each BO needs a ring
+        // slot (nelem - 1 of them) or a place in the software queue. The copy is made
+        // without the lock (user memory may be slow); ownership is checked again after it.
+        std::lock_guard lk(dbc.lock);
+        if (!dbc.in_use || dbc.usr != to_usr(file).handle)
+            return Error(-EPERM);
+        if (args->hdr.count > uint64_t(dbc.nelem - 1) + dbc.sched->max_queued())
+            return Error(-E2BIG);
+    }
     std::vector<T> entries =
         TRY(kernel::memdup_array_user(kernel::UserPtr<T>(args->data), args->hdr.count));
 
-    Dbc &dbc = *qdev.dbcs[args->hdr.dbc_id];
     // The whole submission happens under the DBC's lock, so concurrent submitters can never
     // interleave their elements on the ring.
     std::lock_guard dbc_lock(dbc.lock);

@@ -79,6 +79,7 @@ public:
     // True when the oldest job in flight has made no progress for `timeout`.
     bool hung(kernel::Duration timeout);
 
+    size_t max_queued() const { return max_queued_; }
     size_t in_flight() const { return ring_jobs_.size(); }
     size_t queued() const { return queue_.size(); }
     bool idle() const { return ring_jobs_.empty() && queue_.empty(); }

@@ -628,7 +628,8 @@ TEST_F(QaicExecute, DbcOutOfRangeIsEinval)
     }
 }
 
-// Entries that cannot be read: EFAULT, checked before the DBC's ownership.
+// Entries that cannot be read: EFAULT. A DBC this file does not own is EPERM before that:
+// its entries are never copied.
 TEST_F(QaicExecute, UnreadableEntriesAreEfault)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -646,16 +647,60 @@ TEST_F(QaicExecute, UnreadableEntriesAreEfault)
     uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
     for (uint32_t id : {dbc, other}) {
         SCOPED_TRACE(id);
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, nullptr), -EFAULT);
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, p + page), -EFAULT);
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 2, id, straddle), -EFAULT);
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 1, id, nullptr), -EFAULT);
+        int want = id == dbc ? -EFAULT : -EPERM;
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, nullptr), want);
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, p + page), want);
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 2, id, straddle), want);
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 1, id, nullptr), want);
         std::memcpy(pstraddle, &pgood, sizeof(pgood));
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 2, id, pstraddle), -EFAULT);
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 2, id, pstraddle), want);
     }
     munmap(p, size_t(page));
     // The good entry before the fault was not queued.
     expect_round_trip();
+}
+
+// A count no call can ever need (more BOs than the DBC's ring and software queue hold
+// together) is E2BIG, and a DBC this file did not activate EPERM, both before the entries
+// are copied: 2^27 entries behind a 16-byte buffer must not make the driver allocate and
+// zero gigabytes (nor report EFAULT after doing so).
+TEST_F(QaicExecute, CountBeyondTheQueueIsE2bigBeforeTheCopy)
+{
+    qaic_partial_execute_entry one{in.handle(), kDirToDev, kPage};
+    uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
+    for (unsigned long req : kExecIoctls) {
+        SCOPED_TRACE(req);
+        EXPECT_EQ(raw(req, 1u << 27, dbc, &one), -E2BIG);
+        EXPECT_EQ(raw(req, UINT32_MAX, dbc, &one), -E2BIG);
+        EXPECT_EQ(raw(req, 1u << 27, other, &one), -EPERM);
+        EXPECT_EQ(raw(req, UINT32_MAX, other, &one), -EPERM);
+    }
+    expect_round_trip();
+}
+
+// The bound is the DBC's: ring slots (queue size - 1) plus sched_queue_depth jobs. One entry
+// more than that is E2BIG; a count within it is looked at (here: EFAULT, the entries
+// cannot all be read).
+TEST_F(QaicExecute, CountBoundIsTheRingPlusTheSoftwareQueue)
+{
+    ParamGuard depth("sched_queue_depth", kDefaultSchedQueueDepth);
+    SIM_OR_SKIP(qaic_sim_set_param("sched_queue_depth", 3));
+    uint32_t small;
+    ASSERT_EQ(activate(fd, 8, &small), 0); // 7 ring slots; the depth is taken at activation
+    // One entry at the end of a page whose next page is unmapped.
+    long page = sysconf(_SC_PAGESIZE);
+    auto *p = static_cast<uint8_t *>(mmap(nullptr, size_t(2 * page), PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(p, MAP_FAILED);
+    ASSERT_EQ(munmap(p + page, size_t(page)), 0);
+    auto *last = p + page - sizeof(qaic_partial_execute_entry);
+    for (unsigned long req : kExecIoctls) {
+        SCOPED_TRACE(req);
+        EXPECT_EQ(raw(req, 7 + 3 + 1, small, last), -E2BIG);
+        EXPECT_EQ(raw(req, 7 + 3, small, last), -EFAULT);
+    }
+    munmap(p, size_t(page));
+    ASSERT_EQ(deactivate(fd, small), 0);
 }
 
 // A DBC this file did not activate: EPERM, before any entry is looked at.
