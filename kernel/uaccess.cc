@@ -68,18 +68,68 @@ __attribute__((tls_model("initial-exec"))) thread_local Fixup *active_fixup = nu
 
 struct sigaction saved_segv, saved_bus;
 
-// A fault of the copy itself: raised by the kernel (not sent with kill or raise) for an
-// address of the user range. A fault on the kernel side of a copy is a driver bug and must
-// crash like any other.
-bool copy_fault(const Fixup *f, const siginfo_t *info)
+// The copy: the one instruction that may fault on user memory, and whose faults the handler
+// fixes up, as the kernel's exception table lists its user-access instructions. Never the
+// library memcpy: sanitizer runtimes intercept that and would inspect (or report) the bad
+// user address themselves; being assembly, the sanitizers do not instrument it either.
+#if defined(__x86_64__)
+extern "C" void qaic_uaccess_copy(void *dst, const void *src, size_t len);
+extern "C" const char qaic_uaccess_copy_insn[];
+asm(R"(
+	.text
+	.p2align 4
+	.globl qaic_uaccess_copy
+	.hidden qaic_uaccess_copy
+	.type qaic_uaccess_copy, @function
+qaic_uaccess_copy:
+	mov %rdx, %rcx
+	.globl qaic_uaccess_copy_insn
+	.hidden qaic_uaccess_copy_insn
+qaic_uaccess_copy_insn:
+	rep movsb
+	ret
+	.size qaic_uaccess_copy, .-qaic_uaccess_copy
+)");
+
+// A fault raised by the copy instruction (a fault leaves the instruction pointer on it).
+bool at_copy_insn(const void *ctx)
+{
+    auto *uc = static_cast<const ucontext_t *>(ctx);
+    return uintptr_t(uc->uc_mcontext.gregs[REG_RIP]) == uintptr_t(qaic_uaccess_copy_insn);
+}
+#else
+// Elsewhere a byte loop in C, whose instructions are not known: any fault of this thread on
+// the copy's user range while it runs is taken for the copy's (weaker: a signal handler's
+// fault there is swallowed too). Port the assembly above to get the instruction check.
+__attribute__((noinline, no_sanitize("address", "thread"))) void qaic_uaccess_copy(
+    void *dst, const void *src, size_t len)
+{
+    auto *d = static_cast<volatile unsigned char *>(dst);
+    auto *s = static_cast<const volatile unsigned char *>(src);
+    while (len--)
+        *d++ = *s++;
+}
+
+bool at_copy_insn(const void *)
+{
+    return true;
+}
+#endif
+
+// A fault of this thread's copy itself: raised by the kernel (not sent with kill or raise)
+// at the copy instruction, for an address of the user range. Anything else (a fault on the
+// kernel side of a copy, or one of a signal handler that interrupted a copy, even on a user
+// address) is a bug and must crash like any other.
+bool copy_fault(const Fixup *f, const siginfo_t *info, const void *ctx)
 {
     auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
-    return f && info->si_code > 0 && addr >= f->user_start && addr < f->user_end;
+    return f && info->si_code > 0 && at_copy_insn(ctx) && addr >= f->user_start &&
+           addr < f->user_end;
 }
 
 void on_fault(int sig, siginfo_t *info, void *ctx)
 {
-    if (Fixup *f = active_fixup; copy_fault(f, info)) {
+    if (Fixup *f = active_fixup; copy_fault(f, info, ctx)) {
         active_fixup = f->outer;
         // Back to the signal mask of the copy (the kernel, or a sanitizer wrapping this
         // handler, blocked signals for it): sigsetjmp did not save the mask, which would
@@ -118,7 +168,7 @@ bool fault_fixup_ready()
     return ready;
 }
 
-// The sanitizers cannot see into raw_copy: tell them about the kernel side of the copy (the
+// The sanitizers cannot see into the copy: tell them about the kernel side of the copy (the
 // user side may fault, which is the copy's business).
 #if defined(__SANITIZE_ADDRESS__)
 extern "C" void __asan_loadN(const void *, size_t);
@@ -138,22 +188,6 @@ void check_kernel_side(void *dst, const void *src, size_t len, bool to_user)
 void check_kernel_side(void *, const void *, size_t, bool) {}
 #endif
 
-// The instruction(s) that may fault. Never the library memcpy: sanitizer runtimes
-// intercept that and would inspect (or report) the bad user address themselves.
-__attribute__((noinline, no_sanitize("address", "thread"))) void raw_copy(void *dst,
-                                                                           const void *src,
-                                                                           size_t len)
-{
-#if defined(__x86_64__)
-    asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
-#else
-    auto *d = static_cast<volatile unsigned char *>(dst);
-    auto *s = static_cast<const volatile unsigned char *>(src);
-    while (len--)
-        *d++ = *s++;
-#endif
-}
-
 // Copies len bytes, user memory being dst (to_user) or src: -EFAULT when a user byte faulted.
 ErrorOr<void> fixup_copy(void *dst, const void *src, size_t len, bool to_user)
 {
@@ -166,7 +200,7 @@ ErrorOr<void> fixup_copy(void *dst, const void *src, size_t len, bool to_user)
         return Error(-EFAULT); // the handler restored active_fixup
     active_fixup = &f;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    raw_copy(dst, src, len);
+    qaic_uaccess_copy(dst, src, len);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     active_fixup = f.outer;
     return {};

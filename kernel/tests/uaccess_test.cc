@@ -9,8 +9,13 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <thread>
@@ -460,6 +465,72 @@ TEST_P(UaccessDeathTest, KernelSideFaultsAreNotTurnedIntoEfault)
             std::exit(0);
         },
         crashed, "");
+}
+
+// A userfaultfd that only user-mode faults reach; -1 where the system offers none.
+int user_mode_uffd()
+{
+    int fd = int(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    uffdio_api api{};
+    api.api = UFFD_API;
+    if (fd >= 0 && ioctl(fd, UFFDIO_API, &api) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+const volatile char *g_touch; // what the SIGUSR1 handler below reads
+
+void touch_handler(int)
+{
+    (void)*g_touch;
+}
+
+// The death test's child: returns (exit 0) only if the handler's fault was swallowed.
+[[noreturn]] void handler_faults_inside_a_copy()
+{
+    alarm(20);
+    Mapping m(2);
+    m.protect(1, PROT_NONE);
+    int uffd = user_mode_uffd();
+    uffdio_register reg{};
+    reg.range.start = reinterpret_cast<uintptr_t>(m.page(0));
+    reg.range.len = kPage;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (uffd < 0 || ioctl(uffd, UFFDIO_REGISTER, &reg) != 0)
+        std::exit(0);
+    g_touch = m.page(1);
+    struct sigaction sa {};
+    sa.sa_handler = touch_handler;
+    sigaction(SIGUSR1, &sa, nullptr);
+    std::vector<char> buf(2 * kPage);
+    std::thread copier([&] { (void)copy_from_user(buf.data(), usrc(m.page(0)), buf.size()); });
+    uffd_msg msg;
+    if (read(uffd, &msg, sizeof(msg)) == ssize_t(sizeof(msg))) // the copier is in the fault
+        pthread_kill(copier.native_handle(), SIGUSR1);
+    copier.join();
+    std::exit(0);
+}
+
+TEST_P(UaccessDeathTest, FaultsOfAHandlerThatInterruptedACopyAreNotSwallowed)
+{
+    // Only the copy instruction's own faults are the copy's. A signal handler that runs while
+    // a copy is in progress and faults at its own instruction, even on an address of the
+    // copy's user range, has a bug: it must crash, not be jumped out of with the copy
+    // failing EFAULT. The copy is held on its instruction by a userfaultfd page that is never
+    // filled; the handler reads the PROT_NONE page after it, in the same user range.
+#if defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "TSan defers asynchronous signals: no handler runs inside the copy";
+#endif
+    int probe = user_mode_uffd();
+    if (probe < 0)
+        GTEST_SKIP() << "no userfaultfd: " << std::strerror(errno);
+    close(probe);
+    auto crashed = [](int status) {
+        return WIFSIGNALED(status) ? WTERMSIG(status) == SIGSEGV : WEXITSTATUS(status) != 0;
+    };
+    EXPECT_EXIT(handler_faults_inside_a_copy(), crashed, "");
 }
 
 // ----------------------------------------------------------------------------- arrays
