@@ -157,12 +157,13 @@ ErrorOr<void> QaicDevice::bring_up()
     TRY(ctrl.reinit());
     TRY(ssr_reinit());
     online = true;
-    // A NACK refuses the message, it does not reset the channel: ask again on the same rings.
+    // A NACK refuses the message and a timeout loses only its answer; neither resets the
+    // channel: ask again on the same rings.
     constexpr int kTries = 3;
     ErrorOr<void> r;
     for (int i = 0; i < kTries; ++i) {
         r = query_crc_requirement(*this);
-        if (!r.is_error() || r.code() != -ECANCELED)
+        if (!r.is_error() || (r.code() != -ECANCELED && r.code() != -ETIMEDOUT))
             break;
     }
     if (r.is_error())
