@@ -137,7 +137,9 @@ TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
     FirmwareFaultGuard guard{fd};
     uint32_t dbc;
     ASSERT_EQ(activate(fd, 16, &dbc), 0);
-    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 500));
+    // A safety net only (the reset is found before anything waits): a failing driver then
+    // fails the test in seconds, not minutes, and a loaded machine has time to answer.
+    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 5000));
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 1));
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
     int first;
@@ -157,7 +159,9 @@ TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
 TEST_F(Qaic, NackDuringRecoveryIsRetried)
 {
     FirmwareFaultGuard guard{fd};
-    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 1000));
+    // Short enough that a recovery broken by the NACK fails the test in seconds; long enough
+    // for a loaded machine to answer.
+    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 5000));
     bool exercised = false;
     for (int round = 0; round < 10 && !exercised; ++round) {
         ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
