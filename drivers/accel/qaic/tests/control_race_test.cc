@@ -68,14 +68,14 @@ qaic::QaicDevice &sim_device()
     return static_cast<qaic::QaicDevice &>(*dev); // the registry keeps it while it is open
 }
 
-int g_fd = -1;
-
 // On MANAGE's first answer: reset the device and wait (bounded) until the driver noticed and
 // recovered, i.e. released every DBC and brought the device up again.
 void reset_and_recover(qaic::QaicDevice &qdev)
 {
     uint64_t before = qdev.ctrl.epoch();
-    ASSERT_EQ(qaic_sim_inject(g_fd, QAIC_SIM_RESET, 0, 0), 0);
+    // Through the device's reset register, as a driver would: the sim backend's test control
+    // takes a lock of its own that a removal holds while it waits for the manage lock.
+    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
     auto deadline = std::chrono::steady_clock::now() + 20s;
     while (!(qdev.ctrl.epoch() != before && qdev.online && !qdev.resetting) &&
            std::chrono::steady_clock::now() < deadline)
@@ -87,28 +87,28 @@ void reset_and_recover(qaic::QaicDevice &qdev)
 // the driver does not believe the file owns it, as the card does not.
 TEST(ControlRace, ActivateAnswerFromBeforeAResetIsDiscarded)
 {
-    g_fd = qaic_open("sim");
-    ASSERT_GE(g_fd, 0) << std::strerror(errno);
-    int n = qaic_sim_num_dbc(g_fd);
+    int fd = qaic_open("sim");
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    int n = qaic_sim_num_dbc(fd);
     ASSERT_GT(n, 0);
     qaic::QaicDevice &qdev = sim_device();
     qaic::test_hooks.manage_answered = reset_and_recover;
     uint32_t id;
-    int err = activate(g_fd, &id);
+    int err = activate(fd, &id);
     qaic::test_hooks.manage_answered = nullptr;
     EXPECT_EQ(err, -EIO);
     EXPECT_TRUE(qdev.online);
     for (int d = 0; d < n; ++d) {
         qaic_sim_dbc_status st{};
-        ASSERT_EQ(qaic_sim_get_dbc_status(g_fd, unsigned(d), &st), 0);
+        ASSERT_EQ(qaic_sim_get_dbc_status(fd, unsigned(d), &st), 0);
         EXPECT_EQ(st.state, 0u) << "DBC " << d << " on the card";
-        EXPECT_FALSE(driver_says_owned(g_fd, uint32_t(d))) << "DBC " << d << " in the driver";
+        EXPECT_FALSE(driver_says_owned(fd, uint32_t(d))) << "DBC " << d << " in the driver";
     }
     // Both sides agree: the device hands the DBCs out again and the driver takes them.
-    ASSERT_EQ(activate(g_fd, &id), 0);
-    EXPECT_TRUE(driver_says_owned(g_fd, id));
-    EXPECT_EQ(deactivate(g_fd, id), 0);
-    EXPECT_EQ(qaic_close(g_fd), 0);
+    ASSERT_EQ(activate(fd, &id), 0);
+    EXPECT_TRUE(driver_says_owned(fd, id));
+    EXPECT_EQ(deactivate(fd, id), 0);
+    EXPECT_EQ(qaic_close(fd), 0);
 }
 
 // Two open files never share a user handle, even when the allocator comes round to a handle

@@ -115,8 +115,11 @@ TEST_F(Qaic, ActivateAnsweredAfterItsTimeoutIsUndone)
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0));
     uint32_t id;
     EXPECT_EQ(activate(fd, 16, &id), -ETIMEDOUT);
-    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0), 0);
+    // The driver's own DEACTIVATE of the late DBC gets the full timeout.
     ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs), 0);
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0), 0);
+    // The firmware answers in order: once this STATUS is answered, the ACTIVATE has run.
+    EXPECT_EQ(status(fd), 0);
     // The late answer is handled on the driver's own time: bounded wait until the card's DBCs
     // are all idle again.
     auto deadline = std::chrono::steady_clock::now() + 20s;
