@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "kernel/workqueue.h"
+#include "kernel/alloc.h"
 
 namespace kernel {
 
@@ -42,7 +43,13 @@ void Workqueue::run()
         auto work = std::move(works_.front());
         works_.pop_front();
         lk.unlock();
-        work();
+        // Work runs in no caller's context: an exception has nobody to go to. It is logged
+        // (errno_of_exception), and the worker goes on.
+        try {
+            work();
+        } catch (...) {
+            (void)errno_of_exception("workqueue");
+        }
         lk.lock();
         ++done_;
         cv_.notify_all();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Files: open, release, and the per-file GEM handle table.
 #include "drivers/accel/accel.h"
+#include "kernel/alloc.h"
 
 namespace accel {
 
@@ -28,8 +29,15 @@ ErrorOr<RefPtr<File>> open_minor(int minor)
 // tear down its state (which may still need the handles), then the handles go.
 File::~File()
 {
-    if (opened_ && dev_->driver().postclose)
-        dev_->driver().postclose(*dev_, *this);
+    // A destructor may not throw: a postclose that fails half-way is logged, and the
+    // handles still go.
+    if (opened_ && dev_->driver().postclose) {
+        try {
+            dev_->driver().postclose(*dev_, *this);
+        } catch (...) {
+            (void)kernel::errno_of_exception("postclose");
+        }
+    }
     auto handles = handles_.with([](auto &idr) { return idr.take_all(); });
     for (auto &[handle, obj] : handles)
         drop_handle(handle, std::move(obj));

@@ -215,7 +215,6 @@ public:
     std::unique_ptr<PagePool> pool;
     std::vector<std::unique_ptr<Dbc>> dbcs;
     ControlChannel ctrl{*this};
-    kernel::Workqueue wq;
     std::atomic<bool> online{false};
     unsigned num_vectors = 0;
 
@@ -283,6 +282,11 @@ private:
     ChannelRings ssr_rings_;
     uint32_t ssr_h2d_tail_ = 0, ssr_d2h_head_ = 0;
     std::mutex ssr_lock_;
+
+public:
+    // Deferred work (reset recovery, late control answers). Last: it is destroyed first and
+    // runs what is still queued while everything that work touches still exists.
+    kernel::Workqueue wq;
 };
 
 // Per-file state: the user (`usr` upstream) on whose behalf DBCs are activated.

@@ -310,6 +310,7 @@ void remove(QaicDevice &qdev)
     }
     qdev.ssr_fini();
     qdev.ctrl.fini();
+    qdev.wq.flush(); // late-answer handlers the last fail_all() queued
 }
 
 } // namespace qaic
