@@ -425,16 +425,24 @@ bool take_deactivating(ManageCtx &ctx, uint32_t dbc_id)
 }
 
 // Decodes one response message into user-visible transactions (appended to out). Returns
-// whether the firmware asked for the rest of a DMA transfer. Every answer's effect on the DBC
-// table applies even when out is full, so the table never misses what the device did. Answers that change the DBC table
-// apply only if the device was not reset since the message was sent (ctx.epoch): a reset's
-// recovery releases every DBC without the manage lock, so an older answer would revive a DBC
-// the device has forgotten.
+// whether the firmware asked for the rest of a DMA transfer. Every transaction is decoded even
+// after one was found wrong, so the DBC table never misses what the device did; the first
+// error is returned. Answers change the DBC table only if the device was not reset since the
+// message was sent (ctx.epoch): a reset's recovery releases every DBC without the manage
+// lock, so an older answer would revive a DBC the device has forgotten. A ring the device may
+// use for a DBC the driver cannot take (an answer naming a DBC that is not there or is taken)
+// is kept until removal, never freed. Caller holds the manage lock.
 ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
 {
-    std::vector<uint32_t> offsets = TRY(check_response(rsp, ctx.qdev.ctrl.crc_required()));
+    QaicDevice &qdev = ctx.qdev;
+    std::vector<uint32_t> offsets = TRY(check_response(rsp, qdev.ctrl.crc_required()));
     bool cont = false;
-    int ret = 0;
+    int err = 0, refused = 0;
+    auto fail = [&](int e) {
+        if (!err)
+            err = e;
+    };
+    auto keep = [&](kernel::DmaCoherent &q) { qdev.lost_rings.push_back(std::exchange(q, {})); };
     for (uint32_t off : offsets) {
         const uint8_t *p = rsp.data() + off;
         auto h = load<WireTransHdr>(p);
@@ -443,84 +451,104 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
             out.put(p, h.len);
             break;
         case QAIC_TRANS_ACTIVATE_FROM_DEV: {
-            if (h.len != sizeof(WireActivateFromDev) || ctx.next_queue >= ctx.queues.size())
-                return Error(-EIO);
+            if (h.len != sizeof(WireActivateFromDev) || ctx.next_queue >= ctx.queues.size()) {
+                fail(-EIO);
+                break;
+            }
             auto a = load<WireActivateFromDev>(p);
             qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)},
                                                   a.status, a.dbc_id, a.options};
             out.put(&u, sizeof(u));
+            uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
+            kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
             if (a.status) {
-                ret = -ECANCELED;
-                ++ctx.next_queue; // refused: the ring stays in ctx and is freed with it
+                refused = -ECANCELED; // the ring stays in ctx and is freed with it
                 break;
             }
-            if (a.dbc_id >= ctx.qdev.num_dbc())
-                return Error(-ENODEV);
-            kernel::DmaCoherent q = ctx.queues[ctx.next_queue];
-            uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
-            Dbc &dbc = *ctx.qdev.dbcs[a.dbc_id];
+            if (a.dbc_id >= qdev.num_dbc()) {
+                keep(q);
+                fail(-ENODEV);
+                break;
+            }
+            Dbc &dbc = *qdev.dbcs[a.dbc_id];
             std::lock_guard lk(dbc.lock);
-            if (ctx.qdev.ctrl.epoch() != ctx.epoch)
-                return Error(-EIO); // the device was reset since: it forgot this DBC
-            if (dbc.in_use)
-                return Error(-EIO); // the device handed out a DBC we believe is taken
-            ctx.queues[ctx.next_queue++] = {}; // the DBC owns the ring now
-            dbc.queue = q;
+            if (qdev.ctrl.epoch() != ctx.epoch) {
+                fail(-EIO); // the device was reset since: it forgot this DBC and the ring
+                break;
+            }
+            if (dbc.in_use) {
+                keep(q); // the device handed out a DBC we believe is taken
+                fail(-EIO);
+                break;
+            }
+            dbc.queue = std::exchange(q, {}); // the DBC owns the ring now
             dbc.nelem = nelem;
             dbc.in_use = true;
             dbc.in_ssr = false;
             dbc.usr = ctx.usr;
-            ctx.qdev.dbc_start(dbc);
+            qdev.dbc_start(dbc);
             break;
         }
         case QAIC_TRANS_DEACTIVATE_FROM_DEV: {
-            if (h.len != sizeof(WireDeactivateFromDev))
-                return Error(-EIO);
-            auto d = load<WireDeactivateFromDev>(p);
-            if (!take_deactivating(ctx, d.dbc_id))
-                return Error(-EIO);
-            if (d.status) {
-                ret = -ECANCELED;
+            if (h.len != sizeof(WireDeactivateFromDev)) {
+                fail(-EIO);
                 break;
             }
-            Dbc &dbc = *ctx.qdev.dbcs[d.dbc_id];
+            auto d = load<WireDeactivateFromDev>(p);
+            if (!take_deactivating(ctx, d.dbc_id)) {
+                fail(-EIO); // not a DBC this message asked for: maybe another user's
+                break;
+            }
+            if (d.status) {
+                refused = -ECANCELED;
+                break;
+            }
+            Dbc &dbc = *qdev.dbcs[d.dbc_id];
+            bool mine;
             {
                 std::lock_guard lk(dbc.lock);
-                if (ctx.qdev.ctrl.epoch() != ctx.epoch || !dbc.in_use || dbc.usr != ctx.usr)
-                    return Error(-EIO); // released by a reset (and maybe handed out) since
+                mine = qdev.ctrl.epoch() == ctx.epoch && dbc.in_use && dbc.usr == ctx.usr;
             }
-            ctx.qdev.release_dbc(dbc, -EPERM);
+            if (mine)
+                qdev.release_dbc(dbc, -EPERM);
+            else
+                fail(-EIO); // released by a reset (and maybe handed out) since
             break;
         }
         case QAIC_TRANS_STATUS_FROM_DEV: {
-            if (h.len != sizeof(WireStatusFromDev))
-                return Error(-EIO);
-            auto s = load<WireStatusFromDev>(p);
+            if (h.len != sizeof(WireStatusFromDev)) {
+                fail(-EIO);
+                break;
+            }
+            auto st = load<WireStatusFromDev>(p);
             qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)},
-                                                s.major, s.minor, s.status, s.status_flags};
+                                                st.major, st.minor, st.status, st.status_flags};
             out.put(&u, sizeof(u));
-            ctx.qdev.ctrl.set_crc_required(s.status_flags & kStatusFlagCrcRequired);
-            if (s.status)
-                ret = -ECANCELED;
+            qdev.ctrl.set_crc_required(st.status_flags & kStatusFlagCrcRequired);
+            if (st.status)
+                refused = -ECANCELED;
             break;
         }
         case QAIC_TRANS_DMA_XFER_CONT:
             if (h.len != sizeof(WireDmaXferCont) || !ctx.chunk_id ||
                 load<WireDmaXferCont>(p).dma_chunk_id != ctx.chunk_id)
-                return Error(-EIO);
-            cont = true;
+                fail(-EIO);
+            else
+                cont = true;
             break;
         case kTransNack:
-            ret = -ECANCELED;
+            refused = -ECANCELED;
             break;
         default:
-            return Error(-EIO);
+            fail(-EIO);
         }
     }
+    if (err)
+        return Error(err);
     if (out.overflow)
         return Error(-ENOSPC);
-    if (ret)
-        return Error(ret);
+    if (refused)
+        return Error(refused);
     return cont;
 }
 
