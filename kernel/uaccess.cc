@@ -76,7 +76,7 @@ struct sigaction saved_segv, saved_bus;
 extern "C" void qaic_uaccess_copy(void *dst, const void *src, size_t len);
 extern "C" const char qaic_uaccess_copy_insn[];
 asm(R"(
-	.text
+	.pushsection .text
 	.p2align 4
 	.globl qaic_uaccess_copy
 	.hidden qaic_uaccess_copy
@@ -89,6 +89,7 @@ qaic_uaccess_copy_insn:
 	rep movsb
 	ret
 	.size qaic_uaccess_copy, .-qaic_uaccess_copy
+	.popsection
 )");
 
 // A fault raised by the copy instruction (a fault leaves the instruction pointer on it).

@@ -57,7 +57,10 @@ int escaped_errno()
     } catch (const std::length_error &) {
         return -ENOMEM;
     } catch (const std::system_error &e) {
-        return e.code().value() > 0 ? -e.code().value() : -EIO;
+        // An errno only from the categories that hold errnos.
+        bool os = e.code().category() == std::generic_category() ||
+                  e.code().category() == std::system_category();
+        return os && e.code().value() > 0 ? -e.code().value() : -EIO;
     } catch (...) {
         return -EIO;
     }
