@@ -3,7 +3,7 @@
 //
 // A kernel allocation can fail; in C++ that is an exception (std::bad_alloc), which must never
 // reach the uAPI. Code that can answer -ENOMEM where the allocation happens uses the helpers
-// here (try_reserve, try_resize, try_make_ref). Whatever still throws is turned into an errno
+// here (try_alloc and its forms, try_make_ref). Whatever still throws is turned into an errno
 // at the entries (errno_of_exception), the last line of defence.
 //
 // Failure injection, the kernel's failslab for one thread: while a FailNthAlloc lives, the
@@ -41,49 +41,37 @@ bool alloc_should_fail();
 // should have answered the error itself.
 int errno_of_exception(const char *where);
 
-// vector::reserve / resize (or any container's) that answer -ENOMEM instead of throwing.
-template <typename V> ErrorOr<void> try_reserve(V &v, size_t n)
+// Runs an allocating step (a container's reserve, resize, insert...) and answers -ENOMEM
+// instead of throwing when memory runs out, or when an injected failure says it does. The
+// step must leave its object as it was when it throws, as std::vector's end insertions do.
+template <typename F> ErrorOr<void> try_alloc(F &&step)
 {
     if (alloc_should_fail())
         return Error(-ENOMEM);
     try {
-        v.reserve(n);
+        step();
     } catch (const std::bad_alloc &) {
         return Error(-ENOMEM);
     } catch (const std::length_error &) {
         return Error(-ENOMEM);
     }
     return {};
+}
+
+template <typename V> ErrorOr<void> try_reserve(V &v, size_t n)
+{
+    return try_alloc([&] { v.reserve(n); });
 }
 
 template <typename V> ErrorOr<void> try_resize(V &v, size_t n)
 {
-    if (alloc_should_fail())
-        return Error(-ENOMEM);
-    try {
-        v.resize(n);
-    } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
-    } catch (const std::length_error &) {
-        return Error(-ENOMEM);
-    }
-    return {};
+    return try_alloc([&] { v.resize(n); });
 }
 
-// Appends [first, last) at the end of a container whose end insertion has no effect when it
-// throws (std::vector, std::deque): -ENOMEM leaves it as it was.
+// Appends [first, last) at the end of c (std::vector, std::deque): -ENOMEM leaves it as it was.
 template <typename C, typename It> ErrorOr<void> try_append(C &c, It first, It last)
 {
-    if (alloc_should_fail())
-        return Error(-ENOMEM);
-    try {
-        c.insert(c.end(), first, last);
-    } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
-    } catch (const std::length_error &) {
-        return Error(-ENOMEM);
-    }
-    return {};
+    return try_alloc([&] { c.insert(c.end(), first, last); });
 }
 
 } // namespace kernel

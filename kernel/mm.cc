@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "kernel/mm.h"
+#include "kernel/alloc.h"
 #include "kernel/locked.h"
 
 #include <map>
-#include <new>
 
 namespace kernel {
 namespace {
@@ -21,12 +21,7 @@ Locked<std::map<uintptr_t, uintptr_t>> &kernel_ranges()
 ErrorOr<void> claim_kernel_range(const void *addr, size_t len)
 {
     auto start = reinterpret_cast<uintptr_t>(addr);
-    try {
-        kernel_ranges().with([&](auto &r) { r.emplace(start, start + len); });
-    } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
-    }
-    return {};
+    return try_alloc([&] { kernel_ranges().with([&](auto &r) { r.emplace(start, start + len); }); });
 }
 
 void release_kernel_range(const void *addr)
