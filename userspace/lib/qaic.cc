@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -46,8 +47,8 @@ int fail(int negative_errno)
     return -1;
 }
 
-// No exception crosses the C ABI. The kernel side answers its own failures; one that still
-// got here (call it in a catch block) becomes the errno a system call would give.
+// The errno a system call would give for the exception being handled (call it in a catch
+// block). The kernel side answers its own failures; this is for one that still got here.
 int escaped_errno()
 {
     try {
@@ -64,6 +65,19 @@ int escaped_errno()
     } catch (...) {
         return -EIO;
     }
+}
+
+// An entry of the C ABI: body returns a result >= 0 or a negative errno, and no exception
+// crosses the ABI. Returns the result, or -1 with errno set.
+template <typename F> int entry(F &&body)
+{
+    int ret;
+    try {
+        ret = body();
+    } catch (...) {
+        ret = escaped_errno();
+    }
+    return ret < 0 ? fail(ret) : ret;
 }
 
 // NULL: $QAIC_DEVICE, else the first real qaic node, else the simulated card.
@@ -88,12 +102,12 @@ using namespace libqaic;
 
 QAIC_EXPORT int qaic_open(const char *device)
 {
-    try {
+    return entry([&] {
         std::string dev = choose_device(device);
         std::unique_ptr<OpenFile> file;
         int ret = dev == "sim" ? open_sim(&file) : open_node(dev.c_str(), &file);
         if (ret < 0)
-            return fail(ret);
+            return ret;
         int fd = file->fd();
         std::unique_lock lock(fds().lock);
         auto &slot = fds().files[fd];
@@ -101,135 +115,92 @@ QAIC_EXPORT int qaic_open(const char *device)
             slot->disown_fd(); // the user close(2)d it instead of qaic_close()
         slot = std::move(file);
         return fd;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+    });
 }
 
 QAIC_EXPORT int qaic_close(int fd)
 {
-    try {
+    return entry([&] {
         std::shared_ptr<OpenFile> file;
         {
             std::unique_lock lock(fds().lock);
             auto it = fds().files.find(fd);
             if (it == fds().files.end())
-                return fail(-EBADF);
+                return -EBADF;
             file = std::move(it->second);
             fds().files.erase(it);
         }
         // An ioctl in flight on another thread keeps the file until it returns, like fput().
         return 0;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+    });
 }
 
 QAIC_EXPORT int qaic_ioctl(int fd, unsigned long request, void *arg)
 {
-    try {
+    return entry([&] {
         auto file = lookup(fd);
-        if (!file)
-            return fail(-EBADF);
-        int ret = file->ioctl(request, arg);
-        return ret < 0 ? fail(ret) : ret;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+        return file ? file->ioctl(request, arg) : -EBADF;
+    });
 }
 
 QAIC_EXPORT void *qaic_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
 {
-    try {
+    void *p = nullptr;
+    int ret = entry([&] {
         auto file = lookup(fd);
-        if (!file) {
-            errno = EBADF;
-            return MAP_FAILED;
-        }
+        if (!file)
+            return -EBADF;
         int err = 0;
-        void *p = file->mmap(addr, len, prot, flags, offset, &err);
-        if (!p) {
-            errno = -err;
-            return MAP_FAILED;
-        }
-        return p;
-    } catch (...) {
-        errno = -escaped_errno();
-        return MAP_FAILED;
-    }
+        p = file->mmap(addr, len, prot, flags, offset, &err);
+        return p ? 0 : std::min(err, -EIO); // a backend failing without saying why: EIO
+    });
+    return ret < 0 ? MAP_FAILED : p;
 }
 
 QAIC_EXPORT int qaic_munmap(void *addr, size_t len)
 {
-    try {
+    return entry([&] {
         int err = 0;
         if (sim_munmap(addr, len, &err))
-            return err < 0 ? fail(err) : 0;
-        return munmap(addr, len);
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+            return err;
+        return munmap(addr, len) == 0 ? 0 : -errno;
+    });
 }
 
 QAIC_EXPORT int qaic_sim_inject(int fd, enum qaic_sim_fault fault, unsigned arg0, unsigned arg1)
 {
-    try {
+    return entry([&] {
         auto file = lookup(fd);
-        if (!file)
-            return fail(-EBADF);
-        int ret = file->sim_inject(unsigned(fault), arg0, arg1);
-        return ret < 0 ? fail(ret) : 0;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+        return file ? std::min(file->sim_inject(unsigned(fault), arg0, arg1), 0) : -EBADF;
+    });
 }
 
 QAIC_EXPORT int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status)
 {
-    try {
+    return entry([&] {
         auto file = lookup(fd);
         if (!file)
-            return fail(-EBADF);
+            return -EBADF;
         if (!status)
-            return fail(-EFAULT);
-        int ret = file->sim_dbc_status(dbc, status);
-        return ret < 0 ? fail(ret) : 0;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+            return -EFAULT;
+        return std::min(file->sim_dbc_status(dbc, status), 0);
+    });
 }
 
 QAIC_EXPORT int qaic_sim_num_dbc(int fd)
 {
-    try {
+    return entry([&] {
         auto file = lookup(fd);
-        if (!file)
-            return fail(-EBADF);
-        int ret = file->sim_num_dbc();
-        return ret < 0 ? fail(ret) : ret;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+        return file ? file->sim_num_dbc() : -EBADF;
+    });
 }
 
 QAIC_EXPORT int qaic_sim_replug(void)
 {
-    try {
-        int ret = sim_replug();
-        return ret < 0 ? fail(ret) : 0;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+    return entry([] { return std::min(sim_replug(), 0); });
 }
 
 QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
 {
-    try {
-        if (!name)
-            return fail(-EINVAL);
-        int ret = sim_set_param(name, value);
-        return ret < 0 ? fail(ret) : 0;
-    } catch (...) {
-        return fail(escaped_errno());
-    }
+    return entry([&] { return name ? std::min(sim_set_param(name, value), 0) : -EINVAL; });
 }
