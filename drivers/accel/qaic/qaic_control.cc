@@ -424,6 +424,21 @@ bool take_deactivating(ManageCtx &ctx, uint32_t dbc_id)
     return true;
 }
 
+// The device ran a DEACTIVATE of ctx's: releases the DBC, if the file still owns it and the
+// device was not reset since the message was sent (then it was released by the recovery, and
+// maybe handed out again). Returns whether it did.
+bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
+{
+    Dbc &dbc = *ctx.qdev.dbcs[dbc_id];
+    {
+        std::lock_guard lk(dbc.lock);
+        if (ctx.qdev.ctrl.epoch() != ctx.epoch || !dbc.in_use || dbc.usr != ctx.usr)
+            return false;
+    }
+    ctx.qdev.release_dbc(dbc, -EPERM);
+    return true;
+}
+
 // Decodes one response message into user-visible transactions (appended to out). Returns
 // whether the firmware asked for the rest of a DMA transfer. Every transaction is decoded even
 // after one was found wrong, so the DBC table never misses what the device did; the first
@@ -499,20 +514,10 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
                 fail(-EIO); // not a DBC this message asked for: maybe another user's
                 break;
             }
-            if (d.status) {
+            if (d.status)
                 refused = -ECANCELED;
-                break;
-            }
-            Dbc &dbc = *qdev.dbcs[d.dbc_id];
-            bool mine;
-            {
-                std::lock_guard lk(dbc.lock);
-                mine = qdev.ctrl.epoch() == ctx.epoch && dbc.in_use && dbc.usr == ctx.usr;
-            }
-            if (mine)
-                qdev.release_dbc(dbc, -EPERM);
-            else
-                fail(-EIO); // released by a reset (and maybe handed out) since
+            else if (!release_deactivated(ctx, d.dbc_id))
+                fail(-EIO);
             break;
         }
         case QAIC_TRANS_STATUS_FROM_DEV: {
@@ -605,16 +610,8 @@ void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
         } else if (h.type == QAIC_TRANS_DEACTIVATE_FROM_DEV &&
                    h.len == sizeof(WireDeactivateFromDev)) {
             auto d = load<WireDeactivateFromDev>(answer.value().data() + off);
-            if (d.status || !take_deactivating(ctx, d.dbc_id))
-                continue;
-            Dbc &dbc = *qdev.dbcs[d.dbc_id];
-            bool mine;
-            {
-                std::lock_guard lk(dbc.lock);
-                mine = dbc.in_use && dbc.usr == ctx.usr;
-            }
-            if (mine)
-                qdev.release_dbc(dbc, -EPERM);
+            if (!d.status && take_deactivating(ctx, d.dbc_id))
+                (void)release_deactivated(ctx, d.dbc_id);
         }
     }
 }

@@ -133,6 +133,31 @@ TEST_F(Qaic, ActivateAnsweredAfterItsTimeoutIsUndone)
         EXPECT_EQ(deactivate(fd, d), 0);
 }
 
+// A DEACTIVATE answered after its timeout: the device released the DBC, so the driver
+// releases it too when the answer comes; it must not go on believing the file owns a DBC the
+// device has freed (and may hand to someone else).
+TEST_F(Qaic, DeactivateAnsweredAfterItsTimeoutReleasesTheDbc)
+{
+    FirmwareFaultGuard guard{fd};
+    uint32_t id;
+    ASSERT_EQ(activate(fd, 16, &id), 0);
+    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 200));
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0));
+    EXPECT_EQ(deactivate(fd, id), -ETIMEDOUT);
+    ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs), 0);
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0), 0);
+    // Answered in order: after this STATUS the DEACTIVATE has run on the card.
+    EXPECT_EQ(status(fd), 0);
+    // The late answer is handled on the driver's own time: bounded wait until the driver no
+    // longer believes the DBC is this file's.
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    int err;
+    while ((err = deactivate(fd, id)) != -EPERM && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(err, -EPERM) << "the driver still holds a DBC the card released";
+    EXPECT_TRUE(all_dbcs_idle(fd));
+}
+
 // A device reset whose control MSI is lost: the next MANAGE finds the channel forgotten,
 // fails with EIO and starts the recovery; the device then answers again.
 TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
