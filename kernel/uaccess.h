@@ -7,8 +7,8 @@
 // The copies go to the address space of the process the driver serves (UserMm). For this very
 // process (the embedded sim backend) that is a fault-fixup copy: SIGSEGV/SIGBUS handlers,
 // installed at the first copy and passing every other fault on to the handler that was there
-// before, turn a fault of the copy instruction on the user's range into -EFAULT. For another process (a daemon host) it is
-// process_vm_readv/writev on its pid.
+// before, turn a fault of the copy instruction on the user's range into -EFAULT. For another
+// process (a daemon host) it is process_vm_readv/writev on its pid.
 #pragma once
 
 #include "kernel/alloc.h"

@@ -186,6 +186,10 @@ private:
         std::atomic<bool> done{false}; // set under lock_, read by the waiter without it
     };
 
+    // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
+    // recovery is started), or fine. For when its interrupt may have been lost.
+    ErrorOr<void> check_device();
+
     QaicDevice &qdev_;
     std::mutex lock_;
     kernel::WaitQueue wq_;
@@ -193,10 +197,6 @@ private:
     std::atomic<uint32_t> h2d_tail_{0}; // also read by a sender waiting for room
     uint32_t d2h_head_ = 0;
     uint32_t seq_ = 0;
-    // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
-    // recovery is started), or fine. For when its interrupt may have been lost.
-    ErrorOr<void> check_device();
-
     std::map<uint32_t, Waiter *> waiters_;
     std::map<uint32_t, LateAnswer> late_; // by sequence number
     std::atomic<uint64_t> epoch_{0};

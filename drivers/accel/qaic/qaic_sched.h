@@ -65,8 +65,8 @@ public:
     }
 
     // Takes all jobs or none: -EAGAIN when they would overflow the software queue, -ENOMEM
-    // when its bookkeeping cannot grow. Jobs get
-    // consecutive req_ids; those that fit go to the ring at once, with one doorbell.
+    // when its bookkeeping cannot grow. Jobs get consecutive req_ids; those that fit go to
+    // the ring at once, with one doorbell.
     kernel::ErrorOr<void> submit(const std::vector<kernel::RefPtr<Job>> &jobs);
 
     // One response from the device. Returns the jobs it finished (all slices completed, or

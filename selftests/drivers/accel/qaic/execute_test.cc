@@ -559,6 +559,32 @@ TEST_F(QaicPartialExecute, FromDevice)
 // ---------------------------------------------------------------------------- errnos
 
 // A file with a DBC, a to-device BO `in` and a from-device BO `out` sliced on it.
+// One page of the test's memory with nothing mapped after it: entries placed at its end
+// straddle into an address the driver cannot read.
+class PageBeforeAHole {
+public:
+    PageBeforeAHole()
+    {
+        void *p = mmap(nullptr, 2 * size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (p == MAP_FAILED)
+            return;
+        munmap(static_cast<uint8_t *>(p) + size_, size_);
+        base_ = static_cast<uint8_t *>(p);
+    }
+    ~PageBeforeAHole()
+    {
+        if (base_)
+            munmap(base_, size_);
+    }
+    bool ok() const { return base_ != nullptr; }
+    uint8_t *end() const { return base_ + size_; } // the first unmapped byte
+
+private:
+    size_t size_ = size_t(sysconf(_SC_PAGESIZE));
+    uint8_t *base_ = nullptr;
+};
+
 class QaicExecute : public Datapath {
 protected:
     void SetUp() override
@@ -632,16 +658,13 @@ TEST_F(QaicExecute, DbcOutOfRangeIsEinval)
 // its entries are never copied.
 TEST_F(QaicExecute, UnreadableEntriesAreEfault)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    auto *p = static_cast<uint8_t *>(mmap(nullptr, size_t(2 * page), PROT_READ | PROT_WRITE,
-                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(p, MAP_FAILED);
-    ASSERT_EQ(munmap(p + page, size_t(page)), 0);
+    PageBeforeAHole mem;
+    ASSERT_TRUE(mem.ok());
     // One good entry at the end of the mapped page, the second one past it.
-    auto *straddle = p + page - sizeof(qaic_execute_entry);
+    auto *straddle = mem.end() - sizeof(qaic_execute_entry);
     qaic_execute_entry good{in.handle(), kDirToDev};
     std::memcpy(straddle, &good, sizeof(good));
-    auto *pstraddle = p + page - sizeof(qaic_partial_execute_entry);
+    auto *pstraddle = mem.end() - sizeof(qaic_partial_execute_entry);
     qaic_partial_execute_entry pgood{in.handle(), kDirToDev, kPage};
 
     uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
@@ -649,13 +672,12 @@ TEST_F(QaicExecute, UnreadableEntriesAreEfault)
         SCOPED_TRACE(id);
         int want = id == dbc ? -EFAULT : -EPERM;
         EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, nullptr), want);
-        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, p + page), want);
+        EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 1, id, mem.end()), want);
         EXPECT_EQ(raw(DRM_IOCTL_QAIC_EXECUTE_BO, 2, id, straddle), want);
         EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 1, id, nullptr), want);
         std::memcpy(pstraddle, &pgood, sizeof(pgood));
         EXPECT_EQ(raw(DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, 2, id, pstraddle), want);
     }
-    munmap(p, size_t(page));
     // The good entry before the fault was not queued.
     expect_round_trip();
 }
@@ -688,18 +710,14 @@ TEST_F(QaicExecute, CountBoundIsTheRingPlusTheSoftwareQueue)
     uint32_t small;
     ASSERT_EQ(activate(fd, 8, &small), 0); // 7 ring slots; the depth is taken at activation
     // One entry at the end of a page whose next page is unmapped.
-    long page = sysconf(_SC_PAGESIZE);
-    auto *p = static_cast<uint8_t *>(mmap(nullptr, size_t(2 * page), PROT_READ | PROT_WRITE,
-                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(p, MAP_FAILED);
-    ASSERT_EQ(munmap(p + page, size_t(page)), 0);
-    auto *last = p + page - sizeof(qaic_partial_execute_entry);
+    PageBeforeAHole mem;
+    ASSERT_TRUE(mem.ok());
+    auto *last = mem.end() - sizeof(qaic_partial_execute_entry);
     for (unsigned long req : kExecIoctls) {
         SCOPED_TRACE(req);
         EXPECT_EQ(raw(req, 7 + 3 + 1, small, last), -E2BIG);
         EXPECT_EQ(raw(req, 7 + 3, small, last), -EFAULT);
     }
-    munmap(p, size_t(page));
     ASSERT_EQ(deactivate(fd, small), 0);
 }
 
