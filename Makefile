@@ -93,10 +93,12 @@ srcs = $(wildcard $(SRC)/$(1)/*.cc)
 KERNEL_SRCS := $(call srcs,kernel)
 DRIVER_SRCS := $(if $(CONFIG_DRM_ACCEL_QAIC),$(call srcs,drivers/accel) $(call srcs,drivers/accel/qaic))
 HW_SRCS := $(if $(CONFIG_QAIC_SIM),$(call srcs,hw/aic100))
+HOST_SRCS := $(if $(CONFIG_QAIC_SIM),$(call srcs,host))
 LIBQAIC_SRCS := $(call srcs,userspace/lib)
-# The "kernel side" (kernel/, drivers/, hw/) is linked into libqaic: the embedded sim backend
-# hosts it in the client process.
-LIB_SRCS := $(LIBQAIC_SRCS) $(KERNEL_SRCS) $(DRIVER_SRCS) $(HW_SRCS)
+# The "kernel side" (kernel/, drivers/, hw/ and the machine that assembles them, host/) is
+# linked into libqaic: the embedded sim backend hosts it in the client process. qaicd links
+# the same objects from libqaic.a.
+LIB_SRCS := $(LIBQAIC_SRCS) $(KERNEL_SRCS) $(DRIVER_SRCS) $(HW_SRCS) $(HOST_SRCS)
 
 obj = $(patsubst $(SRC)/%.cc,$(O)/obj/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
@@ -106,6 +108,7 @@ LIBQAIC_A := $(O)/lib/libqaic.a
 QAIC_PC := $(O)/lib/pkgconfig/qaic.pc
 CLIENT := $(O)/bin/qaic-client
 BENCH := $(O)/bin/qaic-bench
+QAICD := $(if $(CONFIG_QAIC_SIM),$(O)/bin/qaicd)
 
 KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
 
@@ -120,11 +123,11 @@ SELFTEST := $(O)/tests/qaic_selftest
 TESTS := $(UNIT_TESTS) $(SELFTEST)
 
 ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
-	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic userspace/client userspace/bench,$(call srcs,$(d))))
+	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic userspace/client userspace/bench host/qaicd,$(call srcs,$(d))))
 
 # ---------------------------------------------------------------------------- rules
 .PHONY: all
-all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
+all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
 
 $(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
 	$(Q)mkdir -p $(dir $@)
@@ -163,6 +166,11 @@ $(BENCH): $(call obj,$(call srcs,userspace/bench)) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
 	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(BENCH_LIBS) $(LDFLAGS)
+
+$(O)/bin/qaicd: $(call obj,$(call srcs,host/qaicd)) $(LIBQAIC_A)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
 
 define unit_test_rule
 $(O)/tests/$(call test_name,$(1)): $(call obj,$(call srcs,$(1))) $(KTAP_OBJ) $(LIBQAIC_A)
@@ -218,7 +226,7 @@ _bench: all
 install: all
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
-	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(DESTDIR)$(PREFIX)/bin/
 	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
 	$(Q)install -m 755 $(LIBQAIC_SO) $(DESTDIR)$(PREFIX)/lib/
 	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <ucontext.h>
 #include <stdexcept>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -221,15 +222,27 @@ pid_t UserMm::pid() const
     return pid_ ? pid_ : getpid();
 }
 
+// A process that is alive (or a zombie) still owns its pid: it cannot name another process.
+bool UserMm::alive() const
+{
+    return pidfd_ < 0 || syscall(SYS_pidfd_send_signal, pidfd_, 0, nullptr, 0) == 0;
+}
+
 ErrorOr<void> UserMm::read(void *dst, uint64_t src, size_t len) const
 {
     if (len == 0)
         return {};
     ErrorOr<void> r = Error(-EFAULT);
-    if (range_ok(src, len))
-        r = pid_ == 0 && fault_fixup_ready()
-                ? fixup_copy(dst, reinterpret_cast<const void *>(src), len, false)
-                : transfer(pid(), dst, src, len, false);
+    if (range_ok(src, len)) {
+        if (pid_ == 0 && fault_fixup_ready())
+            r = fixup_copy(dst, reinterpret_cast<const void *>(src), len, false);
+        else if (alive())
+            r = transfer(pid(), dst, src, len, false);
+        // The process may have gone during the copy, and its pid been taken: the bytes
+        // count only if it is still there.
+        if (!r.is_error() && !alive())
+            r = Error(-EFAULT);
+    }
     if (r.is_error())
         std::memset(dst, 0, len);
     return r;
@@ -243,6 +256,8 @@ ErrorOr<void> UserMm::write(uint64_t dst, const void *src, size_t len) const
         return Error(-EFAULT);
     if (pid_ == 0 && fault_fixup_ready())
         return fixup_copy(reinterpret_cast<void *>(dst), src, len, true);
+    if (!alive())
+        return Error(-EFAULT);
     return transfer(pid(), const_cast<void *>(src), dst, len, true);
 }
 

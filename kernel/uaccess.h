@@ -40,8 +40,9 @@ private:
 class UserMm {
 public:
     // pid 0 is this process through the fault-fixup copy; any other pid, getpid() included,
-    // goes through process_vm_readv/writev.
-    explicit UserMm(pid_t pid) : pid_(pid) {}
+    // goes through process_vm_readv/writev. With a pidfd of that process, a copy is refused
+    // (-EFAULT) once the process is gone, so a pid reused by another process is never touched.
+    explicit UserMm(pid_t pid, int pidfd = -1) : pid_(pid), pidfd_(pidfd) {}
     // This process (pid 0).
     static const UserMm &self();
 
@@ -52,7 +53,10 @@ public:
     ErrorOr<void> write(uint64_t dst, const void *src, size_t len) const;
 
 private:
+    bool alive() const;
+
     pid_t pid_;
+    int pidfd_;
 };
 
 // The address space of the process the current thread is serving (the kernel's current->mm).

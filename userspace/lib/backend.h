@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 struct qaic_sim_dbc_status;
+struct qaic_host_stats;
 
 namespace libqaic {
 
@@ -33,7 +34,14 @@ int open_sim(std::unique_ptr<OpenFile> *out);
 int open_node(const char *path, std::unique_ptr<OpenFile> *out);
 // Whether the node at path is driven by qaic (DRM_IOCTL_VERSION name).
 bool node_is_qaic(const char *path);
-// qaic_sim.h's device-level calls.
+// A device file served by qaicd at the socket path.
+int open_daemon(const char *path, std::unique_ptr<OpenFile> *out);
+bool is_daemon_socket(const char *path);
+// qaic_sim.h's device-level calls on the card behind a qaicd socket, and qaicd's counts.
+int daemon_sim_replug(const char *path);
+int daemon_sim_set_param(const char *path, const char *name, unsigned value);
+int daemon_stats(const char *path, struct qaic_host_stats *st);
+// qaic_sim.h's device-level calls on the embedded card.
 int sim_replug();
 int sim_set_param(const char *name, unsigned value);
 // munmap through the sim backend's mapping table; false if addr is not one of its mappings

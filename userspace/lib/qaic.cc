@@ -15,7 +15,9 @@
 #include <string>
 #include <system_error>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <unordered_map>
+#include <vector>
 
 #define QAIC_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -80,7 +82,19 @@ template <typename F> int entry(F &&body)
     return ret < 0 ? fail(ret) : ret;
 }
 
-// NULL: $QAIC_DEVICE, else the first real qaic node, else the simulated card.
+// qaicd's socket for its first card, where a daemon started without --dir puts it: the
+// user's own daemon first, then the system's.
+std::vector<std::string> default_daemon_sockets()
+{
+    std::vector<std::string> paths;
+    if (const char *xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg && geteuid() != 0)
+        paths.push_back(std::string(xdg) + "/qaic/accel0");
+    paths.push_back("/run/qaic/accel0");
+    return paths;
+}
+
+// NULL: $QAIC_DEVICE, else the first real qaic node, else a running qaicd's default socket,
+// else the embedded card.
 std::string choose_device(const char *device)
 {
     if (device)
@@ -92,7 +106,25 @@ std::string choose_device(const char *device)
         if (node_is_qaic(path.c_str()))
             return path;
     }
+    for (const std::string &path : default_daemon_sockets())
+        if (is_daemon_socket(path.c_str()))
+            return path;
     return "sim";
+}
+
+int open_device(const char *device, std::unique_ptr<OpenFile> *file)
+{
+    std::string dev = choose_device(device);
+    if (dev == "sim")
+        return open_sim(file);
+    if (is_daemon_socket(dev.c_str())) {
+        int ret = open_daemon(dev.c_str(), file);
+        // A default socket left by a daemon that is gone: on to the embedded card.
+        if (ret == -ENODEV && !device && !std::getenv("QAIC_DEVICE"))
+            return open_sim(file);
+        return ret;
+    }
+    return open_node(dev.c_str(), file);
 }
 
 } // namespace
@@ -103,9 +135,8 @@ using namespace libqaic;
 QAIC_EXPORT int qaic_open(const char *device)
 {
     return entry([&] {
-        std::string dev = choose_device(device);
         std::unique_ptr<OpenFile> file;
-        int ret = dev == "sim" ? open_sim(&file) : open_node(dev.c_str(), &file);
+        int ret = open_device(device, &file);
         if (ret < 0)
             return ret;
         int fd = file->fd();
@@ -197,10 +228,30 @@ QAIC_EXPORT int qaic_sim_num_dbc(int fd)
 
 QAIC_EXPORT int qaic_sim_replug(void)
 {
-    return entry([] { return std::min(sim_replug(), 0); });
+    return entry([] {
+        std::string dev = choose_device(nullptr);
+        return std::min(is_daemon_socket(dev.c_str()) ? daemon_sim_replug(dev.c_str()) : sim_replug(), 0);
+    });
 }
 
 QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
 {
-    return entry([&] { return name ? std::min(sim_set_param(name, value), 0) : -EINVAL; });
+    return entry([&] {
+        if (!name)
+            return -EINVAL;
+        std::string dev = choose_device(nullptr);
+        return std::min(is_daemon_socket(dev.c_str()) ? daemon_sim_set_param(dev.c_str(), name, value)
+                                                      : sim_set_param(name, value),
+                        0);
+    });
+}
+
+QAIC_EXPORT int qaic_host_stats(const char *device, struct qaic_host_stats *stats)
+{
+    return entry([&] {
+        if (!stats)
+            return -EFAULT;
+        std::string dev = choose_device(device);
+        return is_daemon_socket(dev.c_str()) ? std::min(daemon_stats(dev.c_str(), stats), 0) : -ENODEV;
+    });
 }

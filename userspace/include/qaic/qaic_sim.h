@@ -50,12 +50,31 @@ int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *st
 /* Number of DBCs of the card behind fd. */
 int qaic_sim_num_dbc(int fd);
 
-/* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens of "sim" use it. */
+/* The two calls below act on the card qaic_open(NULL) would open: the embedded card, or the
+ * card behind a qaicd socket ($QAIC_DEVICE or qaicd's default socket). Through qaicd they need
+ * a daemon started with --test-control (EPERM otherwise). */
+
+/* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens use it. */
 int qaic_sim_replug(void);
 
 /* Sets a driver module parameter of the simulated device: "control_resp_timeout_ms".
  * EINVAL for an unknown name, ENODEV before the first open of "sim". */
 int qaic_sim_set_param(const char *name, unsigned value);
+
+/* What qaicd holds, for status tools and leak checks: a client that closed or died leaves
+ * every count as it was before it opened. */
+struct qaic_host_stats {
+	unsigned files;       /* open device files (client connections) */
+	unsigned channels;    /* client threads' channels being served */
+	unsigned dbcs_in_use; /* activated DBCs, over every card */
+	unsigned long long bo_bytes;  /* host memory of BOs and DMA bounce buffers, every card */
+	unsigned long long fds;       /* the daemon's open file descriptors */
+	unsigned long long threads;   /* the daemon's threads */
+	unsigned long long rss_bytes; /* the daemon's resident memory */
+};
+/* The counts of the qaicd serving device (a socket path; NULL: the device qaic_open(NULL)
+ * would open). ENODEV when that is not a running qaicd. */
+int qaic_host_stats(const char *device, struct qaic_host_stats *stats);
 
 #if defined(__cplusplus)
 }

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The machine's cards and their driver instances (see machine.h).
+#include "host/machine.h"
+
+#include "drivers/accel/qaic/qaic.h"
+#include "hw/aic100/sim_pci.h"
+#include "kernel/alloc.h"
+#include "qaic/qaic_sim.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+
+namespace host {
+
+// One card slot: the card, the driver bound to it, and the cards removed from it. A removed
+// card is kept until the machine goes: files still open on its device may hold driver objects
+// that once pointed at it.
+struct Machine::Slot {
+    std::mutex lock;
+    bool removed = false;
+    std::unique_ptr<aic100::SimPciDev> pci;
+    std::vector<std::unique_ptr<aic100::SimPciDev>> removed_cards;
+    kernel::RefPtr<qaic::QaicDevice> qdev;
+
+    // Powers the card on and probes the driver on first use. Caller holds lock.
+    kernel::ErrorOr<void> bring_up(const CardOptions &opts)
+    {
+        if (removed)
+            return kernel::Error(-ENODEV);
+        if (qdev)
+            return {};
+        aic100::CardConfig cfg;
+        if (opts.ddr_size)
+            cfg.ddr_size = opts.ddr_size;
+        std::unique_ptr<aic100::SimPciDev> dev;
+        TRY(kernel::try_alloc([&] { dev = std::make_unique<aic100::SimPciDev>(cfg); }));
+        qdev = TRY(qaic::probe(*dev));
+        pci = std::move(dev);
+        return {};
+    }
+
+    // The card as test control may touch it, or null (caller holds lock).
+    aic100::Card *card() { return pci && !removed ? &pci->card() : nullptr; }
+};
+
+Machine::Machine(unsigned cards, CardOptions opts) : opts_(opts)
+{
+    for (unsigned i = 0; i < cards; ++i)
+        slots_.push_back(std::make_unique<Slot>());
+}
+
+// Drivers first, then the cards: after remove() a driver no longer touches its bus.
+Machine::~Machine()
+{
+    for (auto &s : slots_) {
+        if (s->qdev && !s->removed)
+            qaic::remove(*s->qdev);
+        s->qdev = nullptr;
+        s->pci.reset();
+    }
+}
+
+Machine &Machine::embedded()
+{
+    static Machine machine(1, [] {
+        CardOptions o;
+        if (const char *mb = std::getenv("QAIC_SIM_DDR_MB"); mb && *mb) {
+            char *end = nullptr;
+            unsigned long long v = std::strtoull(mb, &end, 0);
+            if (end && !*end && v > 0 && v < (1ull << 24))
+                o.ddr_size = v << 20;
+        }
+        return o;
+    }());
+    return machine;
+}
+
+kernel::ErrorOr<kernel::RefPtr<accel::File>> Machine::open(unsigned card)
+{
+    if (card >= slots_.size())
+        return kernel::Error(-ENODEV);
+    Slot &s = *slots_[card];
+    int minor;
+    {
+        std::lock_guard lock(s.lock);
+        TRY(s.bring_up(opts_));
+        minor = s.qdev->minor();
+    }
+    return accel::open_minor(minor);
+}
+
+int Machine::inject(unsigned card_nr, unsigned fault, unsigned arg0, unsigned arg1)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    aic100::Card *card = s.card();
+    if (!card)
+        return -ENODEV;
+    bool dbc_ok = arg0 < card->num_dbc();
+    switch (fault) {
+    case QAIC_SIM_RESET:
+        card->reset();
+        return 0;
+#ifdef CONFIG_QAIC_FAULT_INJECTION
+    case QAIC_SIM_DMA_ERROR:
+        if (!dbc_ok || arg1 == 0)
+            return -EINVAL;
+        card->inject_dma_error(arg0, arg1);
+        return 0;
+    case QAIC_SIM_HANG:
+        if (!dbc_ok)
+            return -EINVAL;
+        card->hang_engine(arg0);
+        return 0;
+    case QAIC_SIM_DROP_MSI:
+        if (arg0 > card->num_dbc())
+            return -EINVAL;
+        card->drop_msis(arg0, arg1);
+        return 0;
+    case QAIC_SIM_FW_SILENT:
+        card->firmware_silent(arg0 != 0);
+        return 0;
+    case QAIC_SIM_FW_NACK:
+        card->firmware_nack(arg0);
+        return 0;
+    case QAIC_SIM_RESET_ON_MESSAGE:
+        if (arg0 == 0)
+            return -EINVAL;
+        card->reset_on_message(arg0);
+        return 0;
+    case QAIC_SIM_FW_PAD:
+        card->firmware_pad_answers(arg0);
+        return 0;
+    case QAIC_SIM_FW_MISNAME:
+        card->firmware_misname_deactivate(arg0);
+        return 0;
+    case QAIC_SIM_SSR:
+        if (!dbc_ok)
+            return -EINVAL;
+        card->subsystem_restart(arg0);
+        return 0;
+    case QAIC_SIM_REMOVE:
+        // Surprise removal: the card vanishes, then the PCI core removes the driver.
+        card->remove_device();
+        qaic::remove(*s.qdev);
+        s.removed = true;
+        return 0;
+#else
+    case QAIC_SIM_DMA_ERROR:
+    case QAIC_SIM_HANG:
+    case QAIC_SIM_DROP_MSI:
+    case QAIC_SIM_FW_SILENT:
+    case QAIC_SIM_FW_NACK:
+    case QAIC_SIM_RESET_ON_MESSAGE:
+    case QAIC_SIM_FW_PAD:
+    case QAIC_SIM_FW_MISNAME:
+    case QAIC_SIM_SSR:
+    case QAIC_SIM_REMOVE:
+        (void)dbc_ok;
+        (void)arg1;
+        return -EOPNOTSUPP;
+#endif
+    default:
+        return -EINVAL;
+    }
+}
+
+int Machine::dbc_status(unsigned card_nr, unsigned dbc, struct qaic_sim_dbc_status *st)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    aic100::Card *card = s.card();
+    if (!card)
+        return -ENODEV;
+    if (dbc >= card->num_dbc())
+        return -EINVAL;
+    aic100::DbcCounters c = card->dbc_counters(dbc);
+    *st = {c.state,     c.nelem,      c.queue_level, c.errors,          c.responses,
+           c.last_error, c.elements,  c.bytes,       c.polled_elements, c.deferred_doorbells};
+    return 0;
+}
+
+int Machine::num_dbc(unsigned card_nr)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    aic100::Card *card = s.card();
+    return card ? int(card->num_dbc()) : -ENODEV;
+}
+
+int Machine::replug(unsigned card_nr)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    if (!s.removed)
+        return 0;
+    s.removed = false;
+    s.qdev = nullptr;
+    s.removed_cards.push_back(std::move(s.pci));
+    return 0;
+}
+
+int Machine::set_param(unsigned card_nr, const char *name, unsigned value)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    if (!s.qdev || s.removed)
+        return -ENODEV;
+    return s.qdev->params.set(name, value).code();
+}
+
+CardStats Machine::stats(unsigned card_nr)
+{
+    CardStats st;
+    if (card_nr >= slots_.size())
+        return st;
+    Slot &s = *slots_[card_nr];
+    std::lock_guard lock(s.lock);
+    if (!s.qdev || s.removed)
+        return st;
+    st.minor = s.qdev->minor();
+    st.bo_bytes = s.qdev->pool->size() - s.qdev->pool->free_bytes();
+    for (auto &dbc : s.qdev->dbcs) {
+        std::lock_guard dl(dbc->lock);
+        st.dbcs_in_use += dbc->in_use;
+    }
+    return st;
+}
+
+} // namespace host

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// A machine: simulated AIC100 cards on a bus, each with the qaic driver bound to it, as the
+// platform (PCI core, firmware loader, hotplug) would assemble it. Both hosts of the kernel
+// side use it: libqaic's embedded backend (one card in the client's process) and qaicd (N
+// cards shared by many processes). This is the one place that sees both drivers/ and hw/.
+#pragma once
+
+#include "drivers/accel/accel.h"
+#include "kernel/result.h"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+struct qaic_sim_dbc_status;
+
+namespace host {
+
+struct CardOptions {
+    uint64_t ddr_size = 0; // bytes of device DDR; 0: the Kconfig default
+};
+
+// What a host reports about one card and its driver (the daemon's stats request, leak checks).
+struct CardStats {
+    int minor = -1;         // -1: not probed yet, or removed
+    uint32_t dbcs_in_use = 0;
+    uint64_t bo_bytes = 0;  // host memory of BOs and bounce buffers in use
+};
+
+class Machine {
+public:
+    Machine(unsigned cards, CardOptions opts);
+    ~Machine();
+    Machine(const Machine &) = delete;
+    Machine &operator=(const Machine &) = delete;
+
+    // The embedded host's machine: one card, options from the environment
+    // (QAIC_SIM_DDR_MB), made on first use and taken down at exit.
+    static Machine &embedded();
+
+    unsigned cards() const { return unsigned(slots_.size()); }
+
+    // Opens the card's device file; the card is powered on and the driver probed on first
+    // use. -ENODEV for a removed card or a card out of range, -ENOMEM.
+    kernel::ErrorOr<kernel::RefPtr<accel::File>> open(unsigned card);
+
+    // qaic_sim.h's test control, as negative errnos: -ENODEV before the first open or after a
+    // removal, -EINVAL for bad arguments, -EOPNOTSUPP without CONFIG_QAIC_FAULT_INJECTION.
+    int inject(unsigned card, unsigned fault, unsigned arg0, unsigned arg1);
+    int dbc_status(unsigned card, unsigned dbc, struct qaic_sim_dbc_status *st);
+    int num_dbc(unsigned card);
+    // A fresh card after a removal (0 when the card was not removed).
+    int replug(unsigned card);
+    int set_param(unsigned card, const char *name, unsigned value);
+    CardStats stats(unsigned card);
+
+private:
+    struct Slot;
+    std::vector<std::unique_ptr<Slot>> slots_;
+    CardOptions opts_;
+};
+
+} // namespace host

@@ -1,0 +1,905 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// qaicd's server (see server.h and host/wire.h).
+#include "host/qaicd/server.h"
+
+#include "drivers/accel/accel.h"
+#include "kernel/task.h"
+#include "kernel/uaccess.h"
+#include "qaic/qaic_sim.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 // Linux 6.5; glibc 2.36's headers predate it
+#endif
+
+namespace qaicd {
+
+// ---------------------------------------------------------------------------- logging
+
+void log(Level level, const char *fmt, ...)
+{
+    static const auto start = std::chrono::steady_clock::now();
+    static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (journal) {
+        std::fprintf(stderr, "<%d>qaicd: %s\n", int(level), msg);
+    } else {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+        std::fprintf(stderr, "[%5lld.%06lld] qaicd: %s\n", (long long)(us / 1000000),
+                     (long long)(us % 1000000), msg);
+    }
+}
+
+namespace {
+
+// A client that floods the daemon with bad frames must not flood its log as well.
+bool log_ratelimit()
+{
+    static std::mutex lock;
+    static auto window = std::chrono::steady_clock::now();
+    static unsigned count = 0;
+    std::lock_guard l(lock);
+    auto now = std::chrono::steady_clock::now();
+    if (now - window > std::chrono::seconds(5)) {
+        window = now;
+        count = 0;
+    }
+    return ++count <= 10;
+}
+
+#define log_client(fmt, ...)                                                                       \
+    do {                                                                                           \
+        if (log_ratelimit())                                                                       \
+            log(Level::kWarn, fmt __VA_OPT__(, ) __VA_ARGS__);                                     \
+    } while (0)
+
+// One received message: its bytes, the fds that came with it and the sender's credentials.
+struct Message {
+    alignas(8) unsigned char buf[wire::kMaxMessage];
+    ssize_t len = 0;
+    bool truncated = false; // longer than any message, or its control data was cut
+    std::vector<int> fds;
+    bool has_creds = false;
+    ucred creds{};
+
+    ~Message()
+    {
+        for (int fd : fds)
+            ::close(fd);
+    }
+    // The fd that came with the message, now the caller's.
+    int take_fd()
+    {
+        int fd = fds.back();
+        fds.pop_back();
+        return fd;
+    }
+    const wire::Header *header() const
+    {
+        return len >= ssize_t(sizeof(wire::Header)) ? reinterpret_cast<const wire::Header *>(buf)
+                                                    : nullptr;
+    }
+    template <typename T> bool is(const T **out) const
+    {
+        if (len != ssize_t(sizeof(T)))
+            return false;
+        *out = reinterpret_cast<const T *>(buf);
+        return true;
+    }
+};
+
+// recvmsg of one message. Returns > 0, 0 at end of stream, or -errno.
+ssize_t receive(int sock, Message &m, int flags)
+{
+    union {
+        cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 8) + CMSG_SPACE(sizeof(ucred))];
+    } control;
+    iovec iov{m.buf, sizeof(m.buf)};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.buf;
+    h.msg_controllen = sizeof(control.buf);
+    ssize_t n;
+    do
+        n = ::recvmsg(sock, &h, flags | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    m.len = n;
+    m.truncated = (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_RIGHTS) {
+            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                m.fds.push_back(fd);
+            }
+        } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+            std::memcpy(&m.creds, CMSG_DATA(c), sizeof(ucred));
+            m.has_creds = true;
+        }
+    }
+    return n;
+}
+
+// sendmsg of one message, with an fd if fd >= 0. Never raises SIGPIPE.
+bool send_message(int sock, const void *data, size_t len, int fd = -1)
+{
+    union {
+        cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    iovec iov{const_cast<void *>(data), len};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    if (fd >= 0) {
+        h.msg_control = control.buf;
+        h.msg_controllen = sizeof(control.buf);
+        cmsghdr *c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == ssize_t(len);
+}
+
+// The process at the other end of a socket, as the kernel recorded it when the socket was
+// connected or made: pid, uid, gid, and a pidfd that cannot name another process later.
+struct Peer {
+    ucred cred{};
+    int pidfd = -1;
+};
+
+bool peer_of(int sock, Peer *p)
+{
+    socklen_t len = sizeof(p->cred);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &p->cred, &len) != 0 || p->cred.pid <= 0)
+        return false;
+    int pidfd = -1;
+    len = sizeof(pidfd);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+        p->pidfd = pidfd;
+    else
+        p->pidfd = int(::syscall(SYS_pidfd_open, p->cred.pid, 0)); // older kernels: racy, best effort
+    return true;
+}
+
+// Whether the daemon can read the caller's memory: the probe word must hold what the caller
+// says it holds. The reason is for the user when it cannot.
+int probe_memory(const kernel::UserMm &mm, const wire::Hello &hello, char *reason, size_t size)
+{
+    uint64_t value = 0;
+    auto r = mm.read(&value, hello.probe_addr, sizeof(value));
+    if (!r.is_error() && value == hello.probe_value)
+        return 0;
+    std::snprintf(reason, size,
+                  "qaicd (pid %d, uid %u) cannot read the memory of pid %d: ptrace access is "
+                  "denied (another user, or Yama's ptrace_scope)",
+                  getpid(), geteuid(), int(mm.pid()));
+    return -EACCES;
+}
+
+uint64_t count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    uint64_t n = 0;
+    while (dirent *e = readdir(d))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+uint64_t status_field(const char *key)
+{
+    FILE *f = std::fopen("/proc/self/status", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t v = 0;
+    size_t klen = std::strlen(key);
+    while (std::fgets(line, sizeof(line), f)) {
+        if (std::strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            v = std::strtoull(line + klen + 1, nullptr, 10);
+            break;
+        }
+    }
+    std::fclose(f);
+    return v;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- files, channels
+
+// One connection to a card's socket: one open file once kOpen is accepted.
+struct Server::File : std::enable_shared_from_this<File> {
+    int sock;
+    unsigned card;
+    Source src{Source::kFile, this};
+    bool opened = false; // main thread only
+    bool closed = false; // main thread only
+    std::mutex lock;
+    kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
+    std::vector<int> channel_socks;   // to shut down when the file closes
+
+    // The open file, with a reference for one request (fget): null once closed.
+    kernel::RefPtr<accel::File> get()
+    {
+        std::lock_guard l(lock);
+        return file;
+    }
+};
+
+// One channel: a client process's thread calls through it; its thread serves it.
+struct Server::Channel {
+    int sock;
+    std::shared_ptr<File> file;
+    Peer peer;
+    kernel::UserMm mm;
+    kernel::Task task;
+    Source src{Source::kChannel, this};
+    std::thread thread;
+    std::atomic<bool> done{false};
+    bool watched = false; // in epoll for hangups (main thread only)
+
+    Channel(int s, std::shared_ptr<File> f, Peer p)
+        : sock(s), file(std::move(f)), peer(p), mm(p.cred.pid, p.pidfd)
+    {
+    }
+    ~Channel()
+    {
+        ::close(sock);
+        if (peer.pidfd >= 0)
+            ::close(peer.pidfd);
+    }
+};
+
+Server::Server(host::Machine &machine, Options opts) : machine_(machine), opts_(std::move(opts))
+{
+    signal_src_.ptr = this;
+    reaper_src_.ptr = this;
+}
+
+Server::~Server()
+{
+    shutdown_all();
+    for (auto &l : listeners_) {
+        ::close(l->fd);
+        if (!l->path.empty())
+            ::unlink(l->path.c_str());
+    }
+    if (epoll_ >= 0)
+        ::close(epoll_);
+    if (signal_fd_ >= 0)
+        ::close(signal_fd_);
+    if (reaper_fd_ >= 0)
+        ::close(reaper_fd_);
+}
+
+void Server::watch(int fd, uint32_t events, Source *src)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = src;
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0)
+        log(Level::kErr, "epoll: %s", std::strerror(errno));
+}
+
+bool Server::listen()
+{
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    reaper_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_ < 0 || reaper_fd_ < 0) {
+        log(Level::kErr, "cannot make the event loop: %s", std::strerror(errno));
+        return false;
+    }
+    if (!opts_.listen_fds.empty()) {
+        for (size_t i = 0; i < opts_.listen_fds.size() && i < opts_.cards; ++i) {
+            listeners_.push_back(std::make_unique<Listener>(Listener{opts_.listen_fds[i], unsigned(i), {}}));
+            log(Level::kInfo, "accel%zu: serving the socket passed by the service manager", i);
+        }
+    } else {
+        if (::mkdir(opts_.dir.c_str(), 0755) != 0 && errno != EEXIST) {
+            log(Level::kErr, "cannot make %s: %s", opts_.dir.c_str(), std::strerror(errno));
+            return false;
+        }
+        for (unsigned i = 0; i < opts_.cards; ++i) {
+            std::string path = opts_.dir + "/accel" + std::to_string(i);
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            if (path.size() >= sizeof(addr.sun_path)) {
+                log(Level::kErr, "%s: path too long for a socket", path.c_str());
+                return false;
+            }
+            std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+            int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (fd < 0) {
+                log(Level::kErr, "socket: %s", std::strerror(errno));
+                return false;
+            }
+            // A socket left by a daemon that died is replaced; a live one is not ours to take.
+            int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+            if (probe >= 0 && connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
+                ::close(probe);
+                ::close(fd);
+                log(Level::kErr, "%s: another qaicd serves it", path.c_str());
+                return false;
+            }
+            if (probe >= 0)
+                ::close(probe);
+            ::unlink(path.c_str());
+            // Created 0660 from the start: no moment in which anyone else could connect.
+            mode_t old = umask(0117);
+            int r = bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+            umask(old);
+            if (r != 0 || (opts_.group != gid_t(-1) && chown(path.c_str(), uid_t(-1), opts_.group) != 0) ||
+                ::listen(fd, 128) != 0) {
+                log(Level::kErr, "%s: %s", path.c_str(), std::strerror(errno));
+                ::close(fd);
+                return false;
+            }
+            listeners_.push_back(std::make_unique<Listener>(Listener{fd, i, path}));
+            log(Level::kInfo, "accel%u: listening on %s", i, path.c_str());
+        }
+    }
+    for (auto &l : listeners_) {
+        listener_srcs_.push_back(std::make_unique<Source>(Source{Source::kListener, l.get()}));
+        watch(l->fd, EPOLLIN, listener_srcs_.back().get());
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) {
+        log(Level::kErr, "signalfd: %s", std::strerror(errno));
+        return false;
+    }
+    watch(signal_fd_, EPOLLIN, &signal_src_);
+    watch(reaper_fd_, EPOLLIN, &reaper_src_);
+    return true;
+}
+
+// The peers a device node's mode would let in: our own user, root, and the socket's group.
+bool Server::peer_allowed(int sock, const char *what)
+{
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    if (cred.uid == 0 || cred.uid == geteuid())
+        return true;
+    gid_t group = opts_.group != gid_t(-1) ? opts_.group : getegid();
+    if (cred.gid == group)
+        return true;
+    gid_t groups[256];
+    len = sizeof(groups);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+        for (size_t i = 0; i < len / sizeof(gid_t); ++i)
+            if (groups[i] == group)
+                return true;
+    }
+    log_client("%s: refused pid %d uid %u: not in group %u", what, cred.pid, cred.uid, group);
+    return false;
+}
+
+void Server::accept_on(Listener &l)
+{
+    for (;;) {
+        int sock = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (sock < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                // Out of fds or memory: stop accepting until a file closes.
+                log_client("accept: %s; new clients wait", std::strerror(errno));
+                for (auto &src : listener_srcs_)
+                    epoll_ctl(epoll_, EPOLL_CTL_DEL, static_cast<Listener *>(src->ptr)->fd, nullptr);
+                accept_paused_ = true;
+            }
+            return;
+        }
+        if (!peer_allowed(sock, "open")) {
+            ::close(sock);
+            continue;
+        }
+        auto f = std::make_shared<File>();
+        f->sock = sock;
+        f->card = l.card;
+        files_.push_back(f);
+        nr_files_ = files_.size();
+        watch(sock, EPOLLIN | EPOLLRDHUP, &f->src);
+    }
+}
+
+void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
+{
+    wire::Welcome w{};
+    w.ret = ret;
+    w.version = wire::kVersion;
+    w.daemon_pid = getpid();
+    w.minor = minor;
+    std::snprintf(w.reason, sizeof(w.reason), "%s", reason ? reason : "");
+    send_message(sock, &w, sizeof(w));
+}
+
+void Server::on_file_message(const std::shared_ptr<File> &f)
+{
+    for (;;) {
+        Message m;
+        ssize_t n = receive(f->sock, m, MSG_DONTWAIT);
+        if (n == -EAGAIN)
+            return;
+        if (n <= 0) {
+            close_file(f, nullptr);
+            return;
+        }
+        const wire::Header *h = m.header();
+        const wire::Hello *hello = nullptr;
+        if (m.truncated || !h || h->magic != wire::kMagic || !m.is(&hello)) {
+            close_file(f, "malformed frame");
+            return;
+        }
+        if (!f->opened) {
+            if (h->op != uint32_t(wire::Op::kOpen) || !m.fds.empty() ||
+                (hello->flags & ~wire::kControlOnly)) {
+                close_file(f, "expected an open");
+                return;
+            }
+            if (hello->version != wire::kVersion) {
+                send_welcome(f->sock, -EPROTO, 0, "libqaic and qaicd are different versions");
+                close_file(f, "protocol version mismatch");
+                return;
+            }
+            Peer peer;
+            if (!peer_of(f->sock, &peer)) {
+                close_file(f, "no peer credentials");
+                return;
+            }
+            kernel::UserMm mm(peer.cred.pid, peer.pidfd);
+            char reason[192];
+            int ret = probe_memory(mm, *hello, reason, sizeof(reason));
+            if (peer.pidfd >= 0)
+                ::close(peer.pidfd);
+            if (ret < 0) {
+                // The client may name us with PR_SET_PTRACER and ask again.
+                log_client("accel%u: %s", f->card, reason);
+                send_welcome(f->sock, ret, 0, reason);
+                continue;
+            }
+            f->opened = true;
+            if (hello->flags == wire::kControlOnly) {
+                send_welcome(f->sock, 0, 0, nullptr);
+                continue;
+            }
+            auto file = machine_.open(f->card);
+            if (file.is_error()) {
+                send_welcome(f->sock, file.code(), 0, "the card cannot be opened");
+                close_file(f, nullptr);
+                return;
+            }
+            unsigned minor = unsigned(file.value()->device().minor());
+            {
+                std::lock_guard l(f->lock);
+                f->file = file.release_value();
+            }
+            send_welcome(f->sock, 0, minor, nullptr);
+            continue;
+        }
+        if (h->op != uint32_t(wire::Op::kAttach) || m.fds.size() != 1 || hello->flags) {
+            close_file(f, "expected a channel");
+            return;
+        }
+        int sock = m.take_fd();
+        int type = 0, domain = 0;
+        socklen_t len = sizeof(int);
+        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET ||
+            getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) {
+            ::close(sock);
+            close_file(f, "a channel that is not a seqpacket socket");
+            return;
+        }
+        attach(f, sock, *hello);
+    }
+}
+
+void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello)
+{
+    Peer peer;
+    if (!peer_allowed(sock, "channel") || !peer_of(sock, &peer)) {
+        ::close(sock);
+        return;
+    }
+    auto ch = std::make_unique<Channel>(sock, f, peer);
+    char reason[192] = "";
+    int ret = probe_memory(ch->mm, hello, reason, sizeof(reason));
+    if (ret == 0 && live_channels_.load() >= opts_.max_channels) {
+        ret = -EAGAIN;
+        std::snprintf(reason, sizeof(reason), "qaicd serves %u channels already", opts_.max_channels);
+    }
+    int one = 1;
+    if (ret == 0 && setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+        ret = -errno;
+    if (ret < 0) {
+        log_client("accel%u: channel refused: %s", f->card, reason);
+        send_welcome(sock, ret, 0, reason);
+        return; // ch closes the socket
+    }
+    Channel *c = ch.get();
+    {
+        std::lock_guard l(channels_lock_);
+        channels_.push_back(std::move(ch));
+    }
+    {
+        std::lock_guard l(f->lock);
+        f->channel_socks.push_back(sock);
+    }
+    ++live_channels_;
+    try {
+        c->thread = std::thread([this, c] { serve(*c); });
+    } catch (const std::system_error &e) {
+        // No thread to serve it: the client's call fails with EAGAIN, as a kernel out of
+        // memory for a task would answer.
+        log_client("accel%u: no thread for a channel: %s", f->card, e.what());
+        send_welcome(sock, -EAGAIN, 0, "qaicd cannot start a thread");
+        c->done = true;
+        --live_channels_;
+        uint64_t one64 = 1;
+        (void)!::write(reaper_fd_, &one64, sizeof(one64));
+        return;
+    }
+    watch(sock, EPOLLRDHUP, &c->src);
+    c->watched = true;
+}
+
+void Server::close_file(const std::shared_ptr<File> &f, const char *why)
+{
+    if (why)
+        log_client("accel%u: dropped a client: %s", f->card, why);
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, f->sock, nullptr);
+    ::close(f->sock);
+    f->closed = true;
+    kernel::RefPtr<accel::File> file;
+    {
+        std::lock_guard l(f->lock);
+        file = std::move(f->file);
+        for (int s : f->channel_socks)
+            ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
+    }
+    file = nullptr; // the file is released here unless a call in flight still holds it
+    graveyard_.push_back(f); // events of this batch may still name it
+    files_.remove(f);
+    nr_files_ = files_.size();
+    if (accept_paused_) {
+        for (auto &src : listener_srcs_)
+            watch(static_cast<Listener *>(src->ptr)->fd, EPOLLIN, src.get());
+        accept_paused_ = false;
+    }
+}
+
+// A channel's thread: its requests, one at a time, until the client closes it, dies, or breaks
+// the protocol.
+void Server::serve(Channel &ch)
+{
+    send_welcome(ch.sock, 0, 0, nullptr);
+    for (;;) {
+        Message m;
+        ssize_t n = receive(ch.sock, m, 0);
+        if (n <= 0)
+            break;
+        const wire::Header *h = m.header();
+        if (m.truncated || !m.fds.empty() || !h || h->magic != wire::kMagic) {
+            log_client("accel%u: dropped a channel of pid %d: malformed frame", ch.file->card,
+                       ch.peer.cred.pid);
+            break;
+        }
+        // A channel serves the process that made it: its memory is the one we touch.
+        if (!m.has_creds || m.creds.pid != ch.peer.cred.pid) {
+            log_client("accel%u: dropped a channel of pid %d: a call from pid %d", ch.file->card,
+                       ch.peer.cred.pid, m.has_creds ? m.creds.pid : 0);
+            break;
+        }
+        wire::Reply reply{-EINVAL, 0};
+        int fd = -1;
+        alignas(8) unsigned char extra[sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
+        size_t extra_len = 0;
+        const wire::IoctlReq *ioctl_req;
+        const wire::MmapReq *mmap_req;
+        const wire::SimReq *sim_req;
+        bool ok = true;
+        switch (wire::Op(h->op)) {
+        case wire::Op::kIoctl:
+            if ((ok = m.is(&ioctl_req)))
+                reply = do_ioctl(ch, *ioctl_req);
+            break;
+        case wire::Op::kMmap:
+            if ((ok = m.is(&mmap_req)))
+                reply = do_mmap(ch, *mmap_req, &fd);
+            break;
+        case wire::Op::kSimInject:
+        case wire::Op::kSimDbcStatus:
+        case wire::Op::kSimNumDbc:
+        case wire::Op::kSimReplug:
+        case wire::Op::kSimSetParam:
+        case wire::Op::kStats:
+            if ((ok = m.is(&sim_req)))
+                reply = do_sim(ch, wire::Op(h->op), *sim_req, extra, &extra_len);
+            break;
+        default:
+            ok = false;
+        }
+        if (!ok) {
+            log_client("accel%u: dropped a channel of pid %d: bad request (op %u, %zd bytes)",
+                       ch.file->card, ch.peer.cred.pid, h->op, m.len);
+            break;
+        }
+        unsigned char out[sizeof(reply) + sizeof(extra)];
+        std::memcpy(out, &reply, sizeof(reply));
+        std::memcpy(out + sizeof(reply), extra, extra_len);
+        bool sent = send_message(ch.sock, out, sizeof(reply) + extra_len, fd);
+        if (fd >= 0)
+            ::close(fd);
+        if (!sent)
+            break;
+    }
+    ch.done = true;
+    uint64_t one = 1;
+    (void)!::write(reaper_fd_, &one, sizeof(one));
+}
+
+wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req)
+{
+    kernel::RefPtr<accel::File> file = ch.file->get();
+    if (!file)
+        return {-EBADF, 0};
+    kernel::ScopedUserMm mm(ch.mm);
+    kernel::ScopedTask task(ch.task);
+    return {accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg)), 0};
+}
+
+wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out)
+{
+    kernel::RefPtr<accel::File> file = ch.file->get();
+    if (!file)
+        return {-EBADF, 0};
+    // accel::mmap's rules: the client maps the object's fd itself, with these prot and flags.
+    if ((req.flags & MAP_TYPE) != MAP_SHARED)
+        return {-EINVAL, 0};
+    (void)req.prot;
+#if 0 // MERGE: accel::mmap_source comes with the memfd-per-BO branch
+    auto src = accel::mmap_source(*file, req.offset, req.len);
+    if (src.is_error())
+        return {src.code(), 0};
+    // A copy of the object's fd for the client: the pages stay as long as anything maps them,
+    // however soon the object goes.
+    int fd = fcntl(src.value().fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return {-ENOMEM, 0};
+    *fd_out = fd;
+    return {0, src.value().offset};
+#else
+    (void)fd_out;
+    return {-ENOSYS, 0};
+#endif
+}
+
+wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
+                           size_t *extra_len)
+{
+    unsigned card = ch.file->card;
+    switch (op) {
+    case wire::Op::kSimDbcStatus: {
+        qaic_sim_dbc_status st{};
+        int ret = machine_.dbc_status(card, req.arg[0], &st);
+        if (ret == 0) {
+            std::memcpy(extra, &st, sizeof(st));
+            *extra_len = sizeof(st);
+        }
+        return {ret, 0};
+    }
+    case wire::Op::kSimNumDbc: {
+        int n = machine_.num_dbc(card);
+        return n < 0 ? wire::Reply{n, 0} : wire::Reply{0, uint64_t(n)};
+    }
+    case wire::Op::kStats: {
+        wire::Stats st = stats();
+        std::memcpy(extra, &st, sizeof(st));
+        *extra_len = sizeof(st);
+        return {0, 0};
+    }
+    default:
+        break;
+    }
+    // What changes the card for every client is for test setups only.
+    if (!opts_.test_control)
+        return {-EPERM, 0};
+    switch (op) {
+    case wire::Op::kSimInject:
+        return {machine_.inject(card, req.arg[0], req.arg[1], req.arg[2]), 0};
+    case wire::Op::kSimReplug:
+        return {machine_.replug(card), 0};
+    case wire::Op::kSimSetParam: {
+        char name[sizeof(req.name) + 1];
+        std::memcpy(name, req.name, sizeof(req.name));
+        name[sizeof(req.name)] = '\0';
+        return {machine_.set_param(card, name, req.arg[0]), 0};
+    }
+    default:
+        return {-EINVAL, 0};
+    }
+}
+
+wire::Stats Server::stats()
+{
+    wire::Stats st{};
+    st.files = nr_files_.load();
+    st.channels = live_channels_.load();
+    for (unsigned i = 0; i < machine_.cards(); ++i) {
+        host::CardStats c = machine_.stats(i);
+        st.dbcs_in_use += c.dbcs_in_use;
+        st.bo_bytes += c.bo_bytes;
+    }
+    st.fds = count_dir("/proc/self/fd") - 1; // less the one reading it
+    st.threads = status_field("Threads");
+    st.rss_bytes = status_field("VmRSS") << 10;
+    return st;
+}
+
+// Joins the threads of channels that ended. Main thread, after a batch of events.
+void Server::reap_channels()
+{
+    uint64_t n;
+    (void)!::read(reaper_fd_, &n, sizeof(n));
+    std::list<std::unique_ptr<Channel>> ended;
+    {
+        std::lock_guard l(channels_lock_);
+        for (auto it = channels_.begin(); it != channels_.end();) {
+            if ((*it)->done.load())
+                ended.splice(ended.end(), channels_, it++);
+            else
+                ++it;
+        }
+    }
+    for (auto &ch : ended) {
+        if (ch->thread.joinable())
+            ch->thread.join();
+        if (ch->watched)
+            epoll_ctl(epoll_, EPOLL_CTL_DEL, ch->sock, nullptr);
+        {
+            std::lock_guard l(ch->file->lock);
+            auto &socks = ch->file->channel_socks;
+            socks.erase(std::remove(socks.begin(), socks.end(), ch->sock), socks.end());
+        }
+        --live_channels_;
+    }
+    // ~Channel closes the sockets after they left epoll and their file's list.
+}
+
+// SIGTERM: every file is released as its close would release it; calls in flight are
+// interrupted as a dying process's are.
+void Server::shutdown_all()
+{
+    while (!files_.empty())
+        close_file(files_.front(), nullptr);
+    graveyard_.clear();
+    {
+        std::lock_guard l(channels_lock_);
+        for (auto &ch : channels_) {
+            ::shutdown(ch->sock, SHUT_RDWR);
+            ch->task.kill();
+        }
+    }
+    for (;;) {
+        {
+            std::lock_guard l(channels_lock_);
+            if (channels_.empty())
+                break;
+        }
+        std::unique_ptr<Channel> ch;
+        {
+            std::lock_guard l(channels_lock_);
+            ch = std::move(channels_.front());
+            channels_.pop_front();
+        }
+        if (ch->thread.joinable())
+            ch->thread.join();
+        --live_channels_;
+    }
+}
+
+int Server::run()
+{
+    log(Level::kInfo, "serving %u card%s (pid %d)", opts_.cards, opts_.cards == 1 ? "" : "s",
+        getpid());
+    epoll_event evs[64];
+    for (;;) {
+        int n = epoll_wait(epoll_, evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log(Level::kErr, "epoll_wait: %s", std::strerror(errno));
+            return 1;
+        }
+        bool stop = false, reap = false;
+        for (int i = 0; i < n; ++i) {
+            auto *src = static_cast<Source *>(evs[i].data.ptr);
+            switch (src->kind) {
+            case Source::kListener:
+                if (!accept_paused_)
+                    accept_on(*static_cast<Listener *>(src->ptr));
+                break;
+            case Source::kFile: {
+                auto *f = static_cast<File *>(src->ptr);
+                if (!f->closed)
+                    on_file_message(f->shared_from_this());
+                break;
+            }
+            case Source::kChannel: {
+                // The client hung up or died: a call it is sleeping in ends now.
+                auto *ch = static_cast<Channel *>(src->ptr);
+                ch->task.kill();
+                epoll_ctl(epoll_, EPOLL_CTL_DEL, ch->sock, nullptr);
+                ch->watched = false;
+                break;
+            }
+            case Source::kSignal: {
+                signalfd_siginfo si;
+                while (::read(signal_fd_, &si, sizeof(si)) == sizeof(si))
+                    log(Level::kInfo, "%s: releasing every file and stopping",
+                        strsignal(int(si.ssi_signo)));
+                stop = true;
+                break;
+            }
+            case Source::kReaper:
+                reap = true;
+                break;
+            }
+        }
+        graveyard_.clear();
+        if (reap)
+            reap_channels();
+        if (stop)
+            break;
+    }
+    shutdown_all();
+    log(Level::kInfo, "stopped");
+    return 0;
+}
+
+} // namespace qaicd

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// qaicd's wire: what libqaic's daemon backend and qaicd say to each other over Unix sockets.
+// It is the transport of the uAPI, as the syscall ABI is for a kernel: it carries ioctl
+// numbers and user addresses, never decoded arguments. Both ends are built from one tree, so
+// the protocol has a version instead of compatibility rules; a mismatch fails the open.
+//
+// Sockets are SOCK_SEQPACKET: one message per request or reply, never split or merged.
+//
+//  - The file socket: a client connects to DIR/accelN and sends kOpen; the connection is then
+//    one open file of the card (dup, fork and SCM_RIGHTS share it as they share a device fd),
+//    and its last close releases the file. After kOpen it carries only kAttach messages.
+//  - Channels: a client thread calls through a channel, a socketpair end sent with kAttach
+//    (SCM_RIGHTS). Each channel belongs to the process that made it (the peer credentials of
+//    the pair); its requests are served one at a time, each answered on the channel.
+//    Different channels of one file are served concurrently, as threads calling one fd.
+#pragma once
+
+#include <cstdint>
+
+namespace wire {
+
+inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
+inline constexpr uint32_t kVersion = 1;
+
+enum class Op : uint32_t {
+    kOpen = 1,      // file socket: open the card's device file
+    kAttach,        // file socket: a new channel for this file (fd in SCM_RIGHTS)
+    kIoctl,         // channel: ioctl(cmd, arg)
+    kMmap,          // channel: the fd and offset to map for an mmap offset (fd in the reply)
+    kSimInject,     // channel: qaic_sim_inject
+    kSimDbcStatus,  // channel: qaic_sim_get_dbc_status
+    kSimNumDbc,     // channel: qaic_sim_num_dbc
+    kSimReplug,     // channel: qaic_sim_replug
+    kSimSetParam,   // channel: qaic_sim_set_param
+    kStats,         // channel: the daemon's counts (qaic-client status, leak checks)
+};
+
+struct Header {
+    uint32_t magic;
+    uint32_t op; // Op
+};
+
+// kOpen and kAttach. The daemon proves it can reach the caller's memory before it accepts:
+// it reads probe_addr in the caller (process_vm_readv) and expects probe_value there.
+struct Hello {
+    Header hdr;
+    uint32_t version;
+    uint32_t flags; // kOpen: kControlOnly or 0; kAttach: 0
+    uint64_t probe_addr;
+    uint64_t probe_value;
+};
+
+// A connection for test control and the daemon's counts: no device file is opened (so it
+// works on a removed card), and its channels answer kIoctl and kMmap with EBADF.
+inline constexpr uint32_t kControlOnly = 1;
+
+// The answer to a Hello (on the file socket for kOpen, on the new channel for kAttach).
+struct Welcome {
+    int32_t ret;          // 0 or a negative errno
+    uint32_t version;
+    int32_t daemon_pid;   // so the client can name it with PR_SET_PTRACER
+    uint32_t minor;
+    char reason[192];     // why ret < 0, for the user (NUL-terminated)
+};
+
+struct IoctlReq {
+    Header hdr;
+    uint64_t cmd;
+    uint64_t arg; // the caller's address: the daemon copies from and to it
+};
+
+struct MmapReq {
+    Header hdr;
+    uint64_t offset; // the fake mmap offset from MMAP_BO
+    uint64_t len;
+    int32_t prot;    // as given to mmap(2): the daemon applies the rules accel::mmap does
+    int32_t flags;
+};
+
+struct SimReq {
+    Header hdr;
+    uint32_t arg[3]; // kSimInject: fault, arg0, arg1; kSimDbcStatus: dbc
+    uint32_t pad;
+    char name[64];   // kSimSetParam: the parameter, NUL-terminated
+};
+
+// Every channel reply. kMmap: the fd comes in SCM_RIGHTS and value is the byte offset to map
+// it at; kSimNumDbc: value is the count.
+struct Reply {
+    int64_t ret; // 0 or a negative errno
+    uint64_t value;
+};
+
+// kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message.
+// kStats: Reply then Stats.
+struct Stats {
+    uint32_t files;       // open files (connections)
+    uint32_t channels;    // channels being served
+    uint32_t dbcs_in_use; // over every card
+    uint32_t pad;
+    uint64_t bo_bytes;    // host memory of BOs and bounce buffers in use, over every card
+    uint64_t fds;         // the daemon's open fds
+    uint64_t threads;     // the daemon's threads
+    uint64_t rss_bytes;   // the daemon's resident memory
+};
+
+// The largest message either side sends; a longer one is malformed.
+inline constexpr unsigned kMaxMessage = 256;
+
+} // namespace wire
