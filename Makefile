@@ -116,7 +116,7 @@ KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
 # the selftests link libqaic.so and use nothing but the uAPI and the device-file ABI.
 UNIT_TEST_DIRS := kernel/tests \
 	$(if $(CONFIG_DRM_ACCEL_QAIC),drivers/accel/tests drivers/accel/qaic/tests) \
-	$(if $(CONFIG_QAIC_SIM),hw/aic100/tests)
+	$(if $(CONFIG_QAIC_SIM),hw/aic100/tests host/qaicd/tests)
 test_name = $(subst /,_,$(patsubst %/tests,%,$(1)))_test
 UNIT_TESTS := $(foreach d,$(UNIT_TEST_DIRS),$(if $(call srcs,$(d)),$(O)/tests/$(call test_name,$(d))))
 SELFTEST := $(O)/tests/qaic_selftest
@@ -179,6 +179,8 @@ $(O)/tests/$(call test_name,$(1)): $(call obj,$(call srcs,$(1))) $(KTAP_OBJ) $(L
 	$$(Q)$$(CXX) -o $$@ $$(filter %.o,$$^) $(LIBQAIC_A) $$(GTEST_LIBS) $$(DRM_LIBS) $$(LDFLAGS)
 endef
 $(foreach d,$(UNIT_TEST_DIRS),$(eval $(call unit_test_rule,$(d))))
+# qaicd's tests start the qaicd of the same build.
+$(O)/tests/host_qaicd_test: | $(QAICD)
 
 $(SELFTEST): $(call obj,$(call srcs,selftests/drivers/accel/qaic)) $(KTAP_OBJ) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// A hostile wire: clients that speak host/wire.h wrongly are dropped with a log line, while the
+// daemon and a client opened before go on, and the daemon's counts come back to where they were.
+#include "qaicd_test.h"
+
+namespace {
+
+using namespace qaicd_test;
+
+class QaicdWire : public Qaicd {
+protected:
+    void SetUp() override
+    {
+        Qaicd::SetUp();
+        other = open_file();
+        ASSERT_GE(other, 0) << std::strerror(errno);
+        ASSERT_EQ(create_bo(other, kPage, &other_bo), 0);
+        start = counts();
+        log_start = log_size();
+    }
+    void TearDown() override
+    {
+        if (other >= 0) {
+            EXPECT_EQ(qaic_close(other), 0);
+        }
+        Qaicd::TearDown();
+    }
+
+    // What qaicd logged since the test began holds why.
+    void expect_logged(const std::string &why)
+    {
+        EXPECT_NE(log_since(log_start).find(why), std::string::npos)
+            << "no \"" << why << "\" in qaicd's log since the test began:\n" << log_since(log_start);
+    }
+
+    // After the test's own sockets closed: the client opened before still works, and nothing
+    // of the bad client is left in the daemon.
+    void expect_undisturbed()
+    {
+        uint32_t h;
+        EXPECT_EQ(mmap_offset(other, other_bo, nullptr), 0);
+        EXPECT_EQ(create_bo(other, kPage, &h), 0);
+        EXPECT_EQ(gem_close(other, h), 0);
+        EXPECT_TRUE(counts_return_to(start));
+    }
+
+    // A raw, opened file and one channel of it.
+    void open_raw()
+    {
+        sock = raw_open(path);
+        ASSERT_GE(sock, 0);
+        ch = raw_attach(sock);
+        ASSERT_GE(ch, 0);
+    }
+    void close_raw()
+    {
+        for (int *fd : {&ch, &sock}) {
+            if (*fd >= 0)
+                ::close(*fd);
+            *fd = -1;
+        }
+    }
+
+    int other = -1;
+    uint32_t other_bo = 0;
+    HostStats start{};
+    size_t log_start = 0;
+    int sock = -1, ch = -1;
+};
+
+TEST_F(QaicdWire, GarbageIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    const char junk[] = "GET / HTTP/1.1\r\nHost: qaic\r\n\r\n";
+    ASSERT_TRUE(send_raw(s, junk, sizeof(junk)));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: malformed frame");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, WrongMagicIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    h.hdr.magic = ~wire::kMagic;
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: malformed frame");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, TruncatedHelloIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h) - 1));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: malformed frame");
+    expect_undisturbed();
+}
+
+// Longer than any message: the daemon reads at most kMaxMessage bytes and sees the rest cut.
+TEST_F(QaicdWire, OversizedFrameIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    std::vector<unsigned char> big(wire::kMaxMessage + 1);
+    wire::Hello h = hello(wire::Op::kOpen);
+    std::memcpy(big.data(), &h, sizeof(h));
+    ASSERT_TRUE(send_raw(s, big.data(), big.size()));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: malformed frame");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, FdWithTheOpenIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), STDOUT_FILENO));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: expected an open");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, AttachBeforeOpenIsDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    wire::Hello h = hello(wire::Op::kAttach);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), sv[1]));
+    ::close(sv[1]);
+    EXPECT_TRUE(dropped(s));
+    EXPECT_TRUE(dropped(sv[0])) << "the channel qaicd was given lives on";
+    ::close(sv[0]);
+    ::close(s);
+    expect_logged("dropped a client: expected an open");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, AttachOfAPipeIsDropped)
+{
+    int s = raw_open(path);
+    ASSERT_GE(s, 0);
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    wire::Hello h = hello(wire::Op::kAttach);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), p[0]));
+    ::close(p[0]);
+    EXPECT_TRUE(dropped(s));
+    // Its read end went with the file: the write end sees no reader any more.
+    pollfd pf{p[1], 0, 0};
+    EXPECT_EQ(poll(&pf, 1, kBoundMs), 1);
+    EXPECT_TRUE(pf.revents & POLLERR);
+    ::close(p[1]);
+    ::close(s);
+    expect_logged("dropped a client: a channel that is not a seqpacket socket");
+    expect_undisturbed();
+}
+
+// A second kOpen on a file that is open already: only kAttach may follow.
+TEST_F(QaicdWire, SecondOpenIsDropped)
+{
+    int s = raw_open(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: expected a channel");
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, RequestOfTheWrongSizeDropsTheChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    unsigned char buf[sizeof(wire::IoctlReq) + 8] = {};
+    wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_QAIC_CREATE_BO, 0};
+    std::memcpy(buf, &req, sizeof(req));
+    ASSERT_TRUE(send_raw(ch, buf, sizeof(buf)));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("bad request (op 3, 32 bytes)");
+    // The file is not the channel: another channel of it still works.
+    int ch2 = raw_attach(sock);
+    EXPECT_GE(ch2, 0);
+    ::close(ch2);
+    close_raw();
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, UnknownOpDropsTheChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    wire::SimReq req = sim_req(wire::Op(1000));
+    ASSERT_TRUE(send_raw(ch, &req, sizeof(req)));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("bad request (op 1000");
+    close_raw();
+    expect_undisturbed();
+}
+
+// kOpen and kAttach belong on the file socket, not on a channel.
+TEST_F(QaicdWire, HelloOnAChannelDropsIt)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    wire::Hello h = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(ch, &h, sizeof(h)));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("bad request (op 1");
+    close_raw();
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, FdWithARequestDropsTheChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    wire::SimReq req = sim_req(wire::Op::kSimNumDbc);
+    ASSERT_TRUE(send_raw(ch, &req, sizeof(req), STDOUT_FILENO));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("dropped a channel of pid");
+    expect_logged("malformed frame");
+    close_raw();
+    expect_undisturbed();
+}
+
+// A channel names the memory qaicd reads: another process (here a forked child, which has
+// the same addresses) may not call through it.
+TEST_F(QaicdWire, ChannelUsedByAnotherProcessIsDropped)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    qaic_create_bo c{};
+    c.size = kPage;
+    wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_QAIC_CREATE_BO,
+                       uint64_t(uintptr_t(&c))};
+    pid_t child = spawn([&] { return send_raw(ch, &req, sizeof(req)) ? 0 : 1; });
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(reap(child), 0);
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("a call from pid " + std::to_string(child));
+    EXPECT_EQ(c.handle, 0u) << "the call was served";
+    close_raw();
+    expect_undisturbed();
+}
+
+// A client that asks and hangs up before the answer: what the call made is released with
+// the file, and the daemon does not die of writing to a closed socket.
+TEST_F(QaicdWire, RequestThenCloseWithoutReading)
+{
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_NO_FATAL_FAILURE(open_raw());
+        static qaic_create_bo c;
+        c = {};
+        c.size = 1 << 20;
+        wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_QAIC_CREATE_BO,
+                           uint64_t(uintptr_t(&c))};
+        ASSERT_TRUE(send_raw(ch, &req, sizeof(req)));
+        close_raw();
+    }
+    expect_undisturbed();
+}
+
+// Requests queued on one channel before any answer is read are answered, in order.
+TEST_F(QaicdWire, QueuedRequestsAreAnsweredInOrder)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    wire::SimReq bad = sim_req(wire::Op::kSimDbcStatus, 1000); // no such DBC: EINVAL
+    wire::SimReq num = sim_req(wire::Op::kSimNumDbc);
+    for (int i = 0; i < 8; ++i)
+        ASSERT_TRUE(send_raw(ch, i % 2 ? &num : &bad, sizeof(bad)));
+    for (int i = 0; i < 8; ++i) {
+        SCOPED_TRACE(i);
+        alignas(8) unsigned char buf[wire::kMaxMessage];
+        ASSERT_EQ(recv_raw(ch, buf, sizeof(buf)), ssize_t(sizeof(wire::Reply)));
+        wire::Reply r;
+        std::memcpy(&r, buf, sizeof(r));
+        if (i % 2) {
+            EXPECT_EQ(r.ret, 0);
+            EXPECT_EQ(r.value, uint64_t(qaic_sim_num_dbc(other)));
+        } else {
+            EXPECT_EQ(r.ret, -EINVAL);
+        }
+    }
+    EXPECT_EQ(log_since(log_start).find("dropped"), std::string::npos);
+    close_raw();
+    expect_undisturbed();
+}
+
+} // namespace
