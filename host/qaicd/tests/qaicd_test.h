@@ -254,6 +254,11 @@ protected:
         log = dir + "/qaicd.log";
         setenv("QAIC_DEVICE", path.c_str(), 1);
         ASSERT_TRUE(daemon.start(dir, log, {"--test-control"}));
+        // The first open powers the card on and probes it (its threads, its fds): leak checks
+        // count from a card that is up.
+        int fd = open_file();
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        ASSERT_EQ(qaic_close(fd), 0);
     }
 
     void TearDown() override
@@ -272,6 +277,23 @@ protected:
         HostStats st{};
         EXPECT_EQ(qaic_host_stats(path.c_str(), &st), 0) << std::strerror(errno);
         return st;
+    }
+
+    // The counts once `files` files with `channels` channels are open besides the counting
+    // one, and nothing is left to release (bounded): a client that comes and goes must leave
+    // them as they are.
+    HostStats steady_counts(unsigned files = 0, unsigned channels = 0)
+    {
+        auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+        HostStats prev{}, now{};
+        while (Clock::now() < deadline) {
+            now = counts();
+            if (now.files == files + 1 && now.channels == channels + 1 && same_counts(now, prev))
+                break;
+            prev = now;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return now;
     }
 
     // Waits (bounded) until the daemon's counts are want's again: what a closed or dead

@@ -15,7 +15,7 @@ protected:
         other = open_file();
         ASSERT_GE(other, 0) << std::strerror(errno);
         ASSERT_EQ(create_bo(other, kPage, &other_bo), 0);
-        start = counts();
+        start = steady_counts(1, 1);
         log_start = log_size();
     }
     void TearDown() override

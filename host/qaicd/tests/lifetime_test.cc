@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The lifetime of a file served by qaicd: fork and dup share it, its last close releases it,
+// and a client killed in the middle of its jobs is released as a close would release it.
+#include "qaicd_test.h"
+
+namespace {
+
+using namespace qaicd_test;
+
+using QaicdLifetime = Qaicd;
+
+// A forked child calls on the same open file: its handles are the parent's, and the other
+// way round (a private copy of the device would hand out the same numbers twice).
+TEST_F(QaicdLifetime, ForkSharesTheFile)
+{
+    int fd = open_file();
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    uint32_t mine;
+    ASSERT_EQ(create_bo(fd, kPage, &mine), 0);
+    Pipe p;
+    pid_t child = spawn([&] {
+        uint32_t theirs = 0;
+        p.put(create_bo(fd, kPage, &theirs));
+        p.put(theirs);
+        p.put(gem_close(fd, mine)); // the parent's BO, closed by the child
+        return 0;
+    });
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(p.get_or(-1), 0) << "the child's CREATE_BO";
+    auto theirs = uint32_t(p.get_or(0));
+    EXPECT_EQ(p.get_or(-1), 0) << "the child's GEM_CLOSE of the parent's handle";
+    EXPECT_EQ(reap(child), 0);
+    EXPECT_NE(theirs, mine);
+    // The child's BO is ours; ours is gone.
+    EXPECT_EQ(mmap_offset(fd, theirs, nullptr), 0);
+    EXPECT_EQ(mmap_offset(fd, mine, nullptr), -ENOENT);
+    EXPECT_EQ(gem_close(fd, mine), -EINVAL);
+    uint32_t next;
+    ASSERT_EQ(create_bo(fd, kPage, &next), 0);
+    EXPECT_NE(next, theirs);
+    EXPECT_EQ(gem_close(fd, theirs), 0);
+    EXPECT_EQ(gem_close(fd, next), 0);
+    EXPECT_EQ(qaic_close(fd), 0);
+}
+
+// The file lives while any copy of its fd does: a dup, or a forked child's.
+TEST_F(QaicdLifetime, DupAndForkKeepTheFileOpen)
+{
+    HostStats start = steady_counts();
+    int fd = open_file();
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    uint32_t dbc, bo;
+    ASSERT_EQ(activate(fd, 16, &dbc), 0);
+    ASSERT_EQ(create_bo(fd, 1 << 20, &bo), 0);
+    HostStats open = steady_counts(1, 1);
+    EXPECT_EQ(open.files, start.files + 1);
+    EXPECT_EQ(open.dbcs_in_use, start.dbcs_in_use + 1);
+    EXPECT_GE(open.bo_bytes, start.bo_bytes + (1 << 20));
+
+    int copy = dup(fd);
+    ASSERT_GE(copy, 0);
+    Pipe go, done;
+    pid_t child = spawn([&] {
+        int64_t v;
+        go.get(&v); // the parent closed both of its fds
+        done.put(mmap_offset(fd, bo, nullptr));
+        return 0;
+    });
+    ASSERT_GT(child, 0);
+    ASSERT_EQ(qaic_close(fd), 0);
+    // No file was released: only libqaic's channel of this process went.
+    HostStats dup_only = steady_counts(1, 0);
+    EXPECT_EQ(dup_only.files, open.files);
+    EXPECT_EQ(dup_only.dbcs_in_use, open.dbcs_in_use);
+    EXPECT_EQ(dup_only.bo_bytes, open.bo_bytes);
+    ASSERT_EQ(::close(copy), 0);
+    go.put(1);
+    EXPECT_EQ(done.get_or(-1), 0) << "the child's MMAP_BO on the file the parent closed";
+    EXPECT_EQ(reap(child), 0);
+    // The child's exit was the last close.
+    EXPECT_TRUE(counts_return_to(start));
+}
+
+TEST_F(QaicdLifetime, LastCloseReleasesEverything)
+{
+    HostStats start = steady_counts();
+    int fd = open_file();
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    uint32_t dbc[2];
+    ASSERT_EQ(activate(fd, 64, &dbc[0]), 0);
+    ASSERT_EQ(activate(fd, 64, &dbc[1]), 0);
+    std::vector<uint32_t> bos;
+    for (int i = 0; i < 4; ++i) {
+        uint32_t h;
+        ASSERT_EQ(create_bo(fd, 1 << 20, &h), 0);
+        ASSERT_EQ(attach(fd, h, dbc[i % 2], kDirToDev, {slice(0, 1 << 20, 16 * kMiB + i * kMiB)}), 0);
+        ASSERT_EQ(execute(fd, dbc[i % 2], h, kDirToDev), 0);
+        bos.push_back(h);
+    }
+    EXPECT_EQ(wait_bo(fd, bos[0], dbc[0]), 0);
+    // Calls from more threads: more channels.
+    std::thread([&] { EXPECT_EQ(wait_bo(fd, bos[1], dbc[1]), 0); }).join();
+    HostStats busy = steady_counts(1, 2);
+    EXPECT_EQ(busy.files, start.files + 1);
+    EXPECT_EQ(busy.channels, start.channels + 2);
+    EXPECT_EQ(busy.dbcs_in_use, start.dbcs_in_use + 2);
+    EXPECT_GE(busy.bo_bytes, start.bo_bytes + 4 * (1 << 20));
+    // Jobs may still run: the close releases them too.
+    ASSERT_EQ(qaic_close(fd), 0);
+    EXPECT_TRUE(counts_return_to(start));
+}
+
+// One client: a DBC, a BO of big slices executed over and over, until it is killed.
+int busy_client(const std::string &path, Pipe &ready)
+{
+    constexpr uint64_t kBo = 4 * kMiB, kSlice = kMiB;
+    int fd = qaic_open(path.c_str());
+    uint32_t dbc, bo;
+    if (fd < 0 || activate(fd, 64, &dbc) != 0 || create_bo(fd, kBo, &bo) != 0)
+        return 1;
+    std::vector<qaic_attach_slice_entry> slices;
+    for (uint64_t off = 0; off < kBo; off += kSlice)
+        slices.push_back(slice(off, kSlice, 64 * kMiB + off));
+    if (attach(fd, bo, dbc, kDirToDev, slices) != 0 || execute(fd, dbc, bo, kDirToDev) != 0)
+        return 2;
+    ready.put(1);
+    for (;;) {
+        if (wait_bo(fd, bo, dbc) != 0 || execute(fd, dbc, bo, kDirToDev) != 0)
+            return 3;
+    }
+}
+
+// 1000 clients killed with SIGKILL while their DMAs run: each is released as a close is, and
+// afterwards the daemon holds what it held before (files, channels, DBCs, BO memory, fds,
+// threads).
+TEST_F(QaicdLifetime, ClientsKilledMidJobLeaveNothingBehind)
+{
+    constexpr int kKills = 1000;
+    HostStats start = steady_counts();
+    auto t0 = Clock::now();
+    int not_ready = 0;
+    for (int i = 0; i < kKills; ++i) {
+        Pipe ready;
+        pid_t child = spawn([&] { return busy_client(path, ready); });
+        ASSERT_GT(child, 0);
+        int64_t v;
+        bool running = ready.get(&v);
+        not_ready += !running;
+        ::kill(child, SIGKILL);
+        int status = reap(child);
+        if (running) {
+            ASSERT_EQ(status, 128 + SIGKILL) << "kill " << i;
+        }
+    }
+    std::printf("# %d clients killed mid-job in %lld ms\n", kKills, (long long)ms_since(t0));
+    EXPECT_EQ(not_ready, 0) << "clients that failed before their jobs ran";
+    EXPECT_TRUE(counts_return_to(start));
+}
+
+} // namespace
