@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Peers: the socket's mode and group decide who may open the card, as a /dev/accel node's do,
+// and a daemon that cannot read a client's memory refuses the open with a reason, never hangs.
+// These tests change uids, so they need root (CI runs as root); elsewhere they skip.
+#include "qaicd_test.h"
+
+namespace {
+
+using namespace qaicd_test;
+
+constexpr gid_t kGroup = 4242; // any group: qaicd takes a number as well as a name
+
+class QaicdPeer : public Qaicd {
+protected:
+    void SetUp() override
+    {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root to change uids";
+        Qaicd::SetUp();
+    }
+
+    // A client as kNobody with groups: qaic_open's errno (0 when it opened and created a BO).
+    int open_as_nobody(const std::vector<gid_t> &groups)
+    {
+        pid_t child = spawn([&] {
+            if (!become_nobody(groups))
+                return 200;
+            int fd = qaic_open(path.c_str());
+            if (fd < 0)
+                return errno;
+            uint32_t h;
+            return create_bo(fd, kPage, &h) == 0 && qaic_close(fd) == 0 ? 0 : 201;
+        });
+        return child < 0 ? -1 : reap(child);
+    }
+};
+
+TEST_F(QaicdPeer, OtherUserCannotConnect)
+{
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    EXPECT_EQ(open_as_nobody({}), EACCES);
+    EXPECT_EQ(open_as_nobody({kGroup}), EACCES) << "a group the socket does not have";
+}
+
+TEST_F(QaicdPeer, MemberOfTheGroupMayOpen)
+{
+    ASSERT_TRUE(daemon.stop());
+    ASSERT_TRUE(daemon.start(dir, log, {"--test-control", "--group", std::to_string(kGroup)}));
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, kGroup);
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    EXPECT_EQ(open_as_nobody({kGroup}), 0);
+    EXPECT_EQ(open_as_nobody({}), EACCES);
+}
+
+// A qaicd running as another user cannot read root's memory: the open fails with EACCES and
+// says why on stderr, after asking once more with the daemon named as ptracer.
+TEST_F(QaicdPeer, DaemonThatCannotReadTheClientRefusesTheOpen)
+{
+    ASSERT_TRUE(daemon.stop());
+    ASSERT_EQ(chown(dir.c_str(), kNobody, kNobody), 0);
+    ASSERT_TRUE(daemon.start(dir, log, {}, true));
+    std::string err = dir + "/client.err";
+    pid_t child = spawn([&] {
+        int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (e < 0 || dup2(e, STDERR_FILENO) < 0)
+            return 200;
+        int fd = qaic_open(path.c_str());
+        return fd < 0 ? errno : 0;
+    });
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(reap(child), EACCES);
+    std::string msg = read_file(err);
+    EXPECT_NE(msg.find("cannot read the memory of pid " + std::to_string(child)), std::string::npos)
+        << "stderr: " << msg;
+    EXPECT_NE(read_file(log).find("cannot read the memory"), std::string::npos);
+    ::unlink(err.c_str());
+    // The daemon goes on serving those it can.
+    EXPECT_EQ(open_as_nobody({}), 0);
+}
+
+} // namespace
