@@ -58,6 +58,46 @@ TEST_F(QaicdIsolation, SleepingWaitNeverStallsOthers)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
+// Many clients and threads at once: 4 processes of 4 threads each, every thread running jobs
+// of its own BO on its process's DBC; all complete, and the daemon's counts come back.
+TEST_F(QaicdIsolation, ManyClientsAndThreadsAtOnce)
+{
+    constexpr int kProcs = 4, kThreads = 4, kRuns = 50;
+    HostStats start = steady_counts();
+    std::vector<pid_t> children;
+    for (int p = 0; p < kProcs; ++p) {
+        pid_t child = spawn([&] {
+            int fd = qaic_open(path.c_str());
+            uint32_t dbc;
+            if (fd < 0 || activate(fd, 64, &dbc) != 0)
+                return 1;
+            std::atomic<int> failures{0};
+            std::vector<std::thread> threads;
+            for (int t = 0; t < kThreads; ++t) {
+                threads.emplace_back([&, t] {
+                    uint32_t bo;
+                    uint64_t at = kDev + uint64_t(p * kThreads + t) * kMiB;
+                    if (create_bo(fd, 64 * 1024, &bo) != 0 ||
+                        attach(fd, bo, dbc, kDirToDev, {slice(0, 64 * 1024, at)}) != 0) {
+                        ++failures;
+                        return;
+                    }
+                    for (int i = 0; i < kRuns; ++i)
+                        failures += dpt::run(fd, dbc, bo, kDirToDev) != 0;
+                });
+            }
+            for (auto &t : threads)
+                t.join();
+            return failures == 0 && qaic_close(fd) == 0 ? 0 : 2;
+        });
+        ASSERT_GT(child, 0);
+        children.push_back(child);
+    }
+    for (pid_t child : children)
+        EXPECT_EQ(reap(child), 0);
+    EXPECT_TRUE(counts_return_to(start));
+}
+
 // Another process's file: our handles are ENOENT there, our mmap offsets EACCES, our DBCs
 // EPERM, as between two files of one process.
 TEST_F(QaicdIsolation, AnotherProcessesHandlesOffsetsAndDbcsAreNotItsOwn)
