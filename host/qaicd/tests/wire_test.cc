@@ -169,6 +169,55 @@ TEST_F(QaicdWire, AttachOfAPipeIsDropped)
     expect_undisturbed();
 }
 
+TEST_F(QaicdWire, OtherVersionIsRefusedAndDropped)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    h.version = wire::kVersion + 1;
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
+    wire::Welcome w{};
+    ASSERT_EQ(recv_raw(s, &w, sizeof(w)), ssize_t(sizeof(w)));
+    EXPECT_EQ(w.ret, -EPROTO);
+    EXPECT_TRUE(dropped(s));
+    ::close(s);
+    expect_logged("dropped a client: protocol version mismatch");
+    expect_undisturbed();
+}
+
+// A probe word that does not hold what the hello says: the daemon cannot be sure it reads
+// this process's memory, so it refuses (EACCES, with why) and lets the client ask again.
+TEST_F(QaicdWire, WrongProbeIsRefused)
+{
+    int s = raw_connect(path);
+    ASSERT_GE(s, 0);
+    wire::Hello h = hello(wire::Op::kOpen);
+    h.probe_value ^= 1;
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
+    wire::Welcome w{};
+    ASSERT_EQ(recv_raw(s, &w, sizeof(w)), ssize_t(sizeof(w)));
+    EXPECT_EQ(w.ret, -EACCES);
+    EXPECT_NE(std::string(w.reason, strnlen(w.reason, sizeof(w.reason))).find("cannot read"),
+              std::string::npos);
+    h = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
+    ASSERT_EQ(recv_raw(s, &w, sizeof(w)), ssize_t(sizeof(w)));
+    EXPECT_EQ(w.ret, 0);
+    // A channel's probe is checked too.
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    h = hello(wire::Op::kAttach);
+    h.probe_addr = 8; // unmapped
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), sv[1]));
+    ::close(sv[1]);
+    ASSERT_EQ(recv_raw(sv[0], &w, sizeof(w)), ssize_t(sizeof(w)));
+    EXPECT_EQ(w.ret, -EACCES);
+    EXPECT_TRUE(dropped(sv[0]));
+    ::close(sv[0]);
+    ::close(s);
+    expect_undisturbed();
+}
+
 // A second kOpen on a file that is open already: only kAttach may follow.
 TEST_F(QaicdWire, SecondOpenIsDropped)
 {
