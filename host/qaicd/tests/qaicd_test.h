@@ -280,8 +280,8 @@ protected:
     }
 
     // The counts once `files` files with `channels` channels are open besides the counting
-    // one, and nothing is left to release (bounded): a client that comes and goes must leave
-    // them as they are.
+    // one and two readings in a row agree (bounded): what a client that comes and goes must
+    // leave as it found it.
     HostStats steady_counts(unsigned files = 0, unsigned channels = 0)
     {
         auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
@@ -289,10 +289,12 @@ protected:
         while (Clock::now() < deadline) {
             now = counts();
             if (now.files == files + 1 && now.channels == channels + 1 && same_counts(now, prev))
-                break;
+                return now;
             prev = now;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
+        ADD_FAILURE() << "the counts did not settle at " << files << " files and " << channels
+                      << " channels: " << describe(now);
         return now;
     }
 
@@ -314,7 +316,11 @@ protected:
     }
 
     // The log from byte `from` on.
-    std::string log_since(size_t from) { return read_file(log).substr(std::min(from, read_file(log).size())); }
+    std::string log_since(size_t from)
+    {
+        std::string all = read_file(log);
+        return all.substr(std::min(from, all.size()));
+    }
     size_t log_size() { return read_file(log).size(); }
 
     // The next file this process opens on the daemon.
