@@ -165,7 +165,8 @@ TEST_F(QaicdIsolation, DeviceMemoryWrittenByOneProcessIsReadByAnother)
         return qaic_close(fd) == 0 ? 0 : 3;
     });
     ASSERT_GT(writer, 0);
-    ASSERT_EQ(reap(writer), 0) << "1: open or ACTIVATE failed, 2: the write (a mapped BO's DMA), 3: close";
+    ASSERT_EQ(reap(writer), 0)
+        << "1: open or ACTIVATE failed, 2: the write (a mapped BO's DMA), 3: close";
     int fd = open_file();
     ASSERT_GE(fd, 0) << std::strerror(errno);
     uint32_t dbc;

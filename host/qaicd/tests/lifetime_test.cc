@@ -93,7 +93,8 @@ TEST_F(QaicdLifetime, LastCloseReleasesEverything)
     for (int i = 0; i < 4; ++i) {
         uint32_t h;
         ASSERT_EQ(create_bo(fd, 1 << 20, &h), 0);
-        ASSERT_EQ(attach(fd, h, dbc[i % 2], kDirToDev, {slice(0, 1 << 20, 16 * kMiB + i * kMiB)}), 0);
+        uint64_t at = 16 * kMiB + i * kMiB;
+        ASSERT_EQ(attach(fd, h, dbc[i % 2], kDirToDev, {slice(0, 1 << 20, at)}), 0);
         ASSERT_EQ(execute(fd, dbc[i % 2], h, kDirToDev), 0);
         bos.push_back(h);
     }

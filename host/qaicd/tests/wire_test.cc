@@ -30,7 +30,8 @@ protected:
     void expect_logged(const std::string &why)
     {
         EXPECT_NE(log_since(log_start).find(why), std::string::npos)
-            << "no \"" << why << "\" in qaicd's log since the test began:\n" << log_since(log_start);
+            << "no \"" << why << "\" in qaicd's log since the test began:\n"
+            << log_since(log_start);
     }
 
     // After the test's own sockets closed: the client opened before still works, and nothing
