@@ -112,16 +112,19 @@ TEST_F(QaicdLifetime, LastCloseReleasesEverything)
 }
 
 // One client: a DBC, a BO of big slices executed over and over, until it is killed.
-int busy_client(const std::string &path, Pipe &ready)
+// Each of 16 clients in a row writes its own part of device memory: engines of killed
+// clients still finishing an element never write the bytes a newer one writes.
+int busy_client(const std::string &path, int n, Pipe &ready)
 {
     constexpr uint64_t kBo = 4 * kMiB, kSlice = kMiB;
+    uint64_t at = 64 * kMiB + (n % 16) * kBo;
     int fd = qaic_open(path.c_str());
     uint32_t dbc, bo;
     if (fd < 0 || activate(fd, 64, &dbc) != 0 || create_bo(fd, kBo, &bo) != 0)
         return 1;
     std::vector<qaic_attach_slice_entry> slices;
     for (uint64_t off = 0; off < kBo; off += kSlice)
-        slices.push_back(slice(off, kSlice, 64 * kMiB + off));
+        slices.push_back(slice(off, kSlice, at + off));
     if (attach(fd, bo, dbc, kDirToDev, slices) != 0 || execute(fd, dbc, bo, kDirToDev) != 0)
         return 2;
     ready.put(1);
@@ -142,7 +145,7 @@ TEST_F(QaicdLifetime, ClientsKilledMidJobLeaveNothingBehind)
     int not_ready = 0;
     for (int i = 0; i < kKills; ++i) {
         Pipe ready;
-        pid_t child = spawn([&] { return busy_client(path, ready); });
+        pid_t child = spawn([&] { return busy_client(path, i, ready); });
         ASSERT_GT(child, 0);
         int64_t v;
         bool running = ready.get(&v);
