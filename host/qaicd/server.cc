@@ -3,6 +3,7 @@
 #include "host/qaicd/server.h"
 
 #include "drivers/accel/accel.h"
+#include "kernel/spin.h"
 #include "kernel/task.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
@@ -55,6 +56,8 @@ void log(Level level, const char *fmt, ...)
 }
 
 namespace {
+
+constexpr std::chrono::microseconds kNextCallSpin{20};
 
 // A client that floods the daemon with bad frames must not flood its log as well.
 bool log_ratelimit()
@@ -620,7 +623,13 @@ void Server::serve(Channel &ch)
     send_welcome(ch.sock, 0, 0, nullptr);
     for (;;) {
         Message m;
-        ssize_t n = receive(ch.sock, m, 0);
+        // A client calling in a loop sends its next call within microseconds of our reply,
+        // sooner than a sleeping thread wakes: look for it a little before sleeping.
+        ssize_t n = -EAGAIN;
+        kernel::spin_until([&] { return (n = receive(ch.sock, m, MSG_DONTWAIT)) != -EAGAIN; },
+                           kNextCallSpin);
+        if (n == -EAGAIN)
+            n = receive(ch.sock, m, 0);
         if (n <= 0)
             break;
         const wire::Header *h = m.header();

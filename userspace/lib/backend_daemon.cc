@@ -9,6 +9,7 @@
 #include "userspace/lib/backend.h"
 
 #include "host/wire.h"
+#include "kernel/spin.h"
 #include "qaic/qaic_sim.h"
 
 #include <cerrno>
@@ -27,6 +28,8 @@
 
 namespace libqaic {
 namespace {
+
+constexpr std::chrono::microseconds kReplySpin{50};
 
 bool send_all(int sock, const void *data, size_t len, int fd = -1)
 {
@@ -56,7 +59,7 @@ bool send_all(int sock, const void *data, size_t len, int fd = -1)
 
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
-ssize_t receive(int sock, void *buf, size_t len, int *fd)
+ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags)
 {
     union {
         cmsghdr align;
@@ -70,7 +73,7 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd)
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
     do
-        n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
+        n = ::recvmsg(sock, &h, flags | MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR); // the call goes on in qaicd: wait for its answer
     if (n < 0)
         return -errno;
@@ -104,7 +107,7 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
     Probe probe(op, flags);
     if (!send_all(sock, &probe.hello, sizeof(probe.hello), fd))
         return -ENODEV;
-    ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr);
+    ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr, 0);
     if (n != ssize_t(sizeof(*w)))
         return -ENODEV;
     if (w->ret < 0 && w->reason[0]) {
@@ -255,8 +258,19 @@ private:
             return ch;
         alignas(8) unsigned char buf[sizeof(wire::Reply) + sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
         ssize_t n = -ENODEV;
-        if (send_all(ch, req, len))
-            n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd);
+        if (send_all(ch, req, len)) {
+            // Most calls are answered within microseconds, sooner than a sleeping thread
+            // wakes: look for the reply a little before sleeping.
+            n = -EAGAIN;
+            kernel::spin_until(
+                [&] {
+                    return (n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd,
+                                        MSG_DONTWAIT)) != -EAGAIN;
+                },
+                kReplySpin);
+            if (n == -EAGAIN)
+                n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd, 0);
+        }
         if (n < ssize_t(sizeof(wire::Reply))) {
             drop_channel(ch);
             if (fd && *fd >= 0)
