@@ -250,8 +250,9 @@ int main(int argc, char **argv)
     CLI::App app{"qaic-client: reference client for Qualcomm Cloud AI 100 accelerators"};
     Options o;
     app.add_option("-d,--device", o.device,
-                   "\"sim\" for the embedded simulated card, or an accel node path "
-                   "(default: $QAIC_DEVICE, a real qaic node, else sim)");
+                   "\"sim\" for the embedded simulated card, an accel node path, or a "
+                   "qaicd socket (default: $QAIC_DEVICE, a real qaic node, a running qaicd, "
+                   "else sim)");
     app.add_flag("--json", o.json, "print results as JSON");
     app.require_subcommand(1);
     auto *info = app.add_subcommand("info", "driver version, firmware status, DBC states");
