@@ -94,13 +94,13 @@ struct Reply {
 // kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message.
 // kStats: Reply then Stats.
 struct Stats {
-    uint32_t files;       // open files (connections)
-    uint32_t channels;    // channels being served
+    uint32_t files;       // open device files (connections less kControlOnly ones)
+    uint32_t channels;    // channels of those files being served
     uint32_t dbcs_in_use; // over every card
     uint32_t pad;
     uint64_t bo_bytes;    // host memory of BOs and bounce buffers in use, over every card
-    uint64_t fds;         // the daemon's open fds
-    uint64_t threads;     // the daemon's threads
+    uint64_t fds;         // the daemon's open fds (the query's own connection included)
+    uint64_t threads;     // the daemon's threads (the query's own channel included)
     uint64_t rss_bytes;   // the daemon's resident memory
 };
 

@@ -258,6 +258,7 @@ struct Server::File : std::enable_shared_from_this<File> {
     Source src{Source::kFile, this};
     bool opened = false; // main thread only
     bool closed = false; // main thread only
+    std::atomic<bool> control{false}; // a kControlOnly connection: no device file
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
     std::vector<int> channel_socks;   // to shut down when the file closes
@@ -446,7 +447,6 @@ void Server::accept_on(Listener &l)
         f->sock = sock;
         f->card = l.card;
         files_.push_back(f);
-        nr_files_ = files_.size();
         watch(sock, EPOLLIN | EPOLLRDHUP, &f->src);
     }
 }
@@ -508,6 +508,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             }
             f->opened = true;
             if (hello->flags == wire::kControlOnly) {
+                f->control = true;
                 send_welcome(f->sock, 0, 0, nullptr);
                 continue;
             }
@@ -522,6 +523,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
                 std::lock_guard l(f->lock);
                 f->file = file.release_value();
             }
+            ++nr_files_;
             send_welcome(f->sock, 0, minor, nullptr);
             continue;
         }
@@ -602,13 +604,14 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     {
         std::lock_guard l(f->lock);
         file = std::move(f->file);
+        if (file)
+            --nr_files_;
         for (int s : f->channel_socks)
             ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
     file = nullptr; // the file is released here unless a call in flight still holds it
     graveyard_.push_back(f); // events of this batch may still name it
     files_.remove(f);
-    nr_files_ = files_.size();
     if (accept_paused_) {
         for (auto &src : listener_srcs_)
             watch(static_cast<Listener *>(src->ptr)->fd, EPOLLIN, src.get());
@@ -778,7 +781,11 @@ wire::Stats Server::stats()
 {
     wire::Stats st{};
     st.files = nr_files_.load();
-    st.channels = live_channels_.load();
+    {
+        std::lock_guard l(channels_lock_);
+        for (auto &ch : channels_)
+            st.channels += !ch->done.load() && !ch->file->control.load();
+    }
     for (unsigned i = 0; i < machine_.cards(); ++i) {
         host::CardStats c = machine_.stats(i);
         st.dbcs_in_use += c.dbcs_in_use;

@@ -97,7 +97,7 @@ private:
 
     std::list<std::shared_ptr<File>> files_; // main thread only
     std::vector<std::shared_ptr<File>> graveyard_; // closed in this batch of events
-    std::atomic<size_t> nr_files_{0};
+    std::atomic<uint32_t> nr_files_{0}; // connections with a device file open
     std::mutex channels_lock_;
     std::list<std::unique_ptr<Channel>> channels_;
     std::atomic<uint32_t> live_channels_{0};

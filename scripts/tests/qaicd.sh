@@ -61,6 +61,12 @@ client_on_each_card() {
     QAIC_DEVICE=$tmp/a/accel0 "$client" run -n 5 -b 2 | grep -q "verified: *5/5" &&
         "$client" -d "$tmp/a/accel1" dma -s 65536 -n 2 | grep -q verified
 }
+host_counts_are_back_after_clients() {
+    "$client" -d "$tmp/a/accel0" host | tee "$tmp/host" && grep -q "^files: *0$" "$tmp/host" &&
+        grep -q "^dbcs: *0 in use$" "$tmp/host" && grep -q "^bo memory: *0 bytes$" "$tmp/host" &&
+        "$client" -d "$tmp/a/accel0" --json host | /usr/bin/python3 -c \
+            "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['files'] == 0 and j['threads'] > 0 else 1)"
+}
 second_daemon_is_refused() {
     "$qaicd" --dir "$tmp/a" 2>"$tmp/second.log"
     local rc=$?
@@ -97,10 +103,11 @@ socket_activation() {
 }
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..9"
 check help_names_the_options help_names_the_options
 check two_cards_two_sockets two_cards_two_sockets
 check client_on_each_card client_on_each_card
+check host_counts_are_back_after_clients host_counts_are_back_after_clients
 check second_daemon_is_refused second_daemon_is_refused
 check sigterm_stops_cleanly sigterm_stops_cleanly
 check stale_socket_is_replaced stale_socket_is_replaced
