@@ -3,6 +3,7 @@
 #include "host/qaicd/server.h"
 
 #include "drivers/accel/accel.h"
+#include "kernel/printk.h"
 #include "kernel/spin.h"
 #include "kernel/task.h"
 #include "kernel/uaccess.h"
@@ -35,24 +36,30 @@ namespace qaicd {
 
 // ---------------------------------------------------------------------------- logging
 
-void log(Level level, const char *fmt, ...)
+// The daemon's lines and the driver's (kernel::printk) go out the same way.
+void log_line(kernel::LogLevel level, const char *line)
 {
     static const auto start = std::chrono::steady_clock::now();
     static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    if (journal) {
+        std::fprintf(stderr, "<%d>%s\n", int(level), line);
+        return;
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    std::fprintf(stderr, "[%5lld.%06lld] %s\n", (long long)(us / 1000000),
+                 (long long)(us % 1000000), line);
+}
+
+void log(Level level, const char *fmt, ...)
+{
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     std::vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (journal) {
-        std::fprintf(stderr, "<%d>qaicd: %s\n", int(level), msg);
-    } else {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-        std::fprintf(stderr, "[%5lld.%06lld] qaicd: %s\n", (long long)(us / 1000000),
-                     (long long)(us % 1000000), msg);
-    }
+    kernel::printk(kernel::LogLevel(level), "qaicd: %s", msg);
 }
 
 namespace {

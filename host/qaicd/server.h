@@ -12,6 +12,7 @@
 
 #include "host/machine.h"
 #include "host/wire.h"
+#include "kernel/printk.h"
 
 #include <atomic>
 #include <cstdarg>
@@ -35,10 +36,12 @@ struct Options {
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
 };
 
-// printk-style log lines on stderr: "[seconds] qaicd: message", or "<level>qaicd: message"
-// when stderr is the journal.
+// printk-style log lines on stderr: "[seconds.micros] qaicd: message", or "<level>qaicd:
+// message" when stderr is the journal. main() makes log_line the kernel's log sink, so the
+// driver's own lines come out the same way.
 enum class Level { kErr = 3, kWarn = 4, kInfo = 6, kDebug = 7 };
 void log(Level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_line(kernel::LogLevel level, const char *line);
 
 class Server {
 public:
