@@ -33,6 +33,8 @@ enum class Op : uint32_t {
     kSimReplug,     // channel: qaic_sim_replug
     kSimSetParam,   // channel: qaic_sim_set_param
     kStats,         // channel: the daemon's counts (qaic-client status, leak checks)
+    kUnmap,         // file socket, no reply: a mapping's last page is gone
+    kMapShare,      // file socket, no reply: a forked child shares a mapping (one more unmap)
 };
 
 struct Header {
@@ -75,6 +77,14 @@ struct MmapReq {
     uint64_t len;
     int32_t prot;    // as given to mmap(2): the daemon applies the rules accel::mmap does
     int32_t flags;
+};
+
+// kMmap's reply: Reply (value: the offset in the fd to map) then the mapping's id. The daemon
+// holds the object for the mapping until as many kUnmap as kMmap and kMapShare came for the
+// id, or the connection closes: a mapping pins its object and its file, as a VMA does.
+struct MapMsg {
+    Header hdr;
+    uint64_t map_id;
 };
 
 struct SimReq {

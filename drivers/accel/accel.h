@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -215,6 +216,13 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
 // mapped; a mapping placed over part of an older one (MAP_FIXED) trims or splits it, as the
 // kernel does with VMAs. -EPERM for MAP_FIXED over a kernel range (kernel/mm.h).
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset);
+// For a host whose objects' pages another process provides (libqaic's qaicd backend maps a
+// BO's memfd itself): map() runs under the mapping lock and the range it maps, len bytes
+// rounded up to pages, is recorded as a mapping holding `pin`, replacing what it overlaps, as
+// mmap() records its own. munmap() below then trims, splits and drops it like any other.
+ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::RefCounted> pin,
+                             const std::function<ErrorOr<void *>()> &map);
+
 // Unmaps [addr, addr + len) as munmap(2) does (-EINVAL for an unaligned addr or len 0):
 // mappings made by mmap() above may be unmapped in part; each piece left holds its object.
 // -EPERM for a range touching a kernel range.

@@ -57,6 +57,7 @@ struct Mapping {
     size_t len = 0;
     RefPtr<GemObject> obj;
     RefPtr<File> file;
+    RefPtr<kernel::RefCounted> pin; // what a foreign mapping holds instead (mmap_foreign)
 };
 using MappingTable = std::map<uintptr_t, Mapping>; // by start address, never overlapping
 
@@ -95,7 +96,7 @@ void carve(MappingTable &m, uintptr_t start, uintptr_t end, MappingTable &gone,
         if (prev_end > start) {
             if (prev_end > end) {
                 spare.key() = end;
-                spare.mapped() = Mapping{prev_end - end, prev.obj, prev.file};
+                spare.mapped() = Mapping{prev_end - end, prev.obj, prev.file, prev.pin};
                 m.insert(std::move(spare));
             }
             prev.len = start - prev_start;
@@ -151,11 +152,34 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
         auto start = reinterpret_cast<uintptr_t>(vma.addr);
         carve(m, start, start + vma.len, gone, spare);
         node.key() = start;
-        node.mapped() = Mapping{vma.len, obj.release_value(), RefPtr<File>::share(&file)};
+        node.mapped() = Mapping{vma.len, obj.release_value(), RefPtr<File>::share(&file), nullptr};
         m.insert(std::move(node));
         return {};
     }));
     return vma.addr;
+}
+
+ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::RefCounted> pin,
+                             const std::function<ErrorOr<void *>()> &map)
+{
+    auto fixed_at = reinterpret_cast<uintptr_t>(addr);
+    auto aligned_len = kernel::page_align(len);
+    if (len == 0 || !aligned_len)
+        return Error(-EINVAL);
+    if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, *aligned_len))
+        return Error(-EPERM);
+    auto node = TRY(new_node());
+    auto spare = TRY(new_node());
+    MappingTable gone;
+    return mappings().with([&](MappingTable &m) -> ErrorOr<void *> {
+        void *p = TRY(map());
+        auto start = reinterpret_cast<uintptr_t>(p);
+        carve(m, start, start + *aligned_len, gone, spare);
+        node.key() = start;
+        node.mapped() = Mapping{size_t(*aligned_len), nullptr, nullptr, std::move(pin)};
+        m.insert(std::move(node));
+        return p;
+    });
 }
 
 ErrorOr<void> munmap(void *addr, size_t len)

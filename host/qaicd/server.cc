@@ -3,6 +3,7 @@
 #include "host/qaicd/server.h"
 
 #include "drivers/accel/accel.h"
+#include "kernel/alloc.h"
 #include "kernel/printk.h"
 #include "kernel/spin.h"
 #include "kernel/task.h"
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <map>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
@@ -65,6 +67,8 @@ void log(Level level, const char *fmt, ...)
 namespace {
 
 constexpr std::chrono::microseconds kNextCallSpin{20};
+// Mappings a file's client may hold at once: each costs the daemon a record.
+constexpr size_t kMaxMapsPerFile = size_t(1) << 20;
 
 // A client that floods the daemon with bad frames must not flood its log as well.
 bool log_ratelimit()
@@ -269,6 +273,13 @@ struct Server::File : std::enable_shared_from_this<File> {
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
     std::vector<int> channel_socks;   // to shut down when the file closes
+    // The client's mappings of the file's objects: each pins its object (wire::MapMsg).
+    struct MapRef {
+        kernel::RefPtr<accel::GemObject> obj;
+        uint64_t count;
+    };
+    std::map<uint64_t, MapRef> maps;
+    uint64_t next_map_id = 1;
 
     // The open file, with a reference for one request (fget): null once closed.
     kernel::RefPtr<accel::File> get()
@@ -482,7 +493,9 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
         }
         const wire::Header *h = m.header();
         const wire::Hello *hello = nullptr;
-        if (m.truncated || !h || h->magic != wire::kMagic || !m.is(&hello)) {
+        bool is_map = f->opened && (h && (h->op == uint32_t(wire::Op::kUnmap) ||
+                                          h->op == uint32_t(wire::Op::kMapShare)));
+        if (m.truncated || !h || h->magic != wire::kMagic || (!is_map && !m.is(&hello))) {
             close_file(f, "malformed frame");
             return;
         }
@@ -532,6 +545,15 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             }
             ++nr_files_;
             send_welcome(f->sock, 0, minor, nullptr);
+            continue;
+        }
+        const wire::MapMsg *map_msg;
+        if ((h->op == uint32_t(wire::Op::kUnmap) || h->op == uint32_t(wire::Op::kMapShare)) &&
+            m.is(&map_msg) && m.fds.empty()) {
+            if (!map_message(*f, wire::Op(h->op), map_msg->map_id)) {
+                close_file(f, "unknown mapping");
+                return;
+            }
             continue;
         }
         if (h->op != uint32_t(wire::Op::kAttach) || m.fds.size() != 1 || hello->flags) {
@@ -600,6 +622,23 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     c->watched = true;
 }
 
+// kUnmap and kMapShare of one of the file's mappings; false for an id it never gave.
+bool Server::map_message(File &f, wire::Op op, uint64_t map_id)
+{
+    kernel::RefPtr<accel::GemObject> drop; // released after the lock
+    std::lock_guard l(f.lock);
+    auto it = f.maps.find(map_id);
+    if (it == f.maps.end())
+        return false;
+    if (op == wire::Op::kMapShare) {
+        ++it->second.count;
+    } else if (--it->second.count == 0) {
+        drop = std::move(it->second.obj);
+        f.maps.erase(it);
+    }
+    return true;
+}
+
 void Server::close_file(const std::shared_ptr<File> &f, const char *why)
 {
     if (why)
@@ -608,14 +647,17 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     ::close(f->sock);
     f->closed = true;
     kernel::RefPtr<accel::File> file;
+    std::map<uint64_t, File::MapRef> maps;
     {
         std::lock_guard l(f->lock);
         file = std::move(f->file);
+        maps.swap(f->maps);
         if (file)
             --nr_files_;
         for (int s : f->channel_socks)
             ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
+    maps.clear(); // the objects first: the file goes with its last handle to them
     file = nullptr; // the file is released here unless a call in flight still holds it
     graveyard_.push_back(f); // events of this batch may still name it
     files_.remove(f);
@@ -668,8 +710,14 @@ void Server::serve(Channel &ch)
                 reply = do_ioctl(ch, *ioctl_req);
             break;
         case wire::Op::kMmap:
-            if ((ok = m.is(&mmap_req)))
-                reply = do_mmap(ch, *mmap_req, &fd);
+            if ((ok = m.is(&mmap_req))) {
+                uint64_t map_id = 0;
+                reply = do_mmap(ch, *mmap_req, &fd, &map_id);
+                if (reply.ret == 0) {
+                    std::memcpy(extra, &map_id, sizeof(map_id));
+                    extra_len = sizeof(map_id);
+                }
+            }
             break;
         case wire::Op::kSimInject:
         case wire::Op::kSimDbcStatus:
@@ -712,7 +760,8 @@ wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req)
     return {accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg)), 0};
 }
 
-wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out)
+wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
+                           uint64_t *map_id_out)
 {
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
@@ -727,13 +776,26 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out)
         return {src.code(), 0};
     // A copy of the object's fd for the client: the pages stay as long as anything maps them,
     // however soon the object goes.
+    uint64_t map_id;
+    {
+        std::lock_guard l(ch.file->lock);
+        if (ch.file->maps.size() >= kMaxMapsPerFile)
+            return {-ENOMEM, 0};
+        map_id = ch.file->next_map_id++;
+        if (kernel::try_alloc([&] { ch.file->maps.emplace(map_id, File::MapRef{src.value().obj, 1}); }).is_error())
+            return {-ENOMEM, 0};
+    }
     int fd = fcntl(src.value().fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        map_message(*ch.file, wire::Op::kUnmap, map_id);
         return {-ENOMEM, 0};
+    }
     *fd_out = fd;
+    *map_id_out = map_id;
     return {0, src.value().offset};
 #else
     (void)fd_out;
+    (void)map_id_out;
     return {-ENOSYS, 0};
 #endif
 }

@@ -8,6 +8,7 @@
 // process's memory): a forked child drops its parent's channels and makes its own.
 #include "userspace/lib/backend.h"
 
+#include "drivers/accel/accel.h"
 #include "host/wire.h"
 #include "kernel/spin.h"
 #include "qaic/qaic_sim.h"
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <mutex>
 #include <pthread.h>
 #include <set>
@@ -119,6 +121,56 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
 
 class DaemonFile;
 
+// A hold on the connection for mappings: a mapping pins its file, as a VMA's vm_file does, so
+// the file outlives qaic_close while anything of it stays mapped.
+struct ConnHold {
+    int fd; // a duplicate of the connection
+    explicit ConnHold(int f) : fd(f) {}
+    ~ConnHold() { ::close(fd); }
+};
+
+// One mapping made through qaicd, as the accel core's mapping records hold it: the last piece
+// unmapped tells qaicd, which then lets the object go.
+class RemoteMapping;
+struct MapRegistry {
+    std::mutex lock;
+    std::set<RemoteMapping *> maps;
+};
+MapRegistry &map_registry()
+{
+    static auto *r = new MapRegistry(); // never destroyed, as the mapping table
+    return *r;
+}
+
+void send_map_message(int conn, wire::Op op, uint64_t map_id)
+{
+    wire::MapMsg msg{{wire::kMagic, uint32_t(op)}, map_id};
+    send_all(conn, &msg, sizeof(msg)); // a daemon that is gone holds nothing any more
+}
+
+class RemoteMapping : public kernel::RefCounted {
+public:
+    RemoteMapping(std::shared_ptr<ConnHold> conn, uint64_t id) : conn_(std::move(conn)), id_(id)
+    {
+        std::lock_guard l(map_registry().lock);
+        map_registry().maps.insert(this);
+    }
+    ~RemoteMapping() override
+    {
+        {
+            std::lock_guard l(map_registry().lock);
+            map_registry().maps.erase(this);
+        }
+        send_map_message(conn_->fd, wire::Op::kUnmap, id_);
+    }
+    // A forked child holds the mapping too: one more unmap will come for it.
+    void share_after_fork() { send_map_message(conn_->fd, wire::Op::kMapShare, id_); }
+
+private:
+    std::shared_ptr<ConnHold> conn_;
+    uint64_t id_;
+};
+
 // Every daemon file of this process, for fork: a child must not use its parent's channels.
 struct Registry {
     std::mutex lock;
@@ -165,10 +217,16 @@ public:
             *err = -EINVAL;
             return nullptr;
         }
+        std::shared_ptr<ConnHold> conn = conn_hold();
+        if (!conn) {
+            *err = -EMFILE;
+            return nullptr;
+        }
         wire::MmapReq req{{wire::kMagic, uint32_t(wire::Op::kMmap)}, uint64_t(offset), len, prot, flags};
         wire::Reply rep;
+        uint64_t map_id = 0;
         int fd = -1;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, &fd);
+        int ret = call(&req, sizeof(req), &rep, &map_id, sizeof(map_id), &fd);
         if (ret == 0 && rep.ret == 0 && fd < 0)
             ret = -EIO;
         if (ret < 0 || rep.ret < 0) {
@@ -177,15 +235,21 @@ public:
             *err = ret < 0 ? ret : int(rep.ret);
             return nullptr;
         }
-        // The object's own pages: the mapping keeps them however soon the object goes.
-        void *p = ::mmap(addr, len, prot, flags, fd, off_t(rep.value));
-        int e = errno;
+        // The object's own pages, recorded as the accel core records its mappings: munmap of
+        // any part works as for the embedded card, and the last page gone lets the object go.
+        auto pin = kernel::make_ref<RemoteMapping>(std::move(conn), map_id);
+        auto p = accel::mmap_foreign(addr, len, flags, std::move(pin), [&]() -> kernel::ErrorOr<void *> {
+            void *m = ::mmap(addr, len, prot, flags, fd, off_t(rep.value));
+            if (m == MAP_FAILED)
+                return kernel::Error(-errno);
+            return m;
+        });
         ::close(fd);
-        if (p == MAP_FAILED) {
-            *err = -e;
+        if (p.is_error()) {
+            *err = p.code();
             return nullptr;
         }
-        return p;
+        return p.value();
     }
 
     int sim_inject(unsigned fault, unsigned arg0, unsigned arg1) override
@@ -335,8 +399,22 @@ private:
         }
     }
 
+    // The hold every mapping of this file shares; null when no fd is left to make one.
+    std::shared_ptr<ConnHold> conn_hold()
+    {
+        std::lock_guard l(lock_);
+        if (!conn_hold_) {
+            int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+            if (dup < 0)
+                return nullptr;
+            conn_hold_ = std::make_shared<ConnHold>(dup);
+        }
+        return conn_hold_;
+    }
+
     int fd_;
     std::string path_;
+    std::shared_ptr<ConnHold> conn_hold_;
     std::mutex lock_;
     std::set<int> channels_; // this process's channels to qaicd
     std::vector<int> idle_;  // of them, those no thread is calling through
@@ -347,15 +425,22 @@ void prepare_fork()
     registry().lock.lock();
     for (DaemonFile *f : registry().files)
         f->lock_for_fork();
+    map_registry().lock.lock();
 }
 void parent_after_fork()
 {
+    map_registry().lock.unlock();
     for (DaemonFile *f : registry().files)
         f->unlock_after_fork(false);
     registry().lock.unlock();
 }
+// The child inherits the mappings (and the holds on their files): qaicd counts it as one more
+// holder of each.
 void child_after_fork()
 {
+    for (RemoteMapping *m : map_registry().maps)
+        m->share_after_fork();
+    map_registry().lock.unlock();
     for (DaemonFile *f : registry().files)
         f->unlock_after_fork(true);
     registry().lock.unlock();
