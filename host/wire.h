@@ -33,8 +33,7 @@ enum class Op : uint32_t {
     kSimReplug,     // channel: qaic_sim_replug
     kSimSetParam,   // channel: qaic_sim_set_param
     kStats,         // channel: the daemon's counts (qaic-client status, leak checks)
-    kUnmap,         // file socket, no reply: a mapping's last page is gone
-    kMapShare,      // file socket, no reply: a forked child shares a mapping (one more unmap)
+    kUnmap,         // channel: the caller unmapped the last page of one of its mappings
 };
 
 struct Header {
@@ -80,8 +79,9 @@ struct MmapReq {
 };
 
 // kMmap's reply: Reply (value: the offset in the fd to map) then the mapping's id. The daemon
-// holds the object for the mapping until as many kUnmap as kMmap and kMapShare came for the
-// id, or the connection closes: a mapping pins its object and its file, as a VMA does.
+// holds the object for the process that mapped it until that process's kUnmap of the id, or
+// until its last channel to the file closes (it exited or exec'd): a mapping pins its object,
+// as a VMA does. (A forked child's copies of its parent's mappings are held by the parent.)
 struct MapMsg {
     Header hdr;
     uint64_t map_id;

@@ -273,13 +273,15 @@ struct Server::File : std::enable_shared_from_this<File> {
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
     std::vector<int> channel_socks;   // to shut down when the file closes
-    // The client's mappings of the file's objects: each pins its object (wire::MapMsg).
+    // Client processes' mappings of the file's objects: each pins its object for the
+    // process that made it (wire::MapMsg), until it unmaps or its last channel here ends.
     struct MapRef {
         kernel::RefPtr<accel::GemObject> obj;
-        uint64_t count;
+        pid_t pid;
     };
     std::map<uint64_t, MapRef> maps;
     uint64_t next_map_id = 1;
+    std::map<pid_t, unsigned> channels_of; // live channels per client process
 
     // The open file, with a reference for one request (fget): null once closed.
     kernel::RefPtr<accel::File> get()
@@ -493,9 +495,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
         }
         const wire::Header *h = m.header();
         const wire::Hello *hello = nullptr;
-        bool is_map = f->opened && (h && (h->op == uint32_t(wire::Op::kUnmap) ||
-                                          h->op == uint32_t(wire::Op::kMapShare)));
-        if (m.truncated || !h || h->magic != wire::kMagic || (!is_map && !m.is(&hello))) {
+        if (m.truncated || !h || h->magic != wire::kMagic || !m.is(&hello)) {
             close_file(f, "malformed frame");
             return;
         }
@@ -547,15 +547,6 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             send_welcome(f->sock, 0, minor, nullptr);
             continue;
         }
-        const wire::MapMsg *map_msg;
-        if ((h->op == uint32_t(wire::Op::kUnmap) || h->op == uint32_t(wire::Op::kMapShare)) &&
-            m.is(&map_msg) && m.fds.empty()) {
-            if (!map_message(*f, wire::Op(h->op), map_msg->map_id)) {
-                close_file(f, "unknown mapping");
-                return;
-            }
-            continue;
-        }
         if (h->op != uint32_t(wire::Op::kAttach) || m.fds.size() != 1 || hello->flags) {
             close_file(f, "expected a channel");
             return;
@@ -603,6 +594,7 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     {
         std::lock_guard l(f->lock);
         f->channel_socks.push_back(sock);
+        ++f->channels_of[c->peer.cred.pid];
     }
     ++live_channels_;
     try {
@@ -622,21 +614,16 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     c->watched = true;
 }
 
-// kUnmap and kMapShare of one of the file's mappings; false for an id it never gave.
-bool Server::map_message(File &f, wire::Op op, uint64_t map_id)
+// kUnmap: the caller's mapping goes; -EINVAL for an id that is not the caller's (a forked
+// child unmapping what its parent holds, or a confused client).
+wire::Reply Server::do_unmap(Channel &ch, const wire::MapMsg &req)
 {
-    kernel::RefPtr<accel::GemObject> drop; // released after the lock
-    std::lock_guard l(f.lock);
-    auto it = f.maps.find(map_id);
-    if (it == f.maps.end())
-        return false;
-    if (op == wire::Op::kMapShare) {
-        ++it->second.count;
-    } else if (--it->second.count == 0) {
-        drop = std::move(it->second.obj);
-        f.maps.erase(it);
-    }
-    return true;
+    std::lock_guard l(ch.file->lock);
+    auto it = ch.file->maps.find(req.map_id);
+    if (it == ch.file->maps.end() || it->second.pid != ch.peer.cred.pid)
+        return {-EINVAL, 0};
+    ch.file->maps.erase(it);
+    return {0, 0};
 }
 
 void Server::close_file(const std::shared_ptr<File> &f, const char *why)
@@ -703,6 +690,7 @@ void Server::serve(Channel &ch)
         const wire::IoctlReq *ioctl_req;
         const wire::MmapReq *mmap_req;
         const wire::SimReq *sim_req;
+        const wire::MapMsg *map_req;
         bool ok = true;
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
@@ -718,6 +706,10 @@ void Server::serve(Channel &ch)
                     extra_len = sizeof(map_id);
                 }
             }
+            break;
+        case wire::Op::kUnmap:
+            if ((ok = m.is(&map_req)))
+                reply = do_unmap(ch, *map_req);
             break;
         case wire::Op::kSimInject:
         case wire::Op::kSimDbcStatus:
@@ -782,12 +774,14 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
         if (ch.file->maps.size() >= kMaxMapsPerFile)
             return {-ENOMEM, 0};
         map_id = ch.file->next_map_id++;
-        if (kernel::try_alloc([&] { ch.file->maps.emplace(map_id, File::MapRef{src.value().obj, 1}); }).is_error())
+        if (kernel::try_alloc([&] {
+                ch.file->maps.emplace(map_id, File::MapRef{src.value().obj, ch.peer.cred.pid});
+            }).is_error())
             return {-ENOMEM, 0};
     }
     int fd = fcntl(src.value().fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
-        map_message(*ch.file, wire::Op::kUnmap, map_id);
+        do_unmap(ch, wire::MapMsg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, map_id});
         return {-ENOMEM, 0};
     }
     *fd_out = fd;
@@ -887,9 +881,16 @@ void Server::reap_channels()
         if (ch->watched)
             epoll_ctl(epoll_, EPOLL_CTL_DEL, ch->sock, nullptr);
         {
-            std::lock_guard l(ch->file->lock);
-            auto &socks = ch->file->channel_socks;
+            File &f = *ch->file;
+            std::lock_guard l(f.lock);
+            auto &socks = f.channel_socks;
             socks.erase(std::remove(socks.begin(), socks.end(), ch->sock), socks.end());
+            // The process's last channel to the file: it exited or exec'd, its mappings too.
+            pid_t pid = ch->peer.cred.pid;
+            if (--f.channels_of[pid] == 0) {
+                f.channels_of.erase(pid);
+                std::erase_if(f.maps, [&](const auto &m) { return m.second.pid == pid; });
+            }
         }
         --live_channels_;
     }

@@ -84,7 +84,7 @@ private:
     // The requests of a channel.
     wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req);
     wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
-    bool map_message(File &f, wire::Op op, uint64_t map_id);
+    wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
 

@@ -5,7 +5,8 @@
 // open file, and its last close is the file's release. Calls go through channels: socket
 // pairs this process makes and hands to qaicd over the connection, one per calling thread at a
 // time, kept in a pool. A channel belongs to the process that made it (qaicd touches that
-// process's memory): a forked child drops its parent's channels and makes its own.
+// process's memory): a forked child drops its parent's channels and makes its own. Mappings
+// of the file's objects share the connection with the user's fd (a mapping holds its file).
 #include "userspace/lib/backend.h"
 
 #include "drivers/accel/accel.h"
@@ -119,62 +120,53 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
     return w->ret;
 }
 
-class DaemonFile;
-
-// A hold on the connection for mappings: a mapping pins its file, as a VMA's vm_file does, so
-// the file outlives qaic_close while anything of it stays mapped.
-struct ConnHold {
-    int fd; // a duplicate of the connection
-    explicit ConnHold(int f) : fd(f) {}
-    ~ConnHold() { ::close(fd); }
-};
-
-// One mapping made through qaicd, as the accel core's mapping records hold it: the last piece
-// unmapped tells qaicd, which then lets the object go.
-class RemoteMapping;
-struct MapRegistry {
-    std::mutex lock;
-    std::set<RemoteMapping *> maps;
-};
-MapRegistry &map_registry()
-{
-    static auto *r = new MapRegistry(); // never destroyed, as the mapping table
-    return *r;
-}
-
-void send_map_message(int conn, wire::Op op, uint64_t map_id)
-{
-    wire::MapMsg msg{{wire::kMagic, uint32_t(op)}, map_id};
-    send_all(conn, &msg, sizeof(msg)); // a daemon that is gone holds nothing any more
-}
-
-class RemoteMapping : public kernel::RefCounted {
+// A connection to qaicd (one open file) with this process's channels to it. The user's
+// DaemonFile and every mapping of the file's objects share it: a mapping holds the file as a
+// VMA's vm_file does, so the connection stays open until qaic_close and the last munmap.
+class Conn {
 public:
-    RemoteMapping(std::shared_ptr<ConnHold> conn, uint64_t id) : conn_(std::move(conn)), id_(id)
+    Conn(int fd, std::string path);
+    ~Conn();
+    int fd() const { return fd_; }
+    // The user close(2)d the fd and its number was reused: never close it again.
+    void disown() { fd_ = -1; }
+
+    // One request and its reply on a channel of this thread's own: 0 with *rep filled (and,
+    // when rep->ret is 0, extra_len bytes into extra and the fd that came, if fd), or -ENODEV
+    // when qaicd is gone, -ENOMEM / -EMFILE when no channel could be made.
+    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd);
+
+    // fork: the child closes its copies of our channels (they name the parent, whose memory
+    // qaicd would touch), and the lock, which the forking thread held, is free again.
+    void lock_for_fork() { lock_.lock(); }
+    void unlock_after_fork(bool child)
     {
-        std::lock_guard l(map_registry().lock);
-        map_registry().maps.insert(this);
-    }
-    ~RemoteMapping() override
-    {
-        {
-            std::lock_guard l(map_registry().lock);
-            map_registry().maps.erase(this);
+        if (child) {
+            for (int ch : channels_)
+                ::close(ch);
+            channels_.clear();
+            idle_.clear();
         }
-        send_map_message(conn_->fd, wire::Op::kUnmap, id_);
+        lock_.unlock();
     }
-    // A forked child holds the mapping too: one more unmap will come for it.
-    void share_after_fork() { send_map_message(conn_->fd, wire::Op::kMapShare, id_); }
 
 private:
-    std::shared_ptr<ConnHold> conn_;
-    uint64_t id_;
+    int take_channel();
+    void give_channel(int ch);
+    void drop_channel(int ch);
+    int new_channel();
+
+    int fd_;
+    std::string path_;
+    std::mutex lock_;
+    std::set<int> channels_; // this process's channels to qaicd
+    std::vector<int> idle_;  // of them, those no thread is calling through
 };
 
-// Every daemon file of this process, for fork: a child must not use its parent's channels.
+// Every connection of this process, for fork.
 struct Registry {
     std::mutex lock;
-    std::set<DaemonFile *> files;
+    std::set<Conn *> conns;
 };
 Registry &registry()
 {
@@ -182,32 +174,138 @@ Registry &registry()
     return *r;
 }
 
-class DaemonFile : public OpenFile {
-public:
-    DaemonFile(int fd, std::string path) : fd_(fd), path_(std::move(path))
+Conn::Conn(int fd, std::string path) : fd_(fd), path_(std::move(path))
+{
+    std::lock_guard l(registry().lock);
+    registry().conns.insert(this);
+}
+
+Conn::~Conn()
+{
     {
         std::lock_guard l(registry().lock);
-        registry().files.insert(this);
+        registry().conns.erase(this);
     }
-    ~DaemonFile() override
-    {
-        {
-            std::lock_guard l(registry().lock);
-            registry().files.erase(this);
+    for (int ch : channels_)
+        ::close(ch);
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+int Conn::call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
+{
+    int ch = take_channel();
+    if (ch < 0)
+        return ch;
+    alignas(8) unsigned char buf[sizeof(wire::Reply) + sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
+    size_t want = sizeof(wire::Reply) + extra_len;
+    ssize_t n = -ENODEV;
+    if (send_all(ch, req, len)) {
+        // Most calls are answered within microseconds, sooner than a sleeping thread
+        // wakes: look for the reply a little before sleeping.
+        n = -EAGAIN;
+        kernel::spin_until([&] { return (n = receive(ch, buf, want, fd, MSG_DONTWAIT)) != -EAGAIN; },
+                           kReplySpin);
+        if (n == -EAGAIN)
+            n = receive(ch, buf, want, fd, 0);
+    }
+    if (n < ssize_t(sizeof(wire::Reply))) {
+        drop_channel(ch);
+        return n == -ENOMEM ? -ENOMEM : -ENODEV;
+    }
+    std::memcpy(rep, buf, sizeof(*rep));
+    if (extra && rep->ret == 0) {
+        if (size_t(n) != want) {
+            give_channel(ch);
+            if (fd && *fd >= 0)
+                ::close(*fd);
+            return -EIO;
         }
-        for (int ch : channels_)
-            ::close(ch);
-        if (fd_ >= 0)
-            ::close(fd_);
+        std::memcpy(extra, buf + sizeof(wire::Reply), extra_len);
     }
-    int fd() const override { return fd_; }
-    void disown_fd() override { fd_ = -1; }
+    give_channel(ch);
+    return 0;
+}
+
+int Conn::take_channel()
+{
+    {
+        std::lock_guard l(lock_);
+        if (!idle_.empty()) {
+            int ch = idle_.back();
+            idle_.pop_back();
+            return ch;
+        }
+    }
+    return new_channel();
+}
+
+void Conn::give_channel(int ch)
+{
+    std::lock_guard l(lock_);
+    if (channels_.count(ch)) // not a parent's channel closed by a fork since
+        idle_.push_back(ch);
+}
+
+void Conn::drop_channel(int ch)
+{
+    std::lock_guard l(lock_);
+    if (channels_.erase(ch))
+        ::close(ch);
+}
+
+int Conn::new_channel()
+{
+    if (fd_ < 0)
+        return -EBADF;
+    for (int attempt = 0;; ++attempt) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+            return errno == EMFILE || errno == ENFILE ? -EMFILE : -ENOMEM;
+        wire::Welcome w{};
+        int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str());
+        ::close(sv[1]);
+        if (ret == 0) {
+            std::lock_guard l(lock_);
+            channels_.insert(sv[0]);
+            return sv[0];
+        }
+        ::close(sv[0]);
+        if (ret != -EACCES || attempt > 0)
+            return ret;
+        prctl(PR_SET_PTRACER, (unsigned long)w.daemon_pid, 0, 0, 0);
+    }
+}
+
+// One mapping made through qaicd, as the accel core's mapping records hold it. qaicd holds
+// the object for this process until its last piece is unmapped (kUnmap) or the process's last
+// channel to the file closes (exit, exec).
+class RemoteMapping : public kernel::RefCounted {
+public:
+    RemoteMapping(std::shared_ptr<Conn> conn, uint64_t id) : conn_(std::move(conn)), id_(id) {}
+    ~RemoteMapping() override
+    {
+        wire::MapMsg msg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, id_};
+        wire::Reply rep;
+        conn_->call(&msg, sizeof(msg), &rep, nullptr, 0, nullptr); // a dead qaicd holds nothing
+    }
+
+private:
+    std::shared_ptr<Conn> conn_;
+    uint64_t id_;
+};
+
+class DaemonFile : public OpenFile {
+public:
+    explicit DaemonFile(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
+    int fd() const override { return conn_->fd(); }
+    void disown_fd() override { conn_->disown(); }
 
     int ioctl(unsigned long request, void *arg) override
     {
         wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg))};
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
         return ret < 0 ? ret : int(rep.ret);
     }
 
@@ -217,16 +315,11 @@ public:
             *err = -EINVAL;
             return nullptr;
         }
-        std::shared_ptr<ConnHold> conn = conn_hold();
-        if (!conn) {
-            *err = -EMFILE;
-            return nullptr;
-        }
         wire::MmapReq req{{wire::kMagic, uint32_t(wire::Op::kMmap)}, uint64_t(offset), len, prot, flags};
         wire::Reply rep;
         uint64_t map_id = 0;
         int fd = -1;
-        int ret = call(&req, sizeof(req), &rep, &map_id, sizeof(map_id), &fd);
+        int ret = conn_->call(&req, sizeof(req), &rep, &map_id, sizeof(map_id), &fd);
         if (ret == 0 && rep.ret == 0 && fd < 0)
             ret = -EIO;
         if (ret < 0 || rep.ret < 0) {
@@ -237,7 +330,7 @@ public:
         }
         // The object's own pages, recorded as the accel core records its mappings: munmap of
         // any part works as for the embedded card, and the last page gone lets the object go.
-        auto pin = kernel::make_ref<RemoteMapping>(std::move(conn), map_id);
+        auto pin = kernel::make_ref<RemoteMapping>(conn_, map_id);
         auto p = accel::mmap_foreign(addr, len, flags, std::move(pin), [&]() -> kernel::ErrorOr<void *> {
             void *m = ::mmap(addr, len, prot, flags, fd, off_t(rep.value));
             if (m == MAP_FAILED)
@@ -274,29 +367,15 @@ public:
             return -EINVAL;
         std::strcpy(req.name, name);
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
         return ret < 0 ? ret : int(rep.ret);
     }
     int stats(wire::Stats *st)
     {
         wire::SimReq req{{wire::kMagic, uint32_t(wire::Op::kStats)}, {}, 0, {}};
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, st, sizeof(*st), nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, st, sizeof(*st), nullptr);
         return ret < 0 ? ret : int(rep.ret);
-    }
-
-    // fork: the child closes its copies of our channels (they name the parent), and the
-    // lock, which the forking thread held, is free again.
-    void lock_for_fork() { lock_.lock(); }
-    void unlock_after_fork(bool child)
-    {
-        if (child) {
-            for (int ch : channels_)
-                ::close(ch);
-            channels_.clear();
-            idle_.clear();
-        }
-        lock_.unlock();
     }
 
 private:
@@ -306,7 +385,7 @@ private:
         wire::SimReq req{{wire::kMagic, uint32_t(op)}, {}, 0, {}};
         std::copy(args.begin(), args.end(), req.arg);
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, st, st ? sizeof(*st) : 0, nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, st, st ? sizeof(*st) : 0, nullptr);
         if (ret < 0)
             return ret;
         if (value)
@@ -314,135 +393,25 @@ private:
         return int(rep.ret);
     }
 
-    // One request and its reply on a channel of this thread's own. -ENODEV when qaicd is gone.
-    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
-    {
-        int ch = take_channel();
-        if (ch < 0)
-            return ch;
-        alignas(8) unsigned char buf[sizeof(wire::Reply) + sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
-        ssize_t n = -ENODEV;
-        if (send_all(ch, req, len)) {
-            // Most calls are answered within microseconds, sooner than a sleeping thread
-            // wakes: look for the reply a little before sleeping.
-            n = -EAGAIN;
-            kernel::spin_until(
-                [&] {
-                    return (n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd,
-                                        MSG_DONTWAIT)) != -EAGAIN;
-                },
-                kReplySpin);
-            if (n == -EAGAIN)
-                n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd, 0);
-        }
-        if (n < ssize_t(sizeof(wire::Reply))) {
-            drop_channel(ch);
-            if (fd && *fd >= 0)
-                ::close(*fd);
-            return n == -ENOMEM ? -ENOMEM : -ENODEV;
-        }
-        std::memcpy(rep, buf, sizeof(*rep));
-        if (extra && rep->ret == 0) {
-            if (size_t(n) != sizeof(wire::Reply) + extra_len) {
-                give_channel(ch);
-                return -EIO;
-            }
-            std::memcpy(extra, buf + sizeof(wire::Reply), extra_len);
-        }
-        give_channel(ch);
-        return 0;
-    }
-
-    int take_channel()
-    {
-        {
-            std::lock_guard l(lock_);
-            if (!idle_.empty()) {
-                int ch = idle_.back();
-                idle_.pop_back();
-                return ch;
-            }
-        }
-        return new_channel();
-    }
-    void give_channel(int ch)
-    {
-        std::lock_guard l(lock_);
-        if (channels_.count(ch)) // not a parent's channel closed by a fork since
-            idle_.push_back(ch);
-    }
-    void drop_channel(int ch)
-    {
-        std::lock_guard l(lock_);
-        if (channels_.erase(ch))
-            ::close(ch);
-    }
-
-    int new_channel()
-    {
-        for (int attempt = 0;; ++attempt) {
-            int sv[2];
-            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-                return errno == EMFILE || errno == ENFILE ? -EMFILE : -ENOMEM;
-            wire::Welcome w{};
-            int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str());
-            ::close(sv[1]);
-            if (ret == 0) {
-                std::lock_guard l(lock_);
-                channels_.insert(sv[0]);
-                return sv[0];
-            }
-            ::close(sv[0]);
-            if (ret != -EACCES || attempt > 0)
-                return ret;
-            prctl(PR_SET_PTRACER, (unsigned long)w.daemon_pid, 0, 0, 0);
-        }
-    }
-
-    // The hold every mapping of this file shares; null when no fd is left to make one.
-    std::shared_ptr<ConnHold> conn_hold()
-    {
-        std::lock_guard l(lock_);
-        if (!conn_hold_) {
-            int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-            if (dup < 0)
-                return nullptr;
-            conn_hold_ = std::make_shared<ConnHold>(dup);
-        }
-        return conn_hold_;
-    }
-
-    int fd_;
-    std::string path_;
-    std::shared_ptr<ConnHold> conn_hold_;
-    std::mutex lock_;
-    std::set<int> channels_; // this process's channels to qaicd
-    std::vector<int> idle_;  // of them, those no thread is calling through
+    std::shared_ptr<Conn> conn_;
 };
 
 void prepare_fork()
 {
     registry().lock.lock();
-    for (DaemonFile *f : registry().files)
-        f->lock_for_fork();
-    map_registry().lock.lock();
+    for (Conn *c : registry().conns)
+        c->lock_for_fork();
 }
 void parent_after_fork()
 {
-    map_registry().lock.unlock();
-    for (DaemonFile *f : registry().files)
-        f->unlock_after_fork(false);
+    for (Conn *c : registry().conns)
+        c->unlock_after_fork(false);
     registry().lock.unlock();
 }
-// The child inherits the mappings (and the holds on their files): qaicd counts it as one more
-// holder of each.
 void child_after_fork()
 {
-    for (RemoteMapping *m : map_registry().maps)
-        m->share_after_fork();
-    map_registry().lock.unlock();
-    for (DaemonFile *f : registry().files)
-        f->unlock_after_fork(true);
+    for (Conn *c : registry().conns)
+        c->unlock_after_fork(true);
     registry().lock.unlock();
 }
 
@@ -499,7 +468,7 @@ int open_daemon(const char *path, std::unique_ptr<OpenFile> *out)
     int ret = connect_open(path, 0, &fd);
     if (ret < 0)
         return ret;
-    *out = std::make_unique<DaemonFile>(fd, path);
+    *out = std::make_unique<DaemonFile>(std::make_shared<Conn>(fd, path));
     return 0;
 }
 
@@ -512,7 +481,7 @@ int open_control(const char *path, std::unique_ptr<DaemonFile> *out)
     int ret = connect_open(path, wire::kControlOnly, &fd);
     if (ret < 0)
         return ret;
-    *out = std::make_unique<DaemonFile>(fd, path);
+    *out = std::make_unique<DaemonFile>(std::make_shared<Conn>(fd, path));
     return 0;
 }
 } // namespace
