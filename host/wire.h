@@ -64,10 +64,18 @@ struct Welcome {
     char reason[192];     // why ret < 0, for the user (NUL-terminated)
 };
 
+// kIoctl: then arg_len bytes, the caller's argument struct as it read it when it called (the
+// size the cmd encodes, at most kMaxInlineArg; 0 when it is bigger or could not be read).
+// The driver's copies of that struct use these bytes; everything else it copies from and to
+// the caller's memory. The reply's value is the number of those bytes that follow it, as the
+// driver left them, for the caller to write back (its copy_to_user of the struct).
+inline constexpr uint32_t kMaxInlineArg = 128;
 struct IoctlReq {
     Header hdr;
     uint64_t cmd;
-    uint64_t arg; // the caller's address: the daemon copies from and to it
+    uint64_t arg; // the caller's address
+    uint32_t arg_len;
+    uint32_t pad;
 };
 
 struct MmapReq {
@@ -116,5 +124,6 @@ struct Stats {
 
 // The largest message either side sends; a longer one is malformed.
 inline constexpr unsigned kMaxMessage = 256;
+static_assert(sizeof(IoctlReq) + kMaxInlineArg <= kMaxMessage);
 
 } // namespace wire

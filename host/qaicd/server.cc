@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <map>
+#include <asm/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
@@ -685,7 +686,8 @@ void Server::serve(Channel &ch)
         }
         wire::Reply reply{-EINVAL, 0};
         int fd = -1;
-        alignas(8) unsigned char extra[sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
+        alignas(8) unsigned char extra[wire::kMaxInlineArg];
+        static_assert(sizeof(extra) >= sizeof(wire::Stats) && sizeof(extra) >= sizeof(qaic_sim_dbc_status));
         size_t extra_len = 0;
         const wire::IoctlReq *ioctl_req;
         const wire::MmapReq *mmap_req;
@@ -694,8 +696,14 @@ void Server::serve(Channel &ch)
         bool ok = true;
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
-            if ((ok = m.is(&ioctl_req)))
-                reply = do_ioctl(ch, *ioctl_req);
+            ioctl_req = reinterpret_cast<const wire::IoctlReq *>(m.buf);
+            ok = m.len >= ssize_t(sizeof(*ioctl_req)) &&
+                 m.len == ssize_t(sizeof(*ioctl_req) + ioctl_req->arg_len) &&
+                 (ioctl_req->arg_len == 0 || ioctl_req->arg_len == _IOC_SIZE(ioctl_req->cmd));
+            if (ok) {
+                reply = do_ioctl(ch, *ioctl_req, m.buf + sizeof(*ioctl_req), extra);
+                extra_len = size_t(reply.value);
+            }
             break;
         case wire::Op::kMmap:
             if ((ok = m.is(&mmap_req))) {
@@ -742,14 +750,25 @@ void Server::serve(Channel &ch)
     (void)!::write(reaper_fd_, &one, sizeof(one));
 }
 
-wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req)
+// The ioctl in the caller's address space, its argument struct from the bytes that came with
+// it (arg_in); value in the reply: how many bytes of arg_out the caller must write back.
+wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
+                             unsigned char *arg_out)
 {
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
         return {-EBADF, 0};
-    kernel::ScopedUserMm mm(ch.mm);
-    kernel::ScopedTask task(ch.task);
-    return {accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg)), 0};
+    std::memcpy(arg_out, arg_in, req.arg_len);
+    kernel::UserMm::ArgWindow window{req.arg, req.arg_len, arg_out, false};
+    ch.mm.set_arg_window(req.arg_len ? &window : nullptr);
+    int ret;
+    {
+        kernel::ScopedUserMm mm(ch.mm);
+        kernel::ScopedTask task(ch.task);
+        ret = accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg));
+    }
+    ch.mm.set_arg_window(nullptr);
+    return {ret, window.written ? req.arg_len : 0};
 }
 
 wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,

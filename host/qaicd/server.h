@@ -82,7 +82,8 @@ private:
     wire::Stats stats();
 
     // The requests of a channel.
-    wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req);
+    wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
+                         unsigned char *arg_out);
     wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
     wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,

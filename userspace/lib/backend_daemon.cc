@@ -12,8 +12,11 @@
 #include "drivers/accel/accel.h"
 #include "host/wire.h"
 #include "kernel/spin.h"
+#include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
 
+#include <algorithm>
+#include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -134,7 +137,15 @@ public:
     // One request and its reply on a channel of this thread's own: 0 with *rep filled (and,
     // when rep->ret is 0, extra_len bytes into extra and the fd that came, if fd), or -ENODEV
     // when qaicd is gone, -ENOMEM / -EMFILE when no channel could be made.
-    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd);
+    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
+    {
+        size_t got = 0;
+        int ret = call_var(req, len, rep, extra, extra_len, &got, fd);
+        return ret == 0 && extra && rep->ret == 0 && got != extra_len ? -EIO : ret;
+    }
+    // The same, for replies that carry up to extra_cap bytes after the Reply (*extra_got).
+    int call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
+                 size_t *extra_got, int *fd);
 
     // fork: the child closes its copies of our channels (they name the parent, whose memory
     // qaicd would touch), and the lock, which the forking thread held, is free again.
@@ -192,38 +203,33 @@ Conn::~Conn()
         ::close(fd_);
 }
 
-int Conn::call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
+int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
+                   size_t *extra_got, int *fd)
 {
     int ch = take_channel();
     if (ch < 0)
         return ch;
-    alignas(8) unsigned char buf[sizeof(wire::Reply) + sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
-    size_t want = sizeof(wire::Reply) + extra_len;
+    alignas(8) unsigned char buf[sizeof(wire::Reply) + wire::kMaxMessage];
+    size_t cap = sizeof(wire::Reply) + std::min<size_t>(extra_cap, wire::kMaxMessage);
     ssize_t n = -ENODEV;
     if (send_all(ch, req, len)) {
         // Most calls are answered within microseconds, sooner than a sleeping thread
         // wakes: look for the reply a little before sleeping.
         n = -EAGAIN;
-        kernel::spin_until([&] { return (n = receive(ch, buf, want, fd, MSG_DONTWAIT)) != -EAGAIN; },
+        kernel::spin_until([&] { return (n = receive(ch, buf, cap, fd, MSG_DONTWAIT)) != -EAGAIN; },
                            kReplySpin);
         if (n == -EAGAIN)
-            n = receive(ch, buf, want, fd, 0);
+            n = receive(ch, buf, cap, fd, 0);
     }
     if (n < ssize_t(sizeof(wire::Reply))) {
         drop_channel(ch);
         return n == -ENOMEM ? -ENOMEM : -ENODEV;
     }
-    std::memcpy(rep, buf, sizeof(*rep));
-    if (extra && rep->ret == 0) {
-        if (size_t(n) != want) {
-            give_channel(ch);
-            if (fd && *fd >= 0)
-                ::close(*fd);
-            return -EIO;
-        }
-        std::memcpy(extra, buf + sizeof(wire::Reply), extra_len);
-    }
     give_channel(ch);
+    std::memcpy(rep, buf, sizeof(*rep));
+    *extra_got = size_t(n) - sizeof(wire::Reply);
+    if (extra)
+        std::memcpy(extra, buf + sizeof(wire::Reply), *extra_got);
     return 0;
 }
 
@@ -301,12 +307,33 @@ public:
     int fd() const override { return conn_->fd(); }
     void disown_fd() override { conn_->disown(); }
 
+    // The argument struct travels with the call and comes back with the answer, read and
+    // written here as the kernel's entry copies it: a bad pointer is EFAULT (the fault-fixup
+    // copy of kernel/uaccess.h), and the driver in qaicd reads the rest of what the call names
+    // in this process's memory itself.
     int ioctl(unsigned long request, void *arg) override
     {
-        wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg))};
+        struct {
+            wire::IoctlReq req;
+            unsigned char arg[wire::kMaxInlineArg];
+        } msg;
+        msg.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg)), 0, 0};
+        size_t size = _IOC_SIZE(request);
+        const kernel::UserMm &self = kernel::UserMm::self();
+        if (size <= wire::kMaxInlineArg && !self.read(msg.arg, uint64_t(uintptr_t(arg)), size).is_error())
+            msg.req.arg_len = uint32_t(size);
         wire::Reply rep;
-        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
-        return ret < 0 ? ret : int(rep.ret);
+        unsigned char out[wire::kMaxInlineArg];
+        size_t got = 0;
+        int ret = conn_->call_var(&msg, sizeof(msg.req) + msg.req.arg_len, &rep, out, sizeof(out),
+                                  &got, nullptr);
+        if (ret < 0)
+            return ret;
+        if (got != rep.value || (got && got != msg.req.arg_len))
+            return -EIO;
+        if (got && self.write(uint64_t(uintptr_t(arg)), out, got).is_error())
+            return -EFAULT;
+        return int(rep.ret);
     }
 
     void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) override
