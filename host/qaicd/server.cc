@@ -5,7 +5,6 @@
 #include "drivers/accel/accel.h"
 #include "kernel/alloc.h"
 #include "kernel/printk.h"
-#include "kernel/spin.h"
 #include "kernel/task.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
@@ -67,7 +66,6 @@ void log(Level level, const char *fmt, ...)
 
 namespace {
 
-constexpr std::chrono::microseconds kNextCallSpin{20};
 // Mappings a file's client may hold at once: each costs the daemon a record.
 constexpr size_t kMaxMapsPerFile = size_t(1) << 20;
 
@@ -663,13 +661,7 @@ void Server::serve(Channel &ch)
     send_welcome(ch.sock, 0, 0, nullptr);
     for (;;) {
         Message m;
-        // A client calling in a loop sends its next call within microseconds of our reply,
-        // sooner than a sleeping thread wakes: look for it a little before sleeping.
-        ssize_t n = -EAGAIN;
-        kernel::spin_until([&] { return (n = receive(ch.sock, m, MSG_DONTWAIT)) != -EAGAIN; },
-                           kNextCallSpin);
-        if (n == -EAGAIN)
-            n = receive(ch.sock, m, 0);
+        ssize_t n = receive(ch.sock, m, 0);
         if (n <= 0)
             break;
         const wire::Header *h = m.header();

@@ -11,7 +11,6 @@
 
 #include "drivers/accel/accel.h"
 #include "host/wire.h"
-#include "kernel/spin.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
 
@@ -35,7 +34,6 @@
 namespace libqaic {
 namespace {
 
-constexpr std::chrono::microseconds kReplySpin{50};
 
 bool send_all(int sock, const void *data, size_t len, int fd = -1)
 {
@@ -65,7 +63,7 @@ bool send_all(int sock, const void *data, size_t len, int fd = -1)
 
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
-ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags)
+ssize_t receive(int sock, void *buf, size_t len, int *fd)
 {
     union {
         cmsghdr align;
@@ -79,7 +77,7 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags)
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
     do
-        n = ::recvmsg(sock, &h, flags | MSG_CMSG_CLOEXEC);
+        n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR); // the call goes on in qaicd: wait for its answer
     if (n < 0)
         return -errno;
@@ -113,7 +111,7 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
     Probe probe(op, flags);
     if (!send_all(sock, &probe.hello, sizeof(probe.hello), fd))
         return -ENODEV;
-    ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr, 0);
+    ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr);
     if (n != ssize_t(sizeof(*w)))
         return -ENODEV;
     if (w->ret < 0 && w->reason[0]) {
@@ -211,16 +209,7 @@ int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, s
         return ch;
     alignas(8) unsigned char buf[sizeof(wire::Reply) + wire::kMaxMessage];
     size_t cap = sizeof(wire::Reply) + std::min<size_t>(extra_cap, wire::kMaxMessage);
-    ssize_t n = -ENODEV;
-    if (send_all(ch, req, len)) {
-        // Most calls are answered within microseconds, sooner than a sleeping thread
-        // wakes: look for the reply a little before sleeping.
-        n = -EAGAIN;
-        kernel::spin_until([&] { return (n = receive(ch, buf, cap, fd, MSG_DONTWAIT)) != -EAGAIN; },
-                           kReplySpin);
-        if (n == -EAGAIN)
-            n = receive(ch, buf, cap, fd, 0);
-    }
+    ssize_t n = send_all(ch, req, len) ? receive(ch, buf, cap, fd) : -ENODEV;
     if (n < ssize_t(sizeof(wire::Reply))) {
         drop_channel(ch);
         return n == -ENOMEM ? -ENOMEM : -ENODEV;
