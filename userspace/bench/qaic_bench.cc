@@ -4,6 +4,7 @@
 //   BM_Memcpy/<bytes>            host memcpy                            (bytes_per_second)
 //   BM_ThreadWake                two-thread block/wake round trip       (time per round trip)
 //   BM_SocketPingPong            two-process round trip over the kind of socket qaicd uses
+// The JSON's context names the host the driver ran on (qaic_host: embedded, qaicd, a node).
 //   BM_DmaToDevice/<bytes>       one BO, one slice, execute + wait      (bytes_per_second)
 //   BM_DmaFromDevice/<bytes>     the same, from device
 //   BM_ExecWait/4096             round trip of one small job            (time per job)
@@ -20,7 +21,9 @@
 #include <mutex>
 #include <new>
 #include <qaic/qaic.hpp>
+#include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -332,6 +335,28 @@ BENCHMARK(BM_MemcpyThreads)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
     ->UseRealTime();
 
+// Which host the driver ran on, for the report's targets: "qaicd" when $QAIC_DEVICE names a
+// socket, else "embedded" (or a real node's path).
+std::string host_of_device()
+{
+    const char *dev = std::getenv("QAIC_DEVICE");
+    struct stat st;
+    if (dev && *dev && stat(dev, &st) == 0 && S_ISSOCK(st.st_mode))
+        return "qaicd";
+    if (dev && *dev && std::strcmp(dev, "sim") != 0)
+        return dev;
+    return "embedded";
+}
+
 } // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char **argv)
+{
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    benchmark::AddCustomContext("qaic_host", host_of_device());
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
