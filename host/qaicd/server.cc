@@ -658,6 +658,21 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
 // the protocol.
 void Server::serve(Channel &ch)
 {
+    try {
+        serve_requests(ch);
+    } catch (const std::exception &e) {
+        // The driver answers its own failures; this is the daemon's (out of memory for a
+        // reply): the channel ends, and its client's call fails with ENODEV.
+        log_client("accel%u: dropped a channel of pid %d: %s", ch.file->card, ch.peer.cred.pid,
+                   e.what());
+    }
+    ch.done = true;
+    uint64_t one = 1;
+    (void)!::write(reaper_fd_, &one, sizeof(one));
+}
+
+void Server::serve_requests(Channel &ch)
+{
     send_welcome(ch.sock, 0, 0, nullptr);
     for (;;) {
         Message m;
@@ -737,9 +752,6 @@ void Server::serve(Channel &ch)
         if (!sent)
             break;
     }
-    ch.done = true;
-    uint64_t one = 1;
-    (void)!::write(reaper_fd_, &one, sizeof(one));
 }
 
 // The ioctl in the caller's address space, its argument struct from the bytes that came with
@@ -958,13 +970,26 @@ int Server::run()
             auto *src = static_cast<Source *>(evs[i].data.ptr);
             switch (src->kind) {
             case Source::kListener:
-                if (!accept_paused_)
-                    accept_on(*static_cast<Listener *>(src->ptr));
+                // Out of memory for a new client's records: that client waits or retries.
+                try {
+                    if (!accept_paused_)
+                        accept_on(*static_cast<Listener *>(src->ptr));
+                } catch (const std::exception &e) {
+                    log_client("accept: %s", e.what());
+                }
                 break;
             case Source::kFile: {
                 auto *f = static_cast<File *>(src->ptr);
-                if (!f->closed)
-                    on_file_message(f->shared_from_this());
+                if (f->closed)
+                    break;
+                // Out of memory for one client's request: that client is dropped, no other.
+                auto file = f->shared_from_this();
+                try {
+                    on_file_message(file);
+                } catch (const std::exception &e) {
+                    if (!file->closed)
+                        close_file(file, e.what());
+                }
                 break;
             }
             case Source::kChannel: {

@@ -74,6 +74,7 @@ private:
     void close_file(const std::shared_ptr<File> &f, const char *why);
     void attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
     void serve(Channel &ch);
+    void serve_requests(Channel &ch);
     void reap_channels();
     void shutdown_all();
     bool peer_allowed(int sock, const char *what);
