@@ -570,7 +570,15 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         ::close(sock);
         return;
     }
-    auto ch = std::make_unique<Channel>(sock, f, peer);
+    std::unique_ptr<Channel> ch;
+    try {
+        ch = std::make_unique<Channel>(sock, f, peer); // owns the socket and the pidfd
+    } catch (...) {
+        ::close(sock);
+        if (peer.pidfd >= 0)
+            ::close(peer.pidfd);
+        throw;
+    }
     char reason[192] = "";
     int ret = probe_memory(ch->mm, hello, reason, sizeof(reason));
     if (ret == 0 && live_channels_.load() >= opts_.max_channels) {
