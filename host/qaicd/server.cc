@@ -792,8 +792,7 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
     // accel::mmap's rules: the client maps the object's fd itself, with these prot and flags.
     if ((req.flags & MAP_TYPE) != MAP_SHARED)
         return {-EINVAL, 0};
-    (void)req.prot;
-#if 0 // MERGE: accel::mmap_source comes with the memfd-per-BO branch
+    (void)req.prot; // mmap(2) in the client applies it
     auto src = accel::mmap_source(*file, req.offset, req.len);
     if (src.is_error())
         return {src.code(), 0};
@@ -818,11 +817,6 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
     *fd_out = fd;
     *map_id_out = map_id;
     return {0, src.value().offset};
-#else
-    (void)fd_out;
-    (void)map_id_out;
-    return {-ENOSYS, 0};
-#endif
 }
 
 wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
