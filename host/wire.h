@@ -33,6 +33,7 @@ enum class Op : uint32_t {
     kSimReplug,     // channel: qaic_sim_replug
     kSimSetParam,   // channel: qaic_sim_set_param
     kStats,         // channel: the daemon's counts (qaic-client status, leak checks)
+    kUnmap,         // channel: the caller unmapped the last page of one of its mappings
 };
 
 struct Header {
@@ -63,10 +64,18 @@ struct Welcome {
     char reason[192];     // why ret < 0, for the user (NUL-terminated)
 };
 
+// kIoctl: then arg_len bytes, the caller's argument struct as it read it when it called (the
+// size the cmd encodes, at most kMaxInlineArg; 0 when it is bigger or could not be read).
+// The driver's copies of that struct use these bytes; everything else it copies from and to
+// the caller's memory. The reply's value is the number of those bytes that follow it, as the
+// driver left them, for the caller to write back (its copy_to_user of the struct).
+inline constexpr uint32_t kMaxInlineArg = 128;
 struct IoctlReq {
     Header hdr;
     uint64_t cmd;
-    uint64_t arg; // the caller's address: the daemon copies from and to it
+    uint64_t arg; // the caller's address
+    uint32_t arg_len;
+    uint32_t pad;
 };
 
 struct MmapReq {
@@ -75,6 +84,15 @@ struct MmapReq {
     uint64_t len;
     int32_t prot;    // as given to mmap(2): the daemon applies the rules accel::mmap does
     int32_t flags;
+};
+
+// kMmap's reply: Reply (value: the offset in the fd to map) then the mapping's id. The daemon
+// holds the object for the process that mapped it until that process's kUnmap of the id, or
+// until its last channel to the file closes (it exited or exec'd): a mapping pins its object,
+// as a VMA does. (A forked child's copies of its parent's mappings are held by the parent.)
+struct MapMsg {
+    Header hdr;
+    uint64_t map_id;
 };
 
 struct SimReq {
@@ -94,17 +112,18 @@ struct Reply {
 // kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message.
 // kStats: Reply then Stats.
 struct Stats {
-    uint32_t files;       // open files (connections)
-    uint32_t channels;    // channels being served
+    uint32_t files;       // open device files (connections less kControlOnly ones)
+    uint32_t channels;    // channels of those files being served
     uint32_t dbcs_in_use; // over every card
     uint32_t pad;
     uint64_t bo_bytes;    // host memory of BOs and bounce buffers in use, over every card
-    uint64_t fds;         // the daemon's open fds
-    uint64_t threads;     // the daemon's threads
+    uint64_t fds;         // the daemon's open fds (the query's own connection included)
+    uint64_t threads;     // the daemon's threads (the query's own channel included)
     uint64_t rss_bytes;   // the daemon's resident memory
 };
 
 // The largest message either side sends; a longer one is malformed.
 inline constexpr unsigned kMaxMessage = 256;
+static_assert(sizeof(IoctlReq) + kMaxInlineArg <= kMaxMessage);
 
 } // namespace wire

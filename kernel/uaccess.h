@@ -41,7 +41,8 @@ class UserMm {
 public:
     // pid 0 is this process through the fault-fixup copy; any other pid, getpid() included,
     // goes through process_vm_readv/writev. With a pidfd of that process, a copy is refused
-    // (-EFAULT) once the process is gone, so a pid reused by another process is never touched.
+    // (-EFAULT) once the process is gone: the pid names our process at the moment of the copy
+    // (its reuse by another process would take the pid space cycling round in between).
     explicit UserMm(pid_t pid, int pidfd = -1) : pid_(pid), pidfd_(pidfd) {}
     // This process (pid 0).
     static const UserMm &self();
@@ -52,11 +53,30 @@ public:
     ErrorOr<void> read(void *dst, uint64_t src, size_t len) const;
     ErrorOr<void> write(uint64_t dst, const void *src, size_t len) const;
 
+    // An ioctl's argument struct that came with the request (qaicd: the client read it when it
+    // called, as a kernel reads it at syscall entry). Copies wholly inside [addr, addr + len)
+    // use `bytes` instead of the process's memory: reads come from it, writes go to it (and
+    // set `written`), for the host to send back with the answer. One request at a time: set
+    // it around the call, then clear it (nullptr).
+    struct ArgWindow {
+        uint64_t addr = 0;
+        size_t len = 0;
+        unsigned char *bytes = nullptr;
+        bool written = false;
+    };
+    void set_arg_window(ArgWindow *w) { window_ = w; }
+
 private:
     bool alive() const;
+    bool in_window(uint64_t addr, size_t len) const
+    {
+        return window_ && addr >= window_->addr && len <= window_->len &&
+               addr - window_->addr <= window_->len - len;
+    }
 
     pid_t pid_;
     int pidfd_;
+    ArgWindow *window_ = nullptr;
 };
 
 // The address space of the process the current thread is serving (the kernel's current->mm).

@@ -9,7 +9,8 @@ import sys
 
 def load(path):
     with open(path) as f:
-        runs = json.load(f)["benchmarks"]
+        data = json.load(f)
+    runs = data["benchmarks"]
     # Aggregates (mean, median) are preferred when repetitions were asked for.
     by_name = {}
     for r in runs:
@@ -17,7 +18,7 @@ def load(path):
         if r.get("run_type") == "aggregate" and r.get("aggregate_name") != "median":
             continue
         by_name[name] = r
-    return by_name
+    return by_name, data.get("context", {}).get("qaic_host", "embedded")
 
 
 def strip(name):
@@ -28,7 +29,8 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__)
         return 2
-    b = {strip(k): v for k, v in load(sys.argv[1]).items()}
+    runs, host = load(sys.argv[1])
+    b = {strip(k): v for k, v in runs.items()}
 
     def bps(name):
         return b[name]["bytes_per_second"] if name in b else None
@@ -65,8 +67,13 @@ def main():
         for d in ("ToDevice", "FromDevice"):
             ratio(f"Dma{d}/{size} vs Memcpy/{size}", bps(f"BM_Dma{d}/{size}"),
                   bps(f"BM_Memcpy/{size}"), 0.8)
-    ratio("ExecWait/4096 vs ThreadWake", ns("BM_ExecWait/4096"), ns("BM_ThreadWake"), 2.0,
-          higher_is_better=False)
+    if host == "qaicd":
+        # Issue 11: a call crosses a process boundary, so its baseline is a socket round trip.
+        ratio("ExecWait/4096 vs SocketPingPong (qaicd)", ns("BM_ExecWait/4096"),
+              ns("BM_SocketPingPong"), 1.5, higher_is_better=False)
+    else:
+        ratio("ExecWait/4096 vs ThreadWake", ns("BM_ExecWait/4096"), ns("BM_ThreadWake"), 2.0,
+              higher_is_better=False)
     ratio("DmaMultiDbc/2/4194304 vs DmaToDevice/4194304", bps("BM_DmaMultiDbc/2/4194304"),
           bps("BM_DmaToDevice/4194304"), 1.3)
     # What two copying threads get from this host's memory, beside what two DBCs get.
@@ -83,6 +90,7 @@ def main():
                  "met" if best >= 250000 else "MISSED"))
 
     w = max(len(r[0]) for r in rows)
+    print(f"host: {host}")
     print(f"{'figure':<{w}}  {'ratio':>9}  {'detail':<24}  {'target':<12}  status")
     for r in rows:
         print(f"{r[0]:<{w}}  {r[1]:>9}  {r[2]:<24}  {r[3]:<12}  {r[4]}")

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -164,6 +165,14 @@ private:
     kernel::Locked<kernel::Idr<RefPtr<GemObject>>> handles_;
 };
 
+// Where an object's pages are for a process that maps them itself: an fd of the object's
+// (valid while the object lives; dup(2) or SCM_RIGHTS makes a copy that keeps the pages) and
+// the byte offset of the object's first page in it.
+struct MmapFd {
+    int fd;
+    uint64_t offset;
+};
+
 // Where and how a GEM object is being mapped into the user's address space.
 struct Vma {
     void *addr; // hint, or the fixed address with MAP_FIXED; set to the result by mmap()
@@ -187,6 +196,9 @@ public:
     // Maps the object's first vma.len bytes; sets vma.addr. Drivers without mappable objects
     // leave the default.
     virtual ErrorOr<void> mmap(Vma &vma);
+    // The fd and offset another process maps to see the object, as mmap() maps them here.
+    // Drivers without mappable objects leave the default (-ENODEV).
+    virtual ErrorOr<MmapFd> mmap_fd() const;
     // A file dropped its handle to this object (drm_gem_object_funcs.close).
     virtual void close(File &) {}
 
@@ -215,6 +227,22 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg);
 // mapped; a mapping placed over part of an older one (MAP_FIXED) trims or splits it, as the
 // kernel does with VMAs. -EPERM for MAP_FIXED over a kernel range (kernel/mm.h).
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset);
+// For a host whose objects' pages another process provides (libqaic's qaicd backend maps a
+// BO's memfd itself): map() runs under the mapping lock and the range it maps, len bytes
+// rounded up to pages, is recorded as a mapping holding `pin`, replacing what it overlaps, as
+// mmap() records its own. munmap() below then trims, splits and drops it like any other.
+ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::RefCounted> pin,
+                             const std::function<ErrorOr<void *>()> &map);
+// For a host that maps objects into another process (qaicd): the lookup and rules of mmap()
+// above for `offset` and `len` (the same errnos, before anything is mapped), then the object,
+// with a reference the caller holds while it hands the fd on, and where to map it from.
+struct MmapSource {
+    RefPtr<GemObject> obj;
+    int fd;
+    uint64_t offset;
+};
+ErrorOr<MmapSource> mmap_source(File &file, uint64_t offset, uint64_t len);
+
 // Unmaps [addr, addr + len) as munmap(2) does (-EINVAL for an unaligned addr or len 0):
 // mappings made by mmap() above may be unmapped in part; each piece left holds its object.
 // -EPERM for a range touching a kernel range.

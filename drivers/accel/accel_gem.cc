@@ -28,6 +28,11 @@ ErrorOr<void> GemObject::mmap(Vma &)
     return Error(-ENODEV);
 }
 
+ErrorOr<MmapFd> GemObject::mmap_fd() const
+{
+    return Error(-ENODEV);
+}
+
 void GemObject::allow_mmap(const File &file)
 {
     std::lock_guard lock(lock_);
@@ -57,6 +62,7 @@ struct Mapping {
     size_t len = 0;
     RefPtr<GemObject> obj;
     RefPtr<File> file;
+    RefPtr<kernel::RefCounted> pin; // what a foreign mapping holds instead (mmap_foreign)
 };
 using MappingTable = std::map<uintptr_t, Mapping>; // by start address, never overlapping
 
@@ -95,7 +101,7 @@ void carve(MappingTable &m, uintptr_t start, uintptr_t end, MappingTable &gone,
         if (prev_end > start) {
             if (prev_end > end) {
                 spare.key() = end;
-                spare.mapped() = Mapping{prev_end - end, prev.obj, prev.file};
+                spare.mapped() = Mapping{prev_end - end, prev.obj, prev.file, prev.pin};
                 m.insert(std::move(spare));
             }
             prev.len = start - prev_start;
@@ -114,48 +120,86 @@ void carve(MappingTable &m, uintptr_t start, uintptr_t end, MappingTable &gone,
     }
 }
 
+// The object a file may map at `offset` for `len` bytes, and that length rounded up to
+// pages: the checks every mapping of an object passes, wherever it is mapped.
+struct MmapTarget {
+    RefPtr<GemObject> obj;
+    uint64_t len;
+};
+ErrorOr<MmapTarget> lookup_for_mmap(File &file, uint64_t offset, uint64_t len)
+{
+    auto aligned_len = kernel::page_align(len);
+    if (len == 0 || !aligned_len)
+        return Error(-EINVAL);
+    DeviceSection section(file.device());
+    if (!section)
+        return Error(-ENODEV);
+    RefPtr<GemObject> obj = TRY(file.device().lookup_mmap_offset(file, offset, *aligned_len));
+    return MmapTarget{std::move(obj), *aligned_len};
+}
+
 } // namespace
+
+ErrorOr<MmapSource> mmap_source(File &file, uint64_t offset, uint64_t len)
+{
+    MmapTarget target = TRY(lookup_for_mmap(file, offset, len));
+    MmapFd where = TRY(target.obj->mmap_fd());
+    return MmapSource{std::move(target.obj), where.fd, where.offset};
+}
 
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
 {
     if (len == 0 || (flags & MAP_TYPE) != MAP_SHARED)
         return Error(-EINVAL);
-    auto aligned_len = kernel::page_align(len);
-    if (!aligned_len)
-        return Error(-EINVAL);
-    auto obj = [&]() -> ErrorOr<RefPtr<GemObject>> {
-        DeviceSection section(file.device());
-        if (!section)
-            return Error(-ENODEV);
-        return file.device().lookup_mmap_offset(file, offset, *aligned_len);
-    }();
-    if (obj.is_error())
-        return obj.error();
+    MmapTarget target = TRY(lookup_for_mmap(file, offset, len));
     // A fixed address may not replace the kernel side's memory; a hint there is only a hint.
     auto fixed_at = reinterpret_cast<uintptr_t>(addr);
     if ((flags & MAP_FIXED) && !kernel::page_aligned(fixed_at))
         return Error(-EINVAL);
-    if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, *aligned_len))
+    if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, target.len))
         return Error(-EPERM);
 
     auto node = TRY(new_node());
     auto spare = TRY(new_node());
     MappingTable gone; // what the new mapping replaced; dropped after the lock
-    Vma vma{addr, size_t(*aligned_len), prot, flags};
+    Vma vma{addr, size_t(target.len), prot, flags};
     TRY(mappings().with([&](MappingTable &m) -> ErrorOr<void> {
         // On failure the old records stay: a range that mmap(2) may have unmapped anyway
         // keeps its object until munmap, never the reverse.
-        TRY(obj.value()->mmap(vma));
+        TRY(target.obj->mmap(vma));
         // Whatever was mapped there before is gone, MAP_FIXED or not: a record left by a
         // munmap(2) behind our back must not outlive its addresses either.
         auto start = reinterpret_cast<uintptr_t>(vma.addr);
         carve(m, start, start + vma.len, gone, spare);
         node.key() = start;
-        node.mapped() = Mapping{vma.len, obj.release_value(), RefPtr<File>::share(&file)};
+        node.mapped() = Mapping{vma.len, std::move(target.obj), RefPtr<File>::share(&file), nullptr};
         m.insert(std::move(node));
         return {};
     }));
     return vma.addr;
+}
+
+ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::RefCounted> pin,
+                             const std::function<ErrorOr<void *>()> &map)
+{
+    auto fixed_at = reinterpret_cast<uintptr_t>(addr);
+    auto aligned_len = kernel::page_align(len);
+    if (len == 0 || !aligned_len)
+        return Error(-EINVAL);
+    if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, *aligned_len))
+        return Error(-EPERM);
+    auto node = TRY(new_node());
+    auto spare = TRY(new_node());
+    MappingTable gone;
+    return mappings().with([&](MappingTable &m) -> ErrorOr<void *> {
+        void *p = TRY(map());
+        auto start = reinterpret_cast<uintptr_t>(p);
+        carve(m, start, start + *aligned_len, gone, spare);
+        node.key() = start;
+        node.mapped() = Mapping{size_t(*aligned_len), nullptr, nullptr, std::move(pin)};
+        m.insert(std::move(node));
+        return p;
+    });
 }
 
 ErrorOr<void> munmap(void *addr, size_t len)

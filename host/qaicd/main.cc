@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     app.set_version_flag("--version", "qaicd 0.1.0");
     CLI11_PARSE(app, argc, argv);
 
+    kernel::set_log_sink(qaicd::log_line);
     opts.ddr_size = ddr_mb << 20;
     if (!group_name.empty()) {
         char *end = nullptr;

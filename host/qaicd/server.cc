@@ -3,6 +3,8 @@
 #include "host/qaicd/server.h"
 
 #include "drivers/accel/accel.h"
+#include "kernel/alloc.h"
+#include "kernel/printk.h"
 #include "kernel/task.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
@@ -16,6 +18,8 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <map>
+#include <asm/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
@@ -34,27 +38,36 @@ namespace qaicd {
 
 // ---------------------------------------------------------------------------- logging
 
-void log(Level level, const char *fmt, ...)
+// The daemon's lines and the driver's (kernel::printk) go out the same way.
+void log_line(kernel::LogLevel level, const char *line)
 {
     static const auto start = std::chrono::steady_clock::now();
     static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    if (journal) {
+        std::fprintf(stderr, "<%d>%s\n", int(level), line);
+        return;
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    std::fprintf(stderr, "[%5lld.%06lld] %s\n", (long long)(us / 1000000),
+                 (long long)(us % 1000000), line);
+}
+
+void log(Level level, const char *fmt, ...)
+{
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     std::vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (journal) {
-        std::fprintf(stderr, "<%d>qaicd: %s\n", int(level), msg);
-    } else {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-        std::fprintf(stderr, "[%5lld.%06lld] qaicd: %s\n", (long long)(us / 1000000),
-                     (long long)(us % 1000000), msg);
-    }
+    kernel::printk(kernel::LogLevel(level), "qaicd: %s", msg);
 }
 
 namespace {
+
+// Mappings a file's client may hold at once: each costs the daemon a record.
+constexpr size_t kMaxMapsPerFile = size_t(1) << 20;
 
 // A client that floods the daemon with bad frames must not flood its log as well.
 bool log_ratelimit()
@@ -255,9 +268,19 @@ struct Server::File : std::enable_shared_from_this<File> {
     Source src{Source::kFile, this};
     bool opened = false; // main thread only
     bool closed = false; // main thread only
+    std::atomic<bool> control{false}; // a kControlOnly connection: no device file
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
     std::vector<int> channel_socks;   // to shut down when the file closes
+    // Client processes' mappings of the file's objects: each pins its object for the
+    // process that made it (wire::MapMsg), until it unmaps or its last channel here ends.
+    struct MapRef {
+        kernel::RefPtr<accel::GemObject> obj;
+        pid_t pid;
+    };
+    std::map<uint64_t, MapRef> maps;
+    uint64_t next_map_id = 1;
+    std::map<pid_t, unsigned> channels_of; // live channels per client process
 
     // The open file, with a reference for one request (fget): null once closed.
     kernel::RefPtr<accel::File> get()
@@ -443,7 +466,6 @@ void Server::accept_on(Listener &l)
         f->sock = sock;
         f->card = l.card;
         files_.push_back(f);
-        nr_files_ = files_.size();
         watch(sock, EPOLLIN | EPOLLRDHUP, &f->src);
     }
 }
@@ -505,6 +527,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             }
             f->opened = true;
             if (hello->flags == wire::kControlOnly) {
+                f->control = true;
                 send_welcome(f->sock, 0, 0, nullptr);
                 continue;
             }
@@ -519,6 +542,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
                 std::lock_guard l(f->lock);
                 f->file = file.release_value();
             }
+            ++nr_files_;
             send_welcome(f->sock, 0, minor, nullptr);
             continue;
         }
@@ -546,7 +570,15 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         ::close(sock);
         return;
     }
-    auto ch = std::make_unique<Channel>(sock, f, peer);
+    std::unique_ptr<Channel> ch;
+    try {
+        ch = std::make_unique<Channel>(sock, f, peer); // owns the socket and the pidfd
+    } catch (...) {
+        ::close(sock);
+        if (peer.pidfd >= 0)
+            ::close(peer.pidfd);
+        throw;
+    }
     char reason[192] = "";
     int ret = probe_memory(ch->mm, hello, reason, sizeof(reason));
     if (ret == 0 && live_channels_.load() >= opts_.max_channels) {
@@ -569,6 +601,7 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     {
         std::lock_guard l(f->lock);
         f->channel_socks.push_back(sock);
+        ++f->channels_of[c->peer.cred.pid];
     }
     ++live_channels_;
     try {
@@ -588,6 +621,18 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     c->watched = true;
 }
 
+// kUnmap: the caller's mapping goes; -EINVAL for an id that is not the caller's (a forked
+// child unmapping what its parent holds, or a confused client).
+wire::Reply Server::do_unmap(Channel &ch, const wire::MapMsg &req)
+{
+    std::lock_guard l(ch.file->lock);
+    auto it = ch.file->maps.find(req.map_id);
+    if (it == ch.file->maps.end() || it->second.pid != ch.peer.cred.pid)
+        return {-EINVAL, 0};
+    ch.file->maps.erase(it);
+    return {0, 0};
+}
+
 void Server::close_file(const std::shared_ptr<File> &f, const char *why)
 {
     if (why)
@@ -596,16 +641,20 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     ::close(f->sock);
     f->closed = true;
     kernel::RefPtr<accel::File> file;
+    std::map<uint64_t, File::MapRef> maps;
     {
         std::lock_guard l(f->lock);
         file = std::move(f->file);
+        maps.swap(f->maps);
+        if (file)
+            --nr_files_;
         for (int s : f->channel_socks)
             ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
+    maps.clear(); // the objects first: the file goes with its last handle to them
     file = nullptr; // the file is released here unless a call in flight still holds it
     graveyard_.push_back(f); // events of this batch may still name it
     files_.remove(f);
-    nr_files_ = files_.size();
     if (accept_paused_) {
         for (auto &src : listener_srcs_)
             watch(static_cast<Listener *>(src->ptr)->fd, EPOLLIN, src.get());
@@ -616,6 +665,21 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
 // A channel's thread: its requests, one at a time, until the client closes it, dies, or breaks
 // the protocol.
 void Server::serve(Channel &ch)
+{
+    try {
+        serve_requests(ch);
+    } catch (const std::exception &e) {
+        // The driver answers its own failures; this is the daemon's (out of memory for a
+        // reply): the channel ends, and its client's call fails with ENODEV.
+        log_client("accel%u: dropped a channel of pid %d: %s", ch.file->card, ch.peer.cred.pid,
+                   e.what());
+    }
+    ch.done = true;
+    uint64_t one = 1;
+    (void)!::write(reaper_fd_, &one, sizeof(one));
+}
+
+void Server::serve_requests(Channel &ch)
 {
     send_welcome(ch.sock, 0, 0, nullptr);
     for (;;) {
@@ -637,20 +701,38 @@ void Server::serve(Channel &ch)
         }
         wire::Reply reply{-EINVAL, 0};
         int fd = -1;
-        alignas(8) unsigned char extra[sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
+        alignas(8) unsigned char extra[wire::kMaxInlineArg];
+        static_assert(sizeof(extra) >= sizeof(wire::Stats) && sizeof(extra) >= sizeof(qaic_sim_dbc_status));
         size_t extra_len = 0;
         const wire::IoctlReq *ioctl_req;
         const wire::MmapReq *mmap_req;
         const wire::SimReq *sim_req;
+        const wire::MapMsg *map_req;
         bool ok = true;
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
-            if ((ok = m.is(&ioctl_req)))
-                reply = do_ioctl(ch, *ioctl_req);
+            ioctl_req = reinterpret_cast<const wire::IoctlReq *>(m.buf);
+            ok = m.len >= ssize_t(sizeof(*ioctl_req)) &&
+                 m.len == ssize_t(sizeof(*ioctl_req) + ioctl_req->arg_len) &&
+                 (ioctl_req->arg_len == 0 || ioctl_req->arg_len == _IOC_SIZE(ioctl_req->cmd));
+            if (ok) {
+                reply = do_ioctl(ch, *ioctl_req, m.buf + sizeof(*ioctl_req), extra);
+                extra_len = size_t(reply.value);
+            }
             break;
         case wire::Op::kMmap:
-            if ((ok = m.is(&mmap_req)))
-                reply = do_mmap(ch, *mmap_req, &fd);
+            if ((ok = m.is(&mmap_req))) {
+                uint64_t map_id = 0;
+                reply = do_mmap(ch, *mmap_req, &fd, &map_id);
+                if (reply.ret == 0) {
+                    std::memcpy(extra, &map_id, sizeof(map_id));
+                    extra_len = sizeof(map_id);
+                }
+            }
+            break;
+        case wire::Op::kUnmap:
+            if ((ok = m.is(&map_req)))
+                reply = do_unmap(ch, *map_req);
             break;
         case wire::Op::kSimInject:
         case wire::Op::kSimDbcStatus:
@@ -678,22 +760,31 @@ void Server::serve(Channel &ch)
         if (!sent)
             break;
     }
-    ch.done = true;
-    uint64_t one = 1;
-    (void)!::write(reaper_fd_, &one, sizeof(one));
 }
 
-wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req)
+// The ioctl in the caller's address space, its argument struct from the bytes that came with
+// it (arg_in); value in the reply: how many bytes of arg_out the caller must write back.
+wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
+                             unsigned char *arg_out)
 {
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
         return {-EBADF, 0};
-    kernel::ScopedUserMm mm(ch.mm);
-    kernel::ScopedTask task(ch.task);
-    return {accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg)), 0};
+    std::memcpy(arg_out, arg_in, req.arg_len);
+    kernel::UserMm::ArgWindow window{req.arg, req.arg_len, arg_out, false};
+    ch.mm.set_arg_window(req.arg_len ? &window : nullptr);
+    int ret;
+    {
+        kernel::ScopedUserMm mm(ch.mm);
+        kernel::ScopedTask task(ch.task);
+        ret = accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg));
+    }
+    ch.mm.set_arg_window(nullptr);
+    return {ret, window.written ? req.arg_len : 0};
 }
 
-wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out)
+wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
+                           uint64_t *map_id_out)
 {
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
@@ -701,22 +792,31 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out)
     // accel::mmap's rules: the client maps the object's fd itself, with these prot and flags.
     if ((req.flags & MAP_TYPE) != MAP_SHARED)
         return {-EINVAL, 0};
-    (void)req.prot;
-#if 0 // MERGE: accel::mmap_source comes with the memfd-per-BO branch
+    (void)req.prot; // mmap(2) in the client applies it
     auto src = accel::mmap_source(*file, req.offset, req.len);
     if (src.is_error())
         return {src.code(), 0};
     // A copy of the object's fd for the client: the pages stay as long as anything maps them,
     // however soon the object goes.
+    uint64_t map_id;
+    {
+        std::lock_guard l(ch.file->lock);
+        if (ch.file->maps.size() >= kMaxMapsPerFile)
+            return {-ENOMEM, 0};
+        map_id = ch.file->next_map_id++;
+        if (kernel::try_alloc([&] {
+                ch.file->maps.emplace(map_id, File::MapRef{src.value().obj, ch.peer.cred.pid});
+            }).is_error())
+            return {-ENOMEM, 0};
+    }
     int fd = fcntl(src.value().fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        do_unmap(ch, wire::MapMsg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, map_id});
         return {-ENOMEM, 0};
+    }
     *fd_out = fd;
+    *map_id_out = map_id;
     return {0, src.value().offset};
-#else
-    (void)fd_out;
-    return {-ENOSYS, 0};
-#endif
 }
 
 wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
@@ -769,7 +869,11 @@ wire::Stats Server::stats()
 {
     wire::Stats st{};
     st.files = nr_files_.load();
-    st.channels = live_channels_.load();
+    {
+        std::lock_guard l(channels_lock_);
+        for (auto &ch : channels_)
+            st.channels += !ch->done.load() && !ch->file->control.load();
+    }
     for (unsigned i = 0; i < machine_.cards(); ++i) {
         host::CardStats c = machine_.stats(i);
         st.dbcs_in_use += c.dbcs_in_use;
@@ -802,9 +906,16 @@ void Server::reap_channels()
         if (ch->watched)
             epoll_ctl(epoll_, EPOLL_CTL_DEL, ch->sock, nullptr);
         {
-            std::lock_guard l(ch->file->lock);
-            auto &socks = ch->file->channel_socks;
+            File &f = *ch->file;
+            std::lock_guard l(f.lock);
+            auto &socks = f.channel_socks;
             socks.erase(std::remove(socks.begin(), socks.end(), ch->sock), socks.end());
+            // The process's last channel to the file: it exited or exec'd, its mappings too.
+            pid_t pid = ch->peer.cred.pid;
+            if (--f.channels_of[pid] == 0) {
+                f.channels_of.erase(pid);
+                std::erase_if(f.maps, [&](const auto &m) { return m.second.pid == pid; });
+            }
         }
         --live_channels_;
     }
@@ -861,13 +972,26 @@ int Server::run()
             auto *src = static_cast<Source *>(evs[i].data.ptr);
             switch (src->kind) {
             case Source::kListener:
-                if (!accept_paused_)
-                    accept_on(*static_cast<Listener *>(src->ptr));
+                // Out of memory for a new client's records: that client waits or retries.
+                try {
+                    if (!accept_paused_)
+                        accept_on(*static_cast<Listener *>(src->ptr));
+                } catch (const std::exception &e) {
+                    log_client("accept: %s", e.what());
+                }
                 break;
             case Source::kFile: {
                 auto *f = static_cast<File *>(src->ptr);
-                if (!f->closed)
-                    on_file_message(f->shared_from_this());
+                if (f->closed)
+                    break;
+                // Out of memory for one client's request: that client is dropped, no other.
+                auto file = f->shared_from_this();
+                try {
+                    on_file_message(file);
+                } catch (const std::exception &e) {
+                    if (!file->closed)
+                        close_file(file, e.what());
+                }
                 break;
             }
             case Source::kChannel: {

@@ -12,6 +12,7 @@
 
 #include "host/machine.h"
 #include "host/wire.h"
+#include "kernel/printk.h"
 
 #include <atomic>
 #include <cstdarg>
@@ -35,10 +36,12 @@ struct Options {
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
 };
 
-// printk-style log lines on stderr: "[seconds] qaicd: message", or "<level>qaicd: message"
-// when stderr is the journal.
+// printk-style log lines on stderr: "[seconds.micros] qaicd: message", or "<level>qaicd:
+// message" when stderr is the journal. main() makes log_line the kernel's log sink, so the
+// driver's own lines come out the same way.
 enum class Level { kErr = 3, kWarn = 4, kInfo = 6, kDebug = 7 };
 void log(Level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_line(kernel::LogLevel level, const char *line);
 
 class Server {
 public:
@@ -71,6 +74,7 @@ private:
     void close_file(const std::shared_ptr<File> &f, const char *why);
     void attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
     void serve(Channel &ch);
+    void serve_requests(Channel &ch);
     void reap_channels();
     void shutdown_all();
     bool peer_allowed(int sock, const char *what);
@@ -79,8 +83,10 @@ private:
     wire::Stats stats();
 
     // The requests of a channel.
-    wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req);
-    wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out);
+    wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
+                         unsigned char *arg_out);
+    wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
+    wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
 
@@ -97,7 +103,7 @@ private:
 
     std::list<std::shared_ptr<File>> files_; // main thread only
     std::vector<std::shared_ptr<File>> graveyard_; // closed in this batch of events
-    std::atomic<size_t> nr_files_{0};
+    std::atomic<uint32_t> nr_files_{0}; // connections with a device file open
     std::mutex channels_lock_;
     std::list<std::unique_ptr<Channel>> channels_;
     std::atomic<uint32_t> live_channels_{0};

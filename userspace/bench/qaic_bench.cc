@@ -3,6 +3,8 @@
 // (libqaic's C++ layer), beside the baselines they are judged against, in the same run:
 //   BM_Memcpy/<bytes>            host memcpy                            (bytes_per_second)
 //   BM_ThreadWake                two-thread block/wake round trip       (time per round trip)
+//   BM_SocketPingPong            two-process round trip over the kind of socket qaicd uses
+// The JSON's context names the host the driver ran on (qaic_host: embedded, qaicd, a node).
 //   BM_DmaToDevice/<bytes>       one BO, one slice, execute + wait      (bytes_per_second)
 //   BM_DmaFromDevice/<bytes>     the same, from device
 //   BM_ExecWait/4096             round trip of one small job            (time per job)
@@ -19,7 +21,12 @@
 #include <mutex>
 #include <new>
 #include <qaic/qaic.hpp>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -114,6 +121,39 @@ void BM_ThreadWake(benchmark::State &state)
     }
     cv.notify_all();
     partner.join();
+}
+
+// Two processes hand a small message back and forth over a Unix SOCK_SEQPACKET pair, the
+// kind of socket a call to qaicd travels on: the cost of one request and its reply.
+void BM_SocketPingPong(benchmark::State &state)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        state.SkipWithError("socketpair failed");
+        return;
+    }
+    pid_t echo = fork();
+    if (echo == 0) {
+        ::close(sv[0]);
+        char buf[64];
+        ssize_t n;
+        while ((n = ::read(sv[1], buf, sizeof(buf))) > 0)
+            if (::write(sv[1], buf, size_t(n)) != n)
+                break;
+        _exit(0);
+    }
+    ::close(sv[1]);
+    char msg[32] = {1}; // the size of a request
+    for (auto _ : state) {
+        if (::write(sv[0], msg, sizeof(msg)) != ssize_t(sizeof(msg)) ||
+            ::read(sv[0], msg, sizeof(msg)) != ssize_t(sizeof(msg))) {
+            state.SkipWithError("echo process gone");
+            break;
+        }
+    }
+    ::close(sv[0]);
+    if (echo > 0)
+        waitpid(echo, nullptr, 0);
 }
 
 void BM_DmaToDevice(benchmark::State &state)
@@ -283,6 +323,7 @@ void sizes(benchmark::internal::Benchmark *b)
 
 BENCHMARK(BM_Memcpy)->Apply(sizes);
 BENCHMARK(BM_ThreadWake)->UseRealTime();
+BENCHMARK(BM_SocketPingPong)->UseRealTime();
 BENCHMARK(BM_DmaToDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_DmaFromDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_ExecWait)->Arg(4096)->UseRealTime();
@@ -294,6 +335,28 @@ BENCHMARK(BM_MemcpyThreads)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
     ->UseRealTime();
 
+// Which host the driver ran on, for the report's targets: "qaicd" when $QAIC_DEVICE names a
+// socket, else "embedded" (or a real node's path).
+std::string host_of_device()
+{
+    const char *dev = std::getenv("QAIC_DEVICE");
+    struct stat st;
+    if (dev && *dev && stat(dev, &st) == 0 && S_ISSOCK(st.st_mode))
+        return "qaicd";
+    if (dev && *dev && std::strcmp(dev, "sim") != 0)
+        return dev;
+    return "embedded";
+}
+
 } // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char **argv)
+{
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    benchmark::AddCustomContext("qaic_host", host_of_device());
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -5,15 +5,21 @@
 // open file, and its last close is the file's release. Calls go through channels: socket
 // pairs this process makes and hands to qaicd over the connection, one per calling thread at a
 // time, kept in a pool. A channel belongs to the process that made it (qaicd touches that
-// process's memory): a forked child drops its parent's channels and makes its own.
+// process's memory): a forked child drops its parent's channels and makes its own. Mappings
+// of the file's objects share the connection with the user's fd (a mapping holds its file).
 #include "userspace/lib/backend.h"
 
+#include "drivers/accel/accel.h"
 #include "host/wire.h"
+#include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
 
+#include <algorithm>
+#include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <mutex>
 #include <pthread.h>
 #include <set>
@@ -27,6 +33,7 @@
 
 namespace libqaic {
 namespace {
+
 
 bool send_all(int sock, const void *data, size_t len, int fd = -1)
 {
@@ -114,12 +121,61 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
     return w->ret;
 }
 
-class DaemonFile;
+// A connection to qaicd (one open file) with this process's channels to it. The user's
+// DaemonFile and every mapping of the file's objects share it: a mapping holds the file as a
+// VMA's vm_file does, so the connection stays open until qaic_close and the last munmap.
+class Conn {
+public:
+    Conn(int fd, std::string path);
+    ~Conn();
+    int fd() const { return fd_; }
+    // The user close(2)d the fd and its number was reused: never close it again.
+    void disown() { fd_ = -1; }
 
-// Every daemon file of this process, for fork: a child must not use its parent's channels.
+    // One request and its reply on a channel of this thread's own: 0 with *rep filled (and,
+    // when rep->ret is 0, extra_len bytes into extra and the fd that came, if fd), or -ENODEV
+    // when qaicd is gone, -ENOMEM / -EMFILE when no channel could be made.
+    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
+    {
+        size_t got = 0;
+        int ret = call_var(req, len, rep, extra, extra_len, &got, fd);
+        return ret == 0 && extra && rep->ret == 0 && got != extra_len ? -EIO : ret;
+    }
+    // The same, for replies that carry up to extra_cap bytes after the Reply (*extra_got).
+    int call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
+                 size_t *extra_got, int *fd);
+
+    // fork: the child closes its copies of our channels (they name the parent, whose memory
+    // qaicd would touch), and the lock, which the forking thread held, is free again.
+    void lock_for_fork() { lock_.lock(); }
+    void unlock_after_fork(bool child)
+    {
+        if (child) {
+            for (int ch : channels_)
+                ::close(ch);
+            channels_.clear();
+            idle_.clear();
+        }
+        lock_.unlock();
+    }
+
+private:
+    int take_channel();
+    void give_channel(int ch);
+    void drop_channel(int ch);
+    int new_channel();
+
+    int fd_;
+    std::string path_;
+    std::mutex lock_;
+    std::set<int> channels_; // this process's channels to qaicd
+    std::vector<int> idle_;  // of them, those no thread is calling through
+};
+
+// Every connection of this process, for fork.
 struct Registry {
     std::mutex lock;
-    std::set<DaemonFile *> files;
+    std::set<Conn *> conns;
 };
 Registry &registry()
 {
@@ -127,33 +183,146 @@ Registry &registry()
     return *r;
 }
 
-class DaemonFile : public OpenFile {
-public:
-    DaemonFile(int fd, std::string path) : fd_(fd), path_(std::move(path))
+Conn::Conn(int fd, std::string path) : fd_(fd), path_(std::move(path))
+{
+    std::lock_guard l(registry().lock);
+    registry().conns.insert(this);
+}
+
+Conn::~Conn()
+{
     {
         std::lock_guard l(registry().lock);
-        registry().files.insert(this);
+        registry().conns.erase(this);
     }
-    ~DaemonFile() override
-    {
-        {
-            std::lock_guard l(registry().lock);
-            registry().files.erase(this);
-        }
-        for (int ch : channels_)
-            ::close(ch);
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    int fd() const override { return fd_; }
-    void disown_fd() override { fd_ = -1; }
+    for (int ch : channels_)
+        ::close(ch);
+    if (fd_ >= 0)
+        ::close(fd_);
+}
 
+int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
+                   size_t *extra_got, int *fd)
+{
+    int ch = take_channel();
+    if (ch < 0)
+        return ch;
+    alignas(8) unsigned char buf[sizeof(wire::Reply) + wire::kMaxMessage];
+    size_t cap = sizeof(wire::Reply) + std::min<size_t>(extra_cap, wire::kMaxMessage);
+    ssize_t n = send_all(ch, req, len) ? receive(ch, buf, cap, fd) : -ENODEV;
+    if (n < ssize_t(sizeof(wire::Reply))) {
+        drop_channel(ch);
+        return n == -ENOMEM ? -ENOMEM : -ENODEV;
+    }
+    give_channel(ch);
+    std::memcpy(rep, buf, sizeof(*rep));
+    *extra_got = size_t(n) - sizeof(wire::Reply);
+    if (extra)
+        std::memcpy(extra, buf + sizeof(wire::Reply), *extra_got);
+    return 0;
+}
+
+int Conn::take_channel()
+{
+    {
+        std::lock_guard l(lock_);
+        if (!idle_.empty()) {
+            int ch = idle_.back();
+            idle_.pop_back();
+            return ch;
+        }
+    }
+    return new_channel();
+}
+
+void Conn::give_channel(int ch)
+{
+    std::lock_guard l(lock_);
+    if (channels_.count(ch)) // not a parent's channel closed by a fork since
+        idle_.push_back(ch);
+}
+
+void Conn::drop_channel(int ch)
+{
+    std::lock_guard l(lock_);
+    if (channels_.erase(ch))
+        ::close(ch);
+}
+
+int Conn::new_channel()
+{
+    if (fd_ < 0)
+        return -EBADF;
+    for (int attempt = 0;; ++attempt) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+            return errno == EMFILE || errno == ENFILE ? -EMFILE : -ENOMEM;
+        wire::Welcome w{};
+        int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str());
+        ::close(sv[1]);
+        if (ret == 0) {
+            std::lock_guard l(lock_);
+            channels_.insert(sv[0]);
+            return sv[0];
+        }
+        ::close(sv[0]);
+        if (ret != -EACCES || attempt > 0)
+            return ret;
+        prctl(PR_SET_PTRACER, (unsigned long)w.daemon_pid, 0, 0, 0);
+    }
+}
+
+// One mapping made through qaicd, as the accel core's mapping records hold it. qaicd holds
+// the object for this process until its last piece is unmapped (kUnmap) or the process's last
+// channel to the file closes (exit, exec).
+class RemoteMapping : public kernel::RefCounted {
+public:
+    RemoteMapping(std::shared_ptr<Conn> conn, uint64_t id) : conn_(std::move(conn)), id_(id) {}
+    ~RemoteMapping() override
+    {
+        wire::MapMsg msg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, id_};
+        wire::Reply rep;
+        conn_->call(&msg, sizeof(msg), &rep, nullptr, 0, nullptr); // a dead qaicd holds nothing
+    }
+
+private:
+    std::shared_ptr<Conn> conn_;
+    uint64_t id_;
+};
+
+class DaemonFile : public OpenFile {
+public:
+    explicit DaemonFile(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
+    int fd() const override { return conn_->fd(); }
+    void disown_fd() override { conn_->disown(); }
+
+    // The argument struct travels with the call and comes back with the answer, read and
+    // written here as the kernel's entry copies it: a bad pointer is EFAULT (the fault-fixup
+    // copy of kernel/uaccess.h), and the driver in qaicd reads the rest of what the call names
+    // in this process's memory itself.
     int ioctl(unsigned long request, void *arg) override
     {
-        wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg))};
+        struct {
+            wire::IoctlReq req;
+            unsigned char arg[wire::kMaxInlineArg];
+        } msg;
+        msg.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg)), 0, 0};
+        size_t size = _IOC_SIZE(request);
+        const kernel::UserMm &self = kernel::UserMm::self();
+        if (size <= wire::kMaxInlineArg && !self.read(msg.arg, uint64_t(uintptr_t(arg)), size).is_error())
+            msg.req.arg_len = uint32_t(size);
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
-        return ret < 0 ? ret : int(rep.ret);
+        unsigned char out[wire::kMaxInlineArg];
+        size_t got = 0;
+        int ret = conn_->call_var(&msg, sizeof(msg.req) + msg.req.arg_len, &rep, out, sizeof(out),
+                                  &got, nullptr);
+        if (ret < 0)
+            return ret;
+        if (got != rep.value || (got && got != msg.req.arg_len))
+            return -EIO;
+        if (got && self.write(uint64_t(uintptr_t(arg)), out, got).is_error())
+            return -EFAULT;
+        return int(rep.ret);
     }
 
     void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) override
@@ -164,8 +333,9 @@ public:
         }
         wire::MmapReq req{{wire::kMagic, uint32_t(wire::Op::kMmap)}, uint64_t(offset), len, prot, flags};
         wire::Reply rep;
+        uint64_t map_id = 0;
         int fd = -1;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, &fd);
+        int ret = conn_->call(&req, sizeof(req), &rep, &map_id, sizeof(map_id), &fd);
         if (ret == 0 && rep.ret == 0 && fd < 0)
             ret = -EIO;
         if (ret < 0 || rep.ret < 0) {
@@ -174,15 +344,21 @@ public:
             *err = ret < 0 ? ret : int(rep.ret);
             return nullptr;
         }
-        // The object's own pages: the mapping keeps them however soon the object goes.
-        void *p = ::mmap(addr, len, prot, flags, fd, off_t(rep.value));
-        int e = errno;
+        // The object's own pages, recorded as the accel core records its mappings: munmap of
+        // any part works as for the embedded card, and the last page gone lets the object go.
+        auto pin = kernel::make_ref<RemoteMapping>(conn_, map_id);
+        auto p = accel::mmap_foreign(addr, len, flags, std::move(pin), [&]() -> kernel::ErrorOr<void *> {
+            void *m = ::mmap(addr, len, prot, flags, fd, off_t(rep.value));
+            if (m == MAP_FAILED)
+                return kernel::Error(-errno);
+            return m;
+        });
         ::close(fd);
-        if (p == MAP_FAILED) {
-            *err = -e;
+        if (p.is_error()) {
+            *err = p.code();
             return nullptr;
         }
-        return p;
+        return p.value();
     }
 
     int sim_inject(unsigned fault, unsigned arg0, unsigned arg1) override
@@ -207,29 +383,15 @@ public:
             return -EINVAL;
         std::strcpy(req.name, name);
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
         return ret < 0 ? ret : int(rep.ret);
     }
     int stats(wire::Stats *st)
     {
         wire::SimReq req{{wire::kMagic, uint32_t(wire::Op::kStats)}, {}, 0, {}};
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, st, sizeof(*st), nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, st, sizeof(*st), nullptr);
         return ret < 0 ? ret : int(rep.ret);
-    }
-
-    // fork: the child closes its copies of our channels (they name the parent), and the
-    // lock, which the forking thread held, is free again.
-    void lock_for_fork() { lock_.lock(); }
-    void unlock_after_fork(bool child)
-    {
-        if (child) {
-            for (int ch : channels_)
-                ::close(ch);
-            channels_.clear();
-            idle_.clear();
-        }
-        lock_.unlock();
     }
 
 private:
@@ -239,7 +401,7 @@ private:
         wire::SimReq req{{wire::kMagic, uint32_t(op)}, {}, 0, {}};
         std::copy(args.begin(), args.end(), req.arg);
         wire::Reply rep;
-        int ret = call(&req, sizeof(req), &rep, st, st ? sizeof(*st) : 0, nullptr);
+        int ret = conn_->call(&req, sizeof(req), &rep, st, st ? sizeof(*st) : 0, nullptr);
         if (ret < 0)
             return ret;
         if (value)
@@ -247,103 +409,25 @@ private:
         return int(rep.ret);
     }
 
-    // One request and its reply on a channel of this thread's own. -ENODEV when qaicd is gone.
-    int call(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_len, int *fd)
-    {
-        int ch = take_channel();
-        if (ch < 0)
-            return ch;
-        alignas(8) unsigned char buf[sizeof(wire::Reply) + sizeof(wire::Stats) + sizeof(qaic_sim_dbc_status)];
-        ssize_t n = -ENODEV;
-        if (send_all(ch, req, len))
-            n = receive(ch, buf, sizeof(wire::Reply) + extra_len, fd);
-        if (n < ssize_t(sizeof(wire::Reply))) {
-            drop_channel(ch);
-            if (fd && *fd >= 0)
-                ::close(*fd);
-            return n == -ENOMEM ? -ENOMEM : -ENODEV;
-        }
-        std::memcpy(rep, buf, sizeof(*rep));
-        if (extra && rep->ret == 0) {
-            if (size_t(n) != sizeof(wire::Reply) + extra_len) {
-                give_channel(ch);
-                return -EIO;
-            }
-            std::memcpy(extra, buf + sizeof(wire::Reply), extra_len);
-        }
-        give_channel(ch);
-        return 0;
-    }
-
-    int take_channel()
-    {
-        {
-            std::lock_guard l(lock_);
-            if (!idle_.empty()) {
-                int ch = idle_.back();
-                idle_.pop_back();
-                return ch;
-            }
-        }
-        return new_channel();
-    }
-    void give_channel(int ch)
-    {
-        std::lock_guard l(lock_);
-        if (channels_.count(ch)) // not a parent's channel closed by a fork since
-            idle_.push_back(ch);
-    }
-    void drop_channel(int ch)
-    {
-        std::lock_guard l(lock_);
-        if (channels_.erase(ch))
-            ::close(ch);
-    }
-
-    int new_channel()
-    {
-        for (int attempt = 0;; ++attempt) {
-            int sv[2];
-            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-                return errno == EMFILE || errno == ENFILE ? -EMFILE : -ENOMEM;
-            wire::Welcome w{};
-            int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str());
-            ::close(sv[1]);
-            if (ret == 0) {
-                std::lock_guard l(lock_);
-                channels_.insert(sv[0]);
-                return sv[0];
-            }
-            ::close(sv[0]);
-            if (ret != -EACCES || attempt > 0)
-                return ret;
-            prctl(PR_SET_PTRACER, (unsigned long)w.daemon_pid, 0, 0, 0);
-        }
-    }
-
-    int fd_;
-    std::string path_;
-    std::mutex lock_;
-    std::set<int> channels_; // this process's channels to qaicd
-    std::vector<int> idle_;  // of them, those no thread is calling through
+    std::shared_ptr<Conn> conn_;
 };
 
 void prepare_fork()
 {
     registry().lock.lock();
-    for (DaemonFile *f : registry().files)
-        f->lock_for_fork();
+    for (Conn *c : registry().conns)
+        c->lock_for_fork();
 }
 void parent_after_fork()
 {
-    for (DaemonFile *f : registry().files)
-        f->unlock_after_fork(false);
+    for (Conn *c : registry().conns)
+        c->unlock_after_fork(false);
     registry().lock.unlock();
 }
 void child_after_fork()
 {
-    for (DaemonFile *f : registry().files)
-        f->unlock_after_fork(true);
+    for (Conn *c : registry().conns)
+        c->unlock_after_fork(true);
     registry().lock.unlock();
 }
 
@@ -400,7 +484,7 @@ int open_daemon(const char *path, std::unique_ptr<OpenFile> *out)
     int ret = connect_open(path, 0, &fd);
     if (ret < 0)
         return ret;
-    *out = std::make_unique<DaemonFile>(fd, path);
+    *out = std::make_unique<DaemonFile>(std::make_shared<Conn>(fd, path));
     return 0;
 }
 
@@ -413,7 +497,7 @@ int open_control(const char *path, std::unique_ptr<DaemonFile> *out)
     int ret = connect_open(path, wire::kControlOnly, &fd);
     if (ret < 0)
         return ret;
-    *out = std::make_unique<DaemonFile>(fd, path);
+    *out = std::make_unique<DaemonFile>(std::make_shared<Conn>(fd, path));
     return 0;
 }
 } // namespace

@@ -246,7 +246,7 @@ QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
     });
 }
 
-QAIC_EXPORT int qaic_host_stats(const char *device, struct qaic_host_stats *stats)
+QAIC_EXPORT int qaic_host_get_stats(const char *device, struct qaic_host_stats *stats)
 {
     return entry([&] {
         if (!stats)

@@ -1,15 +1,52 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "drivers/accel/qaic/page_pool.h"
+#include "kernel/alloc.h"
 #include "kernel/mm.h"
 
 #include <fcntl.h>
 #include <memory>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <utility>
 
 namespace qaic {
 
 using kernel::kPageShift;
+
+namespace {
+
+unsigned chunk_order(const PagePool::Chunk &c)
+{
+    return unsigned(__builtin_ctzll(c.length >> kPageShift));
+}
+
+// Nothing at these addresses: a free chunk, or the whole range before any allocation.
+void *reserve(void *addr, uint64_t len)
+{
+    return mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                                          (addr ? MAP_FIXED : 0),
+                -1, 0);
+}
+
+// Calls fn(offset, length, pos) for each run of chunks that follow each other in the range
+// as in the memfd (pos: where the run starts in the memfd), while fn returns true. Each run
+// is one mapping: a fresh pool gives a BO a single one.
+template <typename F> bool for_each_run(const std::vector<PagePool::Chunk> &chunks, F fn)
+{
+    uint64_t pos = 0;
+    for (size_t i = 0; i < chunks.size();) {
+        uint64_t start = chunks[i].offset, len = 0;
+        do
+            len += chunks[i++].length;
+        while (i < chunks.size() && chunks[i].offset == start + len);
+        if (!fn(start, len, pos))
+            return false;
+        pos += len;
+    }
+    return true;
+}
+
+} // namespace
 
 kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
 {
@@ -17,29 +54,19 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
     size &= ~(block - 1);
     if (size == 0)
         return kernel::Error(-EINVAL);
-    int fd = memfd_create("qaic-bo-pool", MFD_CLOEXEC);
-    if (fd < 0)
-        return kernel::Error(-errno);
-    if (ftruncate(fd, off_t(size)) != 0) {
-        int err = errno;
-        close(fd);
-        return kernel::Error(-err);
-    }
-    void *base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-    if (base == MAP_FAILED) {
-        int err = errno;
-        close(fd);
-        return kernel::Error(-err);
-    }
+    if (kernel::alloc_should_fail())
+        return kernel::Error(-ENOMEM);
+    void *base = reserve(nullptr, size);
+    if (base == MAP_FAILED)
+        return kernel::Error(-ENOMEM);
     if (auto claimed = kernel::claim_kernel_range(base, size); claimed.is_error()) {
         munmap(base, size);
-        close(fd);
         return claimed.error();
     }
-    return std::unique_ptr<PagePool>(new PagePool(fd, static_cast<uint8_t *>(base), size));
+    return std::unique_ptr<PagePool>(new PagePool(static_cast<uint8_t *>(base), size));
 }
 
-PagePool::PagePool(int fd, uint8_t *base, uint64_t size) : fd_(fd), base_(base), size_(size)
+PagePool::PagePool(uint8_t *base, uint64_t size) : base_(base), size_(size)
 {
     for (uint64_t page = 0; page < (size >> kPageShift); page += uint64_t(1) << kMaxOrder)
         free_[kMaxOrder].insert(page);
@@ -50,7 +77,6 @@ PagePool::~PagePool()
 {
     kernel::release_kernel_range(base_);
     munmap(base_, size_);
-    close(fd_);
 }
 
 uint64_t PagePool::free_bytes() const
@@ -94,7 +120,8 @@ void PagePool::give_block(uint64_t page, unsigned order)
     free_[order].insert(page);
 }
 
-kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::alloc(uint64_t bytes, unsigned max_order)
+kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::take_chunks(uint64_t bytes,
+                                                                     unsigned max_order)
 {
     if (bytes == 0 || !kernel::page_aligned(bytes))
         return kernel::Error(-EINVAL);
@@ -103,20 +130,25 @@ kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::alloc(uint64_t bytes, un
     std::lock_guard lk(lock_);
     if (pages > free_pages_)
         return kernel::Error(-ENOMEM);
+    auto give_back = [&] {
+        for (const Chunk &c : chunks)
+            give_block(c.offset >> kPageShift, chunk_order(c));
+        return kernel::Error(-ENOMEM);
+    };
     unsigned order = std::min<unsigned>(max_order, kMaxOrder);
     while (pages) {
         while ((uint64_t(1) << order) > pages)
             --order;
+        // Room first, so that the push_back below cannot throw with the block taken.
+        if (chunks.size() == chunks.capacity() &&
+            kernel::try_reserve(chunks, 2 * chunks.size() + 4).is_error())
+            return give_back();
         uint64_t page;
         // Largest order first; fall back to smaller blocks when memory is fragmented.
         unsigned o = order;
         while (!take_block(o, &page)) {
-            if (o == 0) { // cannot happen while free_pages_ covers the request
-                for (const Chunk &c : chunks)
-                    give_block(c.offset >> kPageShift,
-                               unsigned(__builtin_ctzll(c.length >> kPageShift)));
-                return kernel::Error(-ENOMEM);
-            }
+            if (o == 0) // cannot happen while free_pages_ covers the request
+                return give_back();
             --o;
         }
         chunks.push_back({page << kPageShift, kernel::kPageSize << o});
@@ -126,15 +158,88 @@ kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::alloc(uint64_t bytes, un
     return chunks;
 }
 
-void PagePool::free(const std::vector<Chunk> &chunks)
+void PagePool::give_chunks(const std::vector<Chunk> &chunks)
 {
-    // Give the pages back to the system first: a later allocation reads zeros.
-    for (const Chunk &c : chunks)
-        fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(c.offset),
-                  off_t(c.length));
     std::lock_guard lk(lock_);
     for (const Chunk &c : chunks)
-        give_block(c.offset >> kPageShift, unsigned(__builtin_ctzll(c.length >> kPageShift)));
+        give_block(c.offset >> kPageShift, chunk_order(c));
+}
+
+kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_order)
+{
+    // From here on `pages` undoes whatever was done when a step fails.
+    Pages pages(this, TRY(take_chunks(bytes, max_order)));
+    // Making the memfd and mapping each run of chunks take the kernel's memory (a file,
+    // VMAs): they are allocations that fault injection may fail.
+    if (kernel::alloc_should_fail())
+        return kernel::Error(-ENOMEM);
+    pages.fd_ = memfd_create("qaic-bo", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (pages.fd_ < 0)
+        return kernel::Error(-ENOMEM);
+    // Sealed at its size: a holder of the fd can neither shrink it under the driver's
+    // mappings (SIGBUS) nor grow it, nor change the seals.
+    if (ftruncate(pages.fd_, off_t(bytes)) != 0 ||
+        fcntl(pages.fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        return kernel::Error(-ENOMEM);
+    bool mapped = for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t pos) {
+        return !kernel::alloc_should_fail() &&
+               mmap(addr(offset), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pages.fd_,
+                    off_t(pos)) != MAP_FAILED;
+    });
+    if (!mapped)
+        return kernel::Error(-ENOMEM);
+    return pages;
+}
+
+// ---------------------------------------------------------------------------- Pages
+
+PagePool::Pages::Pages(Pages &&other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)), fd_(std::exchange(other.fd_, -1)),
+      chunks_(std::move(other.chunks_))
+{
+    other.chunks_.clear();
+}
+
+PagePool::Pages &PagePool::Pages::operator=(Pages &&other) noexcept
+{
+    if (this != &other) {
+        release();
+        pool_ = std::exchange(other.pool_, nullptr);
+        fd_ = std::exchange(other.fd_, -1);
+        chunks_ = std::move(other.chunks_);
+        other.chunks_.clear();
+    }
+    return *this;
+}
+
+PagePool::Pages::~Pages()
+{
+    release();
+}
+
+void *PagePool::Pages::addr(const Chunk &c) const
+{
+    return pool_->addr(c.offset);
+}
+
+void PagePool::Pages::release()
+{
+    if (!pool_)
+        return;
+    // The range forgets the memfd first; its pages go once no mapping or fd holds them, and
+    // the next allocation of these chunks maps a memfd of its own, which reads zero. Should
+    // the kernel refuse the reservation (out of memory), the run keeps mapping these pages
+    // until it is handed out again: nothing reaches it until then.
+    for_each_run(chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
+        reserve(pool_->addr(offset), len);
+        return true;
+    });
+    if (fd_ >= 0)
+        close(fd_);
+    pool_->give_chunks(chunks_);
+    pool_ = nullptr;
+    fd_ = -1;
+    chunks_.clear();
 }
 
 } // namespace qaic

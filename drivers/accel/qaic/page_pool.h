@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Host memory for buffer objects: a buddy allocator over the pages of one memfd. The memfd
-// lets the same pages be mapped into the user's address space (mmap of a BO) and reached by
-// the driver and the device (through the pool's own mapping). Its size is the driver's memory
-// limit: nothing below the driver refuses absurd sizes, so the pool does. The pool's own
-// mapping is a kernel range (kernel/mm.h): a user may not map over it or unmap it.
+// Host memory for buffer objects: a buddy allocator of "physical" pages over one reserved
+// range of the driver's address space. Each allocation's pages are a memfd of its own, its
+// chunks mapped at their places in the range: the driver and the device reach them there,
+// the user (or a client of qaicd, handed the fd) maps the memfd and sees exactly these
+// pages, in order, and nothing of any other allocation. The range's size is the driver's
+// memory limit: nothing below the driver refuses absurd sizes, so the pool does. The range is
+// a kernel range (kernel/mm.h): a user may not map over it or unmap it.
 #pragma once
 
 #include "kernel/result.h"
@@ -18,36 +20,62 @@ namespace qaic {
 
 class PagePool {
 public:
-    // One physically contiguous run: 2^order pages at a page offset in the memfd.
+    // One physically contiguous run: 2^order pages at a page offset in the pool's range.
     struct Chunk {
-        uint64_t offset; // bytes into the memfd
+        uint64_t offset; // bytes into the range
         uint64_t length; // bytes, a power-of-two number of pages
+    };
+
+    // One allocation: its chunks, and its memfd holding their pages chunk after chunk (sealed
+    // at its size, so whoever holds the fd can never make the driver's accesses fault). The
+    // destructor gives the chunks back; the pages live on while a mapping of the memfd or a
+    // copy of the fd does.
+    class Pages {
+    public:
+        Pages() = default;
+        Pages(Pages &&other) noexcept;
+        Pages &operator=(Pages &&other) noexcept;
+        ~Pages();
+
+        bool empty() const { return chunks_.empty(); }
+        const std::vector<Chunk> &chunks() const { return chunks_; }
+        void *addr(const Chunk &c) const;
+        int fd() const { return fd_; }
+
+    private:
+        friend class PagePool;
+        Pages(PagePool *pool, std::vector<Chunk> chunks) : pool_(pool), chunks_(std::move(chunks)) {}
+        void release();
+
+        PagePool *pool_ = nullptr;
+        int fd_ = -1;
+        std::vector<Chunk> chunks_;
     };
 
     static constexpr unsigned kMaxOrder = 10; // 4 MiB chunks at most, as the kernel's buddy
 
     // size is rounded down to whole max-order blocks.
     static kernel::ErrorOr<std::unique_ptr<PagePool>> create(uint64_t size);
+    // Every allocation must be freed first.
     ~PagePool();
 
     // Zeroed memory for bytes (a page multiple) as chunks of decreasing order: as large as
-    // the remaining size and free memory allow. -ENOMEM when the pool cannot hold it; nothing
-    // is left allocated then. max_order caps the chunk size.
-    kernel::ErrorOr<std::vector<Chunk>> alloc(uint64_t bytes, unsigned max_order = kMaxOrder);
-    // Returns the chunks; their pages are released to the system and read as zero again.
-    void free(const std::vector<Chunk> &chunks);
+    // the remaining size and free memory allow. -ENOMEM when the pool cannot hold it or its
+    // memfd cannot be made or mapped; nothing is left allocated, mapped or open then.
+    // max_order caps the chunk size.
+    kernel::ErrorOr<Pages> alloc(uint64_t bytes, unsigned max_order = kMaxOrder);
 
-    int fd() const { return fd_; }
     void *addr(uint64_t offset) const { return base_ + offset; }
     uint64_t size() const { return size_; }
     uint64_t free_bytes() const;
 
 private:
-    PagePool(int fd, uint8_t *base, uint64_t size);
+    PagePool(uint8_t *base, uint64_t size);
+    kernel::ErrorOr<std::vector<Chunk>> take_chunks(uint64_t bytes, unsigned max_order);
+    void give_chunks(const std::vector<Chunk> &chunks);
     bool take_block(unsigned order, uint64_t *page);
     void give_block(uint64_t page, unsigned order);
 
-    int fd_;
     uint8_t *base_;
     uint64_t size_;
     mutable std::mutex lock_;

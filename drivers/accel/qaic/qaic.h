@@ -64,10 +64,12 @@ struct Slice {
 
 class Bo : public accel::GemObject {
 public:
-    Bo(QaicDevice &qdev, uint64_t size, std::vector<PagePool::Chunk> chunks);
+    Bo(QaicDevice &qdev, uint64_t size, PagePool::Pages pages);
     ~Bo() override;
 
     ErrorOr<void> mmap(accel::Vma &vma) override;
+    // The BO's memfd, its pages from offset 0.
+    ErrorOr<accel::MmapFd> mmap_fd() const override;
 
     QaicDevice &qdev() const;
     const kernel::SgTable &sgt() const { return sgt_; }
@@ -92,7 +94,7 @@ public:
     void dma_unmap();
 
 private:
-    std::vector<PagePool::Chunk> chunks_;
+    PagePool::Pages pages_;
     kernel::SgTable sgt_;
 };
 

@@ -39,17 +39,16 @@ ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle)
     return RefPtr<Bo>::share(static_cast<Bo *>(obj.get()));
 }
 
-Bo::Bo(QaicDevice &qdev, uint64_t size, std::vector<PagePool::Chunk> chunks)
-    : GemObject(qdev, size), chunks_(std::move(chunks))
+Bo::Bo(QaicDevice &qdev, uint64_t size, PagePool::Pages pages)
+    : GemObject(qdev, size), pages_(std::move(pages))
 {
-    for (const PagePool::Chunk &c : chunks_)
-        sgt_.entries.push_back({qdev.pool->addr(c.offset), c.length, 0});
+    for (const PagePool::Chunk &c : pages_.chunks())
+        sgt_.entries.push_back({pages_.addr(c), c.length, 0});
 }
 
 Bo::~Bo()
 {
-    dma_unmap();
-    qdev().pool->free(chunks_);
+    dma_unmap(); // before pages_ goes: the device may not reach freed chunks
 }
 
 QaicDevice &Bo::qdev() const
@@ -73,31 +72,20 @@ void Bo::dma_unmap()
     dma_mapped = false;
 }
 
-// Maps exactly the BO's pages: a placeholder range first, then each chunk of the pool's
-// memfd over it, so the user sees one contiguous mapping of the scattered pages.
+// The BO's memfd holds exactly its pages, in order: one mapping of it is the BO.
 ErrorOr<void> Bo::mmap(accel::Vma &vma)
 {
-    int fixed = vma.flags & MAP_FIXED;
-    void *base = ::mmap(vma.addr, vma.len, PROT_NONE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed, -1, 0);
-    if (base == MAP_FAILED)
+    void *p = ::mmap(vma.addr, vma.len, vma.prot, MAP_SHARED | (vma.flags & MAP_FIXED),
+                     pages_.fd(), 0);
+    if (p == MAP_FAILED)
         return Error(-errno);
-    uint64_t pos = 0;
-    for (const PagePool::Chunk &c : chunks_) {
-        if (pos >= vma.len)
-            break;
-        uint64_t len = std::min<uint64_t>(c.length, vma.len - pos);
-        void *p = ::mmap(static_cast<char *>(base) + pos, len, vma.prot,
-                         MAP_SHARED | MAP_FIXED, qdev().pool->fd(), off_t(c.offset));
-        if (p == MAP_FAILED) {
-            int err = errno;
-            ::munmap(base, vma.len);
-            return Error(-err);
-        }
-        pos += len;
-    }
-    vma.addr = base;
+    vma.addr = p;
     return {};
+}
+
+ErrorOr<accel::MmapFd> Bo::mmap_fd() const
+{
+    return accel::MmapFd{pages_.fd(), 0};
 }
 
 // ---------------------------------------------------------------------------- ioctls
@@ -113,9 +101,9 @@ ErrorOr<void> create_bo_ioctl(accel::File &file, void *data)
         return Error(-EINVAL);
     if (!qdev.online)
         return Error(-ENODEV);
-    // Memory comes zeroed: the pool's pages read as zero until first written.
-    std::vector<PagePool::Chunk> chunks = TRY(qdev.pool->alloc(*size));
-    auto bo = kernel::make_ref<Bo>(qdev, *size, std::move(chunks));
+    // Memory comes zeroed: a new memfd reads zero until first written.
+    PagePool::Pages pages = TRY(qdev.pool->alloc(*size));
+    RefPtr<Bo> bo = TRY(kernel::try_make_ref<Bo>(qdev, *size, std::move(pages)));
     args->handle = TRY(file.handle_create(bo));
     return {};
 }

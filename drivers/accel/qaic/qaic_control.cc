@@ -236,8 +236,9 @@ struct ManageCtx {
     QaicDevice &qdev;
     uint32_t usr; // the user's handle: the file may be closed before a late answer comes
     uint64_t epoch = 0; // the control channel's epoch when the first message was sent
-    // DMA_XFER: bounce copy of the user's data, mapped for the device.
-    std::vector<PagePool::Chunk> bounce;
+    // DMA_XFER: bounce copy of the user's data, mapped for the device. Unmapped in the
+    // destructor's body, before the members (and so the pages) go.
+    PagePool::Pages bounce;
     kernel::SgTable bounce_sgt;
     bool bounce_mapped = false;
     size_t next_pair = 0; // first address/size pair not yet sent
@@ -256,8 +257,6 @@ struct ManageCtx {
     {
         if (bounce_mapped)
             qdev.pdev.dma_unmap_sgtable(bounce_sgt, kernel::DmaDirection::kToDevice);
-        if (!bounce.empty())
-            qdev.pool->free(bounce);
         for (kernel::DmaCoherent &q : queues)
             if (q.cpu_addr)
                 qdev.pdev.dma_free_coherent(q);
@@ -282,11 +281,11 @@ ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer 
         return Error(-EINVAL);
     ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, kBounceOrder));
     uint64_t done = 0;
-    for (const PagePool::Chunk &c : ctx.bounce) {
+    for (const PagePool::Chunk &c : ctx.bounce.chunks()) {
         uint64_t len = std::min<uint64_t>(c.length, t.size - done);
-        TRY(kernel::copy_from_user(ctx.qdev.pool->addr(c.offset),
-                                   kernel::UserPtr<const void>(t.addr + done), len));
-        ctx.bounce_sgt.entries.push_back({ctx.qdev.pool->addr(c.offset), len, 0});
+        TRY(kernel::copy_from_user(ctx.bounce.addr(c), kernel::UserPtr<const void>(t.addr + done),
+                                   len));
+        ctx.bounce_sgt.entries.push_back({ctx.bounce.addr(c), len, 0});
         done += len;
     }
     TRY(ctx.qdev.pdev.dma_map_sgtable(ctx.bounce_sgt, kernel::DmaDirection::kToDevice));

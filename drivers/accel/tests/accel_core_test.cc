@@ -107,6 +107,7 @@ public:
         vma.addr = p;
         return {};
     }
+    kernel::ErrorOr<accel::MmapFd> mmap_fd() const override { return accel::MmapFd{fd_, 0}; }
     void close(File &) override { ++closes; }
     int closes = 0;
 
@@ -613,6 +614,55 @@ TEST_F(AccelCore, ObjectsWithoutMmapSupportGiveEnodev)
     EXPECT_EQ(accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, obj->mmap_offset().value())
                   .code(),
               -ENODEV);
+    EXPECT_EQ(accel::mmap_source(*file, obj->mmap_offset().value(), 4096).code(), -ENODEV);
+}
+
+// ---------------------------------------------------------------------------- mmap_source
+
+// What a host maps into another process: the object, held, and its fd and offset; a mapping
+// of them shows the object's bytes as mmap() does.
+TEST_F(AccelCore, MmapSourceIsTheObjectsFd)
+{
+    auto obj = new_object(2 * 4096);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    uint64_t off = obj->mmap_offset().value();
+    auto src = accel::mmap_source(*file, off, 2 * 4096);
+    ASSERT_FALSE(src.is_error());
+    EXPECT_EQ(src.value().obj.get(), obj.get());
+    EXPECT_EQ(obj->refcount(), 3u); // ours, the handle's, the source's
+    EXPECT_EQ(src.value().offset, 0u);
+    auto p = accel::mmap(*file, nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, off);
+    ASSERT_FALSE(p.is_error());
+    static_cast<char *>(p.value())[4096 + 7] = 0x42;
+    void *other = ::mmap(nullptr, 2 * 4096, PROT_READ, MAP_SHARED, src.value().fd,
+                         off_t(src.value().offset));
+    ASSERT_NE(other, MAP_FAILED);
+    EXPECT_EQ(static_cast<char *>(other)[4096 + 7], 0x42);
+    ::munmap(other, 2 * 4096);
+    ASSERT_FALSE(accel::munmap(p.value(), 2 * 4096).is_error());
+}
+
+// The same rules as mmap() for the same arguments, with the same errnos.
+TEST_F(AccelCore, MmapSourceRulesAreMmaps)
+{
+    auto obj = new_object(8192);
+    uint32_t h = file->handle_create(obj).value();
+    uint64_t off = obj->mmap_offset().value();
+    EXPECT_EQ(accel::mmap_source(*file, off, 8193).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap_source(*file, off, 0).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap_source(*file, off, SIZE_MAX).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap_source(*file, off + 4096, 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap_source(*file, off + 1, 4096).code(), -EINVAL);
+    EXPECT_EQ(accel::mmap_source(*file, 0, 4096).code(), -EINVAL);
+    EXPECT_FALSE(accel::mmap_source(*file, off, 8000).is_error()); // rounds up to the size
+    auto other = open_file();
+    EXPECT_EQ(accel::mmap_source(*other, off, 4096).code(), -EACCES);
+    ASSERT_FALSE(file->handle_delete(h).is_error());
+    EXPECT_EQ(accel::mmap_source(*file, off, 4096).code(), -EACCES);
+    ASSERT_FALSE(file->handle_create(obj).is_error());
+    dev->unplug();
+    EXPECT_EQ(accel::mmap_source(*file, off, 4096).code(), -ENODEV);
+    EXPECT_EQ(accel::mmap(*file, nullptr, 4096, PROT_READ, MAP_SHARED, off).code(), -ENODEV);
 }
 
 } // namespace

@@ -62,7 +62,7 @@ TEST_F(QaicdDeath, KilledDaemonEndsASleepingWaitWithEnodev)
     EXPECT_EQ(qaic_open(path.c_str()), -1);
     EXPECT_EQ(errno, ENODEV);
     HostStats st;
-    EXPECT_EQ(qaic_host_stats(path.c_str(), &st), -1);
+    EXPECT_EQ(qaic_host_get_stats(path.c_str(), &st), -1);
     EXPECT_EQ(errno, ENODEV);
 }
 

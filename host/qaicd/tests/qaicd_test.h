@@ -220,8 +220,7 @@ private:
 
 // ---------------------------------------------------------------------------- counts
 
-// The daemon's counts (the struct shares its name with the call that fills it).
-using HostStats = struct ::qaic_host_stats;
+using HostStats = qaic_host_stats;
 
 inline std::string describe(const HostStats &s)
 {
@@ -275,20 +274,19 @@ protected:
     HostStats counts()
     {
         HostStats st{};
-        EXPECT_EQ(qaic_host_stats(path.c_str(), &st), 0) << std::strerror(errno);
+        EXPECT_EQ(qaic_host_get_stats(path.c_str(), &st), 0) << std::strerror(errno);
         return st;
     }
 
-    // The counts once `files` files with `channels` channels are open besides the counting
-    // one and two readings in a row agree (bounded): what a client that comes and goes must
-    // leave as it found it.
+    // The counts once `files` files with `channels` channels are open and two readings in a
+    // row agree (bounded): what a client that comes and goes must leave as it found it.
     HostStats steady_counts(unsigned files = 0, unsigned channels = 0)
     {
         auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
         HostStats prev{}, now{};
         while (Clock::now() < deadline) {
             now = counts();
-            if (now.files == files + 1 && now.channels == channels + 1 && same_counts(now, prev))
+            if (now.files == files && now.channels == channels && same_counts(now, prev))
                 return now;
             prev = now;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -305,8 +303,9 @@ protected:
         auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
         HostStats now{};
         while (Clock::now() < deadline) {
-            if (qaic_host_stats(path.c_str(), &now) != 0)
-                return testing::AssertionFailure() << "qaic_host_stats: " << std::strerror(errno);
+            if (qaic_host_get_stats(path.c_str(), &now) != 0)
+                return testing::AssertionFailure()
+                       << "qaic_host_get_stats: " << std::strerror(errno);
             if (same_counts(now, want))
                 return testing::AssertionSuccess();
             std::this_thread::sleep_for(std::chrono::milliseconds(1));

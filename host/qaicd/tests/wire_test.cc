@@ -240,11 +240,27 @@ TEST_F(QaicdWire, RequestOfTheWrongSizeDropsTheChannel)
     std::memcpy(buf, &req, sizeof(req));
     ASSERT_TRUE(send_raw(ch, buf, sizeof(buf)));
     EXPECT_TRUE(dropped(ch));
-    expect_logged("bad request (op 3, 32 bytes)");
+    expect_logged("bad request (op 3, " + std::to_string(sizeof(buf)) + " bytes)");
     // The file is not the channel: another channel of it still works.
     int ch2 = raw_attach(sock);
     EXPECT_GE(ch2, 0);
     ::close(ch2);
+    close_raw();
+    expect_undisturbed();
+}
+
+// The argument bytes that travel with an ioctl must be the size its cmd encodes.
+TEST_F(QaicdWire, InlineArgumentOfTheWrongSizeDropsTheChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    unsigned char buf[sizeof(wire::IoctlReq) + 8] = {};
+    wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_QAIC_CREATE_BO, 0};
+    req.arg_len = 8;
+    static_assert(_IOC_SIZE(DRM_IOCTL_QAIC_CREATE_BO) != 8);
+    std::memcpy(buf, &req, sizeof(req));
+    ASSERT_TRUE(send_raw(ch, buf, sizeof(buf)));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("bad request (op 3, " + std::to_string(sizeof(buf)) + " bytes)");
     close_raw();
     expect_undisturbed();
 }

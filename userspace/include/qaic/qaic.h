@@ -10,9 +10,12 @@
  * Devices:
  *   "sim"                 the simulated AIC100 card embedded in this process (one per process;
  *                         every open is a new file on the same device)
+ *   "DIR/accelN"          a card served by qaicd at that socket: the fd is the connection,
+ *                         so dup, fork and SCM_RIGHTS share the open file, as with a node
  *   "/dev/accel/accelN"   a real accel node, through open(2), libdrm's drmIoctl and mmap(2)
  *   NULL                  $QAIC_DEVICE if set, else the first /dev/accel node whose
- *                         DRM_IOCTL_VERSION name is "qaic", else "sim"
+ *                         DRM_IOCTL_VERSION name is "qaic", else a running qaicd's default
+ *                         socket ($XDG_RUNTIME_DIR/qaic/accel0, /run/qaic/accel0), else "sim"
  */
 #ifndef QAIC_QAIC_H
 #define QAIC_QAIC_H

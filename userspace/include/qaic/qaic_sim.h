@@ -68,13 +68,13 @@ struct qaic_host_stats {
 	unsigned channels;    /* client threads' channels being served */
 	unsigned dbcs_in_use; /* activated DBCs, over every card */
 	unsigned long long bo_bytes;  /* host memory of BOs and DMA bounce buffers, every card */
-	unsigned long long fds;       /* the daemon's open file descriptors */
-	unsigned long long threads;   /* the daemon's threads */
+	unsigned long long fds;       /* the daemon's open file descriptors (the query's too) */
+	unsigned long long threads;   /* the daemon's threads (the query's channel's too) */
 	unsigned long long rss_bytes; /* the daemon's resident memory */
 };
 /* The counts of the qaicd serving device (a socket path; NULL: the device qaic_open(NULL)
  * would open). ENODEV when that is not a running qaicd. */
-int qaic_host_stats(const char *device, struct qaic_host_stats *stats);
+int qaic_host_get_stats(const char *device, struct qaic_host_stats *stats);
 
 #if defined(__cplusplus)
 }

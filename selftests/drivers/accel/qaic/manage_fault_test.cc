@@ -169,14 +169,14 @@ TEST_F(Qaic, DeviceRemoval)
         EXPECT_EQ(gem_close(fd, bo), -ENODEV);
     }
     errno = 0;
-    EXPECT_EQ(qaic_open("sim"), -1);
+    EXPECT_EQ(qaic_open(nullptr), -1);
     EXPECT_EQ(errno, ENODEV);
     // The mapping made before stays usable until it is unmapped.
     EXPECT_EQ(p[0], 0x77);
     EXPECT_EQ(qaic_munmap(p, 2 * kPage), 0);
 
     ASSERT_EQ(qaic_sim_replug(), 0);
-    int fd2 = qaic_open("sim");
+    int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0) << std::strerror(errno);
     qaic_manage_trans_status_from_dev s{};
     EXPECT_EQ(status(fd2, &s), 0);

@@ -17,7 +17,7 @@ protected:
     {
         if (!selftest::on_sim())
             GTEST_SKIP() << "NSP programs of the simulated card's format";
-        dev = std::make_unique<qaic::Device>("sim");
+        dev = std::make_unique<qaic::Device>(nullptr);
         dbc = std::make_unique<qaic::Dbc>(*dev, 16);
     }
 
@@ -220,7 +220,7 @@ TEST_F(Nsp, BadProgramsAreRefused)
 
 TEST_F(Nsp, ProgramOnAnotherUsersDbcIsRefused)
 {
-    qaic::Device other("sim");
+    qaic::Device other(nullptr);
     auto image = qaic::ProgramBuilder(kDoorbell).sem(0, QAIC_SEM_INC, 1).build();
     other.dma_xfer(3, image.data(), image.size());
     try {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Common fixture of the uAPI selftests. They use nothing but libqaic's device-file ABI and
 // the uAPI, so they run unchanged on the simulated card and on a real /dev/accel node; the
-// device comes from $QAIC_DEVICE (default: a real qaic node if present, else "sim").
+// device comes from $QAIC_DEVICE (default: a real qaic node if present, else a running
+// qaicd's default socket, else "sim").
 #pragma once
 
 #include <cerrno>
@@ -12,14 +13,18 @@
 #include <gtest/gtest.h>
 #include <qaic/qaic.h>
 #include <string>
+#include <sys/stat.h>
 
 namespace selftest {
 
-// The device the suite runs against, as qaic_open(NULL) resolves it.
+// Whether the device the suite runs against (as qaic_open(NULL) resolves it) is a simulated
+// card: the embedded one, or one that qaicd serves at a socket.
 inline bool on_sim()
 {
     const char *env = std::getenv("QAIC_DEVICE");
-    return !env || !*env || std::strcmp(env, "sim") == 0;
+    struct stat st;
+    return !env || !*env || std::strcmp(env, "sim") == 0 ||
+           (stat(env, &st) == 0 && S_ISSOCK(st.st_mode));
 }
 
 // -errno of a failed call, 0 on success: tests compare with the exact errno.

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# qaicd as an administrator meets it: options, the sockets it makes (mode, several cards), a
+# second daemon refused, a socket left by a dead one replaced, socket activation, clients on
+# each card, clean shutdown on SIGTERM. Prints KTAP.
+#   qaicd.sh BUILD_DIR
+set -u
+build=$(cd "${1:?usage: qaicd.sh BUILD_DIR}" && pwd) || exit 1
+qaicd=$build/bin/qaicd
+client=$build/bin/qaic-client
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+
+# shellcheck source=../lib/ktap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/ktap.sh"
+check() { # name, then a command that must succeed
+    local name=$1
+    shift
+    if "$@" >"$tmp/log" 2>&1; then
+        ok "$name"
+    else
+        not_ok "$name"
+        diag "$tmp/log"
+    fi
+}
+# start DIR ARGS...: a qaicd serving DIR, its stderr in DIR.log; waits for its first socket.
+start() {
+    local dir=$1
+    shift
+    "$qaicd" --dir "$dir" "$@" 2>"$dir.log" &
+    pids+=($!)
+    for _ in $(seq 200); do
+        [[ -S $dir/accel0 ]] && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "qaicd did not come up:"
+    cat "$dir.log"
+    return 1
+}
+# stop PID: SIGTERM, and it must exit 0.
+stop() {
+    kill -TERM "$1" && wait "$1"
+}
+
+help_names_the_options() {
+    "$qaicd" --help | grep -q -- "--cards" && "$qaicd" --help | grep -q -- "--group" &&
+        "$qaicd" --version | grep -q "qaicd 0.1.0"
+}
+two_cards_two_sockets() {
+    start "$tmp/a" --cards 2 || return 1
+    for n in 0 1; do
+        [[ -S $tmp/a/accel$n ]] || { echo "no socket accel$n"; return 1; }
+        local mode
+        mode=$(stat -c %a "$tmp/a/accel$n")
+        [[ $mode == 660 ]] || { echo "accel$n has mode $mode, not 660"; return 1; }
+    done
+}
+client_on_each_card() {
+    QAIC_DEVICE=$tmp/a/accel0 "$client" run -n 5 -b 2 | grep -q "verified: *5/5" &&
+        "$client" -d "$tmp/a/accel1" dma -s 65536 -n 2 | grep -q verified
+}
+host_counts_are_back_after_clients() {
+    "$client" -d "$tmp/a/accel0" host | tee "$tmp/host" && grep -q "^files: *0$" "$tmp/host" &&
+        grep -q "^dbcs: *0 in use$" "$tmp/host" && grep -q "^bo memory: *0 bytes$" "$tmp/host" &&
+        "$client" -d "$tmp/a/accel0" --json host | /usr/bin/python3 -c \
+            "import json,sys; j=json.load(sys.stdin); sys.exit(0 if j['files'] == 0 and j['threads'] > 0 else 1)"
+}
+second_daemon_is_refused() {
+    "$qaicd" --dir "$tmp/a" 2>"$tmp/second.log"
+    local rc=$?
+    cat "$tmp/second.log"
+    [[ $rc -eq 1 ]] && grep -q "another qaicd serves it" "$tmp/second.log"
+}
+sigterm_stops_cleanly() {
+    stop "${pids[0]}" || { cat "$tmp/a.log"; return 1; }
+    grep -q "stopped" "$tmp/a.log" && [[ ! -e $tmp/a/accel0 && ! -e $tmp/a/accel1 ]]
+}
+stale_socket_is_replaced() {
+    start "$tmp/b" || return 1
+    kill -KILL "${pids[-1]}"
+    wait "${pids[-1]}" 2>/dev/null
+    [[ -S $tmp/b/accel0 ]] || { echo "the killed daemon's socket is gone already"; return 1; }
+    "$client" -d "$tmp/b/accel0" info 2>&1 | grep -q ENODEV || { echo "no ENODEV without a daemon"; return 1; }
+    start "$tmp/b" || return 1
+    "$client" -d "$tmp/b/accel0" info | grep -q "qaic" && stop "${pids[-1]}"
+}
+unknown_group_is_an_error() {
+    "$qaicd" --dir "$tmp/c" --group no-such-group-here
+    [[ $? -eq 2 ]]
+}
+socket_activation() {
+    mkdir -p "$tmp/d"
+    systemd-socket-activate --seqpacket -l "$tmp/d/accel0" "$qaicd" 2>"$tmp/d.log" &
+    pids+=($!)
+    for _ in $(seq 200); do
+        [[ -S $tmp/d/accel0 ]] && break
+        sleep 0.05
+    done
+    "$client" -d "$tmp/d/accel0" run -n 3 -b 1 | grep -q "verified: *3/3" || { cat "$tmp/d.log"; return 1; }
+    grep -q "serving the socket passed by the service manager" "$tmp/d.log" && stop "${pids[-1]}"
+}
+
+echo "TAP version 13"
+echo "1..9"
+check help_names_the_options help_names_the_options
+check two_cards_two_sockets two_cards_two_sockets
+check client_on_each_card client_on_each_card
+check host_counts_are_back_after_clients host_counts_are_back_after_clients
+check second_daemon_is_refused second_daemon_is_refused
+check sigterm_stops_cleanly sigterm_stops_cleanly
+check stale_socket_is_replaced stale_socket_is_replaced
+check unknown_group_is_an_error unknown_group_is_an_error
+if command -v systemd-socket-activate >/dev/null; then
+    check socket_activation socket_activation
+else
+    skip socket_activation "no systemd-socket-activate"
+fi
+totals
