@@ -22,7 +22,8 @@ public:
     Task &operator=(const Task &) = delete;
 
     // From any thread: marks the task killed and wakes each of its interruptible sleeps,
-    // whatever it sleeps on. Sleeps that start later end at once too.
+    // whatever it sleeps on. Sleeps that start later end at once too. It takes the lock of
+    // each thing the task sleeps on: never call it holding one (a wait's condition, say).
     void kill();
     bool killed() const { return killed_.load(std::memory_order_acquire); }
 
