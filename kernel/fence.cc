@@ -38,11 +38,12 @@ void Fence::add_callback(std::function<void(int)> cb)
     cb(status_);
 }
 
-ErrorOr<int> Fence::wait_until(Clock::time_point deadline)
+ErrorOr<int> Fence::wait(Clock::time_point deadline, Sleep how)
 {
     if (!signaled()) {
+        TaskSleep sleep(lock_, cv_, how); // outlives the lock: kill() locks in the other order
         std::unique_lock lk(lock_);
-        TRY(WaitQueue::sleep_until(cv_, lk, deadline,
+        TRY(WaitQueue::sleep_until(cv_, lk, sleep, deadline,
                                    [this] { return signaled_.load(std::memory_order_relaxed); }));
     }
     return status_;

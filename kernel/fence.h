@@ -37,12 +37,22 @@ public:
     // Waits until signaled (the fence's status) or until deadline (-ETIMEDOUT). (Callers
     // expecting the fence within a thread wakeup's cost poll signaled() first:
     // kernel::spin_until.)
-    ErrorOr<int> wait_until(Clock::time_point deadline);
+    ErrorOr<int> wait_until(Clock::time_point deadline)
+    {
+        return wait(deadline, Sleep::kUninterruptible);
+    }
+    // The same, or -EINTR once the current task is killed (dma_fence_wait_timeout, intr).
+    ErrorOr<int> wait_interruptible_until(Clock::time_point deadline)
+    {
+        return wait(deadline, Sleep::kInterruptible);
+    }
 
     // A context number no other timeline uses.
     static uint64_t new_context();
 
 private:
+    ErrorOr<int> wait(Clock::time_point deadline, Sleep how);
+
     const uint64_t context_, seqno_;
     std::atomic<bool> signaled_{false};
     int status_ = 0; // written before signaled_ is published

@@ -159,18 +159,20 @@ public:
     ErrorOr<void> reinit();
     void fini();
 
-    // What becomes of the answer to a message whose sender stopped waiting (timeout): called
-    // on the device's workqueue with the answer when it comes, or with the error that means
-    // none will (-EIO: the device was reset, -ENODEV: it is gone).
+    // What becomes of the answer to a message whose sender stopped waiting (timeout, kill):
+    // called on the device's workqueue with the answer when it comes, or with the error that
+    // means none will (-EIO: the device was reset, -ENODEV: it is gone).
     using LateAnswer = std::function<void(ErrorOr<std::vector<uint8_t>>)>;
 
     // Sends msg (a WireMsgHdr + transactions; crc32, magic and sequence are filled here) and
     // returns the response message, checked for length and (when required) CRC:
-    // -ETIMEDOUT, -EIO (device reset meanwhile, or found reset), -EPIPE (bad CRC), -ENODEV.
-    // *epoch is set to the epoch the message was sent in; late, if set, takes over the answer
-    // after a timeout.
+    // -ETIMEDOUT, -EIO (device reset meanwhile, or found reset), -EPIPE (bad CRC), -ENODEV;
+    // -EINTR when an interruptible call's task is killed (a user's call, whose process died;
+    // never the driver's own messages nor a release's). *epoch is set to the epoch the
+    // message was sent in; late, if set, takes over the answer after a timeout or a kill.
     ErrorOr<std::vector<uint8_t>> transact(std::vector<uint8_t> msg, uint64_t *epoch = nullptr,
-                                           LateAnswer late = {});
+                                           LateAnswer late = {},
+                                           kernel::Sleep how = kernel::Sleep::kUninterruptible);
     // The control MSI: drains responses.
     void irq();
     // Fails every waiter with err (reset, removal) and starts a new epoch: answers of an

@@ -121,7 +121,7 @@ ErrorOr<void> ControlChannel::check_device()
 }
 
 ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg, uint64_t *epoch,
-                                                        LateAnswer late)
+                                                        LateAnswer late, kernel::Sleep how)
 {
     kernel::PciDev &pdev = qdev_.pdev;
     auto timeout = std::chrono::milliseconds(qdev_.params.control_resp_timeout_ms);
@@ -139,10 +139,10 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         };
         if (!room()) {
             lk.unlock();
-            auto r = wq_.wait_event_timeout([&] { return room(); }, timeout);
+            auto r = wq_.wait_event_timeout([&] { return room(); }, timeout, how);
             lk.lock();
             if (r.is_error())
-                return Error(-ETIMEDOUT);
+                return r.error();
         }
         if (head == kRegGone) {
             lk.unlock();
@@ -164,8 +164,10 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
-    auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout);
+    auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout, how);
     if (r.is_error()) {
+        // Timed out or interrupted (the caller's process died): either way the answer, if
+        // it comes, goes to late.
         std::unique_lock lk(lock_);
         if (!w.done) {
             waiters_.erase(seq);
@@ -174,7 +176,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             lk.unlock();
             // Silence may mean a reset or a removal whose interrupt was lost.
             TRY(check_device());
-            return Error(-ETIMEDOUT);
+            return r.error();
         }
     }
     if (w.err)
@@ -230,8 +232,8 @@ void ControlChannel::irq()
 namespace {
 
 // What one MANAGE call set in motion, released whatever the outcome: with the call, or, when
-// the call timed out on a message that offered rings or gave DBCs back, once that message's
-// late answer has been dealt with.
+// the call timed out (or its process died) on a message that offered rings or gave DBCs
+// back, once that message's late answer has been dealt with.
 struct ManageCtx {
     QaicDevice &qdev;
     uint32_t usr; // the user's handle: the file may be closed before a late answer comes
@@ -576,9 +578,10 @@ bool take_back_dbc(const ManageCtx &ctx, uint32_t dbc_id)
            d.dbc_id == dbc_id && (d.status == kFwOk || d.status == kFwNotOwner);
 }
 
-// The answer to a first message whose MANAGE timed out, or why none will come. Its caller
-// was told ETIMEDOUT, so it takes effect as if it had not run: DBCs the device assigned are
-// taken back before their rings are freed (with ctx), and DBCs it deactivated are released.
+// The answer to a first message whose MANAGE timed out or was interrupted, or why none will
+// come. Its caller was told ETIMEDOUT or EINTR, so it takes effect as if it had not run: DBCs
+// the device assigned are taken back before their rings are freed (with ctx), and DBCs it
+// deactivated are released.
 void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
 {
     QaicDevice &qdev = ctx.qdev;
@@ -649,7 +652,9 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     ControlChannel::LateAnswer late;
     if (ctx->changes_dbcs())
         late = [ctx](ErrorOr<std::vector<uint8_t>> answer) { late_answer(*ctx, std::move(answer)); };
-    std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take(), &ctx->epoch, std::move(late)));
+    // The waits for answers end when the caller's process dies (-EINTR), as after a timeout.
+    std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take(), &ctx->epoch, std::move(late),
+                                                      kernel::Sleep::kInterruptible));
     if (auto hook = test_hooks.manage_answered.load())
         hook(qdev);
     ErrorOr<bool> more = decode_response(*ctx, rsp, out);
@@ -664,7 +669,7 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
             more = r.error();
             break;
         }
-        auto r = qdev.ctrl.transact(next.take());
+        auto r = qdev.ctrl.transact(next.take(), nullptr, {}, kernel::Sleep::kInterruptible);
         if (r.is_error()) {
             more = r.error();
             break;

@@ -4,6 +4,7 @@
 #include "drivers/accel/qaic/qaic.h"
 #include "drivers/accel/qaic/qaic_slice.h"
 #include "kernel/printk.h"
+#include "kernel/task.h"
 
 #include <chrono>
 #include <cstring>
@@ -354,15 +355,18 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
         return {}; // never queued
     uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
     auto deadline = kernel::WaitQueue::deadline_after(std::chrono::milliseconds(ms));
+    // Every stage of the wait ends when the caller's task is killed (its process died), so
+    // its file can be released at once: -EINTR.
+    auto over = [&] { return job->fence->signaled() || kernel::fatal_signal_pending(); };
     // Busy polling (NAPI's, for a DMA queue): a simulated device runs the job's elements on
     // this thread, which would otherwise only wait for them. In polling mode the MSIs it
     // raises are not handled, so the waiter reaps the responses itself.
-    if (qdev.params.wait_busy_poll && !job->fence->signaled()) {
+    if (qdev.params.wait_busy_poll && !over()) {
         bool reap = qdev.params.datapath_polling != 0;
         qdev.pdev.busy_poll(job->dbc_id, [&] {
             if (reap)
                 qdev.dbc_irq(job->dbc_id);
-            return job->fence->signaled();
+            return over();
         }, deadline);
     }
     // Spin while the job can be expected to finish soon: the base spin plus the job's
@@ -378,9 +382,9 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     for (auto &d : qdev.dbcs)
         active += d->activity.recent(now);
     if (kernel::cpu_to_spare(active, others))
-        kernel::spin_until([&] { return job->fence->signaled(); }, spin);
+        kernel::spin_until(over, spin);
     qdev.spinners.fetch_sub(1, std::memory_order_relaxed);
-    auto status_or = job->fence->wait_until(deadline);
+    auto status_or = job->fence->wait_interruptible_until(deadline);
     int status = TRY(status_or);
     if (status)
         return Error(status);
