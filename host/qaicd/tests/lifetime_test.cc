@@ -111,6 +111,48 @@ TEST_F(QaicdLifetime, LastCloseReleasesEverything)
     EXPECT_TRUE(counts_return_to(start));
 }
 
+// Whether process pid sleeps (state S or D in /proc).
+bool process_sleeps(pid_t pid)
+{
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() &&
+           (stat[paren + 2] == 'S' || stat[paren + 2] == 'D');
+}
+
+// A client killed while its WAIT_BO sleeps in the daemon (a hung DBC, no hang recovery for
+// minutes): the call ends at once, as a killed task's sleep does, and its file is released.
+TEST_F(QaicdLifetime, ClientKilledInWaitBoIsReleased)
+{
+    ParamGuard guard("exec_timeout_ms", kDefaultExecTimeoutMs);
+    ASSERT_EQ(qaic_sim_set_param("exec_timeout_ms", 600000), 0);
+    HostStats start = steady_counts();
+    Pipe ready;
+    pid_t child = spawn([&] {
+        int fd = qaic_open(path.c_str());
+        uint32_t dbc, bo;
+        if (fd < 0 || activate(fd, 16, &dbc) != 0 || create_bo(fd, kPage, &bo) != 0 ||
+            attach(fd, bo, dbc, kDirToDev, {slice(0, kPage, 16 * kMiB)}) != 0 ||
+            qaic_sim_inject(fd, QAIC_SIM_HANG, dbc, 0) != 0 || execute(fd, dbc, bo, kDirToDev) != 0)
+            return 1;
+        ready.put(1);
+        wait_bo(fd, bo, dbc, 600000);
+        return 2;
+    });
+    ASSERT_GT(child, 0);
+    int64_t v;
+    ASSERT_TRUE(ready.get(&v));
+    // Its next sleep is the answer to WAIT_BO.
+    auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+    while (!process_sleeps(child) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    HostStats waiting = steady_counts(1, 1);
+    EXPECT_EQ(waiting.dbcs_in_use, 1u);
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(reap(child), 128 + SIGKILL);
+    EXPECT_TRUE(counts_return_to(start));
+}
+
 // One client: a DBC, a BO of big slices executed over and over, until it is killed.
 // Each of 16 clients in a row writes its own part of device memory: engines of killed
 // clients still finishing an element never write the bytes a newer one writes.
