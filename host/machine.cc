@@ -90,15 +90,24 @@ kernel::ErrorOr<kernel::RefPtr<accel::File>> Machine::open(unsigned card)
     return accel::open_minor(minor);
 }
 
-int Machine::inject(unsigned card_nr, unsigned fault, unsigned arg0, unsigned arg1)
+template <typename F> int Machine::with_card(unsigned card_nr, F &&f)
 {
     if (card_nr >= slots_.size())
         return -ENODEV;
     Slot &s = *slots_[card_nr];
     std::lock_guard lock(s.lock);
     aic100::Card *card = s.card();
-    if (!card)
-        return -ENODEV;
+    return card ? f(s, *card) : -ENODEV;
+}
+
+int Machine::inject(unsigned card_nr, unsigned fault, unsigned arg0, unsigned arg1)
+{
+    return with_card(card_nr, [&](Slot &s, aic100::Card &c) { return inject(s, c, fault, arg0, arg1); });
+}
+
+int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, unsigned arg1)
+{
+    aic100::Card *card = &c;
     bool dbc_ok = arg0 < card->num_dbc();
     switch (fault) {
     case QAIC_SIM_RESET:
@@ -170,29 +179,19 @@ int Machine::inject(unsigned card_nr, unsigned fault, unsigned arg0, unsigned ar
 
 int Machine::dbc_status(unsigned card_nr, unsigned dbc, struct qaic_sim_dbc_status *st)
 {
-    if (card_nr >= slots_.size())
-        return -ENODEV;
-    Slot &s = *slots_[card_nr];
-    std::lock_guard lock(s.lock);
-    aic100::Card *card = s.card();
-    if (!card)
-        return -ENODEV;
-    if (dbc >= card->num_dbc())
-        return -EINVAL;
-    aic100::DbcCounters c = card->dbc_counters(dbc);
-    *st = {c.state,     c.nelem,      c.queue_level, c.errors,          c.responses,
-           c.last_error, c.elements,  c.bytes,       c.polled_elements, c.deferred_doorbells};
-    return 0;
+    return with_card(card_nr, [&](Slot &, aic100::Card &card) {
+        if (dbc >= card.num_dbc())
+            return -EINVAL;
+        aic100::DbcCounters c = card.dbc_counters(dbc);
+        *st = {c.state,      c.nelem,    c.queue_level, c.errors,          c.responses,
+               c.last_error, c.elements, c.bytes,       c.polled_elements, c.deferred_doorbells};
+        return 0;
+    });
 }
 
 int Machine::num_dbc(unsigned card_nr)
 {
-    if (card_nr >= slots_.size())
-        return -ENODEV;
-    Slot &s = *slots_[card_nr];
-    std::lock_guard lock(s.lock);
-    aic100::Card *card = s.card();
-    return card ? int(card->num_dbc()) : -ENODEV;
+    return with_card(card_nr, [](Slot &, aic100::Card &card) { return int(card.num_dbc()); });
 }
 
 int Machine::replug(unsigned card_nr)

@@ -13,6 +13,9 @@
 #include <vector>
 
 struct qaic_sim_dbc_status;
+namespace aic100 {
+class Card;
+}
 
 namespace host {
 
@@ -56,6 +59,10 @@ public:
 
 private:
     struct Slot;
+    // f(slot, card) under the slot's lock, for a card that is there; -ENODEV otherwise.
+    template <typename F> int with_card(unsigned card_nr, F &&f);
+    int inject(Slot &s, aic100::Card &card, unsigned fault, unsigned arg0, unsigned arg1);
+
     std::vector<std::unique_ptr<Slot>> slots_;
     CardOptions opts_;
 };

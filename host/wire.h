@@ -15,7 +15,10 @@
 //    Different channels of one file are served concurrently, as threads calling one fd.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <sys/socket.h>
 
 namespace wire {
 
@@ -125,5 +128,33 @@ struct Stats {
 // The largest message either side sends; a longer one is malformed.
 inline constexpr unsigned kMaxMessage = 256;
 static_assert(sizeof(IoctlReq) + kMaxInlineArg <= kMaxMessage);
+
+// Sends one message, with fd in SCM_RIGHTS if fd >= 0. Never raises SIGPIPE; a signal does
+// not cut it short. false when the peer is gone or the socket refused it.
+inline bool send_message(int sock, const void *data, size_t len, int fd = -1)
+{
+    union {
+        cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    iovec iov{const_cast<void *>(data), len};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    if (fd >= 0) {
+        h.msg_control = control.buf;
+        h.msg_controllen = sizeof(control.buf);
+        cmsghdr *c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == ssize_t(len);
+}
 
 } // namespace wire

@@ -164,33 +164,6 @@ ssize_t receive(int sock, Message &m, int flags)
     return n;
 }
 
-// sendmsg of one message, with an fd if fd >= 0. Never raises SIGPIPE.
-bool send_message(int sock, const void *data, size_t len, int fd = -1)
-{
-    union {
-        cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    iovec iov{const_cast<void *>(data), len};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    if (fd >= 0) {
-        h.msg_control = control.buf;
-        h.msg_controllen = sizeof(control.buf);
-        cmsghdr *c = CMSG_FIRSTHDR(&h);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n;
-    do
-        n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == ssize_t(len);
-}
-
 // The process at the other end of a socket, as the kernel recorded it when the socket was
 // connected or made: pid, uid, gid, and a pidfd that cannot name another process later.
 struct Peer {
@@ -478,7 +451,7 @@ void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
     w.daemon_pid = getpid();
     w.minor = minor;
     std::snprintf(w.reason, sizeof(w.reason), "%s", reason ? reason : "");
-    send_message(sock, &w, sizeof(w));
+    wire::send_message(sock, &w, sizeof(w));
 }
 
 void Server::on_file_message(const std::shared_ptr<File> &f)
@@ -754,7 +727,7 @@ void Server::serve_requests(Channel &ch)
         unsigned char out[sizeof(reply) + sizeof(extra)];
         std::memcpy(out, &reply, sizeof(reply));
         std::memcpy(out + sizeof(reply), extra, extra_len);
-        bool sent = send_message(ch.sock, out, sizeof(reply) + extra_len, fd);
+        bool sent = wire::send_message(ch.sock, out, sizeof(reply) + extra_len, fd);
         if (fd >= 0)
             ::close(fd);
         if (!sent)

@@ -35,32 +35,6 @@ namespace libqaic {
 namespace {
 
 
-bool send_all(int sock, const void *data, size_t len, int fd = -1)
-{
-    union {
-        cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    iovec iov{const_cast<void *>(data), len};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    if (fd >= 0) {
-        h.msg_control = control.buf;
-        h.msg_controllen = sizeof(control.buf);
-        cmsghdr *c = CMSG_FIRSTHDR(&h);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n;
-    do
-        n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == ssize_t(len);
-}
-
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
 ssize_t receive(int sock, void *buf, size_t len, int *fd)
@@ -109,7 +83,7 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
           const char *path)
 {
     Probe probe(op, flags);
-    if (!send_all(sock, &probe.hello, sizeof(probe.hello), fd))
+    if (!wire::send_message(sock, &probe.hello, sizeof(probe.hello), fd))
         return -ENODEV;
     ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr);
     if (n != ssize_t(sizeof(*w)))
@@ -209,7 +183,7 @@ int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, s
         return ch;
     alignas(8) unsigned char buf[sizeof(wire::Reply) + wire::kMaxMessage];
     size_t cap = sizeof(wire::Reply) + std::min<size_t>(extra_cap, wire::kMaxMessage);
-    ssize_t n = send_all(ch, req, len) ? receive(ch, buf, cap, fd) : -ENODEV;
+    ssize_t n = wire::send_message(ch, req, len) ? receive(ch, buf, cap, fd) : -ENODEV;
     if (n < ssize_t(sizeof(wire::Reply))) {
         drop_channel(ch);
         return n == -ENOMEM ? -ENOMEM : -ENODEV;

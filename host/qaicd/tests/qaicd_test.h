@@ -356,24 +356,7 @@ inline int raw_connect(const std::string &path)
 // One message, with fd in SCM_RIGHTS if fd >= 0.
 inline bool send_raw(int sock, const void *data, size_t len, int fd = -1)
 {
-    union {
-        cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    iovec iov{const_cast<void *>(data), len};
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    if (fd >= 0) {
-        h.msg_control = control.buf;
-        h.msg_controllen = sizeof(control.buf);
-        cmsghdr *c = CMSG_FIRSTHDR(&h);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    return ::sendmsg(sock, &h, MSG_NOSIGNAL) == ssize_t(len);
+    return wire::send_message(sock, data, len, fd);
 }
 
 // One message within ms: its length, 0 at the end of the stream, -ETIMEDOUT, or -errno.
