@@ -24,14 +24,15 @@ check() { # name, then a command that must succeed
         diag "$tmp/log"
     fi
 }
-# start DIR ARGS...: a qaicd serving DIR, its stderr in DIR.log; waits for its first socket.
+# start DIR ARGS...: a qaicd serving DIR, its stderr in DIR.log; waits until it says it
+# serves (a socket left by a killed daemon is there before the new one replaced it).
 start() {
     local dir=$1
     shift
     "$qaicd" --dir "$dir" "$@" 2>"$dir.log" &
     pids+=($!)
     for _ in $(seq 200); do
-        [[ -S $dir/accel0 ]] && return 0
+        grep -q "qaicd: serving" "$dir.log" 2>/dev/null && return 0
         kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.05
     done
