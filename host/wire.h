@@ -37,6 +37,9 @@ enum class Op : uint32_t {
     kSimSetParam,   // channel: qaic_sim_set_param
     kStats,         // channel: the daemon's counts (qaic-client status, leak checks)
     kUnmap,         // channel: the caller unmapped the last page of one of its mappings
+    kClosed,        // channel, a bare Header: the caller just closed its copy of the file's
+                    // connection; if that was the last, the file is released before the reply,
+                    // as the last close(2) of a device fd releases it before returning
 };
 
 struct Header {
@@ -85,8 +88,8 @@ struct MmapReq {
     Header hdr;
     uint64_t offset; // the fake mmap offset from MMAP_BO
     uint64_t len;
-    int32_t prot;    // as given to mmap(2): the daemon applies the rules accel::mmap does
-    int32_t flags;
+    int32_t flags;   // as given to mmap(2): MAP_SHARED only, as accel::mmap rules
+    uint32_t pad;
 };
 
 // kMmap's reply: Reply (value: the offset in the fd to map) then the mapping's id. The daemon
@@ -130,8 +133,9 @@ inline constexpr unsigned kMaxMessage = 256;
 static_assert(sizeof(IoctlReq) + kMaxInlineArg <= kMaxMessage);
 
 // Sends one message, with fd in SCM_RIGHTS if fd >= 0. Never raises SIGPIPE; a signal does
-// not cut it short. false when the peer is gone or the socket refused it.
-inline bool send_message(int sock, const void *data, size_t len, int fd = -1)
+// not cut it short. false when the peer is gone or the socket refused it. flags: MSG_DONTWAIT
+// for a socket whose peer might never read (qaicd's main thread must never block on a client).
+inline bool send_message(int sock, const void *data, size_t len, int fd = -1, int flags = 0)
 {
     union {
         cmsghdr align;
@@ -152,7 +156,7 @@ inline bool send_message(int sock, const void *data, size_t len, int fd = -1)
     }
     ssize_t n;
     do
-        n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
+        n = ::sendmsg(sock, &h, MSG_NOSIGNAL | flags);
     while (n < 0 && errno == EINTR);
     return n == ssize_t(len);
 }

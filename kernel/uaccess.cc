@@ -242,6 +242,9 @@ ErrorOr<void> UserMm::read(void *dst, uint64_t src, size_t len) const
             r = fixup_copy(dst, reinterpret_cast<const void *>(src), len, false);
         else if (alive())
             r = transfer(pid(), dst, src, len, false);
+        // Still there after the copy: the bytes were our process's, not a successor's.
+        if (!r.is_error() && pid_ != 0 && !alive())
+            r = Error(-EFAULT);
     }
     if (r.is_error())
         std::memset(dst, 0, len);

@@ -41,8 +41,10 @@ class UserMm {
 public:
     // pid 0 is this process through the fault-fixup copy; any other pid, getpid() included,
     // goes through process_vm_readv/writev. With a pidfd of that process, a copy is refused
-    // (-EFAULT) once the process is gone: the pid names our process at the moment of the copy
-    // (its reuse by another process would take the pid space cycling round in between).
+    // (-EFAULT) once the process is gone: a read counts only if the process is still there
+    // after it; a write is made only if it is there just before (a pid freed and reused by
+    // another process within that instant is the one window left: there is no
+    // process_vm_writev by pidfd).
     explicit UserMm(pid_t pid, int pidfd = -1) : pid_(pid), pidfd_(pidfd) {}
     // This process (pid 0).
     static const UserMm &self();

@@ -21,6 +21,7 @@
 #include <map>
 #include <asm/ioctl.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -28,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <climits>
 #include <unistd.h>
 
 #ifndef SO_PEERPIDFD
@@ -95,6 +97,7 @@ struct Message {
     alignas(8) unsigned char buf[wire::kMaxMessage];
     ssize_t len = 0;
     bool truncated = false; // longer than any message, or its control data was cut
+    bool ctrunc = false;    // its control data was cut (fds that could not be received)
     std::vector<int> fds;
     bool has_creds = false;
     ucred creds{};
@@ -145,7 +148,8 @@ ssize_t receive(int sock, Message &m, int flags)
     if (n < 0)
         return -errno;
     m.len = n;
-    m.truncated = (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    m.ctrunc = (h.msg_flags & MSG_CTRUNC) != 0;
+    m.truncated = (h.msg_flags & MSG_TRUNC) != 0 || m.ctrunc;
     for (cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
         if (c->cmsg_level != SOL_SOCKET)
             continue;
@@ -183,6 +187,27 @@ bool peer_of(int sock, Peer *p)
     else
         p->pidfd = int(::syscall(SYS_pidfd_open, p->cred.pid, 0)); // older kernels: racy, best effort
     return true;
+}
+
+// A channel is one end of an unnamed seqpacket socketpair that the sender of kAttach made: not
+// a connection to some other service, whose process the probe would then read.
+bool is_socketpair_of(int sock, const Message &m)
+{
+    int type = 0, domain = 0;
+    socklen_t len = sizeof(int);
+    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET ||
+        getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX)
+        return false;
+    sockaddr_un addr{};
+    for (auto get : {getsockname, getpeername}) {
+        len = sizeof(addr);
+        if (get(sock, reinterpret_cast<sockaddr *>(&addr), &len) != 0 || len != sizeof(sa_family_t))
+            return false;
+    }
+    ucred cred{};
+    len = sizeof(cred);
+    return m.has_creds && getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+           cred.pid == m.creds.pid && cred.pid != getpid();
 }
 
 // Whether the daemon can read the caller's memory: the probe word must hold what the caller
@@ -309,13 +334,15 @@ Server::~Server()
         ::close(reaper_fd_);
 }
 
-void Server::watch(int fd, uint32_t events, Source *src)
+bool Server::watch(int fd, uint32_t events, Source *src)
 {
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = src;
-    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0)
-        log(Level::kErr, "epoll: %s", std::strerror(errno));
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return true;
+    log(Level::kErr, "epoll: %s", std::strerror(errno));
+    return false;
 }
 
 bool Server::listen()
@@ -406,9 +433,9 @@ bool Server::peer_allowed(int sock, const char *what)
     gid_t group = opts_.group != gid_t(-1) ? opts_.group : getegid();
     if (cred.gid == group)
         return true;
-    gid_t groups[256];
-    len = sizeof(groups);
-    if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+    static thread_local std::vector<gid_t> groups(NGROUPS_MAX);
+    len = socklen_t(groups.size() * sizeof(gid_t));
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
         for (size_t i = 0; i < len / sizeof(gid_t); ++i)
             if (groups[i] == group)
                 return true;
@@ -435,6 +462,9 @@ void Server::accept_on(Listener &l)
             ::close(sock);
             continue;
         }
+        // Each kAttach then says who sent it (is_socketpair_of).
+        int one = 1;
+        setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
         auto f = std::make_shared<File>();
         f->sock = sock;
         f->card = l.card;
@@ -443,6 +473,8 @@ void Server::accept_on(Listener &l)
     }
 }
 
+// From the main thread the send never waits (MSG_DONTWAIT): a client that does not read its
+// socket loses its answer, and holds up nobody.
 void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
 {
     wire::Welcome w{};
@@ -451,7 +483,7 @@ void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
     w.daemon_pid = getpid();
     w.minor = minor;
     std::snprintf(w.reason, sizeof(w.reason), "%s", reason ? reason : "");
-    wire::send_message(sock, &w, sizeof(w));
+    wire::send_message(sock, &w, sizeof(w), -1, std::this_thread::get_id() == main_thread_ ? MSG_DONTWAIT : 0);
 }
 
 void Server::on_file_message(const std::shared_ptr<File> &f)
@@ -467,6 +499,13 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
         }
         const wire::Header *h = m.header();
         const wire::Hello *hello = nullptr;
+        if (m.ctrunc && f->opened && m.len == ssize_t(sizeof(wire::Hello)) && h &&
+            h->magic == wire::kMagic && h->op == uint32_t(wire::Op::kAttach)) {
+            // Out of fds here, the channel was lost on the way: its maker sees the end of it
+            // (ENODEV for that call); the file and its other channels go on.
+            log_client("accel%u: a channel lost on the way in: out of fds", f->card);
+            continue;
+        }
         if (m.truncated || !h || h->magic != wire::kMagic || !m.is(&hello)) {
             close_file(f, "malformed frame");
             return;
@@ -524,12 +563,9 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             return;
         }
         int sock = m.take_fd();
-        int type = 0, domain = 0;
-        socklen_t len = sizeof(int);
-        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET ||
-            getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) {
+        if (!is_socketpair_of(sock, m)) {
             ::close(sock);
-            close_file(f, "a channel that is not a seqpacket socket");
+            close_file(f, "a channel that is not a socketpair the sender made");
             return;
         }
         attach(f, sock, *hello);
@@ -584,14 +620,12 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         // memory for a task would answer.
         log_client("accel%u: no thread for a channel: %s", f->card, e.what());
         send_welcome(sock, -EAGAIN, 0, "qaicd cannot start a thread");
-        c->done = true;
-        --live_channels_;
+        c->done = true; // reap_channels() takes it out of the counts
         uint64_t one64 = 1;
         (void)!::write(reaper_fd_, &one64, sizeof(one64));
         return;
     }
-    watch(sock, EPOLLRDHUP, &c->src);
-    c->watched = true;
+    c->watched = watch(sock, EPOLLRDHUP, &c->src);
 }
 
 // kUnmap: the caller's mapping goes; -EINVAL for an id that is not the caller's (a forked
@@ -611,28 +645,61 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     if (why)
         log_client("accel%u: dropped a client: %s", f->card, why);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, f->sock, nullptr);
-    ::close(f->sock);
     f->closed = true;
-    kernel::RefPtr<accel::File> file;
-    std::map<uint64_t, File::MapRef> maps;
     {
         std::lock_guard l(f->lock);
-        file = std::move(f->file);
-        maps.swap(f->maps);
-        if (file)
-            --nr_files_;
+        ::close(f->sock); // under the lock: do_closed() polls it
+        f->sock = -1;
         for (int s : f->channel_socks)
             ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
-    maps.clear(); // the objects first: the file goes with its last handle to them
-    file = nullptr; // the file is released here unless a call in flight still holds it
+    release_file(*f);
     graveyard_.push_back(f); // events of this batch may still name it
     files_.remove(f);
-    if (accept_paused_) {
-        for (auto &src : listener_srcs_)
-            watch(static_cast<Listener *>(src->ptr)->fd, EPOLLIN, src.get());
-        accept_paused_ = false;
+    resume_accepting();
+}
+
+// Drops the daemon's references to the file and its objects: the file is released here
+// unless a call in flight still holds it. Either thread; the second call does nothing.
+void Server::release_file(File &f)
+{
+    kernel::RefPtr<accel::File> file;
+    std::map<uint64_t, File::MapRef> maps;
+    {
+        std::lock_guard l(f.lock);
+        file = std::move(f.file);
+        maps.swap(f.maps);
+        if (file)
+            --nr_files_;
     }
+    maps.clear(); // the objects first: the file goes with its last handle to them
+}
+
+// kClosed: the caller closed its copy of the connection just before. If no copy is left (the
+// connection has hung up), the file is released now, on the caller's time, as the last
+// close(2) of a device fd does; the main thread finds it released when it sees the end.
+wire::Reply Server::do_closed(Channel &ch)
+{
+    File &f = *ch.file;
+    bool last;
+    {
+        std::lock_guard l(f.lock);
+        pollfd p{f.sock, POLLRDHUP, 0};
+        last = f.sock < 0 || (::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)));
+    }
+    if (last)
+        release_file(f);
+    return {0, 0};
+}
+
+// Out of fds, accepting paused: a file or channel that went gave some back.
+void Server::resume_accepting()
+{
+    if (!accept_paused_)
+        return;
+    for (auto &src : listener_srcs_)
+        watch(static_cast<Listener *>(src->ptr)->fd, EPOLLIN, src.get());
+    accept_paused_ = false;
 }
 
 // A channel's thread: its requests, one at a time, until the client closes it, dies, or breaks
@@ -685,7 +752,7 @@ void Server::serve_requests(Channel &ch)
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
             ioctl_req = reinterpret_cast<const wire::IoctlReq *>(m.buf);
-            ok = m.len >= ssize_t(sizeof(*ioctl_req)) &&
+            ok = m.len >= ssize_t(sizeof(*ioctl_req)) && ioctl_req->arg_len <= wire::kMaxInlineArg &&
                  m.len == ssize_t(sizeof(*ioctl_req) + ioctl_req->arg_len) &&
                  (ioctl_req->arg_len == 0 || ioctl_req->arg_len == _IOC_SIZE(ioctl_req->cmd));
             if (ok) {
@@ -702,6 +769,10 @@ void Server::serve_requests(Channel &ch)
                     extra_len = sizeof(map_id);
                 }
             }
+            break;
+        case wire::Op::kClosed:
+            if ((ok = m.len == ssize_t(sizeof(wire::Header))))
+                reply = do_closed(ch);
             break;
         case wire::Op::kUnmap:
             if ((ok = m.is(&map_req)))
@@ -762,10 +833,9 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
         return {-EBADF, 0};
-    // accel::mmap's rules: the client maps the object's fd itself, with these prot and flags.
+    // accel::mmap's rules: the client maps the object's fd itself, with these flags.
     if ((req.flags & MAP_TYPE) != MAP_SHARED)
         return {-EINVAL, 0};
-    (void)req.prot; // mmap(2) in the client applies it
     auto src = accel::mmap_source(*file, req.offset, req.len);
     if (src.is_error())
         return {src.code(), 0};
@@ -893,6 +963,8 @@ void Server::reap_channels()
         --live_channels_;
     }
     // ~Channel closes the sockets after they left epoll and their file's list.
+    if (!ended.empty())
+        resume_accepting();
 }
 
 // SIGTERM: every file is released as its close would release it; calls in flight are

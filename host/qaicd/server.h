@@ -78,7 +78,8 @@ private:
     void reap_channels();
     void shutdown_all();
     bool peer_allowed(int sock, const char *what);
-    void watch(int fd, uint32_t events, Source *src);
+    bool watch(int fd, uint32_t events, Source *src);
+    void resume_accepting();
     void send_welcome(int sock, int ret, unsigned minor, const char *reason);
     wire::Stats stats();
 
@@ -87,11 +88,14 @@ private:
                          unsigned char *arg_out);
     wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
     wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
+    wire::Reply do_closed(Channel &ch);
+    void release_file(File &f);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
 
     host::Machine &machine_;
     Options opts_;
+    std::thread::id main_thread_ = std::this_thread::get_id();
     int epoll_ = -1;
     int signal_fd_ = -1;
     int reaper_fd_ = -1; // eventfd: a channel's thread finished

@@ -163,16 +163,27 @@ Conn::Conn(int fd, std::string path) : fd_(fd), path_(std::move(path))
     registry().conns.insert(this);
 }
 
+// The last close of the connection releases the file in qaicd before it returns, as the last
+// close(2) of a device fd does: a DBC it held is free for the next activation on return.
 Conn::~Conn()
 {
     {
         std::lock_guard l(registry().lock);
         registry().conns.erase(this);
     }
+    if (fd_ >= 0) {
+        int ch = take_channel(); // before the close: a channel is attached through fd_
+        ::close(fd_);
+        fd_ = -1;
+        if (ch >= 0) {
+            wire::Header closed{wire::kMagic, uint32_t(wire::Op::kClosed)};
+            wire::Reply rep;
+            if (wire::send_message(ch, &closed, sizeof(closed)))
+                (void)receive(ch, &rep, sizeof(rep), nullptr);
+        }
+    }
     for (int ch : channels_)
         ::close(ch);
-    if (fd_ >= 0)
-        ::close(fd_);
 }
 
 int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
@@ -305,7 +316,7 @@ public:
             *err = -EINVAL;
             return nullptr;
         }
-        wire::MmapReq req{{wire::kMagic, uint32_t(wire::Op::kMmap)}, uint64_t(offset), len, prot, flags};
+        wire::MmapReq req{{wire::kMagic, uint32_t(wire::Op::kMmap)}, uint64_t(offset), len, flags, 0};
         wire::Reply rep;
         uint64_t map_id = 0;
         int fd = -1;

@@ -195,7 +195,7 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
 
 PagePool::Pages::Pages(Pages &&other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)), fd_(std::exchange(other.fd_, -1)),
-      chunks_(std::move(other.chunks_))
+      chunks_(std::move(other.chunks_)), handed_out_(other.handed_out_.exchange(false))
 {
     other.chunks_.clear();
 }
@@ -208,6 +208,7 @@ PagePool::Pages &PagePool::Pages::operator=(Pages &&other) noexcept
         fd_ = std::exchange(other.fd_, -1);
         chunks_ = std::move(other.chunks_);
         other.chunks_.clear();
+        handed_out_ = other.handed_out_.exchange(false);
     }
     return *this;
 }
@@ -234,8 +235,15 @@ void PagePool::Pages::release()
         reserve(pool_->addr(offset), len);
         return true;
     });
-    if (fd_ >= 0)
+    if (fd_ >= 0) {
+        if (handed_out_.load(std::memory_order_relaxed)) {
+            uint64_t size = 0;
+            for (const Chunk &c : chunks_)
+                size += c.length;
+            fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, off_t(size));
+        }
         close(fd_);
+    }
     pool_->give_chunks(chunks_);
     pool_ = nullptr;
     fd_ = -1;

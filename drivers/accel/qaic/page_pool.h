@@ -10,6 +10,7 @@
 
 #include "kernel/result.h"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -29,7 +30,10 @@ public:
     // One allocation: its chunks, and its memfd holding their pages chunk after chunk (sealed
     // at its size, so whoever holds the fd can never make the driver's accesses fault). The
     // destructor gives the chunks back; the pages live on while a mapping of the memfd or a
-    // copy of the fd does.
+    // copy of the fd in this process does. The memfd of an allocation whose fd went to another
+    // process (fd_for_another_process) is emptied at release instead: pages that process
+    // kept past the BO's end would otherwise stay on this host's account, beyond the pool's
+    // limit; it reads zeros from then on.
     class Pages {
     public:
         Pages() = default;
@@ -41,6 +45,11 @@ public:
         const std::vector<Chunk> &chunks() const { return chunks_; }
         void *addr(const Chunk &c) const;
         int fd() const { return fd_; }
+        int fd_for_another_process() const
+        {
+            handed_out_.store(true, std::memory_order_relaxed);
+            return fd_;
+        }
 
     private:
         friend class PagePool;
@@ -50,6 +59,7 @@ public:
         PagePool *pool_ = nullptr;
         int fd_ = -1;
         std::vector<Chunk> chunks_;
+        mutable std::atomic<bool> handed_out_{false};
     };
 
     static constexpr unsigned kMaxOrder = 10; // 4 MiB chunks at most, as the kernel's buddy

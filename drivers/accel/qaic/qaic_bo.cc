@@ -85,7 +85,7 @@ ErrorOr<void> Bo::mmap(accel::Vma &vma)
 
 ErrorOr<accel::MmapFd> Bo::mmap_fd() const
 {
-    return accel::MmapFd{pages_.fd(), 0};
+    return accel::MmapFd{pages_.fd_for_another_process(), 0};
 }
 
 // ---------------------------------------------------------------------------- ioctls

@@ -3,6 +3,8 @@
 // daemon and a client opened before go on, and the daemon's counts come back to where they were.
 #include "qaicd_test.h"
 
+#include <fcntl.h>
+
 namespace {
 
 using namespace qaicd_test;
@@ -166,7 +168,7 @@ TEST_F(QaicdWire, AttachOfAPipeIsDropped)
     EXPECT_TRUE(pf.revents & POLLERR);
     ::close(p[1]);
     ::close(s);
-    expect_logged("dropped a client: a channel that is not a seqpacket socket");
+    expect_logged("dropped a client: a channel that is not a socketpair the sender made");
     expect_undisturbed();
 }
 
@@ -262,6 +264,77 @@ TEST_F(QaicdWire, InlineArgumentOfTheWrongSizeDropsTheChannel)
     EXPECT_TRUE(dropped(ch));
     expect_logged("bad request (op 3, " + std::to_string(sizeof(buf)) + " bytes)");
     close_raw();
+    expect_undisturbed();
+}
+
+// An inline argument may be as large as a frame allows, but never past kMaxInlineArg: the
+// daemon's buffers for it are that big (a 224-byte one once overflowed its stack).
+TEST_F(QaicdWire, InlineArgumentOverTheLimitDropsTheChannel)
+{
+    for (uint32_t size : {wire::kMaxInlineArg + 1, 224u}) {
+        ASSERT_NO_FATAL_FAILURE(open_raw());
+        unsigned char buf[wire::kMaxMessage] = {};
+        wire::IoctlReq req{{wire::kMagic, uint32_t(wire::Op::kIoctl)},
+                           _IOC(_IOC_READ | _IOC_WRITE, 'd', 0x40, size), 0};
+        req.arg_len = size;
+        ASSERT_LE(sizeof(req) + size, sizeof(buf));
+        std::memcpy(buf, &req, sizeof(req));
+        std::memset(buf + sizeof(req), 0x41, size);
+        ASSERT_TRUE(send_raw(ch, buf, sizeof(req) + size));
+        EXPECT_TRUE(dropped(ch)) << size;
+        expect_logged("bad request (op 3, " + std::to_string(sizeof(req) + size) + " bytes)");
+        close_raw();
+    }
+    expect_undisturbed();
+}
+
+// A client that never reads its channel cannot hold up the daemon: the refusal of a channel
+// whose socket is full is not waited for, and another client's open is answered.
+TEST_F(QaicdWire, RefusedChannelWithAFullSocketHoldsUpNobody)
+{
+    int s = raw_open(path);
+    ASSERT_GE(s, 0);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    // Fill what the daemon's end would send into (sv[0]'s receive queue).
+    ASSERT_EQ(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+    char junk[4096] = {};
+    while (::send(sv[1], junk, sizeof(junk), MSG_NOSIGNAL) > 0) {
+    }
+    ASSERT_EQ(fcntl(sv[1], F_SETFL, 0), 0);
+    wire::Hello h = hello(wire::Op::kAttach);
+    h.probe_value ^= 1; // refused: the daemon must answer it
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), sv[1]));
+    // Another client's open, answered within the bound (recv_raw's poll) or not at all.
+    int other_sock = raw_connect(path);
+    ASSERT_GE(other_sock, 0);
+    wire::Hello open = hello(wire::Op::kOpen);
+    ASSERT_TRUE(send_raw(other_sock, &open, sizeof(open)));
+    wire::Welcome w{};
+    EXPECT_EQ(recv_raw(other_sock, &w, sizeof(w)), ssize_t(sizeof(w)))
+        << "another client's open was not answered";
+    EXPECT_EQ(w.ret, 0);
+    ::close(other_sock);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    ::close(s);
+    expect_undisturbed();
+}
+
+// A channel must be a socketpair its sender made: a connection to a listening socket (here
+// the daemon's own) would have the probe read the process behind it.
+TEST_F(QaicdWire, ConnectionToAServiceAsAChannelIsDropped)
+{
+    int s = raw_open(path);
+    ASSERT_GE(s, 0);
+    int conn = raw_connect(path);
+    ASSERT_GE(conn, 0);
+    wire::Hello h = hello(wire::Op::kAttach);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), conn));
+    EXPECT_TRUE(dropped(s));
+    expect_logged("a channel that is not a socketpair the sender made");
+    ::close(conn);
+    ::close(s);
     expect_undisturbed();
 }
 

@@ -19,7 +19,9 @@ enum qaic_sim_fault {
 	QAIC_SIM_FW_NACK = 5,   /* arg0: the next arg0 control messages are NACKed */
 	QAIC_SIM_REMOVE = 6,    /* surprise removal of the card */
 	QAIC_SIM_SSR = 7,       /* arg0: DBC goes through a subsystem restart */
-	QAIC_SIM_RESET = 8,     /* full device reset with work in flight */
+	QAIC_SIM_RESET = 8,     /* full device reset with work in flight; arg0: the first arg0
+	                         * control messages after it are NACKed (with
+	                         * CONFIG_QAIC_FAULT_INJECTION) */
 	QAIC_SIM_RESET_ON_MESSAGE = 9, /* arg0 >= 1: the device resets when it receives the
 	                                * arg0-th control message from now, unanswered */
 	QAIC_SIM_FW_PAD = 10,   /* arg0: every control response carries arg0 unasked-for STATUS
