@@ -34,7 +34,6 @@
 namespace libqaic {
 namespace {
 
-
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
 ssize_t receive(int sock, void *buf, size_t len, int *fd)
