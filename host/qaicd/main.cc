@@ -75,6 +75,10 @@ int main(int argc, char **argv)
                    "most calling threads served at once, over all clients")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
+    app.add_option("--max-channels-per-user", opts.max_channels_per_user,
+                   "most calling threads served at once for one user's clients")
+        ->check(CLI::Range(1u, 65536u))
+        ->capture_default_str();
     app.set_version_flag("--version", "qaicd 0.1.0");
     CLI11_PARSE(app, argc, argv);
 

@@ -594,6 +594,11 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         ret = -EAGAIN;
         std::snprintf(reason, sizeof(reason), "qaicd serves %u channels already", opts_.max_channels);
     }
+    if (ret == 0 && channels_of_user_[peer.cred.uid] >= opts_.max_channels_per_user) {
+        ret = -EAGAIN;
+        std::snprintf(reason, sizeof(reason), "qaicd serves %u channels of uid %u already",
+                      opts_.max_channels_per_user, peer.cred.uid);
+    }
     int one = 1;
     if (ret == 0 && setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
         ret = -errno;
@@ -613,6 +618,7 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         ++f->channels_of[c->peer.cred.pid];
     }
     ++live_channels_;
+    ++channels_of_user_[c->peer.cred.uid];
     try {
         c->thread = std::thread([this, c] { serve(*c); });
     } catch (const std::system_error &e) {
@@ -961,6 +967,8 @@ void Server::reap_channels()
             }
         }
         --live_channels_;
+        if (--channels_of_user_[ch->peer.cred.uid] == 0)
+            channels_of_user_.erase(ch->peer.cred.uid);
     }
     // ~Channel closes the sockets after they left epoll and their file's list.
     if (!ended.empty())

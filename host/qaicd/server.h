@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,7 @@ struct Options {
     uint64_t ddr_size = 0;      // bytes per card; 0: the default
     bool test_control = false;  // clients may inject faults and set parameters (qaic_sim.h)
     unsigned max_channels = 4096;
+    unsigned max_channels_per_user = 1024; // so one user cannot take every channel
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
 };
 
@@ -111,6 +113,7 @@ private:
     std::mutex channels_lock_;
     std::list<std::unique_ptr<Channel>> channels_;
     std::atomic<uint32_t> live_channels_{0};
+    std::map<uid_t, unsigned> channels_of_user_; // main thread only
 };
 
 } // namespace qaicd

@@ -56,6 +56,33 @@ TEST_F(QaicdPeer, MemberOfTheGroupMayOpen)
     EXPECT_EQ(open_as_nobody({}), EACCES);
 }
 
+// One user's clients may take only their share of the channels: past it a new channel is
+// refused with EAGAIN, while another user's clients still get theirs.
+TEST_F(QaicdPeer, ChannelsAreLimitedPerUser)
+{
+    ASSERT_TRUE(daemon.stop());
+    ASSERT_TRUE(daemon.start(dir, log, {"--test-control", "--group", std::to_string(kGroup),
+                                        "--max-channels-per-user", "2"}));
+    int s = raw_open(path);
+    ASSERT_GE(s, 0);
+    int a = raw_attach(s), b = raw_attach(s);
+    EXPECT_GE(a, 0);
+    EXPECT_GE(b, 0);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    wire::Hello h = hello(wire::Op::kAttach);
+    ASSERT_TRUE(send_raw(s, &h, sizeof(h), sv[1]));
+    ::close(sv[1]);
+    wire::Welcome w{};
+    ASSERT_EQ(recv_raw(sv[0], &w, sizeof(w)), ssize_t(sizeof(w)));
+    EXPECT_EQ(w.ret, -EAGAIN);
+    EXPECT_NE(std::string(w.reason).find("channels of uid 0"), std::string::npos) << w.reason;
+    ::close(sv[0]);
+    EXPECT_EQ(open_as_nobody({kGroup}), 0) << "another user's client got no channel";
+    for (int fd : {a, b, s})
+        ::close(fd);
+}
+
 // A qaicd running as another user cannot read root's memory: the open fails with EACCES and
 // says why on stderr, after asking once more with the daemon named as ptracer.
 TEST_F(QaicdPeer, DaemonThatCannotReadTheClientRefusesTheOpen)
