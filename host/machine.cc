@@ -35,7 +35,7 @@ struct Machine::Slot {
             cfg.ddr_size = opts.ddr_size;
         std::unique_ptr<aic100::SimPciDev> dev;
         TRY(kernel::try_alloc([&] { dev = std::make_unique<aic100::SimPciDev>(cfg); }));
-        qdev = TRY(qaic::probe(*dev));
+        qdev = TRY(qaic::probe(*dev, opts.bo_memory));
         pci = std::move(dev);
         return {};
     }
@@ -63,16 +63,16 @@ Machine::~Machine()
 
 Machine &Machine::embedded()
 {
-    static Machine machine(1, [] {
-        CardOptions o;
-        if (const char *mb = std::getenv("QAIC_SIM_DDR_MB"); mb && *mb) {
-            char *end = nullptr;
-            unsigned long long v = std::strtoull(mb, &end, 0);
-            if (end && !*end && v > 0 && v < (1ull << 24))
-                o.ddr_size = v << 20;
-        }
-        return o;
-    }());
+    // MiB from the environment; a value that is not a number of MiB is ignored.
+    auto mib = [](const char *name) -> uint64_t {
+        const char *mb = std::getenv(name);
+        if (!mb || !*mb)
+            return 0;
+        char *end = nullptr;
+        unsigned long long v = std::strtoull(mb, &end, 0);
+        return end && !*end && v > 0 && v < (1ull << 24) ? v << 20 : 0;
+    };
+    static Machine machine(1, CardOptions{mib("QAIC_SIM_DDR_MB"), mib("QAIC_SIM_BO_MEMORY_MB")});
     return machine;
 }
 

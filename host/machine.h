@@ -20,7 +20,8 @@ class Card;
 namespace host {
 
 struct CardOptions {
-    uint64_t ddr_size = 0; // bytes of device DDR; 0: the Kconfig default
+    uint64_t ddr_size = 0;  // bytes of device DDR; 0: the Kconfig default
+    uint64_t bo_memory = 0; // bytes of host memory for its driver's BOs; 0: the Kconfig default
 };
 
 // What a host reports about one card and its driver (the daemon's stats request, leak checks).
@@ -38,7 +39,7 @@ public:
     Machine &operator=(const Machine &) = delete;
 
     // The embedded host's machine: one card, options from the environment
-    // (QAIC_SIM_DDR_MB), made on first use and taken down at exit.
+    // (QAIC_SIM_DDR_MB, QAIC_SIM_BO_MEMORY_MB), made on first use and taken down at exit.
     static Machine &embedded();
 
     unsigned cards() const { return unsigned(slots_.size()); }

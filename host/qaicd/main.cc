@@ -55,7 +55,7 @@ int main(int argc, char **argv)
                  "(qaic_open(\"DIR/accelN\"), or QAIC_DEVICE=DIR/accelN)."};
     qaicd::Options opts;
     std::string group_name;
-    uint64_t ddr_mb = 0;
+    uint64_t ddr_mb = 0, bo_mb = 0;
     app.add_option("--cards", opts.cards, "number of simulated cards")
         ->check(CLI::Range(1u, 64u))
         ->capture_default_str();
@@ -68,6 +68,9 @@ int main(int argc, char **argv)
     app.add_option("--ddr-size", ddr_mb, "device DDR of each card, in MiB (default: the "
                                          "Kconfig value)")
         ->check(CLI::Range(uint64_t(1), uint64_t(1) << 24));
+    app.add_option("--bo-memory", bo_mb, "host memory for each card's BOs, in MiB: the "
+                                         "driver's memory limit (default: the Kconfig value)")
+        ->check(CLI::Range(uint64_t(4), uint64_t(1) << 24));
     app.add_flag("--test-control", opts.test_control,
                  "let clients inject faults and set driver parameters (qaic_sim.h): for test "
                  "setups only, it lets any client disturb every other");
@@ -83,7 +86,6 @@ int main(int argc, char **argv)
     CLI11_PARSE(app, argc, argv);
 
     kernel::set_log_sink(qaicd::log_line);
-    opts.ddr_size = ddr_mb << 20;
     if (!group_name.empty()) {
         char *end = nullptr;
         unsigned long gid = std::strtoul(group_name.c_str(), &end, 10);
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
 
-    host::Machine machine(opts.cards, host::CardOptions{opts.ddr_size});
+    host::Machine machine(opts.cards, host::CardOptions{ddr_mb << 20, bo_mb << 20});
     qaicd::Server server(machine, opts);
     if (!server.listen())
         return 1;

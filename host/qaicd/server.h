@@ -31,7 +31,6 @@ struct Options {
     unsigned cards = 1;
     std::string dir;            // where the sockets are
     gid_t group = gid_t(-1);    // the sockets' group; -1: the daemon's
-    uint64_t ddr_size = 0;      // bytes per card; 0: the default
     bool test_control = false;  // clients may inject faults and set parameters (qaic_sim.h)
     unsigned max_channels = 4096;
     unsigned max_channels_per_user = 1024; // so one user cannot take every channel

@@ -318,8 +318,10 @@ inline QaicUser &to_usr(accel::File &file)
 // The BO behind a handle of this file, with a reference; -ENOENT.
 ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle);
 
-// Brings the device up behind pdev and registers its accel minor.
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev);
+// Brings the device up behind pdev and registers its accel minor. bo_memory: bytes of host
+// memory for its BOs and bounce buffers, the driver's memory limit (0: CONFIG_QAIC_BO_MEMORY_MB);
+// reserved as address space at probe, so a host under an address-space limit asks for less.
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory = 0);
 // Takes it down: later ioctls and opens get -ENODEV.
 void remove(QaicDevice &qdev);
 

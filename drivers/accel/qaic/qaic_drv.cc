@@ -207,7 +207,7 @@ void QaicDevice::recover()
     }
 }
 
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory)
 {
     TRY(pdev.enable_device());
     if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
@@ -221,7 +221,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev)
         qdev->dbcs.push_back(std::make_unique<Dbc>());
         qdev->dbcs.back()->id = id;
     }
-    qdev->pool = TRY(PagePool::create(uint64_t(CONFIG_QAIC_BO_MEMORY_MB) << 20));
+    qdev->pool = TRY(PagePool::create(bo_memory ? bo_memory : uint64_t(CONFIG_QAIC_BO_MEMORY_MB) << 20));
 
     // One vector per DBC plus control; a platform that grants fewer gets the shared vector.
     unsigned want = 1 + num_dbc;
