@@ -7,6 +7,7 @@
 // the uAPI; the driver's own state is read where the uAPI cannot show it.
 #include "drivers/accel/qaic/qaic.h"
 #include "kernel/task.h"
+#include "selftests/drivers/accel/qaic/qaic_helpers.h"
 
 #include <atomic>
 #include <cerrno>
@@ -42,31 +43,12 @@ int err_of(int r)
     return r == 0 ? 0 : -errno;
 }
 
+// The selftests' MANAGE helpers, with the queue size these tests use.
 int activate(int fd, uint32_t *dbc_id)
 {
-    alignas(8) uint8_t buf[QAIC_MANAGE_MAX_MSG_LENGTH] = {};
-    qaic_manage_trans_activate_to_dev a{};
-    a.hdr = {QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(a)};
-    a.queue_size = 16;
-    std::memcpy(buf, &a, sizeof(a));
-    qaic_manage_msg m{sizeof(a), 1, uintptr_t(buf)};
-    int err = err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_MANAGE, &m));
-    qaic_manage_trans_activate_from_dev r;
-    std::memcpy(&r, buf, sizeof(r));
-    *dbc_id = err ? UINT32_MAX : r.dbc_id;
-    return err;
+    return selftest::activate(fd, 16, dbc_id);
 }
-
-int deactivate(int fd, uint32_t dbc_id)
-{
-    alignas(8) uint8_t buf[QAIC_MANAGE_MAX_MSG_LENGTH] = {};
-    qaic_manage_trans_deactivate d{};
-    d.hdr = {QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(d)};
-    d.dbc_id = dbc_id;
-    std::memcpy(buf, &d, sizeof(d));
-    qaic_manage_msg m{sizeof(d), 1, uintptr_t(buf)};
-    return err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_MANAGE, &m));
-}
+using selftest::deactivate;
 
 int status(int fd)
 {
