@@ -12,16 +12,6 @@ trap 'rm -rf "$tmp"' EXIT
 
 # shellcheck source=../lib/ktap.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/ktap.sh"
-check() { # name, then a command that must succeed
-    local name=$1
-    shift
-    if "$@" >"$tmp/log" 2>&1; then
-        ok "$name"
-    else
-        not_ok "$name"
-        diag "$tmp/log"
-    fi
-}
 # expect CODE PATTERN -- ARGS: the client exits with CODE and its output matches PATTERN.
 expect() {
     local code=$1 pattern=$2

@@ -14,16 +14,6 @@ trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$tmp"
 
 # shellcheck source=../lib/ktap.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/ktap.sh"
-check() { # name, then a command that must succeed
-    local name=$1
-    shift
-    if "$@" >"$tmp/log" 2>&1; then
-        ok "$name"
-    else
-        not_ok "$name"
-        diag "$tmp/log"
-    fi
-}
 # start DIR ARGS...: a qaicd serving DIR, its stderr in DIR.log; waits until it says it
 # serves (a socket left by a killed daemon is there before the new one replaced it).
 start() {
