@@ -13,8 +13,13 @@
 //    (SCM_RIGHTS). Each channel belongs to the process that made it (the peer credentials of
 //    the pair); its requests are served one at a time, each answered on the channel.
 //    Different channels of one file are served concurrently, as threads calling one fd.
+//  - A channel's slot: a page qaicd shares with the channel's maker (its memfd comes with the
+//    channel's Welcome), through which kIoctl calls go without a socket message while both
+//    ends are awake (see Slot).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -23,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -40,6 +45,7 @@ enum class Op : uint32_t {
     kClosed,        // channel, a bare Header: the caller just closed its copy of the file's
                     // connection; if that was the last, the file is released before the reply,
                     // as the last close(2) of a device fd releases it before returning
+    kWake,          // channel, a bare Header, either way: look at the slot (never answered)
 };
 
 struct Header {
@@ -127,6 +133,60 @@ struct Stats {
     uint64_t threads;     // the daemon's threads (the query's own channel included)
     uint64_t rss_bytes;   // the daemon's resident memory
 };
+
+// A channel's slot: one call at a time, the client's request and qaicd's answer, in a page of
+// a sealed memfd that qaicd made (it cannot shrink under the daemon). A call: the client
+// writes call and bumps req_seq; qaicd copies call out of the page once, then serves and
+// validates only its own copy (nothing the client writes later reaches the driver), writes
+// the answer and sets rsp_seq to the request's number. Each side polls the other's number
+// for a while before it sleeps on the channel's socket, and says so in its sleeping word
+// first; the other side, having published its number, sends a kWake when it sees that word
+// set. (Store, then load, both sequentially consistent: one of the two sees the other.)
+// A wake that finds nobody asleep is dropped at the next look.
+struct Slot {
+    alignas(64) uint32_t req_seq;         // client: the number of its latest request
+    uint32_t client_sleeping;             // client: 1 while it sleeps for an answer
+    alignas(64) uint32_t rsp_seq;         // qaicd: the number of the request it answered
+    uint32_t daemon_sleeping;             // qaicd: 1 while the channel's thread sleeps
+    alignas(64) struct Call {
+        IoctlReq req;                     // op kIoctl, then arg_len bytes of arg
+        unsigned char arg[kMaxInlineArg];
+    } call;
+    alignas(64) struct Answer {
+        Reply rep;                        // value: how many bytes of out follow
+        unsigned char out[kMaxInlineArg];
+    } answer;
+};
+inline constexpr size_t kSlotSize = 4096;
+static_assert(sizeof(Slot) <= kSlotSize && std::atomic_ref<uint32_t>::is_always_lock_free);
+
+// The slot's words, shared with the other process: atomics over memory both map.
+inline std::atomic_ref<uint32_t> word(uint32_t &w) { return std::atomic_ref<uint32_t>(w); }
+
+// Copies between the slot and private memory, a word at a time, each read or written once
+// (READ_ONCE / WRITE_ONCE): what qaicd validates is its copy, which the compiler may not
+// re-read from the page the client can still write.
+template <typename T> void copy_from_slot(T *dst, const T &src)
+{
+    static_assert(sizeof(T) % 8 == 0 && alignof(T) >= 8);
+    uint64_t w[sizeof(T) / 8];
+    for (size_t i = 0; i < sizeof(T) / 8; ++i)
+        w[i] = std::atomic_ref<uint64_t>(const_cast<uint64_t *>(reinterpret_cast<const uint64_t *>(&src))[i])
+                   .load(std::memory_order_relaxed);
+    std::memcpy(static_cast<void *>(dst), w, sizeof(T));
+}
+template <typename T> void copy_to_slot(T *dst, const T &src)
+{
+    static_assert(sizeof(T) % 8 == 0 && alignof(T) >= 8);
+    uint64_t w[sizeof(T) / 8];
+    std::memcpy(w, &src, sizeof(T));
+    for (size_t i = 0; i < sizeof(T) / 8; ++i)
+        std::atomic_ref<uint64_t>(reinterpret_cast<uint64_t *>(dst)[i]).store(w[i], std::memory_order_relaxed);
+}
+
+// How long each side polls the slot for the other before it sleeps: a few wakeups of a
+// sleeping thread here (5-30 us), well under a millisecond-long call.
+inline constexpr auto kSlotPoll = std::chrono::microseconds(50);
 
 // The largest message either side sends; a longer one is malformed.
 inline constexpr unsigned kMaxMessage = 256;

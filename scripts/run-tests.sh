@@ -40,17 +40,19 @@ run() {
 # The uAPI selftests once more, against a qaicd of our own: the same suite on the daemon host
 # (the client's memory read across processes, BOs mapped from the daemon's memfds). The
 # daemon must then stop cleanly on SIGTERM: exit 0, and no sanitizer report at its exit.
+#   run_on_qaicd SELFTEST [QAICD_OPTION...]
 run_on_qaicd() {
     local selftest=$1 qaicd=$out/bin/qaicd
+    shift
     local dir
     dir=$(mktemp -d)
-    "$qaicd" --dir "$dir" --test-control 2>"$dir/qaicd.log" &
+    "$qaicd" --dir "$dir" --test-control "$@" 2>"$dir/qaicd.log" &
     local pid=$!
     for _ in $(seq 200); do
         [[ -S $dir/accel0 ]] && break
         sleep 0.05
     done
-    QAIC_DEVICE=$dir/accel0 run "$(basename "$selftest") on qaicd" "$selftest"
+    QAIC_DEVICE=$dir/accel0 run "$(basename "$selftest") on qaicd $*" "$selftest"
     kill -TERM "$pid"
     local rc=0
     wait "$pid" || rc=$?
@@ -66,6 +68,8 @@ for t in "$@"; do
     run "$(basename "$t")" "$t"
     if [[ $(basename "$t") == qaic_selftest && -x $out/bin/qaicd ]]; then
         run_on_qaicd "$t"
+        # Calls as socket messages only: the path of a channel that has no slot.
+        run_on_qaicd "$t" --socket-calls
     fi
 done
 for t in "$src"/scripts/tests/*.sh; do

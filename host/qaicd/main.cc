@@ -82,9 +82,14 @@ int main(int argc, char **argv)
                    "most calling threads served at once for one user's clients")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
+    bool socket_calls = false;
+    app.add_flag("--socket-calls", socket_calls,
+                 "take every call as a message on its channel's socket, never through a "
+                 "shared slot (slower: for comparison and diagnosis)");
     app.set_version_flag("--version", "qaicd 0.1.0");
     CLI11_PARSE(app, argc, argv);
 
+    opts.slots = !socket_calls;
     kernel::set_log_sink(qaicd::log_line);
     if (!group_name.empty()) {
         char *end = nullptr;

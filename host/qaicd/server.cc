@@ -5,6 +5,7 @@
 #include "drivers/accel/accel.h"
 #include "kernel/alloc.h"
 #include "kernel/printk.h"
+#include "kernel/spin.h"
 #include "kernel/task.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
@@ -255,6 +256,34 @@ uint64_t status_field(const char *key)
     return v;
 }
 
+// A kIoctl request's own checks: len is the bytes that came (the request and its inline arg).
+bool ioctl_request_ok(const wire::IoctlReq &r, size_t len)
+{
+    return r.hdr.magic == wire::kMagic && r.hdr.op == uint32_t(wire::Op::kIoctl) &&
+           r.arg_len <= wire::kMaxInlineArg && len == sizeof(r) + r.arg_len &&
+           (r.arg_len == 0 || r.arg_len == _IOC_SIZE(r.cmd));
+}
+
+// A channel's slot: a page of a memfd sealed at its size (the client cannot shrink it under
+// our mapping), mapped here. The memfd, for the client, or -1 when there is none to be had:
+// the channel then takes every call on its socket.
+int make_slot(wire::Slot **slot)
+{
+    int fd = memfd_create("qaicd-slot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, wire::kSlotSize) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+        p = ::mmap(nullptr, wire::kSlotSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        ::close(fd);
+        return -1;
+    }
+    *slot = static_cast<wire::Slot *>(p);
+    return fd;
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------- files, channels
@@ -299,6 +328,11 @@ struct Server::Channel {
     std::thread thread;
     std::atomic<bool> done{false};
     bool watched = false; // in epoll for hangups (main thread only)
+    // The slot (wire::Slot), its thread's alone: null when the channel has none.
+    wire::Slot *slot = nullptr;
+    uint32_t seen = 0;       // the number of the last request taken from it
+    bool poll_next = true;   // the client's last call came soon after our answer before it
+    std::chrono::steady_clock::time_point answered; // when we answered that one
 
     Channel(int s, std::shared_ptr<File> f, Peer p)
         : sock(s), file(std::move(f)), peer(p), mm(p.cred.pid, p.pidfd)
@@ -306,6 +340,8 @@ struct Server::Channel {
     }
     ~Channel()
     {
+        if (slot)
+            ::munmap(slot, wire::kSlotSize);
         ::close(sock);
         if (peer.pidfd >= 0)
             ::close(peer.pidfd);
@@ -475,7 +511,7 @@ void Server::accept_on(Listener &l)
 
 // From the main thread the send never waits (MSG_DONTWAIT): a client that does not read its
 // socket loses its answer, and holds up nobody.
-void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
+void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason, int fd)
 {
     wire::Welcome w{};
     w.ret = ret;
@@ -483,7 +519,7 @@ void Server::send_welcome(int sock, int ret, unsigned minor, const char *reason)
     w.daemon_pid = getpid();
     w.minor = minor;
     std::snprintf(w.reason, sizeof(w.reason), "%s", reason ? reason : "");
-    wire::send_message(sock, &w, sizeof(w), -1, std::this_thread::get_id() == main_thread_ ? MSG_DONTWAIT : 0);
+    wire::send_message(sock, &w, sizeof(w), fd, std::this_thread::get_id() == main_thread_ ? MSG_DONTWAIT : 0);
 }
 
 void Server::on_file_message(const std::shared_ptr<File> &f)
@@ -727,10 +763,23 @@ void Server::serve(Channel &ch)
 
 void Server::serve_requests(Channel &ch)
 {
-    send_welcome(ch.sock, 0, 0, nullptr);
+    int slot_fd = opts_.slots ? make_slot(&ch.slot) : -1;
+    send_welcome(ch.sock, 0, 0, nullptr, slot_fd);
+    if (slot_fd >= 0)
+        ::close(slot_fd);
     for (;;) {
+        Next next = next_call(ch);
+        if (next == Next::kEnd)
+            break;
+        if (next == Next::kSlotCall) {
+            if (!serve_slot_call(ch))
+                break;
+            continue;
+        }
         Message m;
-        ssize_t n = receive(ch.sock, m, 0);
+        ssize_t n = receive(ch.sock, m, MSG_DONTWAIT);
+        if (n == -EAGAIN)
+            continue;
         if (n <= 0)
             break;
         const wire::Header *h = m.header();
@@ -758,9 +807,7 @@ void Server::serve_requests(Channel &ch)
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
             ioctl_req = reinterpret_cast<const wire::IoctlReq *>(m.buf);
-            ok = m.len >= ssize_t(sizeof(*ioctl_req)) && ioctl_req->arg_len <= wire::kMaxInlineArg &&
-                 m.len == ssize_t(sizeof(*ioctl_req) + ioctl_req->arg_len) &&
-                 (ioctl_req->arg_len == 0 || ioctl_req->arg_len == _IOC_SIZE(ioctl_req->cmd));
+            ok = m.len >= ssize_t(sizeof(*ioctl_req)) && ioctl_request_ok(*ioctl_req, size_t(m.len));
             if (ok) {
                 reply = do_ioctl(ch, *ioctl_req, m.buf + sizeof(*ioctl_req), extra);
                 extra_len = size_t(reply.value);
@@ -775,6 +822,10 @@ void Server::serve_requests(Channel &ch)
                     extra_len = sizeof(map_id);
                 }
             }
+            break;
+        case wire::Op::kWake:
+            if ((ok = m.len == ssize_t(sizeof(wire::Header))))
+                continue; // the slot says what, if anything, is asked: no answer
             break;
         case wire::Op::kClosed:
             if ((ok = m.len == ssize_t(sizeof(wire::Header))))
@@ -810,6 +861,79 @@ void Server::serve_requests(Channel &ch)
         if (!sent)
             break;
     }
+}
+
+// Waits for the channel's next call: on the slot, or a message on the socket (a kWake, or a
+// request that has no slot form), or the end of the channel. It polls the slot first while the
+// client calls back to back (its last call came within kSlotPoll of our answer before it) and
+// a CPU is left for the client (one per polling thread), then sleeps on the socket.
+Server::Next Server::next_call(Channel &ch)
+{
+    using Clock = std::chrono::steady_clock;
+    wire::Slot *s = ch.slot;
+    auto posted = [&] { return wire::word(s->req_seq).load() != ch.seen; };
+    auto arrived = [&] {
+        ch.poll_next = Clock::now() - ch.answered < wire::kSlotPoll;
+        return Next::kSlotCall;
+    };
+    if (s) {
+        bool hit = posted();
+        if (!hit && ch.poll_next) {
+            if (slot_pollers_.fetch_add(1) + 1 < kernel::usable_cpus())
+                hit = kernel::poll_until(posted, wire::kSlotPoll);
+            slot_pollers_.fetch_sub(1);
+        }
+        if (hit)
+            return arrived();
+    }
+    for (;;) {
+        if (s) {
+            wire::word(s->daemon_sleeping).store(1);
+            if (posted()) {
+                wire::word(s->daemon_sleeping).store(0);
+                return arrived();
+            }
+        }
+        pollfd p{ch.sock, POLLIN, 0};
+        int r = ::poll(&p, 1, -1);
+        if (s)
+            wire::word(s->daemon_sleeping).store(0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (s && posted())
+            return arrived();
+        if (r == 1 && (p.revents & POLLIN))
+            return Next::kMessage;
+        return Next::kEnd; // hung up
+    }
+}
+
+// One call from the slot. The request is copied out of the page once; everything after works
+// on that copy, and the answer goes back into the page. false: the channel must end.
+bool Server::serve_slot_call(Channel &ch)
+{
+    wire::Slot &s = *ch.slot;
+    uint32_t seq = wire::word(s.req_seq).load();
+    ch.seen = seq;
+    wire::Slot::Call call;
+    wire::copy_from_slot(&call, s.call);
+    if (!ioctl_request_ok(call.req, sizeof(call.req) + std::min(call.req.arg_len, wire::kMaxInlineArg))) {
+        log_client("accel%u: dropped a channel of pid %d: bad request in its slot (op %u)",
+                   ch.file->card, ch.peer.cred.pid, call.req.hdr.op);
+        return false;
+    }
+    wire::Slot::Answer a;
+    a.rep = do_ioctl(ch, call.req, call.arg, a.out);
+    std::memset(a.out + a.rep.value, 0, sizeof(a.out) - a.rep.value);
+    wire::copy_to_slot(&s.answer, a);
+    wire::word(s.rsp_seq).store(seq);
+    ch.answered = std::chrono::steady_clock::now();
+    if (wire::word(s.client_sleeping).load()) {
+        wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
+        // A full socket holds a wake the client has yet to read: one is enough.
+        wire::send_message(ch.sock, &wake, sizeof(wake), -1, MSG_DONTWAIT);
+    }
+    return true;
 }
 
 // The ioctl in the caller's address space, its argument struct from the bytes that came with

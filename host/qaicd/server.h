@@ -34,6 +34,7 @@ struct Options {
     bool test_control = false;  // clients may inject faults and set parameters (qaic_sim.h)
     unsigned max_channels = 4096;
     unsigned max_channels_per_user = 1024; // so one user cannot take every channel
+    bool slots = true;          // calls through a shared slot (wire::Slot); false: the socket
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
 };
 
@@ -76,12 +77,15 @@ private:
     void attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
     void serve(Channel &ch);
     void serve_requests(Channel &ch);
+    enum class Next { kSlotCall, kMessage, kEnd };
+    Next next_call(Channel &ch);
+    bool serve_slot_call(Channel &ch);
     void reap_channels();
     void shutdown_all();
     bool peer_allowed(int sock, const char *what);
     bool watch(int fd, uint32_t events, Source *src);
     void resume_accepting();
-    void send_welcome(int sock, int ret, unsigned minor, const char *reason);
+    void send_welcome(int sock, int ret, unsigned minor, const char *reason, int fd = -1);
     wire::Stats stats();
 
     // The requests of a channel.
@@ -113,6 +117,7 @@ private:
     std::list<std::unique_ptr<Channel>> channels_;
     std::atomic<uint32_t> live_channels_{0};
     std::map<uid_t, unsigned> channels_of_user_; // main thread only
+    std::atomic<unsigned> slot_pollers_{0}; // channel threads polling their slots
 };
 
 } // namespace qaicd

@@ -11,16 +11,23 @@
 
 #include "drivers/accel/accel.h"
 #include "host/wire.h"
+#include "kernel/alloc.h"
+#include "kernel/spin.h"
 #include "kernel/uaccess.h"
 #include "qaic/qaic_sim.h"
 
 #include <algorithm>
+#include <array>
 #include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <new>
+#include <poll.h>
 #include <pthread.h>
 #include <set>
 #include <sys/mman.h>
@@ -33,6 +40,15 @@
 
 namespace libqaic {
 namespace {
+
+bool is_wake(const void *buf, ssize_t n)
+{
+    wire::Header h;
+    if (n != ssize_t(sizeof(h)))
+        return false;
+    std::memcpy(&h, buf, sizeof(h));
+    return h.magic == wire::kMagic && h.op == uint32_t(wire::Op::kWake);
+}
 
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
@@ -49,9 +65,13 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd)
     h.msg_control = control.buf;
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
-    do
+    for (;;) {
         n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR); // the call goes on in qaicd: wait for its answer
+        if (n < 0 && errno == EINTR)
+            continue; // the call goes on in qaicd: wait for its answer
+        if (!is_wake(buf, n))
+            break;    // (a wake is for a slot call that found its answer without it)
+    }
     if (n < 0)
         return -errno;
     int got = -1;
@@ -79,20 +99,105 @@ struct Probe {
 // Sends a hello on sock (with fd) and reads the welcome on reply_sock; a refusal's reason goes
 // to stderr, for the user.
 int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::Welcome *w,
-          const char *path)
+          const char *path, int *fd_out = nullptr)
 {
     Probe probe(op, flags);
     if (!wire::send_message(sock, &probe.hello, sizeof(probe.hello), fd))
         return -ENODEV;
-    ssize_t n = receive(reply_sock, w, sizeof(*w), nullptr);
-    if (n != ssize_t(sizeof(*w)))
+    ssize_t n = receive(reply_sock, w, sizeof(*w), fd_out);
+    if (n != ssize_t(sizeof(*w))) {
+        if (fd_out && *fd_out >= 0)
+            ::close(*fd_out);
+        if (fd_out)
+            *fd_out = -1;
         return -ENODEV;
+    }
     if (w->ret < 0 && w->reason[0]) {
         w->reason[sizeof(w->reason) - 1] = '\0';
         std::fprintf(stderr, "libqaic: %s: %s\n", path, w->reason);
     }
     return w->ret;
 }
+
+// A channel: a socket to qaicd, and the slot qaicd shares with us on it (wire::Slot), through
+// which ioctls go without a message while both ends are awake.
+struct Channel {
+    int sock;
+    wire::Slot *slot = nullptr; // null: every call on the socket
+    uint32_t seq = 0;           // the number of our latest request in the slot
+    bool poll_answer = true;    // the last slot call was answered within kSlotPoll
+};
+
+// Where a connection's slots are mapped: address space reserved when the connection opens.
+// A thread's first call makes its channel, and a call must not take fresh address space: an
+// address the user has just unmapped stays unmapped through its ioctl (EFAULT), as it does
+// with a kernel's device file. The slots are not inherited by a forked child
+// (MADV_DONTFORK): the child's copy of the area has holes there, never used again.
+class SlotArea {
+public:
+    static constexpr size_t kSlots = 256; // more channels than this call on their sockets
+
+    SlotArea()
+    {
+        void *p = ::mmap(nullptr, kSlots * wire::kSlotSize, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        base_ = p == MAP_FAILED ? nullptr : static_cast<unsigned char *>(p);
+        state_.fill(base_ ? kFree : kLost);
+    }
+    ~SlotArea()
+    {
+        if (base_)
+            ::munmap(base_, kSlots * wire::kSlotSize);
+    }
+    SlotArea(const SlotArea &) = delete;
+    SlotArea &operator=(const SlotArea &) = delete;
+
+    // Maps the slot whose memfd came with a channel's Welcome (fd); null when there was none
+    // or the area is full: that channel's calls then all go on its socket.
+    wire::Slot *map(int fd)
+    {
+        if (fd < 0)
+            return nullptr;
+        size_t i = 0;
+        while (i < kSlots && state_[i] != kFree)
+            ++i;
+        if (i == kSlots)
+            return nullptr;
+        void *p = ::mmap(base_ + i * wire::kSlotSize, wire::kSlotSize, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_FIXED, fd, 0);
+        if (p == MAP_FAILED) {
+            state_[i] = kLost; // a failed MAP_FIXED may have unmapped the reservation
+            return nullptr;
+        }
+        state_[i] = kUsed;
+        auto *slot = static_cast<wire::Slot *>(p);
+        if (::madvise(p, wire::kSlotSize, MADV_DONTFORK) != 0) {
+            unmap(slot);
+            return nullptr;
+        }
+        return slot;
+    }
+    // The slot's page goes back to the reservation.
+    void unmap(wire::Slot *slot)
+    {
+        size_t i = size_t(reinterpret_cast<unsigned char *>(slot) - base_) / wire::kSlotSize;
+        void *p = ::mmap(slot, wire::kSlotSize, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        state_[i] = p == MAP_FAILED ? kLost : kFree;
+    }
+    // In a forked child: the slots in use were not inherited.
+    void forget_after_fork()
+    {
+        for (auto &st : state_)
+            if (st == kUsed)
+                st = kLost;
+    }
+
+private:
+    enum State : unsigned char { kFree, kUsed, kLost };
+    unsigned char *base_;
+    std::array<State, kSlots> state_;
+};
 
 // A connection to qaicd (one open file) with this process's channels to it. The user's
 // DaemonFile and every mapping of the file's objects share it: a mapping holds the file as a
@@ -118,32 +223,45 @@ public:
     int call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
                  size_t *extra_got, int *fd);
 
-    // fork: the child closes its copies of our channels (they name the parent, whose memory
-    // qaicd would touch), and the lock, which the forking thread held, is free again.
+    // fork: the child forgets our channels (they name the parent, whose memory qaicd would
+    // touch; their slots are not even mapped in the child), and the lock, which the forking
+    // thread held, is free again.
     void lock_for_fork() { lock_.lock(); }
     void unlock_after_fork(bool child)
     {
         if (child) {
-            for (int ch : channels_)
-                ::close(ch);
+            for (auto &[sock, ch] : channels_)
+                ::close(sock);
             channels_.clear();
             idle_.clear();
+            slots_.forget_after_fork();
         }
         lock_.unlock();
     }
 
 private:
-    int take_channel();
-    void give_channel(int ch);
-    void drop_channel(int ch);
-    int new_channel();
+    int take_channel(Channel **out);
+    void give_channel(Channel *ch);
+    void drop_channel(Channel *ch);
+    int new_channel(Channel **out);
+    void release_channel(Channel &ch); // under lock_
+    ssize_t slot_call(Channel &ch, const void *req, size_t len, void *buf, size_t cap);
 
     int fd_;
     std::string path_;
     std::mutex lock_;
-    std::set<int> channels_; // this process's channels to qaicd
-    std::vector<int> idle_;  // of them, those no thread is calling through
+    SlotArea slots_;
+    std::map<int, std::unique_ptr<Channel>> channels_; // this process's channels, by socket
+    std::vector<Channel *> idle_; // of them, those no thread is calling through
 };
+
+void Conn::release_channel(Channel &ch)
+{
+    if (ch.slot)
+        slots_.unmap(ch.slot);
+    ch.slot = nullptr;
+    ::close(ch.sock);
+}
 
 // Every connection of this process, for fork.
 struct Registry {
@@ -171,29 +289,37 @@ Conn::~Conn()
         registry().conns.erase(this);
     }
     if (fd_ >= 0) {
-        int ch = take_channel(); // before the close: a channel is attached through fd_
+        Channel *ch = nullptr;
+        take_channel(&ch); // before the close: a channel is attached through fd_
         ::close(fd_);
         fd_ = -1;
-        if (ch >= 0) {
+        if (ch) {
             wire::Header closed{wire::kMagic, uint32_t(wire::Op::kClosed)};
             wire::Reply rep;
-            if (wire::send_message(ch, &closed, sizeof(closed)))
-                (void)receive(ch, &rep, sizeof(rep), nullptr);
+            if (wire::send_message(ch->sock, &closed, sizeof(closed)))
+                (void)receive(ch->sock, &rep, sizeof(rep), nullptr);
         }
     }
-    for (int ch : channels_)
-        ::close(ch);
+    for (auto &[sock, ch] : channels_)
+        release_channel(*ch);
 }
 
 int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
                    size_t *extra_got, int *fd)
 {
-    int ch = take_channel();
-    if (ch < 0)
-        return ch;
+    Channel *ch = nullptr;
+    int ret = take_channel(&ch);
+    if (ret < 0)
+        return ret;
     alignas(8) unsigned char buf[sizeof(wire::Reply) + wire::kMaxMessage];
     size_t cap = sizeof(wire::Reply) + std::min<size_t>(extra_cap, wire::kMaxMessage);
-    ssize_t n = wire::send_message(ch, req, len) ? receive(ch, buf, cap, fd) : -ENODEV;
+    wire::Header h;
+    std::memcpy(&h, req, sizeof(h));
+    ssize_t n;
+    if (ch->slot && h.op == uint32_t(wire::Op::kIoctl))
+        n = slot_call(*ch, req, len, buf, cap);
+    else
+        n = wire::send_message(ch->sock, req, len) ? receive(ch->sock, buf, cap, fd) : -ENODEV;
     if (n < ssize_t(sizeof(wire::Reply))) {
         drop_channel(ch);
         return n == -ENOMEM ? -ENOMEM : -ENODEV;
@@ -206,34 +332,89 @@ int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, s
     return 0;
 }
 
-int Conn::take_channel()
+// A kIoctl through the slot (wire::Slot): the request in, then the answer polled for while it
+// comes soon, else slept for on the socket (qaicd sends a wake). The answer's bytes into buf,
+// as receive() puts a reply; -ENODEV when qaicd is gone.
+ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, size_t cap)
+{
+    using Clock = std::chrono::steady_clock;
+    wire::Slot &s = *ch.slot;
+    wire::Slot::Call call{};
+    if (len > sizeof(call))
+        return -ENODEV;
+    std::memcpy(&call, req, len);
+    wire::copy_to_slot(&s.call, call);
+    uint32_t seq = ++ch.seq;
+    auto start = Clock::now();
+    wire::word(s.req_seq).store(seq);
+    wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
+    if (wire::word(s.daemon_sleeping).load() &&
+        !wire::send_message(ch.sock, &wake, sizeof(wake), -1, MSG_DONTWAIT) && errno != EAGAIN)
+        return -ENODEV;
+    auto answered = [&] { return wire::word(s.rsp_seq).load() == seq; };
+    if (!(ch.poll_answer && kernel::poll_until(answered, wire::kSlotPoll))) {
+        wire::word(s.client_sleeping).store(1);
+        while (!answered()) {
+            pollfd p{ch.sock, POLLIN, 0};
+            if (::poll(&p, 1, -1) < 0) {
+                if (errno == EINTR)
+                    continue; // the call goes on in qaicd: wait for its answer
+                return -ENODEV;
+            }
+            if (!(p.revents & POLLIN))
+                return -ENODEV; // qaicd hung up
+            // Only wakes come on the socket during a slot call.
+            alignas(8) unsigned char msg[wire::kMaxMessage];
+            ssize_t n = ::recv(ch.sock, msg, sizeof(msg), MSG_DONTWAIT);
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                return -ENODEV;
+            if (n >= 0 && !is_wake(msg, n))
+                return -ENODEV;
+        }
+        wire::word(s.client_sleeping).store(0);
+    }
+    ch.poll_answer = Clock::now() - start < wire::kSlotPoll;
+    wire::Slot::Answer a;
+    wire::copy_from_slot(&a, s.answer);
+    if (a.rep.value > sizeof(a.out) || sizeof(a.rep) + a.rep.value > cap)
+        return -ENODEV;
+    std::memcpy(buf, &a.rep, sizeof(a.rep));
+    std::memcpy(static_cast<unsigned char *>(buf) + sizeof(a.rep), a.out, size_t(a.rep.value));
+    return ssize_t(sizeof(a.rep) + a.rep.value);
+}
+
+int Conn::take_channel(Channel **out)
 {
     {
         std::lock_guard l(lock_);
         if (!idle_.empty()) {
-            int ch = idle_.back();
+            *out = idle_.back();
             idle_.pop_back();
-            return ch;
+            return 0;
         }
     }
-    return new_channel();
+    return new_channel(out);
 }
 
-void Conn::give_channel(int ch)
+void Conn::give_channel(Channel *ch)
 {
     std::lock_guard l(lock_);
-    if (channels_.count(ch)) // not a parent's channel closed by a fork since
+    auto it = channels_.find(ch->sock);
+    if (it != channels_.end() && it->second.get() == ch) // not a parent's channel forgotten by a fork since
         idle_.push_back(ch);
 }
 
-void Conn::drop_channel(int ch)
+void Conn::drop_channel(Channel *ch)
 {
     std::lock_guard l(lock_);
-    if (channels_.erase(ch))
-        ::close(ch);
+    auto it = channels_.find(ch->sock);
+    if (it != channels_.end() && it->second.get() == ch) {
+        release_channel(*ch);
+        channels_.erase(it);
+    }
 }
 
-int Conn::new_channel()
+int Conn::new_channel(Channel **out)
 {
     if (fd_ < 0)
         return -EBADF;
@@ -242,13 +423,30 @@ int Conn::new_channel()
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
             return errno == EMFILE || errno == ENFILE ? -EMFILE : -ENOMEM;
         wire::Welcome w{};
-        int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str());
+        int slot_fd = -1;
+        int ret = greet(fd_, sv[0], wire::Op::kAttach, 0, sv[1], &w, path_.c_str(), &slot_fd);
         ::close(sv[1]);
         if (ret == 0) {
+            std::unique_ptr<Channel> ch(new (std::nothrow) Channel{sv[0]});
             std::lock_guard l(lock_);
-            channels_.insert(sv[0]);
-            return sv[0];
+            if (ch)
+                ch->slot = slots_.map(slot_fd);
+            if (slot_fd >= 0)
+                ::close(slot_fd);
+            if (!ch) {
+                ::close(sv[0]);
+                return -ENOMEM;
+            }
+            if (kernel::try_alloc([&] { channels_.emplace(sv[0], nullptr); }).is_error()) {
+                release_channel(*ch);
+                return -ENOMEM;
+            }
+            *out = ch.get();
+            channels_[sv[0]] = std::move(ch);
+            return 0;
         }
+        if (slot_fd >= 0)
+            ::close(slot_fd);
         ::close(sv[0]);
         if (ret != -EACCES || attempt > 0)
             return ret;

@@ -3,7 +3,11 @@
 // daemon and a client opened before go on, and the daemon's counts come back to where they were.
 #include "qaicd_test.h"
 
+#include <atomic>
 #include <fcntl.h>
+#include <random>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 namespace {
 
@@ -432,6 +436,261 @@ TEST_F(QaicdWire, QueuedRequestsAreAnsweredInOrder)
     }
     EXPECT_EQ(log_since(log_start).find("dropped"), std::string::npos);
     close_raw();
+    expect_undisturbed();
+}
+
+// ---------------------------------------------------------------------------- the slot
+
+// A raw channel whose slot (wire::Slot) is mapped here as libqaic maps it: what a client that
+// writes anything into its slot can make of the daemon.
+class QaicdSlot : public QaicdWire {
+protected:
+    void TearDown() override
+    {
+        unmap_slot();
+        QaicdWire::TearDown();
+    }
+
+    void open_slot()
+    {
+        sock = raw_open(path);
+        ASSERT_GE(sock, 0);
+        ch = raw_attach_with_slot(sock, &slot_fd);
+        ASSERT_GE(ch, 0);
+        ASSERT_GE(slot_fd, 0) << "no slot came with the channel";
+        void *p = mmap(nullptr, wire::kSlotSize, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd, 0);
+        ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
+        slot = static_cast<wire::Slot *>(p);
+    }
+    void unmap_slot()
+    {
+        if (slot)
+            munmap(slot, wire::kSlotSize);
+        if (slot_fd >= 0)
+            ::close(slot_fd);
+        slot = nullptr;
+        slot_fd = -1;
+    }
+
+    // Writes call into the slot as request number seq, and wakes the daemon if it sleeps.
+    void post(const wire::Slot::Call &call, uint32_t seq)
+    {
+        wire::copy_to_slot(&slot->call, call);
+        wire::word(slot->req_seq).store(seq);
+        if (wire::word(slot->daemon_sleeping).load()) {
+            wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
+            send_raw(ch, &wake, sizeof(wake));
+        }
+    }
+    // Waits (bounded) for the answer to request seq, into *a.
+    testing::AssertionResult answer(uint32_t seq, wire::Slot::Answer *a)
+    {
+        auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+        while (wire::word(slot->rsp_seq).load() != seq) {
+            if (Clock::now() > deadline)
+                return testing::AssertionFailure() << "no answer to request " << seq;
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        wire::copy_from_slot(a, slot->answer);
+        return testing::AssertionSuccess();
+    }
+
+    static wire::Slot::Call ioctl_call(uint64_t cmd, const void *arg, uint32_t arg_len)
+    {
+        wire::Slot::Call call{};
+        call.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, cmd, uint64_t(uintptr_t(arg)), arg_len, 0};
+        if (arg)
+            std::memcpy(call.arg, arg, std::min<size_t>(arg_len, sizeof(call.arg)));
+        return call;
+    }
+
+    int slot_fd = -1;
+    wire::Slot *slot = nullptr;
+};
+
+// The client cannot shrink the page under the daemon's mapping (which would make the daemon's
+// next look at it a SIGBUS), nor grow it, nor lift the seals.
+TEST_F(QaicdSlot, ComesSealedAtItsSize)
+{
+    ASSERT_NO_FATAL_FAILURE(open_slot());
+    struct stat st;
+    ASSERT_EQ(fstat(slot_fd, &st), 0);
+    EXPECT_EQ(st.st_size, off_t(wire::kSlotSize));
+    int seals = fcntl(slot_fd, F_GET_SEALS);
+    EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    EXPECT_EQ(ftruncate(slot_fd, 0), -1);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_EQ(ftruncate(slot_fd, 2 * wire::kSlotSize), -1);
+    EXPECT_EQ(errno, EPERM);
+    close_raw();
+    expect_undisturbed();
+}
+
+// Calls go through the slot one after another, each answered with its own number, its errno
+// and the argument struct as the driver left it.
+TEST_F(QaicdSlot, CallsGoThroughIt)
+{
+    ASSERT_NO_FATAL_FAILURE(open_slot());
+    qaic_create_bo c{};
+    c.size = kPage;
+    ASSERT_NO_FATAL_FAILURE(post(ioctl_call(DRM_IOCTL_QAIC_CREATE_BO, &c, sizeof(c)), 1));
+    wire::Slot::Answer a;
+    ASSERT_TRUE(answer(1, &a));
+    EXPECT_EQ(a.rep.ret, 0);
+    ASSERT_EQ(a.rep.value, sizeof(c));
+    std::memcpy(&c, a.out, sizeof(c));
+    EXPECT_NE(c.handle, 0u);
+    // An argument struct that could not be read comes with no bytes: the driver reads the
+    // client's memory itself, and finds nothing there.
+    ASSERT_NO_FATAL_FAILURE(post(ioctl_call(DRM_IOCTL_QAIC_CREATE_BO, nullptr, 0), 2));
+    ASSERT_TRUE(answer(2, &a));
+    EXPECT_EQ(a.rep.ret, -EFAULT);
+    EXPECT_EQ(a.rep.value, 0u);
+    EXPECT_EQ(log_since(log_start).find("dropped"), std::string::npos);
+    close_raw();
+    expect_undisturbed();
+}
+
+// What the daemon copies out of the slot is checked as a message on the socket is: a bad
+// request there drops the channel with a log line, and nothing else.
+TEST_F(QaicdSlot, BadRequestInItDropsTheChannel)
+{
+    qaic_create_bo c{};
+    c.size = kPage;
+    struct Case {
+        const char *what;
+        void (*spoil)(wire::Slot::Call &);
+    } cases[] = {
+        {"wrong magic", [](wire::Slot::Call &k) { k.req.hdr.magic ^= 1; }},
+        {"not an ioctl", [](wire::Slot::Call &k) { k.req.hdr.op = uint32_t(wire::Op::kMmap); }},
+        {"argument over the limit", [](wire::Slot::Call &k) { k.req.arg_len = wire::kMaxInlineArg + 1; }},
+        {"argument of another size", [](wire::Slot::Call &k) { k.req.arg_len = 8; }},
+        {"argument of 4 GiB", [](wire::Slot::Call &k) { k.req.arg_len = UINT32_MAX; }},
+    };
+    for (const Case &k : cases) {
+        SCOPED_TRACE(k.what);
+        ASSERT_NO_FATAL_FAILURE(open_slot());
+        wire::Slot::Call call = ioctl_call(DRM_IOCTL_QAIC_CREATE_BO, &c, sizeof(c));
+        k.spoil(call);
+        ASSERT_NO_FATAL_FAILURE(post(call, 1));
+        EXPECT_TRUE(dropped(ch));
+        close_raw();
+        unmap_slot();
+    }
+    expect_logged("bad request in its slot");
+    expect_undisturbed();
+}
+
+// A client that writes whatever it likes into its slot, whenever it likes (the request while
+// the daemon copies it, the numbers, the answer), harms nobody but itself: its calls are
+// served or its channel is dropped, and the daemon and its other clients go on. Every pointer
+// it writes is a kernel-half address, never mapped in this process: the calls cannot write
+// into the test's own memory.
+TEST_F(QaicdSlot, ScribblingOnItHarmsOnlyItsChannel)
+{
+    static const uint64_t cmds[] = {DRM_IOCTL_QAIC_CREATE_BO, DRM_IOCTL_QAIC_MMAP_BO,
+                                    DRM_IOCTL_QAIC_EXECUTE_BO, DRM_IOCTL_QAIC_WAIT_BO,
+                                    DRM_IOCTL_QAIC_MANAGE, DRM_IOCTL_QAIC_PERF_STATS_BO,
+                                    DRM_IOCTL_GEM_CLOSE, DRM_IOCTL_QAIC_ATTACH_SLICE_BO};
+    std::mt19937_64 rng(20261206);
+    unsigned answered = 0, channels = 0;
+    auto until = Clock::now() + std::chrono::milliseconds(300);
+    while (Clock::now() < until) {
+        ASSERT_NO_FATAL_FAILURE(open_slot());
+        ++channels;
+        std::atomic<bool> stop{false};
+        // Another thread of the client writes random words into the request meanwhile.
+        std::thread scribbler([&, seed = rng()] {
+            std::mt19937_64 r(seed);
+            auto *words = reinterpret_cast<uint64_t *>(&slot->call.arg);
+            while (!stop.load())
+                std::atomic_ref<uint64_t>(words[r() % (sizeof(slot->call.arg) / 8)])
+                    .store(r() | (uint64_t(1) << 63), std::memory_order_relaxed);
+        });
+        for (uint32_t seq = 1; seq < 200; ++seq) {
+            uint64_t cmd = cmds[rng() % std::size(cmds)];
+            uint32_t len = rng() % 8 ? uint32_t(_IOC_SIZE(cmd)) : uint32_t(rng() % 256);
+            wire::Slot::Call call{};
+            call.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, cmd, rng() | (uint64_t(1) << 63), len, 0};
+            for (auto &w : reinterpret_cast<uint64_t(&)[sizeof(call.arg) / 8]>(call.arg))
+                w = rng() | (uint64_t(1) << 63);
+            post(call, seq);
+            // A number written out of turn now and then: the daemon takes any change as a
+            // call, and answers with that number.
+            uint32_t expect = seq;
+            if (rng() % 16 == 0) {
+                expect = uint32_t(rng()) | 0x80000000u; // never one of the loop's own
+                wire::word(slot->req_seq).store(expect);
+                if (wire::word(slot->daemon_sleeping).load()) {
+                    wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
+                    send_raw(ch, &wake, sizeof(wake));
+                }
+            }
+            pollfd p{ch, POLLIN, 0};
+            auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+            while (wire::word(slot->rsp_seq).load() != expect && Clock::now() < deadline &&
+                   !(poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))))
+                std::this_thread::yield();
+            if (wire::word(slot->rsp_seq).load() != expect)
+                break; // dropped: a new channel
+            ++answered;
+        }
+        stop = true;
+        scribbler.join();
+        close_raw();
+        unmap_slot();
+    }
+    EXPECT_GT(answered, 0u) << "over " << channels << " channels";
+    expect_undisturbed();
+}
+
+// A thread's first call makes its channel and maps its slot, but takes no fresh address space
+// (libqaic reserved it at the open): an address just unmapped stays unmapped through the call,
+// which fails with EFAULT, as with a device file.
+TEST_F(QaicdSlot, AThreadsFirstCallMapsNothingNew)
+{
+    for (int i = 0; i < 20; ++i) {
+        int err = 0;
+        bool still_unmapped = false;
+        std::thread t([&] {
+            void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED || munmap(p, kPage) != 0)
+                return;
+            err = ioctl_err(other, DRM_IOCTL_QAIC_CREATE_BO, p);
+            still_unmapped = msync(p, kPage, MS_ASYNC) == -1 && errno == ENOMEM;
+        });
+        t.join();
+        EXPECT_EQ(err, -EFAULT) << i;
+        EXPECT_TRUE(still_unmapped) << i;
+    }
+    expect_undisturbed();
+}
+
+// qaicd --socket-calls sends no slot: every call of the channel is a message on its socket.
+TEST_F(QaicdSlot, NoneWithSocketCalls)
+{
+    std::string dir2 = dir + "/socket-calls";
+    ASSERT_EQ(mkdir(dir2.c_str(), 0700), 0);
+    std::string path2 = dir2 + "/accel0";
+    {
+        Daemon d2;
+        ASSERT_TRUE(d2.start(dir2, log, {"--socket-calls"}));
+        sock = raw_open(path2);
+        ASSERT_GE(sock, 0);
+        ch = raw_attach_with_slot(sock, &slot_fd);
+        ASSERT_GE(ch, 0);
+        EXPECT_EQ(slot_fd, -1);
+        close_raw();
+        int fd = qaic_open(path2.c_str());
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        uint32_t h;
+        EXPECT_EQ(create_bo(fd, kPage, &h), 0);
+        EXPECT_EQ(gem_close(fd, h), 0);
+        EXPECT_EQ(qaic_close(fd), 0);
+        EXPECT_TRUE(d2.stop());
+    }
+    ::unlink(path2.c_str());
+    ::rmdir(dir2.c_str());
     expect_undisturbed();
 }
 
