@@ -82,6 +82,10 @@ int main(int argc, char **argv)
                    "most calling threads served at once for one user's clients")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
+    app.add_option("--max-files-per-user", opts.max_files_per_user,
+                   "most connections (open files) of one user's clients at once")
+        ->check(CLI::Range(1u, 65536u))
+        ->capture_default_str();
     bool socket_calls = false;
     app.add_flag("--socket-calls", socket_calls,
                  "take every call as a message on its channel's socket, never through a "

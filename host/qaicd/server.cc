@@ -69,6 +69,10 @@ void log(Level level, const char *fmt, ...)
 
 namespace {
 
+// Probes of a caller's memory that may fail on one connection: the client retries once after
+// PR_SET_PTRACER; more is someone making the daemon read memory for nothing.
+constexpr unsigned kMaxFailedProbes = 3;
+
 // Mappings a file's client may hold at once: each costs the daemon a record.
 constexpr size_t kMaxMapsPerFile = size_t(1) << 20;
 
@@ -293,8 +297,10 @@ struct Server::File : std::enable_shared_from_this<File> {
     int sock;
     unsigned card;
     Source src{Source::kFile, this};
+    uid_t uid;           // the connecting process's
     bool opened = false; // main thread only
     bool closed = false; // main thread only
+    unsigned failed_probes = 0; // main thread only
     std::atomic<bool> control{false}; // a kControlOnly connection: no device file
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
@@ -494,7 +500,20 @@ void Server::accept_on(Listener &l)
             }
             return;
         }
-        if (!peer_allowed(sock, "open")) {
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (!peer_allowed(sock, "open") || getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            ::close(sock);
+            continue;
+        }
+        // A user's connections are bounded, as inotify bounds a user's instances: one user
+        // must not take every fd the daemon has. The refusal is said before the close.
+        if (files_of_user_[cred.uid] >= opts_.max_files_per_user) {
+            char reason[192];
+            std::snprintf(reason, sizeof(reason), "qaicd serves %u connections of uid %u already",
+                          opts_.max_files_per_user, cred.uid);
+            log_client("open: refused pid %d: %s", cred.pid, reason);
+            send_welcome(sock, -EMFILE, 0, reason);
             ::close(sock);
             continue;
         }
@@ -504,7 +523,9 @@ void Server::accept_on(Listener &l)
         auto f = std::make_shared<File>();
         f->sock = sock;
         f->card = l.card;
+        f->uid = cred.uid;
         files_.push_back(f);
+        ++files_of_user_[cred.uid];
         watch(sock, EPOLLIN | EPOLLRDHUP, &f->src);
     }
 }
@@ -568,9 +589,13 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             if (peer.pidfd >= 0)
                 ::close(peer.pidfd);
             if (ret < 0) {
-                // The client may name us with PR_SET_PTRACER and ask again.
+                // The client may name us with PR_SET_PTRACER and ask again; a few times.
                 log_client("accel%u: %s", f->card, reason);
                 send_welcome(f->sock, ret, 0, reason);
+                if (++f->failed_probes >= kMaxFailedProbes) {
+                    close_file(f, "too many failed probes");
+                    return;
+                }
                 continue;
             }
             f->opened = true;
@@ -604,16 +629,20 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             close_file(f, "a channel that is not a socketpair the sender made");
             return;
         }
-        attach(f, sock, *hello);
+        if (!attach(f, sock, *hello) && ++f->failed_probes >= kMaxFailedProbes) {
+            close_file(f, "too many failed probes");
+            return;
+        }
     }
 }
 
-void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello)
+// false when the caller's memory could not be read: a failed probe.
+bool Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello)
 {
     Peer peer;
     if (!peer_allowed(sock, "channel") || !peer_of(sock, &peer)) {
         ::close(sock);
-        return;
+        return true;
     }
     std::unique_ptr<Channel> ch;
     try {
@@ -626,6 +655,7 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     }
     char reason[192] = "";
     int ret = probe_memory(ch->mm, hello, reason, sizeof(reason));
+    bool probed = ret == 0;
     if (ret == 0 && live_channels_.load() >= opts_.max_channels) {
         ret = -EAGAIN;
         std::snprintf(reason, sizeof(reason), "qaicd serves %u channels already", opts_.max_channels);
@@ -641,7 +671,7 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
     if (ret < 0) {
         log_client("accel%u: channel refused: %s", f->card, reason);
         send_welcome(sock, ret, 0, reason);
-        return; // ch closes the socket
+        return probed; // ch closes the socket
     }
     Channel *c = ch.get();
     {
@@ -665,9 +695,10 @@ void Server::attach(const std::shared_ptr<File> &f, int sock, const wire::Hello 
         c->done = true; // reap_channels() takes it out of the counts
         uint64_t one64 = 1;
         (void)!::write(reaper_fd_, &one64, sizeof(one64));
-        return;
+        return true;
     }
     c->watched = watch(sock, EPOLLRDHUP, &c->src);
+    return true;
 }
 
 // kUnmap: the caller's mapping goes; -EINVAL for an id that is not the caller's (a forked
@@ -698,6 +729,8 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     release_file(*f);
     graveyard_.push_back(f); // events of this batch may still name it
     files_.remove(f);
+    if (--files_of_user_[f->uid] == 0)
+        files_of_user_.erase(f->uid);
     resume_accepting();
 }
 

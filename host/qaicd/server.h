@@ -34,6 +34,7 @@ struct Options {
     bool test_control = false;  // clients may inject faults and set parameters (qaic_sim.h)
     unsigned max_channels = 4096;
     unsigned max_channels_per_user = 1024; // so one user cannot take every channel
+    unsigned max_files_per_user = 1024;    // connections, as inotify's max_user_instances
     bool slots = true;          // calls through a shared slot (wire::Slot); false: the socket
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
 };
@@ -74,7 +75,7 @@ private:
     void accept_on(Listener &l);
     void on_file_message(const std::shared_ptr<File> &f);
     void close_file(const std::shared_ptr<File> &f, const char *why);
-    void attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
+    bool attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
     void serve(Channel &ch);
     void serve_requests(Channel &ch);
     enum class Next { kSlotCall, kMessage, kEnd };
@@ -117,6 +118,7 @@ private:
     std::list<std::unique_ptr<Channel>> channels_;
     std::atomic<uint32_t> live_channels_{0};
     std::map<uid_t, unsigned> channels_of_user_; // main thread only
+    std::map<uid_t, unsigned> files_of_user_;    // connections, main thread only
     std::atomic<unsigned> slot_pollers_{0}; // channel threads polling their slots
 };
 

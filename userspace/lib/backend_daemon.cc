@@ -52,7 +52,7 @@ bool is_wake(const void *buf, ssize_t n)
 
 // One reply of at most len bytes, and the fd that came with it (or -1). Returns the length,
 // 0 when qaicd is gone, or -errno.
-ssize_t receive(int sock, void *buf, size_t len, int *fd)
+ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags = 0)
 {
     union {
         cmsghdr align;
@@ -66,7 +66,7 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd)
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
     for (;;) {
-        n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
+        n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC | flags);
         if (n < 0 && errno == EINTR)
             continue; // the call goes on in qaicd: wait for its answer
         if (!is_wake(buf, n))
@@ -102,9 +102,10 @@ int greet(int sock, int reply_sock, wire::Op op, uint32_t flags, int fd, wire::W
           const char *path, int *fd_out = nullptr)
 {
     Probe probe(op, flags);
-    if (!wire::send_message(sock, &probe.hello, sizeof(probe.hello), fd))
-        return -ENODEV;
-    ssize_t n = receive(reply_sock, w, sizeof(*w), fd_out);
+    // A refused connection is told why before qaicd closes it: a hello that finds it closed
+    // may still find the answer.
+    bool sent = wire::send_message(sock, &probe.hello, sizeof(probe.hello), fd);
+    ssize_t n = receive(reply_sock, w, sizeof(*w), fd_out, sent ? 0 : MSG_DONTWAIT);
     if (n != ssize_t(sizeof(*w))) {
         if (fd_out && *fd_out >= 0)
             ::close(*fd_out);

@@ -83,6 +83,35 @@ TEST_F(QaicdPeer, ChannelsAreLimitedPerUser)
         ::close(fd);
 }
 
+// One user's connections are bounded too (as inotify bounds a user's instances): past the
+// limit an open fails with EMFILE and says why, another user's open still succeeds, and a
+// closed connection makes room again.
+TEST_F(QaicdPeer, FilesAreLimitedPerUser)
+{
+    ASSERT_TRUE(daemon.stop());
+    ASSERT_TRUE(daemon.start(dir, log, {"--test-control", "--group", std::to_string(kGroup),
+                                        "--max-files-per-user", "2"}));
+    int a = open_file(), b = open_file();
+    ASSERT_GE(a, 0) << std::strerror(errno);
+    ASSERT_GE(b, 0) << std::strerror(errno);
+    EXPECT_EQ(open_file(), -1);
+    EXPECT_EQ(errno, EMFILE);
+    EXPECT_NE(read_file(log).find("connections of uid 0 already"), std::string::npos);
+    EXPECT_EQ(open_as_nobody({kGroup}), 0) << "another user's client could not open";
+    EXPECT_EQ(qaic_close(a), 0);
+    // The close is seen by the daemon asynchronously, as a socket's end is.
+    int c = -1;
+    auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+    while ((c = open_file()) < 0 && errno == EMFILE && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_GE(c, 0) << std::strerror(errno);
+    for (int fd : {b, c}) {
+        if (fd >= 0) {
+            EXPECT_EQ(qaic_close(fd), 0);
+        }
+    }
+}
+
 // A qaicd running as another user cannot read root's memory: the open fails with EACCES and
 // says why on stderr, after asking once more with the daemon named as ptracer.
 TEST_F(QaicdPeer, DaemonThatCannotReadTheClientRefusesTheOpen)

@@ -226,6 +226,38 @@ TEST_F(QaicdWire, WrongProbeIsRefused)
 }
 
 // A second kOpen on a file that is open already: only kAttach may follow.
+// The client asks once more after naming the daemon with PR_SET_PTRACER; a connection whose
+// probes keep failing is someone making the daemon read memory for nothing: after the third,
+// it is dropped, whether the probes came with opens or with channels.
+TEST_F(QaicdWire, RepeatedFailedProbesDropTheConnection)
+{
+    for (bool channels : {false, true}) {
+        SCOPED_TRACE(channels ? "channels" : "opens");
+        int s = channels ? raw_open(path) : raw_connect(path);
+        ASSERT_GE(s, 0);
+        for (int i = 0; i < 3; ++i) {
+            wire::Hello h = hello(channels ? wire::Op::kAttach : wire::Op::kOpen);
+            h.probe_value ^= 1;
+            int sv[2] = {-1, -1};
+            if (channels) {
+                ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+            }
+            ASSERT_TRUE(send_raw(s, &h, sizeof(h), sv[1]));
+            if (channels)
+                ::close(sv[1]);
+            wire::Welcome w{};
+            ASSERT_EQ(recv_raw(channels ? sv[0] : s, &w, sizeof(w)), ssize_t(sizeof(w))) << i;
+            EXPECT_EQ(w.ret, -EACCES) << i;
+            if (sv[0] >= 0)
+                ::close(sv[0]);
+        }
+        EXPECT_TRUE(dropped(s));
+        ::close(s);
+    }
+    expect_logged("dropped a client: too many failed probes");
+    expect_undisturbed();
+}
+
 TEST_F(QaicdWire, SecondOpenIsDropped)
 {
     int s = raw_open(path);
