@@ -127,7 +127,7 @@ struct Stats {
     uint32_t files;       // open device files (connections less kControlOnly ones)
     uint32_t channels;    // channels of those files being served
     uint32_t dbcs_in_use; // over every card
-    uint32_t pad;
+    uint32_t sleeping_calls; // calls asleep in the driver (their task in an interruptible sleep)
     uint64_t bo_bytes;    // host memory of BOs and bounce buffers in use, over every card
     uint64_t fds;         // the daemon's open fds (the query's own connection included)
     uint64_t threads;     // the daemon's threads (the query's own channel included)

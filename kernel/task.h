@@ -26,6 +26,13 @@ public:
     // each thing the task sleeps on: never call it holding one (a wait's condition, say).
     void kill();
     bool killed() const { return killed_.load(std::memory_order_acquire); }
+    // Whether the task is in an interruptible sleep now: a host's view of a client's call
+    // waiting in the driver (as a process's state S in a syscall).
+    bool sleeping()
+    {
+        std::lock_guard lk(lock_);
+        return sleeps_ != nullptr;
+    }
 
 private:
     friend class TaskSleep;

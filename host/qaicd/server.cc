@@ -1077,8 +1077,10 @@ wire::Stats Server::stats()
     st.files = nr_files_.load();
     {
         std::lock_guard l(channels_lock_);
-        for (auto &ch : channels_)
+        for (auto &ch : channels_) {
             st.channels += !ch->done.load() && !ch->file->control.load();
+            st.sleeping_calls += ch->task.sleeping();
+        }
     }
     for (unsigned i = 0; i < machine_.cards(); ++i) {
         host::CardStats c = machine_.stats(i);

@@ -128,15 +128,17 @@ int cmd_host(const Options &o)
     if (qaic_host_get_stats(o.device.empty() ? nullptr : o.device.c_str(), &st) != 0)
         throw qaic::Error("qaicd counts (qaic_host_stats)", errno);
     if (o.json)
-        std::printf("{\"files\": %u, \"channels\": %u, \"dbcs_in_use\": %u, \"bo_bytes\": %llu, "
-                    "\"fds\": %llu, \"threads\": %llu, \"rss_bytes\": %llu}\n",
-                    st.files, st.channels, st.dbcs_in_use, st.bo_bytes, st.fds, st.threads,
-                    st.rss_bytes);
+        std::printf("{\"files\": %u, \"channels\": %u, \"sleeping_calls\": %u, "
+                    "\"dbcs_in_use\": %u, \"bo_bytes\": %llu, \"fds\": %llu, \"threads\": %llu, "
+                    "\"rss_bytes\": %llu}\n",
+                    st.files, st.channels, st.sleeping_calls, st.dbcs_in_use, st.bo_bytes, st.fds,
+                    st.threads, st.rss_bytes);
     else
-        std::printf("files:     %u\nchannels:  %u\ndbcs:      %u in use\nbo memory: %llu bytes\n"
-                    "fds:       %llu\nthreads:   %llu\nrss:       %llu bytes\n",
-                    st.files, st.channels, st.dbcs_in_use, st.bo_bytes, st.fds, st.threads,
-                    st.rss_bytes);
+        std::printf("files:     %u\nchannels:  %u (%u calls asleep in the driver)\n"
+                    "dbcs:      %u in use\nbo memory: %llu bytes\nfds:       %llu\n"
+                    "threads:   %llu\nrss:       %llu bytes\n",
+                    st.files, st.channels, st.sleeping_calls, st.dbcs_in_use, st.bo_bytes, st.fds,
+                    st.threads, st.rss_bytes);
     return 0;
 }
 

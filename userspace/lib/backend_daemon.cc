@@ -66,6 +66,7 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags = 0)
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
     for (;;) {
+        h.msg_controllen = sizeof(control.buf); // recvmsg shrank it to what the last one had
         n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC | flags);
         if (n < 0 && errno == EINTR)
             continue; // the call goes on in qaicd: wait for its answer
@@ -348,12 +349,17 @@ ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, siz
     uint32_t seq = ++ch.seq;
     auto start = Clock::now();
     wire::word(s.req_seq).store(seq);
-    wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
-    if (wire::word(s.daemon_sleeping).load() &&
-        !wire::send_message(ch.sock, &wake, sizeof(wake), -1, MSG_DONTWAIT) && errno != EAGAIN)
-        return -ENODEV;
+    // Poll for the answer only while the daemon's thread runs (it polled for our request): one
+    // we must wake may need the very CPU we would poll on.
+    bool poll = ch.poll_answer;
+    if (wire::word(s.daemon_sleeping).load()) {
+        wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
+        if (!wire::send_message(ch.sock, &wake, sizeof(wake), -1, MSG_DONTWAIT) && errno != EAGAIN)
+            return -ENODEV;
+        poll = false;
+    }
     auto answered = [&] { return wire::word(s.rsp_seq).load() == seq; };
-    if (!(ch.poll_answer && kernel::poll_until(answered, wire::kSlotPoll))) {
+    if (!(poll && kernel::poll_until(answered, wire::kSlotPoll))) {
         wire::word(s.client_sleeping).store(1);
         while (!answered()) {
             pollfd p{ch.sock, POLLIN, 0};
@@ -708,7 +714,8 @@ int daemon_stats(const char *path, struct qaic_host_stats *st)
     wire::Stats ws;
     ret = f->stats(&ws);
     if (ret == 0)
-        *st = {ws.files, ws.channels, ws.dbcs_in_use, ws.bo_bytes, ws.fds, ws.threads, ws.rss_bytes};
+        *st = {ws.files, ws.channels, ws.dbcs_in_use, ws.sleeping_calls, ws.bo_bytes, ws.fds,
+               ws.threads, ws.rss_bytes};
     return ret;
 }
 

@@ -69,6 +69,7 @@ struct qaic_host_stats {
 	unsigned files;       /* open device files (client connections) */
 	unsigned channels;    /* client threads' channels being served */
 	unsigned dbcs_in_use; /* activated DBCs, over every card */
+	unsigned sleeping_calls; /* clients' calls asleep in the driver (a WAIT_BO waiting) */
 	unsigned long long bo_bytes;  /* host memory of BOs and DMA bounce buffers, every card */
 	unsigned long long fds;       /* the daemon's open file descriptors (the query's too) */
 	unsigned long long threads;   /* the daemon's threads (the query's channel's too) */

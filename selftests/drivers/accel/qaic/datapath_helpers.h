@@ -12,7 +12,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
@@ -380,7 +382,9 @@ public:
     template <typename F> explicit Blocked(F call)
         : thread_([this, call] {
               tid_ = gettid_();
+              ++in_call_;
               result_ = call();
+              --in_call_;
               done_ = true;
           })
     {
@@ -391,12 +395,15 @@ public:
             thread_.join();
     }
 
-    // True once the thread sleeps in its call (or finished it already).
+    // True once the thread sleeps in its call (or finished it already). Through qaicd the
+    // calling thread sleeps as soon as its request is on its way, before the driver has it:
+    // there the call sleeps in the driver once the daemon counts every Blocked call in flight
+    // among its calls asleep.
     bool park()
     {
         auto deadline = Clock::now() + std::chrono::seconds(10);
         while (Clock::now() < deadline) {
-            if (done_ || (tid_ && sleeping(tid_)))
+            if (done_ || (tid_ && sleeping(tid_) && asleep_in_daemon(in_call_.load())))
                 return true;
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
@@ -410,6 +417,19 @@ public:
     }
 
 private:
+    // Whether n calls sleep in the driver of the qaicd that $QAIC_DEVICE names (true when it
+    // names none: then a sleeping thread is asleep in the driver).
+    static bool asleep_in_daemon(unsigned n)
+    {
+        const char *dev = std::getenv("QAIC_DEVICE");
+        struct stat st;
+        if (!dev || stat(dev, &st) != 0 || !S_ISSOCK(st.st_mode))
+            return true;
+        qaic_host_stats hs{};
+        return qaic_host_get_stats(dev, &hs) == 0 && hs.sleeping_calls >= n;
+    }
+
+    static inline std::atomic<unsigned> in_call_{0}; // Blocked threads in their calls
     std::atomic<pid_t> tid_{0};
     std::atomic<bool> done_{false};
     int result_ = 0;
