@@ -65,11 +65,19 @@ ssize_t receive(int sock, void *buf, size_t len, int *fd, int flags = 0)
     h.msg_control = control.buf;
     h.msg_controllen = sizeof(control.buf);
     ssize_t n;
+    bool reset = false;
     for (;;) {
         h.msg_controllen = sizeof(control.buf); // recvmsg shrank it to what the last one had
         n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC | flags);
         if (n < 0 && errno == EINTR)
             continue; // the call goes on in qaicd: wait for its answer
+        if (n < 0 && errno == ECONNRESET && !reset) {
+            // qaicd closed with our message unread: the reset comes first, then what it
+            // said before closing (a refusal's Welcome), if anything.
+            reset = true;
+            flags |= MSG_DONTWAIT;
+            continue;
+        }
         if (!is_wake(buf, n))
             break;    // (a wake is for a slot call that found its answer without it)
     }

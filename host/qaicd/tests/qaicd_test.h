@@ -394,25 +394,8 @@ inline int raw_open(const std::string &path)
     return sock;
 }
 
-// A channel of the open file sock (kAttach); this process's end of it, or -1.
-inline int raw_attach(int sock)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -1;
-    wire::Hello h = hello(wire::Op::kAttach);
-    bool sent = send_raw(sock, &h, sizeof(h), sv[1]);
-    ::close(sv[1]);
-    wire::Welcome w{};
-    if (!sent || recv_raw(sv[0], &w, sizeof(w)) != ssize_t(sizeof(w)) || w.ret != 0) {
-        ::close(sv[0]);
-        return -1;
-    }
-    return sv[0];
-}
-
-// A channel of the open file sock, with the memfd of its slot that came with the Welcome (-1
-// when none came); this process's end of the channel, or -1.
+// A channel of the open file sock (kAttach), with the memfd of its slot that came with the
+// Welcome (-1 when none came); this process's end of the channel, or -1.
 inline int raw_attach_with_slot(int sock, int *slot_fd)
 {
     *slot_fd = -1;
@@ -434,14 +417,28 @@ inline int raw_attach_with_slot(int sock, int *slot_fd)
     m.msg_control = control.buf;
     m.msg_controllen = sizeof(control.buf);
     pollfd p{sv[0], POLLIN, 0};
-    if (!sent || poll(&p, 1, kBoundMs) != 1 ||
-        recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC) != ssize_t(sizeof(w)) || w.ret != 0) {
+    ssize_t n = sent && poll(&p, 1, kBoundMs) == 1 ? recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC) : -1;
+    if (n > 0)
+        if (cmsghdr *c = CMSG_FIRSTHDR(&m); c && c->cmsg_type == SCM_RIGHTS)
+            std::memcpy(slot_fd, CMSG_DATA(c), sizeof(int));
+    if (n != ssize_t(sizeof(w)) || w.ret != 0) {
+        if (*slot_fd >= 0)
+            ::close(*slot_fd);
+        *slot_fd = -1;
         ::close(sv[0]);
         return -1;
     }
-    if (cmsghdr *c = CMSG_FIRSTHDR(&m); c && c->cmsg_type == SCM_RIGHTS)
-        std::memcpy(slot_fd, CMSG_DATA(c), sizeof(int));
     return sv[0];
+}
+
+// A channel of the open file sock, without its slot: calls on it go on the socket.
+inline int raw_attach(int sock)
+{
+    int slot_fd;
+    int ch = raw_attach_with_slot(sock, &slot_fd);
+    if (slot_fd >= 0)
+        ::close(slot_fd);
+    return ch;
 }
 
 inline wire::SimReq sim_req(wire::Op op, uint32_t arg0 = 0)
