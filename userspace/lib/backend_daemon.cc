@@ -154,10 +154,18 @@ public:
         base_ = p == MAP_FAILED ? nullptr : static_cast<unsigned char *>(p);
         state_.fill(base_ ? kFree : kLost);
     }
+    // Unmaps what is still ours: not the lost pages, which may hold someone else's mapping by
+    // now (a forked child's holes).
     ~SlotArea()
     {
-        if (base_)
-            ::munmap(base_, kSlots * wire::kSlotSize);
+        for (size_t i = 0; i < kSlots;) {
+            size_t j = i;
+            while (j < kSlots && state_[j] != kLost)
+                ++j;
+            if (j > i)
+                ::munmap(base_ + i * wire::kSlotSize, (j - i) * wire::kSlotSize);
+            i = j + 1;
+        }
     }
     SlotArea(const SlotArea &) = delete;
     SlotArea &operator=(const SlotArea &) = delete;
@@ -195,7 +203,8 @@ public:
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
         state_[i] = p == MAP_FAILED ? kLost : kFree;
     }
-    // In a forked child: the slots in use were not inherited.
+    // In a forked child: the slots in use were not inherited; their pages are holes that
+    // anything may map from now on.
     void forget_after_fork()
     {
         for (auto &st : state_)

@@ -3,6 +3,8 @@
 // and a client killed in the middle of its jobs is released as a close would release it.
 #include "qaicd_test.h"
 
+#include <fstream>
+
 namespace {
 
 using namespace qaicd_test;
@@ -44,6 +46,41 @@ TEST_F(QaicdLifetime, ForkSharesTheFile)
 }
 
 // The file lives while any copy of its fd does: a dup, or a forked child's.
+// A forked child does not inherit its parent's slots (libqaic maps them MADV_DONTFORK): their
+// pages are holes in the child, which the child may map again, and the child's close of the
+// file must leave what it mapped there alone.
+TEST_F(QaicdLifetime, ForkedChildsMappingsInItsParentsSlotPagesStay)
+{
+    int fd = open_file();
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    uint32_t h;
+    ASSERT_EQ(create_bo(fd, kPage, &h), 0); // this thread's channel and its slot
+    uintptr_t slot = 0;
+    {
+        std::ifstream maps("/proc/self/maps");
+        for (std::string line; std::getline(maps, line);)
+            if (line.find("qaicd-slot") != std::string::npos)
+                slot = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+    }
+    ASSERT_NE(slot, 0u) << "no slot mapped";
+    pid_t child = spawn([&] {
+        void *p = mmap(reinterpret_cast<void *>(slot), kPage, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p != reinterpret_cast<void *>(slot))
+            return 1; // the slot was inherited after all
+        std::memset(p, 0x5a, kPage);
+        uint32_t theirs;
+        if (create_bo(fd, kPage, &theirs) != 0 || qaic_close(fd) != 0)
+            return 2;
+        return static_cast<unsigned char *>(p)[kPage - 1] == 0x5a ? 0 : 3;
+    });
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(reap(child), 0) << "1: the slot was inherited, 2: the child's calls failed, "
+                                 "3 or 128+SIGSEGV: its mapping went with the file";
+    EXPECT_EQ(gem_close(fd, h), 0);
+    EXPECT_EQ(qaic_close(fd), 0);
+}
+
 TEST_F(QaicdLifetime, DupAndForkKeepTheFileOpen)
 {
     HostStats start = steady_counts();
