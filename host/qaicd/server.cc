@@ -69,8 +69,9 @@ void log(Level level, const char *fmt, ...)
 
 namespace {
 
-// Probes of a caller's memory that may fail on one connection: the client retries once after
-// PR_SET_PTRACER; more is someone making the daemon read memory for nothing.
+// Probes of a caller's memory that may fail in a row on one connection: a client retries once
+// after PR_SET_PTRACER (each process sharing the connection: a forked child, a process it was
+// passed to); more is someone making the daemon read memory for nothing.
 constexpr unsigned kMaxFailedProbes = 3;
 
 // Mappings a file's client may hold at once: each costs the daemon a record.
@@ -599,6 +600,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
                 continue;
             }
             f->opened = true;
+            f->failed_probes = 0;
             if (hello->flags == wire::kControlOnly) {
                 f->control = true;
                 send_welcome(f->sock, 0, 0, nullptr);
@@ -629,7 +631,9 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             close_file(f, "a channel that is not a socketpair the sender made");
             return;
         }
-        if (!attach(f, sock, *hello) && ++f->failed_probes >= kMaxFailedProbes) {
+        if (attach(f, sock, *hello)) {
+            f->failed_probes = 0;
+        } else if (++f->failed_probes >= kMaxFailedProbes) {
             close_file(f, "too many failed probes");
             return;
         }
@@ -727,10 +731,10 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
             ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
     release_file(*f);
-    graveyard_.push_back(f); // events of this batch may still name it
-    files_.remove(f);
     if (--files_of_user_[f->uid] == 0)
         files_of_user_.erase(f->uid);
+    graveyard_.push_back(f); // events of this batch may still name it
+    files_.remove(f);        // last: f may be a reference into files_
     resume_accepting();
 }
 
@@ -903,6 +907,11 @@ void Server::serve_requests(Channel &ch)
 Server::Next Server::next_call(Channel &ch)
 {
     using Clock = std::chrono::steady_clock;
+    // A channel whose client hung up, whose file was closed (its socket shut, seen by the main
+    // thread as a hangup) or whose daemon is stopping has its task killed: it ends here, however
+    // busily its slot is written (by a process the page was lent to, say).
+    if (ch.task.killed())
+        return Next::kEnd;
     wire::Slot *s = ch.slot;
     auto posted = [&] { return wire::word(s->req_seq).load() != ch.seen; };
     auto arrived = [&] {

@@ -139,7 +139,7 @@ struct Channel {
 };
 
 // Where a connection's slots are mapped: address space reserved when the connection opens.
-// A thread's first call makes its channel, and a call must not take fresh address space: an
+// A thread's first call makes its channel, and its slot must not take fresh address space: an
 // address the user has just unmapped stays unmapped through its ioctl (EFAULT), as it does
 // with a kernel's device file. The slots are not inherited by a forked child
 // (MADV_DONTFORK): the child's copy of the area has holes there, never used again.
@@ -249,8 +249,8 @@ public:
     void unlock_after_fork(bool child)
     {
         if (child) {
-            for (auto &[sock, ch] : channels_)
-                ::close(sock);
+            for (auto &[p, ch] : channels_)
+                ::close(ch->sock);
             channels_.clear();
             idle_.clear();
             slots_.forget_after_fork();
@@ -270,7 +270,9 @@ private:
     std::string path_;
     std::mutex lock_;
     SlotArea slots_;
-    std::map<int, std::unique_ptr<Channel>> channels_; // this process's channels, by socket
+    // This process's channels. (Keyed by the object, not its socket's number: a user who
+    // closes our fds must not make two channels one.)
+    std::map<Channel *, std::unique_ptr<Channel>> channels_;
     std::vector<Channel *> idle_; // of them, those no thread is calling through
 };
 
@@ -319,7 +321,7 @@ Conn::~Conn()
                 (void)receive(ch->sock, &rep, sizeof(rep), nullptr);
         }
     }
-    for (auto &[sock, ch] : channels_)
+    for (auto &[p, ch] : channels_)
         release_channel(*ch);
 }
 
@@ -423,16 +425,15 @@ int Conn::take_channel(Channel **out)
 void Conn::give_channel(Channel *ch)
 {
     std::lock_guard l(lock_);
-    auto it = channels_.find(ch->sock);
-    if (it != channels_.end() && it->second.get() == ch) // not a parent's channel forgotten by a fork since
+    if (channels_.count(ch)) // not a parent's channel forgotten by a fork since
         idle_.push_back(ch);
 }
 
 void Conn::drop_channel(Channel *ch)
 {
     std::lock_guard l(lock_);
-    auto it = channels_.find(ch->sock);
-    if (it != channels_.end() && it->second.get() == ch) {
+    auto it = channels_.find(ch);
+    if (it != channels_.end()) {
         release_channel(*ch);
         channels_.erase(it);
     }
@@ -461,12 +462,12 @@ int Conn::new_channel(Channel **out)
                 ::close(sv[0]);
                 return -ENOMEM;
             }
-            if (kernel::try_alloc([&] { channels_.emplace(sv[0], nullptr); }).is_error()) {
+            if (kernel::try_alloc([&] { channels_.emplace(ch.get(), nullptr); }).is_error()) {
                 release_channel(*ch);
                 return -ENOMEM;
             }
             *out = ch.get();
-            channels_[sv[0]] = std::move(ch);
+            channels_[*out] = std::move(ch);
             return 0;
         }
         if (slot_fd >= 0)

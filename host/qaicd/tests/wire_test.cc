@@ -676,6 +676,35 @@ TEST_F(QaicdSlot, ScribblingOnItHarmsOnlyItsChannel)
     expect_undisturbed();
 }
 
+// A slot written without pause (by the client, or by a process it lent the page to) does not
+// keep its channel alive past the channel's end: once the client hangs up, the channel goes
+// (its thread and its count), and a daemon told to stop meanwhile still stops.
+TEST_F(QaicdSlot, ABusySlotDoesNotOutliveItsChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_slot());
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> answered{0};
+    std::thread writer([&] {
+        drm_gem_close c{}; // handle 0: EINVAL, at once
+        wire::Slot::Call call = ioctl_call(DRM_IOCTL_GEM_CLOSE, &c, sizeof(c));
+        for (uint32_t seq = 1; !stop.load(); ++seq) {
+            post(call, seq);
+            answered += wire::word(slot->rsp_seq).load() != 0;
+        }
+    });
+    auto deadline = Clock::now() + std::chrono::milliseconds(kBoundMs);
+    while (answered.load() < 100 && Clock::now() < deadline)
+        std::this_thread::yield();
+    EXPECT_GE(answered.load(), 100u) << "the slot was not being served";
+    ASSERT_EQ(shutdown(ch, SHUT_RDWR), 0); // the client hangs up; the page stays written
+    ::close(sock);
+    sock = -1;
+    EXPECT_TRUE(counts_return_to(start)) << "the channel outlived its client";
+    EXPECT_TRUE(daemon.stop()) << "qaicd did not stop with a busy slot; its log:\n" << read_file(log);
+    stop = true;
+    writer.join();
+}
+
 // A thread's first call makes its channel and maps its slot, but takes no fresh address space
 // (libqaic reserved it at the open): an address just unmapped stays unmapped through the call,
 // which fails with EFAULT, as with a device file.
