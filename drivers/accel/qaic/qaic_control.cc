@@ -274,7 +274,8 @@ std::atomic<uint32_t> g_chunk_ids{0};
 ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer &t)
 {
     uint64_t end;
-    if (t.size == 0 || __builtin_add_overflow(t.addr, t.size, &end) || t.pad)
+    // pad is not checked, as upstream does not: Qualcomm's runtime puts its count (1) there.
+    if (t.size == 0 || __builtin_add_overflow(t.addr, t.size, &end))
         return Error(-EINVAL);
     if (!ctx.bounce.empty())
         return Error(-EINVAL); // one DMA_XFER per message

@@ -81,7 +81,7 @@ struct qaic_manage_trans_passthrough {
 struct qaic_manage_trans_dma_xfer {
 	struct qaic_manage_trans_hdr hdr;
 	__u32 tag;	/* firmware-defined name of the destination */
-	__u32 pad;	/* must be zero */
+	__u32 pad;	/* ignored (upstream does not check it; Qualcomm's runtime sets it to 1) */
 	__u64 addr;	/* user address of the data */
 	__u64 size;	/* bytes at addr; non-zero, addr + size must not wrap */
 };

@@ -477,6 +477,33 @@ TEST_F(QaicSlice, DetachOfAnUnknownHandleIsEnoent)
     EXPECT_EQ(detach(fd, bo + 1000), -ENOENT);
 }
 
+// Qualcomm's runtime header declares PART_DEV as _IOWR('d', 0x48, {u32 partition_id; u16
+// remove; u16 pad}) = 0xC0086448: upstream's DETACH_SLICE_BO number (0x40086448, _IOW) with
+// the read bit added. DRM, and the accel core here, find the handler by number alone, so the
+// call runs DETACH_SLICE_BO on the same 8 bytes: partition_id is taken for a BO handle, remove
+// and pad for pad, and the direction bits copy the struct back unchanged. Partitions never work
+// on an upstream driver; a runtime that tries gets these answers.
+TEST_F(QaicSlice, VendorPartDevRunsDetach)
+{
+    struct PartDev {
+        uint32_t partition_id;
+        uint16_t remove;
+        uint16_t pad;
+    };
+    constexpr unsigned long kPartDev = _IOWR(DRM_IOCTL_BASE, DRM_COMMAND_BASE + 0x08, PartDev);
+    static_assert(kPartDev == 0xC0086448 && kPartDev != DRM_IOCTL_QAIC_DETACH_SLICE_BO);
+    PartDev p{bo + 1000, 0, 0};
+    EXPECT_EQ(ioctl_err(fd, kPartDev, &p), -ENOENT) << "create, partition id not a handle";
+    p = {bo, 1, 0};
+    EXPECT_EQ(ioctl_err(fd, kPartDev, &p), -EINVAL) << "remove: taken for a non-zero pad";
+    // Create with a partition id that happens to be a sliced BO's handle detaches that BO.
+    ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
+    p = {bo, 0, 0};
+    EXPECT_EQ(ioctl_err(fd, kPartDev, &p), 0);
+    EXPECT_EQ(p.partition_id, bo);
+    EXPECT_EQ(detach(fd, bo), -EINVAL) << "the BO was detached by PART_DEV";
+}
+
 // Deactivating the DBC detaches its BOs; they can be attached again elsewhere.
 TEST_F(QaicSlice, DeactivateDetachesTheDbcsBos)
 {
