@@ -4,7 +4,9 @@
 #include "hw/aic100/nsp.h"
 #include "kernel/bytes.h"
 
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <drm/qaic_accel.h>
 
 namespace aic100 {
@@ -349,6 +351,10 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
 
 uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
 {
+    const uint8_t *payload = t + sizeof(WireTransHdr);
+    uint32_t payload_len = len - uint32_t(sizeof(WireTransHdr));
+    if (payload_len >= 4 && load<uint32_t>(payload) < kFwOpBase)
+        return do_nnc(payload, payload_len, out);
     // Answer: PASSTHROUGH_FROM_DEV, then status:u32, data_len:u32, data, padded to 8 bytes.
     auto answer = [&](uint32_t status, const void *data, uint32_t data_len) {
         uint32_t body = 8 + data_len;
@@ -415,6 +421,110 @@ uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len,
         return answer(kFwOk, nullptr, 0);
     }
     default: return answer(kFwBadCommand, nullptr, 0);
+    }
+}
+
+// What the card tells the runtime about its resources: the whole card (no resource groups).
+NncResourceInfo Firmware::resource_info() const
+{
+    NncResourceInfo r{};
+    r.dram_total_mb = r.dram_free_mb = uint32_t(card_.ddr().size() >> 20);
+    unsigned free_dbcs = 0;
+    for (unsigned id = 0; id < card_.num_dbc(); ++id)
+        free_dbcs += card_.dbc(id).state() == kDbcIdle && card_.dbc(id).owner() == 0;
+    r.vc_total = uint8_t(card_.num_dbc());
+    r.vc_free = uint8_t(free_dbcs);
+    r.nsp_total = r.nsp_free = 1; // one NSP executor (hw/aic100/nsp.h)
+    r.sem_total = kNumSems * card_.num_dbc();
+    r.sem_free = kNumSems * free_dbcs;
+    r.pc_total = uint8_t(card_.num_dbc());
+    return r;
+}
+
+// Nominal figures: the simulator has no clocks. They are what docs/device-model.md says.
+NncPerfInfo Firmware::perf_info() const
+{
+    NncPerfInfo p{};
+    p.nsp_hz = p.comp_hz = 1'000'000'000;
+    p.ddr_hz = p.mem_hz = p.sys_hz = 1'000'000'000;
+    p.peak_compute = 1'000'000'000; // one operation per cycle of the one NSP
+    p.dram_bw_kbps = 10'000'000;    // the DMA engine's nominal 10 GB/s (dbc.cc)
+    return p;
+}
+
+NncHostApiInfo Firmware::host_api_info() const
+{
+    auto put = [](char *field, size_t size, const char *s) { std::snprintf(field, size, "%s", s); };
+    NncHostApiInfo h{};
+    h.format_version = kNncInfoFormatVersion;
+    NncDevData &d = h.dev;
+    d.fw_major = uint8_t(kFwMajor);
+    d.fw_minor = uint8_t(kFwMinor);
+    put(d.fw_qc, sizeof(d.fw_qc), "qaic-sim firmware");
+    put(d.fw_variant, sizeof(d.fw_variant), "sim");
+    d.hw_version = 0x10000000; // shown as 1.0.0.0
+    put(d.serial, sizeof(d.serial), "SIM00000");
+    put(d.board_serial, sizeof(d.board_serial), "SIM00000");
+    d.resource_info = resource_info();
+    d.perf_info = perf_info();
+    d.meta_ver_major = kNncMetaVersionMajor;
+    d.meta_ver_minor = kNncMetaVersionMinor;
+    d.nnc_proto_major = kNncProtoMajor;
+    d.nnc_proto_minor = kNncProtoMinor;
+    put(d.sbl_image_name, sizeof(d.sbl_image_name), "qaic-sim");
+    d.nsp_pgmask = 1;
+    d.sku_type = 0; // none of the header's SKUs: shown as "Invalid"
+    put(h.nsp.qc, sizeof(h.nsp.qc), "qaic-sim NSP");
+    put(h.nsp.variant, sizeof(h.nsp.variant), "sim");
+    return h;
+}
+
+// An NNC request (aic100_nnc.h, docs/device-model.md "NNC commands"): the answer is the
+// PASSTHROUGH_FROM_DEV payload, the response padded to 8 bytes. What the card does not do is
+// answered UNDEFINED_REQUEST; a request shorter than its command's, CMD_LENGTH_ERROR.
+uint32_t Firmware::do_nnc(const uint8_t *req, uint32_t len, Bytes &out)
+{
+    auto answer = [&](const void *rsp, size_t n) {
+        uint32_t total = uint32_t(sizeof(WireTransHdr) + ((n + 7) & ~size_t(7)));
+        append(out, WireTransHdr{QAIC_TRANS_PASSTHROUGH_FROM_DEV, total});
+        auto *p = static_cast<const uint8_t *>(rsp);
+        out.insert(out.end(), p, p + n);
+        out.resize(out.size() + (total - sizeof(WireTransHdr) - n), 0);
+        return kFwOk;
+    };
+    uint32_t type = load<uint32_t>(req);
+    auto fail = [&](int32_t status) {
+        NncRspHdr r{type + 1, status};
+        return answer(&r, sizeof(r));
+    };
+    if (len < sizeof(NncReqHdr))
+        return fail(kNncCmdLengthError);
+    switch (type) {
+    case kNncStatus: {
+        if (load<NncStatusReq>(req).info_type != 0)
+            return fail(kNncParameterError);
+        auto rsp = std::make_unique<NncStatusRsp>();
+        rsp->hdr = {kNncStatus + 1, kNncOk};
+        rsp->info = host_api_info();
+        return answer(rsp.get(), sizeof(*rsp));
+    }
+    case kNncResourceInfo: {
+        if (len < sizeof(NncResourceInfoReq))
+            return fail(kNncCmdLengthError);
+        NncResourceInfoReq r = load<NncResourceInfoReq>(req);
+        NncResourceInfoRsp rsp{kNncResourceInfo + 1, r.res_grp_id, {}, kNncOk, 0};
+        if (r.res_grp_id != -1)
+            rsp.status = kNncResourceNotFound; // no resource groups are made here
+        else
+            rsp.info = resource_info();
+        return answer(&rsp, sizeof(rsp));
+    }
+    case kNncPerformanceInfo: {
+        NncPerformanceInfoRsp rsp{{kNncPerformanceInfo + 1, kNncOk}, perf_info()};
+        return answer(&rsp, sizeof(rsp));
+    }
+    default:
+        return fail(kNncUndefinedRequest);
     }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "hw/aic100/channel.h"
+#include "include/hw/aic100_nnc.h"
 #include "include/hw/aic100_regs.h"
 
 #include <condition_variable>
@@ -68,6 +69,10 @@ private:
     uint32_t handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
+    uint32_t do_nnc(const uint8_t *req, uint32_t len, Bytes &out);
+    NncResourceInfo resource_info() const;
+    NncPerfInfo perf_info() const;
+    NncHostApiInfo host_api_info() const;
     uint32_t do_activate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_deactivate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_terminate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);

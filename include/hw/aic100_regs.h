@@ -314,11 +314,14 @@ struct FwCmdHdr {
     uint32_t opcode; // enum FwOpcode
     uint32_t arg_len; // bytes of arguments after this header
 };
+// Their opcodes start at kFwOpBase: a payload whose first word is below it is an NNC request
+// (aic100_nnc.h), whose command types are all below 50.
+inline constexpr uint32_t kFwOpBase = 0x10000;
 enum FwOpcode : uint32_t {
-    kFwOpImageInfo = 1,     // args: tag -> answer: size:u64, crc32:u32
-    kFwOpImageToDdr = 2,    // args: tag, dev_addr:u64 -> copy the image into DDR
-    kFwOpImageDrop = 3,     // args: tag
-    kFwOpLoadProgram = 4,   // args: tag, dbc_id -> bind the image as the DBC's NSP program
+    kFwOpImageInfo = kFwOpBase + 1,   // args: tag -> answer: size:u64, crc32:u32
+    kFwOpImageToDdr = kFwOpBase + 2,  // args: tag, dev_addr:u64 -> copy the image into DDR
+    kFwOpImageDrop = kFwOpBase + 3,   // args: tag
+    kFwOpLoadProgram = kFwOpBase + 4, // args: tag, dbc_id -> bind the image as the DBC's NSP program
 };
 
 // SSR channel messages (D2H events, H2D acknowledgements), one per slot.

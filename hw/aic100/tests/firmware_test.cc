@@ -604,8 +604,9 @@ TEST_F(Fw, PassthroughBadCommands)
         EXPECT_EQ(a.status, kFwBadCommand) << what;
         EXPECT_EQ(a.data_len, 0u) << what;
     };
-    bad(passthrough(99, {}), "unknown opcode");
-    bad(passthrough(0, Bytes(8, 0)), "opcode 0");
+    bad(passthrough(kFwOpBase + 99, {}), "unknown opcode");
+    bad(passthrough(kFwOpBase, Bytes(8, 0)), "opcode kFwOpBase");
+    bad(passthrough(0xFFFFFFFF, Bytes(8, 0)), "opcode 0xFFFFFFFF");
     bad(passthrough(kFwOpImageInfo, {}), "IMAGE_INFO without args");
     bad(passthrough(kFwOpImageInfo, Bytes(3, 0)), "IMAGE_INFO short args");
     bad(passthrough(kFwOpImageToDdr, Bytes{4, 0, 0, 0, 0, 0, 0, 0}), "IMAGE_TO_DDR short");

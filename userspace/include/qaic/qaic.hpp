@@ -87,11 +87,12 @@ struct FwStatus {
 };
 
 // Firmware command opcodes and answer of PASSTHROUGH (docs/device-model.md).
+// (From 0x10000 up: the first words below it are Qualcomm's NNC commands.)
 enum FwOpcode : uint32_t {
-    kFwImageInfo = 1,
-    kFwImageToDdr = 2,
-    kFwImageDrop = 3,
-    kFwLoadProgram = 4,
+    kFwImageInfo = 0x10001,
+    kFwImageToDdr = 0x10002,
+    kFwImageDrop = 0x10003,
+    kFwLoadProgram = 0x10004,
 };
 struct FwAnswer {
     uint32_t status;

@@ -81,7 +81,7 @@ TEST_F(Qaic, TransactionsAreAnsweredInOrder)
     Manage m;
     m.add(status_trans());
     m.add(activate_trans(16));
-    m.add_fw_command(0xDEAD, nullptr, 0);
+    m.add_fw_command(0xDEAD0, nullptr, 0);
     m.add(status_trans());
     ASSERT_EQ(m.send(fd), 0);
     ASSERT_EQ(m.count(), 4u);
@@ -715,10 +715,11 @@ TEST_F(Qaic, ImageToDdrReadBack)
     EXPECT_EQ(qaic_munmap(p, size), 0);
 }
 
+// Our commands' opcodes start at 0x10000 (below are NNC's, tested in nnc_test.cc).
 TEST_F(Qaic, UnknownFirmwareCommandIsBadCommand)
 {
     uint32_t args[2] = {};
-    for (uint32_t op : {0u, 0x7FFFu, 0xFFFFFFFFu}) {
+    for (uint32_t op : {0x10000u, 0x17FFFu, 0xFFFFFFFFu}) {
         uint32_t st = 0;
         ASSERT_EQ(fw_command(fd, op, args, sizeof(args), &st), 0) << op;
         EXPECT_EQ(st, kFwBadCommand) << op;

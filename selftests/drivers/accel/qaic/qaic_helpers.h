@@ -26,9 +26,9 @@ inline constexpr uint32_t kDirFromDev = 2;
 // ACTIVATE_FROM_DEV and PASSTHROUGH_FROM_DEV answers.
 inline constexpr uint32_t kFwOk = 0;
 inline constexpr uint32_t kFwBadCommand = 9;
-inline constexpr uint32_t kFwImageInfo = 1;
-inline constexpr uint32_t kFwImageToDdr = 2;
-inline constexpr uint32_t kFwImageDrop = 3;
+inline constexpr uint32_t kFwImageInfo = 0x10001; // ours: from 0x10000, above NNC's commands
+inline constexpr uint32_t kFwImageToDdr = 0x10002;
+inline constexpr uint32_t kFwImageDrop = 0x10003;
 
 // The driver's default control_resp_timeout_ms, restored after tests that shorten it.
 inline constexpr unsigned kDefaultRespTimeoutMs = 60000;

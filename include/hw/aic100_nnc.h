@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// NNC, the network-control protocol Qualcomm's runtime speaks to the card's firmware inside
+// MANAGE's PASSTHROUGH transactions (facts: shared/reference/nnc-protocol.md; prose:
+// docs/device-model.md, "NNC commands"). A request is the passthrough's payload and starts with
+// its command type; the answer is the PASSTHROUGH_FROM_DEV payload and starts with the response
+// type (the request's + 1) and a status code. Little-endian, packed, every struct a multiple of
+// 8 bytes. The card's own commands of our design (FwCmdHdr) use opcodes from kFwOpBase up,
+// which no NNC command type reaches.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aic100 {
+
+enum NncCmd : uint32_t {
+    kNncLoadConstants = 1,
+    kNncLoadElf = 3,
+    kNncUnloadConstants = 5,
+    kNncUnloadElf = 7,
+    kNncActivate = 9,
+    kNncDeactivate = 11,
+    kNncStatus = 13,
+    kNncLoadConstantsEx = 15,
+    kNncLoadConstantsPayload = 16,
+    kNncTerminate = 17,
+    kNncCreateResourceGroup = 28,
+    kNncReleaseResourceGroup = 30,
+    kNncResourceInfo = 32,
+    kNncPerformanceInfo = 34,
+    kNncActivateState = 36,
+    kNncCmdMax = 50, // every NNC command type is below this
+};
+
+enum NncStatus : int32_t {
+    kNncOk = 0,
+    kNncError = -1,
+    kNncUndefinedRequest = -3,
+    kNncParameterError = -6,
+    kNncResourceNotFound = -11,
+    kNncCmdLengthError = -17,
+};
+
+// What the card reports itself to be: the versions the runtime requires and names of ours.
+inline constexpr uint8_t kNncInfoFormatVersion = 12;
+inline constexpr uint16_t kNncMetaVersionMajor = 1;
+inline constexpr uint16_t kNncMetaVersionMinor = 0;
+inline constexpr uint16_t kNncProtoMajor = 17;
+inline constexpr uint16_t kNncProtoMinor = 0;
+
+// Every request starts so; a response type then a status code.
+struct NncReqHdr {
+    uint32_t type;
+    uint32_t arg; // the first argument, or padding
+};
+struct NncRspHdr {
+    uint32_t type;
+    int32_t status;
+};
+
+#pragma pack(push, 1)
+struct NncResourceInfo { // 40 bytes
+    uint32_t dram_total_mb;
+    uint32_t dram_free_mb;
+    uint32_t fragmentation;
+    uint8_t vc_total, vc_free, nsp_total, nsp_free;
+    uint32_t mcid_total;
+    uint32_t mcid_free;
+    uint32_t sem_total;
+    uint32_t sem_free;
+    uint8_t pc_total, pc_reserved;
+    uint8_t pad[6];
+};
+struct NncPerfInfo { // 56 bytes
+    uint32_t nsp_hz, ddr_hz, comp_hz, mem_hz, sys_hz;
+    uint32_t pad;
+    uint64_t peak_compute;
+    uint64_t dram_bw_kbps;
+    uint64_t reserved[2];
+};
+struct NncDevData { // 320 bytes
+    uint8_t fw_major, fw_minor, fw_patch, fw_build;
+    char fw_qc[38];
+    char fw_oem[38];
+    char fw_variant[16];
+    uint32_t hw_version;
+    char serial[16];
+    char board_serial[32];
+    uint32_t compiler_version;
+    NncResourceInfo resource_info;
+    NncPerfInfo perf_info;
+    uint32_t num_loaded_consts;
+    uint32_t num_consts_in_use;
+    uint8_t num_loaded_nws;
+    uint8_t num_active_nws;
+    uint16_t meta_ver_major, meta_ver_minor;
+    uint16_t nnc_proto_major, nnc_proto_minor;
+    char sbl_image_name[24];
+    uint8_t need_reset_to_retire_pages;
+    uint8_t pad0;
+    uint32_t pvs_image_version;
+    uint64_t nsp_pgmask;
+    uint64_t qts_time_offset_usecs;
+    uint32_t num_retired_pages;
+    uint8_t sku_type;
+    uint8_t complex_id;
+    uint8_t pad1[2];
+};
+struct NncNspData { // 168 bytes
+    uint8_t major, minor, patch, build;
+    uint8_t pad[4];
+    char qc[64];
+    char oem[48];
+    char variant[48];
+};
+struct NncHostApiInfo { // 496 bytes
+    uint8_t format_version;
+    uint8_t pad[7];
+    NncDevData dev;
+    NncNspData nsp;
+};
+#pragma pack(pop)
+
+struct NncStatusReq {
+    uint32_t type;
+    uint8_t info_type; // 0: the host API info, the only kind
+    uint8_t pad[3];
+};
+struct NncStatusRsp {
+    NncRspHdr hdr;
+    NncHostApiInfo info;
+};
+struct NncResourceInfoReq {
+    uint32_t type;
+    uint32_t process_id;
+    int32_t res_grp_id; // -1: the whole card
+    uint32_t pad;
+};
+struct NncResourceInfoRsp {
+    uint32_t type;
+    int32_t res_grp_id;
+    NncResourceInfo info;
+    int32_t status;
+    uint32_t pad;
+};
+struct NncPerformanceInfoRsp {
+    NncRspHdr hdr;
+    NncPerfInfo info;
+};
+
+static_assert(sizeof(NncResourceInfo) == 40 && sizeof(NncPerfInfo) == 56);
+static_assert(offsetof(NncDevData, hw_version) == 96 && offsetof(NncDevData, serial) == 100 &&
+              offsetof(NncDevData, compiler_version) == 148 &&
+              offsetof(NncDevData, resource_info) == 152 && offsetof(NncDevData, perf_info) == 192 &&
+              offsetof(NncDevData, num_loaded_consts) == 248 &&
+              offsetof(NncDevData, num_loaded_nws) == 256 &&
+              offsetof(NncDevData, meta_ver_major) == 258 &&
+              offsetof(NncDevData, nnc_proto_major) == 262 &&
+              offsetof(NncDevData, sbl_image_name) == 266 &&
+              offsetof(NncDevData, pvs_image_version) == 292 &&
+              offsetof(NncDevData, nsp_pgmask) == 296 && offsetof(NncDevData, sku_type) == 316 &&
+              sizeof(NncDevData) == 320);
+static_assert(offsetof(NncNspData, qc) == 8 && offsetof(NncNspData, oem) == 72 &&
+              offsetof(NncNspData, variant) == 120 && sizeof(NncNspData) == 168);
+static_assert(offsetof(NncHostApiInfo, dev) == 8 && offsetof(NncHostApiInfo, nsp) == 328 &&
+              sizeof(NncHostApiInfo) == 496);
+static_assert(sizeof(NncStatusReq) == 8 && sizeof(NncStatusRsp) == 504);
+static_assert(sizeof(NncResourceInfoReq) == 16 && sizeof(NncResourceInfoRsp) == 56 &&
+              offsetof(NncResourceInfoRsp, status) == 48);
+static_assert(sizeof(NncPerformanceInfoRsp) == 64);
+
+} // namespace aic100
