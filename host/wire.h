@@ -187,6 +187,9 @@ template <typename T> void copy_to_slot(T *dst, const T &src)
 // How long each side polls the slot for the other before it sleeps: a few wakeups of a
 // sleeping thread here (5-30 us), well under a millisecond-long call.
 inline constexpr auto kSlotPoll = std::chrono::microseconds(50);
+// The longest a client polls for an answer it expects (from the same call's last time): as long
+// as the driver's WAIT_BO spins for a job at most.
+inline constexpr auto kSlotPollMax = std::chrono::microseconds(2000);
 
 // The largest message either side sends; a longer one is malformed.
 inline constexpr unsigned kMaxMessage = 256;

@@ -135,7 +135,9 @@ struct Channel {
     int sock;
     wire::Slot *slot = nullptr; // null: every call on the socket
     uint32_t seq = 0;           // the number of our latest request in the slot
-    bool poll_answer = true;    // the last slot call was answered within kSlotPoll
+    // How long the last slot call of each ioctl number took to be answered (us, 0: none yet):
+    // an EXECUTE is answered in microseconds, a WAIT_BO when its job is done.
+    std::array<uint32_t, 64> answer_us{};
 };
 
 // Where a connection's slots are mapped: address space reserved when the connection opens.
@@ -368,9 +370,14 @@ ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, siz
     uint32_t seq = ++ch.seq;
     auto start = Clock::now();
     wire::word(s.req_seq).store(seq);
-    // Poll for the answer only while the daemon's thread runs (it polled for our request): one
-    // we must wake may need the very CPU we would poll on.
-    bool poll = ch.poll_answer;
+    // Poll for the answer while it can be expected soon: for up to twice as long as this ioctl
+    // took the last time (at least kSlotPoll, at most kSlotPollMax; longer ones sleep at once),
+    // as the driver's WAIT_BO spins for its job's transfer time. And only while the daemon's
+    // thread runs (it polled for our request): one we must wake may need the very CPU we
+    // would poll on.
+    uint32_t &last_us = ch.answer_us[_IOC_NR(call.req.cmd) % ch.answer_us.size()];
+    auto budget = std::max<std::chrono::microseconds>(wire::kSlotPoll, std::chrono::microseconds(2 * uint64_t(last_us)));
+    bool poll = budget <= wire::kSlotPollMax;
     if (wire::word(s.daemon_sleeping).load()) {
         wire::Header wake{wire::kMagic, uint32_t(wire::Op::kWake)};
         if (!wire::send_message(ch.sock, &wake, sizeof(wake), -1, MSG_DONTWAIT) && errno != EAGAIN)
@@ -378,7 +385,7 @@ ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, siz
         poll = false;
     }
     auto answered = [&] { return wire::word(s.rsp_seq).load() == seq; };
-    if (!(poll && kernel::poll_until(answered, wire::kSlotPoll))) {
+    if (!(poll && kernel::poll_until(answered, budget))) {
         wire::word(s.client_sleeping).store(1);
         while (!answered()) {
             pollfd p{ch.sock, POLLIN, 0};
@@ -399,7 +406,8 @@ ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, siz
         }
         wire::word(s.client_sleeping).store(0);
     }
-    ch.poll_answer = Clock::now() - start < wire::kSlotPoll;
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    last_us = uint32_t(std::clamp<int64_t>(took.count(), 1, INT32_MAX));
     wire::Slot::Answer a;
     wire::copy_from_slot(&a, s.answer);
     if (a.rep.value > sizeof(a.out) || sizeof(a.rep) + a.rep.value > cap)
