@@ -53,6 +53,9 @@ void Firmware::reset()
         ssr_.reset();
         images_.clear();
         xfers_.clear();
+        nnc_elfs_.clear();
+        nnc_consts_.clear();
+        nnc_pending_.clear();
         ssr_queue_.clear();
         ssr_waiting_ack_ = false;
         have_seq_ = false;
@@ -232,20 +235,29 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     uint32_t count = 0;
     pos = sizeof(WireMsgHdr);
     activated_.clear();
+    nnc_made_.clear();
+    auto refuse = [&](uint32_t st, uint32_t index) {
+        for (unsigned id : activated_)
+            card_.dbc(id).release();
+        nnc_undo_message(h.handle);
+        return nack(h, st, index);
+    };
     for (uint32_t i = 0; i < h.count; ++i) {
         uint32_t tlen = load<WireTransHdr>(req.data() + pos).len;
         size_t before = out.size();
         uint32_t st = handle_transaction(h.handle, req.data() + pos, tlen, out);
         if (st == kFwOk && out.size() > kCtrlSlotSize)
             st = kFwBadLength; // the answers would not fit one response message
-        if (st != kFwOk) {
-            for (unsigned id : activated_)
-                card_.dbc(id).release();
-            return nack(h, st, i);
-        }
+        if (st != kFwOk)
+            return refuse(st, i);
         if (out.size() != before)
             ++count;
         pos += tlen;
+    }
+    if (nnc_end_message(h.handle, out)) {
+        ++count;
+        if (out.size() > kCtrlSlotSize)
+            return refuse(kFwBadLength, UINT32_MAX);
     }
     // A misbehaving firmware: unasked-for STATUS answers, as many as the slot holds.
     for (uint32_t i = 0; i < pad_count_ && out.size() + sizeof(WireStatusFromDev) <= kCtrlSlotSize;
@@ -285,7 +297,7 @@ uint32_t Firmware::handle_transaction(uint32_t user, const uint8_t *t, uint32_t 
 
 uint64_t Firmware::image_bytes() const
 {
-    uint64_t n = 0;
+    uint64_t n = nnc_bytes();
     for (const auto &[key, img] : images_)
         n += img.data.size();
     return n;
@@ -296,6 +308,7 @@ void Firmware::drop_user_images(uint32_t user)
     for (auto it = images_.begin(); it != images_.end();)
         it = it->first.first == user ? images_.erase(it) : std::next(it);
     xfers_.erase(user);
+    nnc_drop_user(user);
 }
 
 uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)
@@ -324,6 +337,7 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
         if (e.size > budget) {
             images_.erase({user, x.tag});
             xfers_.erase(user);
+            nnc_drop_pending(user);
             return kFwNoResources;
         }
         size_t at = img.data.size();
@@ -334,6 +348,7 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
         if (st != kRspOk) {
             images_.erase({user, x.tag});
             xfers_.erase(user);
+            nnc_drop_pending(user);
             return kFwDmaFault;
         }
         budget -= e.size;
@@ -345,6 +360,7 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
         append(out, c);
     } else {
         xfers_.erase(user);
+        nnc_data(user, x.tag, out); // an NNC load waiting for this data is answered now
     }
     return kFwOk;
 }
@@ -354,7 +370,7 @@ uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len,
     const uint8_t *payload = t + sizeof(WireTransHdr);
     uint32_t payload_len = len - uint32_t(sizeof(WireTransHdr));
     if (payload_len >= 4 && load<uint32_t>(payload) < kFwOpBase)
-        return do_nnc(payload, payload_len, out);
+        return do_nnc(user, payload, payload_len, out);
     // Answer: PASSTHROUGH_FROM_DEV, then status:u32, data_len:u32, data, padded to 8 bytes.
     auto answer = [&](uint32_t status, const void *data, uint32_t data_len) {
         uint32_t body = 8 + data_len;
@@ -421,110 +437,6 @@ uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len,
         return answer(kFwOk, nullptr, 0);
     }
     default: return answer(kFwBadCommand, nullptr, 0);
-    }
-}
-
-// What the card tells the runtime about its resources: the whole card (no resource groups).
-NncResourceInfo Firmware::resource_info() const
-{
-    NncResourceInfo r{};
-    r.dram_total_mb = r.dram_free_mb = uint32_t(card_.ddr().size() >> 20);
-    unsigned free_dbcs = 0;
-    for (unsigned id = 0; id < card_.num_dbc(); ++id)
-        free_dbcs += card_.dbc(id).state() == kDbcIdle && card_.dbc(id).owner() == 0;
-    r.vc_total = uint8_t(card_.num_dbc());
-    r.vc_free = uint8_t(free_dbcs);
-    r.nsp_total = r.nsp_free = 1; // one NSP executor (hw/aic100/nsp.h)
-    r.sem_total = kNumSems * card_.num_dbc();
-    r.sem_free = kNumSems * free_dbcs;
-    r.pc_total = uint8_t(card_.num_dbc());
-    return r;
-}
-
-// Nominal figures: the simulator has no clocks. They are what docs/device-model.md says.
-NncPerfInfo Firmware::perf_info() const
-{
-    NncPerfInfo p{};
-    p.nsp_hz = p.comp_hz = 1'000'000'000;
-    p.ddr_hz = p.mem_hz = p.sys_hz = 1'000'000'000;
-    p.peak_compute = 1'000'000'000; // one operation per cycle of the one NSP
-    p.dram_bw_kbps = 10'000'000;    // the DMA engine's nominal 10 GB/s (dbc.cc)
-    return p;
-}
-
-NncHostApiInfo Firmware::host_api_info() const
-{
-    auto put = [](char *field, size_t size, const char *s) { std::snprintf(field, size, "%s", s); };
-    NncHostApiInfo h{};
-    h.format_version = kNncInfoFormatVersion;
-    NncDevData &d = h.dev;
-    d.fw_major = uint8_t(kFwMajor);
-    d.fw_minor = uint8_t(kFwMinor);
-    put(d.fw_qc, sizeof(d.fw_qc), "qaic-sim firmware");
-    put(d.fw_variant, sizeof(d.fw_variant), "sim");
-    d.hw_version = 0x10000000; // shown as 1.0.0.0
-    put(d.serial, sizeof(d.serial), "SIM00000");
-    put(d.board_serial, sizeof(d.board_serial), "SIM00000");
-    d.resource_info = resource_info();
-    d.perf_info = perf_info();
-    d.meta_ver_major = kNncMetaVersionMajor;
-    d.meta_ver_minor = kNncMetaVersionMinor;
-    d.nnc_proto_major = kNncProtoMajor;
-    d.nnc_proto_minor = kNncProtoMinor;
-    put(d.sbl_image_name, sizeof(d.sbl_image_name), "qaic-sim");
-    d.nsp_pgmask = 1;
-    d.sku_type = 0; // none of the header's SKUs: shown as "Invalid"
-    put(h.nsp.qc, sizeof(h.nsp.qc), "qaic-sim NSP");
-    put(h.nsp.variant, sizeof(h.nsp.variant), "sim");
-    return h;
-}
-
-// An NNC request (aic100_nnc.h, docs/device-model.md "NNC commands"): the answer is the
-// PASSTHROUGH_FROM_DEV payload, the response padded to 8 bytes. What the card does not do is
-// answered UNDEFINED_REQUEST; a request shorter than its command's, CMD_LENGTH_ERROR.
-uint32_t Firmware::do_nnc(const uint8_t *req, uint32_t len, Bytes &out)
-{
-    auto answer = [&](const void *rsp, size_t n) {
-        uint32_t total = uint32_t(sizeof(WireTransHdr) + ((n + 7) & ~size_t(7)));
-        append(out, WireTransHdr{QAIC_TRANS_PASSTHROUGH_FROM_DEV, total});
-        auto *p = static_cast<const uint8_t *>(rsp);
-        out.insert(out.end(), p, p + n);
-        out.resize(out.size() + (total - sizeof(WireTransHdr) - n), 0);
-        return kFwOk;
-    };
-    uint32_t type = load<uint32_t>(req);
-    auto fail = [&](int32_t status) {
-        NncRspHdr r{type + 1, status};
-        return answer(&r, sizeof(r));
-    };
-    if (len < sizeof(NncReqHdr))
-        return fail(kNncCmdLengthError);
-    switch (type) {
-    case kNncStatus: {
-        if (load<NncStatusReq>(req).info_type != 0)
-            return fail(kNncParameterError);
-        auto rsp = std::make_unique<NncStatusRsp>();
-        rsp->hdr = {kNncStatus + 1, kNncOk};
-        rsp->info = host_api_info();
-        return answer(rsp.get(), sizeof(*rsp));
-    }
-    case kNncResourceInfo: {
-        if (len < sizeof(NncResourceInfoReq))
-            return fail(kNncCmdLengthError);
-        NncResourceInfoReq r = load<NncResourceInfoReq>(req);
-        NncResourceInfoRsp rsp{kNncResourceInfo + 1, r.res_grp_id, {}, kNncOk, 0};
-        if (r.res_grp_id != -1)
-            rsp.status = kNncResourceNotFound; // no resource groups are made here
-        else
-            rsp.info = resource_info();
-        return answer(&rsp, sizeof(rsp));
-    }
-    case kNncPerformanceInfo: {
-        NncPerformanceInfoRsp rsp{{kNncPerformanceInfo + 1, kNncOk}, perf_info()};
-        return answer(&rsp, sizeof(rsp));
-    }
-    default:
-        return fail(kNncUndefinedRequest);
     }
 }
 

@@ -69,7 +69,17 @@ private:
     uint32_t handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
-    uint32_t do_nnc(const uint8_t *req, uint32_t len, Bytes &out);
+    // NNC (nnc.cc).
+    uint32_t do_nnc(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    static void nnc_answer(Bytes &out, const void *rsp, size_t n);
+    uint32_t nnc_load(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    uint32_t nnc_constants_region(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    void nnc_data(uint32_t user, uint32_t tag, Bytes &out);
+    void nnc_drop_pending(uint32_t user);
+    bool nnc_end_message(uint32_t user, Bytes &out);
+    void nnc_undo_message(uint32_t user);
+    void nnc_drop_user(uint32_t user);
+    uint64_t nnc_bytes() const;
     NncResourceInfo resource_info() const;
     NncPerfInfo perf_info() const;
     NncHostApiInfo host_api_info() const;
@@ -97,6 +107,22 @@ private:
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)
     std::map<uint32_t, Xfer> xfers_;                         // by user
     std::vector<unsigned> activated_; // DBCs assigned by the message being served
+    // NNC's loaded network images (ELFs) and constants, by id, each its user's.
+    struct NncBlob {
+        uint32_t user;
+        std::vector<uint8_t> data;
+        bool region;           // constants made by LOAD_CONSTANTS_EX, filled by PAYLOADs
+        bool complete = false; // an ELF or LOAD_CONSTANTS whose data all came
+    };
+    // A load (LOAD_ELF, LOAD_CONSTANTS, PAYLOAD) waiting for the DMA_XFER of its tag.
+    struct NncPending {
+        uint32_t cmd, tag, id;
+        uint64_t offset, length;
+    };
+    std::map<uint32_t, NncBlob> nnc_elfs_, nnc_consts_;
+    std::map<uint32_t, NncPending> nnc_pending_;      // by user
+    std::vector<std::pair<bool, uint32_t>> nnc_made_; // (ELF?, id) made by the message served
+    uint32_t nnc_next_id_ = 1;
     std::deque<Ssr> ssr_queue_;
     bool ssr_waiting_ack_ = false;
     std::thread thread_;

@@ -36,7 +36,9 @@ enum NncStatus : int32_t {
     kNncOk = 0,
     kNncError = -1,
     kNncUndefinedRequest = -3,
+    kNncMemAllocError = -4,
     kNncParameterError = -6,
+    kNncOperationNotPermitted = -9,
     kNncResourceNotFound = -11,
     kNncCmdLengthError = -17,
 };
@@ -148,6 +150,61 @@ struct NncPerformanceInfoRsp {
     NncPerfInfo info;
 };
 
+// Loading: the data comes in the same MANAGE's DMA_XFER of the request's tag (and in further
+// messages when the driver chunks it); the response comes after the last of it.
+inline constexpr size_t kNncNameLen = 64;
+struct NncLoadElfReq {
+    uint32_t type;
+    uint32_t tag;
+    uint32_t process_id;
+    uint32_t metadata_crc;
+    char name[kNncNameLen];
+    uint64_t data_length;
+    uint32_t flatbuffer_crc;
+    uint32_t pad;
+};
+struct NncLoadConstantsReq {
+    uint32_t type;
+    uint32_t process_id;
+    uint32_t tag;
+    uint32_t crc;
+    uint64_t data_length;
+    char name[kNncNameLen];
+};
+// LOAD_CONSTANTS_EX: a region of the descriptor's static + dynamic size, filled by PAYLOADs.
+struct NncLoadConstantsExReq {
+    uint32_t type;
+    uint32_t process_id;
+    char name[kNncNameLen];
+    uint32_t descriptor_len; // bytes after this struct: an NncConstantsDescriptor
+    uint32_t pad;
+};
+struct NncConstantsDescriptor {
+    uint64_t static_size;
+    uint64_t dynamic_size;
+    uint8_t ecc[2];
+    uint8_t pad[6];
+};
+struct NncPayloadReq {
+    uint32_t type;
+    uint32_t process_id;
+    uint32_t tag;
+    uint32_t constants_id;
+    uint64_t data_length;
+    uint64_t offset; // into the region
+};
+// The answer to LOAD_ELF (type 4) and to LOAD_CONSTANTS, _EX and PAYLOAD (all type 2).
+struct NncLoadRsp {
+    uint32_t type;
+    uint32_t id; // 0 when it failed
+    int32_t status;
+    uint32_t pad;
+};
+struct NncUnloadReq { // UNLOAD_ELF, UNLOAD_CONSTANTS
+    uint32_t type;
+    uint32_t id;
+};
+
 static_assert(sizeof(NncResourceInfo) == 40 && sizeof(NncPerfInfo) == 56);
 static_assert(offsetof(NncDevData, hw_version) == 96 && offsetof(NncDevData, serial) == 100 &&
               offsetof(NncDevData, compiler_version) == 148 &&
@@ -168,5 +225,9 @@ static_assert(sizeof(NncStatusReq) == 8 && sizeof(NncStatusRsp) == 504);
 static_assert(sizeof(NncResourceInfoReq) == 16 && sizeof(NncResourceInfoRsp) == 56 &&
               offsetof(NncResourceInfoRsp, status) == 48);
 static_assert(sizeof(NncPerformanceInfoRsp) == 64);
+static_assert(sizeof(NncLoadElfReq) == 96 && offsetof(NncLoadElfReq, data_length) == 80);
+static_assert(sizeof(NncLoadConstantsReq) == 88 && offsetof(NncLoadConstantsReq, name) == 24);
+static_assert(sizeof(NncLoadConstantsExReq) == 80 && sizeof(NncConstantsDescriptor) == 24);
+static_assert(sizeof(NncPayloadReq) == 32 && sizeof(NncLoadRsp) == 16 && sizeof(NncUnloadReq) == 8);
 
 } // namespace aic100

@@ -3,6 +3,7 @@
 // sequence Qualcomm's runtime starts with (STATUS, RESOURCE_INFO, PERFORMANCE_INFO), answered
 // in the layouts it parses, and malformed requests (short, wrong info type, unknown command)
 // answered as the protocol says, never NACKed.
+#include "hw/aic100/firmware.h"
 #include "hw/aic100/tests/harness.h"
 #include "include/hw/aic100_nnc.h"
 
@@ -151,6 +152,189 @@ TEST_F(Nnc, MalformedRequestsAreAnswered)
     // The card goes on answering.
     auto s = std::make_unique<NncStatusRsp>(rsp<NncStatusRsp>(ask(nnc(NncStatusReq{kNncStatus, 0, {}}))));
     EXPECT_EQ(s->hdr.status, kNncOk);
+}
+
+// ---------------------------------------------------------------------------- loading
+
+using kernel::DmaDirection;
+
+constexpr uint32_t kElfTag = 100, kConstTag = 300; // the runtime's tags
+
+NncLoadElfReq load_elf_req(uint64_t length, uint32_t tag = kElfTag)
+{
+    NncLoadElfReq r{};
+    r.type = kNncLoadElf;
+    r.tag = tag;
+    r.process_id = 4242;
+    std::snprintf(r.name, sizeof(r.name), "NetworkImage");
+    r.data_length = length;
+    return r;
+}
+
+class NncLoad : public Nnc {
+protected:
+    // The one NNC response of a reply.
+    NncLoadRsp load_answer(const std::optional<Reply> &r)
+    {
+        EXPECT_TRUE(r);
+        if (!r)
+            return {};
+        EXPECT_EQ(r->trans.size(), 1u);
+        EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_PASSTHROUGH_FROM_DEV));
+        return rsp<NncLoadRsp>(Bytes(r->trans[0].begin() + sizeof(WireTransHdr), r->trans[0].end()));
+    }
+    // UNLOAD_ELF or UNLOAD_CONSTANTS of id: its status.
+    int32_t unload(uint32_t cmd, uint32_t id, uint32_t handle = kUser)
+    {
+        auto r = d.transact({nnc(NncUnloadReq{cmd, id})}, handle);
+        EXPECT_TRUE(r);
+        if (!r || r->trans.size() != 1)
+            return INT32_MIN;
+        auto h = rsp<NncRspHdr>(Bytes(r->trans[0].begin() + sizeof(WireTransHdr), r->trans[0].end()));
+        EXPECT_EQ(h.type, cmd + 1);
+        return h.status;
+    }
+    // An ELF of n bytes loaded in one message: its id.
+    uint32_t load_elf(size_t n, uint32_t handle = kUser)
+    {
+        HostBuf src(d.pci, n, DmaDirection::kToDevice);
+        fill_pattern(src.data(), n, 9);
+        auto a = load_answer(d.transact({nnc(load_elf_req(n)),
+                                         dma_xfer(kElfTag, 0, 0, {{src.iova(), n}})}, handle));
+        EXPECT_EQ(a.status, kNncOk);
+        return a.id;
+    }
+};
+
+// LOAD_ELF as the runtime sends it: the request, then its data in a DMA_XFER of the same
+// tag; one answer (type 4, a new id, success), after the data. UNLOAD_ELF then frees it.
+TEST_F(NncLoad, ElfInOneMessage)
+{
+    HostBuf src(d.pci, 3000, DmaDirection::kToDevice);
+    fill_pattern(src.data(), 3000, 1);
+    auto a = load_answer(d.transact({nnc(load_elf_req(3000)), dma_xfer(kElfTag, 0, 0, {{src.iova(), 3000}})}));
+    EXPECT_EQ(a.type, uint32_t(kNncLoadElf + 1));
+    EXPECT_EQ(a.status, kNncOk);
+    EXPECT_NE(a.id, 0u);
+    EXPECT_EQ(unload(kNncUnloadElf, a.id), kNncOk);
+    EXPECT_EQ(unload(kNncUnloadElf, a.id), kNncResourceNotFound) << "unloaded twice";
+}
+
+// Data chunked over several messages (as the driver splits a large transfer): the non-final
+// messages are answered DMA_XFER_CONT alone, and the load's answer comes with the last.
+TEST_F(NncLoad, ElfOverSeveralMessages)
+{
+    HostBuf src(d.pci, 6000, DmaDirection::kToDevice, 0, 3);
+    fill_pattern(src.data(), 6000, 2);
+    auto run = [&](unsigned i) { return WireAddrSize{src.iova(i), src.sgt().entries[i].length}; };
+    auto r = d.transact({nnc(load_elf_req(6000)), dma_xfer(kElfTag, 9, kDmaXferMore, {run(0)})});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->trans.size(), 1u);
+    EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_DMA_XFER_CONT));
+    r = d.transact({dma_xfer(kElfTag, 9, kDmaXferMore, {run(1)})});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_DMA_XFER_CONT));
+    auto a = load_answer(d.transact({dma_xfer(kElfTag, 9, 0, {run(2)})}));
+    EXPECT_EQ(a.type, uint32_t(kNncLoadElf + 1));
+    EXPECT_EQ(a.status, kNncOk);
+    EXPECT_EQ(unload(kNncUnloadElf, a.id), kNncOk);
+}
+
+// What a load cannot take is answered failed (id 0), and leaves nothing loaded.
+TEST_F(NncLoad, FailedLoadsAreAnswered)
+{
+    HostBuf src(d.pci, 100, DmaDirection::kToDevice);
+    struct Case {
+        const char *what;
+        std::vector<Trans> ts;
+        int32_t status;
+    } cases[] = {
+        {"data of another size than said", {nnc(load_elf_req(200)), dma_xfer(kElfTag, 0, 0, {{src.iova(), 100}})},
+         kNncParameterError},
+        {"no data at all", {nnc(load_elf_req(100))}, kNncParameterError},
+        {"data under another tag", {nnc(load_elf_req(100)), dma_xfer(7, 0, 0, {{src.iova(), 100}})},
+         kNncParameterError},
+        {"length 0", {nnc(load_elf_req(0))}, kNncParameterError},
+        {"more than the card's image memory", {nnc(load_elf_req(Firmware::kImageMemory + 1))},
+         kNncMemAllocError},
+        {"a short request", {nnc(NncReqHdr{kNncLoadElf, kElfTag}, 0)}, kNncCmdLengthError},
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.what);
+        auto a = load_answer(d.transact(c.ts));
+        EXPECT_EQ(a.type, uint32_t(kNncLoadElf + 1));
+        EXPECT_EQ(a.status, c.status);
+        EXPECT_EQ(a.id, 0u);
+    }
+    // None of them left a load waiting: the next one is answered at once, and its id is
+    // the only one loaded (the failed loads' ids are not).
+    uint32_t id = load_elf(64);
+    ASSERT_NE(id, 0u);
+    for (uint32_t other = 1; other < id; ++other)
+        EXPECT_EQ(unload(kNncUnloadElf, other), kNncResourceNotFound) << other;
+}
+
+// A DMA fault NACKs the message, and the load it carried never happened.
+TEST_F(NncLoad, FaultedDataNacksTheMessage)
+{
+    auto r = d.transact({nnc(load_elf_req(4096)), dma_xfer(kElfTag, 0, 0, {{0xdead0000, 4096}})});
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->is_nack());
+    EXPECT_EQ(r->nack().status, kFwDmaFault);
+    // The id that load took is not loaded.
+    uint32_t next = load_elf(64);
+    ASSERT_NE(next, 0u);
+    EXPECT_EQ(unload(kNncUnloadElf, next - 1), kNncResourceNotFound);
+}
+
+// ELFs are their user's: another cannot unload one, and the user's TERMINATE frees its own.
+TEST_F(NncLoad, ElfsBelongToTheirUser)
+{
+    uint32_t id = load_elf(64);
+    ASSERT_NE(id, 0u);
+    EXPECT_EQ(unload(kNncUnloadElf, id, kUser + 1), kNncResourceNotFound);
+    ASSERT_TRUE(d.transact({terminate_trans(kUser)}, kUser));
+    EXPECT_EQ(unload(kNncUnloadElf, id), kNncResourceNotFound) << "TERMINATE kept it";
+}
+
+// Constants the runtime's way: LOAD_CONSTANTS_EX makes a region of the descriptor's static +
+// dynamic size (answered type 2 with its id), then a PAYLOAD per part, its data by DMA_XFER
+// of tag 300 at its offset. A PAYLOAD that fails frees the region (the runtime forgets it).
+TEST_F(NncLoad, ConstantsByPayloads)
+{
+    struct {
+        NncLoadConstantsExReq req;
+        NncConstantsDescriptor desc;
+    } ex{};
+    ex.req.type = kNncLoadConstantsEx;
+    std::snprintf(ex.req.name, sizeof(ex.req.name), "ConstantsDescriptor");
+    ex.req.descriptor_len = sizeof(ex.desc);
+    ex.desc.static_size = 4000;
+    ex.desc.dynamic_size = 1000;
+    auto made = load_answer(d.transact({nnc(ex)}));
+    EXPECT_EQ(made.type, uint32_t(kNncLoadConstants + 1));
+    ASSERT_EQ(made.status, kNncOk);
+    ASSERT_NE(made.id, 0u);
+
+    HostBuf part(d.pci, 4000, DmaDirection::kToDevice);
+    auto payload = [&](uint64_t offset, uint64_t len) {
+        NncPayloadReq p{kNncLoadConstantsPayload, 4242, kConstTag, made.id, len, offset};
+        return load_answer(d.transact({nnc(p), dma_xfer(kConstTag, 0, 0, {{part.iova(), len}})}));
+    };
+    auto a = payload(0, 4000); // the static part
+    EXPECT_EQ(a.type, uint32_t(kNncLoadConstants + 1));
+    EXPECT_EQ(a.status, kNncOk);
+    EXPECT_EQ(payload(4000, 1000).status, kNncOk); // the dynamic part
+    EXPECT_EQ(payload(4500, 1000).status, kNncParameterError) << "past the region";
+    EXPECT_EQ(unload(kNncUnloadConstants, made.id), kNncResourceNotFound)
+        << "a failed PAYLOAD must free its region";
+
+    // A region of nothing, a descriptor cut short.
+    ex.desc.static_size = ex.desc.dynamic_size = 0;
+    EXPECT_EQ(load_answer(d.transact({nnc(ex)})).status, kNncParameterError);
+    ex.desc.static_size = 8;
+    ex.req.descriptor_len = 8;
+    EXPECT_EQ(load_answer(d.transact({nnc(ex)})).status, kNncCmdLengthError);
 }
 
 } // namespace

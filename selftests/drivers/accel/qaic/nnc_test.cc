@@ -7,6 +7,8 @@
 #include "qaic_helpers.h"
 
 #include <cstring>
+#include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -88,6 +90,47 @@ TEST_F(Qaic, NncPerformanceInfo)
     ASSERT_EQ(nnc(fd, buf, req, sizeof(req)), 0);
     EXPECT_EQ(u32_at(buf + 8), 35u);
     EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
+}
+
+// LOAD_ELF as the runtime sends it: MANAGE{144, 2} = [PASSTHROUGH, 112 | LOAD_ELF tag 100]
+// [DMA_XFER, 32 | tag 100, count 1, the image]. It reads the response at buf + 8: type 4, the
+// ELF's id, status 0 (it does not check the count). Then UNLOAD_ELF (7) -> type 8, status 0.
+// Sizes that take one message and several (the driver sends large data in parts).
+TEST_F(Qaic, NncLoadAndUnloadElf)
+{
+    for (size_t size : {size_t(4096), size_t(24) << 20}) {
+        SCOPED_TRACE(size);
+        std::vector<uint8_t> image(size);
+        for (size_t i = 0; i < size; ++i)
+            image[i] = uint8_t(i * 7 + 1);
+        uint8_t buf[4096] = {};
+        uint32_t req[24] = {3, 100, uint32_t(getpid()), 0};
+        std::memcpy(&req[4], "NetworkImage", 13);
+        uint64_t len64 = size;
+        std::memcpy(&req[20], &len64, 8);
+        qaic_manage_trans_hdr pt{QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(req)};
+        std::memcpy(buf, &pt, sizeof(pt));
+        std::memcpy(buf + 8, req, sizeof(req));
+        qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 100, 1,
+                                     uintptr_t(image.data()), size};
+        std::memcpy(buf + pt.len, &x, sizeof(x));
+        qaic_manage_msg m{};
+        m.len = pt.len + sizeof(x);
+        m.count = 2;
+        m.data = uintptr_t(buf);
+        ASSERT_EQ(m.len, 144u);
+        ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+        EXPECT_EQ(u32_at(buf + 8), 4u);
+        uint32_t id = u32_at(buf + 12);
+        EXPECT_NE(id, 0u);
+        EXPECT_EQ(int32_t(u32_at(buf + 16)), 0);
+
+        uint8_t ubuf[4096];
+        uint32_t unload[2] = {7, id};
+        ASSERT_EQ(nnc(fd, ubuf, unload, sizeof(unload)), 0);
+        EXPECT_EQ(u32_at(ubuf + 8), 8u);
+        EXPECT_EQ(int32_t(u32_at(ubuf + 12)), 0);
+    }
 }
 
 } // namespace

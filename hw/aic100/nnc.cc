@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The firmware's NNC commands (include/hw/aic100_nnc.h; docs/device-model.md, "NNC commands"):
+// the queries, and the loading of network images and constants whose data comes in the same
+// MANAGE's DMA_XFER. Members of Firmware, run under its lock on its thread.
+#include "hw/aic100/card.h"
+#include "hw/aic100/firmware.h"
+#include "kernel/bytes.h"
+
+#include <cstdio>
+#include <cstring>
+#include <drm/qaic_accel.h>
+#include <memory>
+#include <new>
+
+namespace aic100 {
+
+using kernel::append;
+using kernel::load;
+
+namespace {
+
+uint32_t load_rsp_type(uint32_t cmd)
+{
+    return cmd == kNncLoadElf ? kNncLoadElf + 1 : kNncLoadConstants + 1;
+}
+
+} // namespace
+
+// One PASSTHROUGH_FROM_DEV carrying an NNC response, padded to 8 bytes.
+void Firmware::nnc_answer(Bytes &out, const void *rsp, size_t n)
+{
+    uint32_t total = uint32_t(sizeof(WireTransHdr) + ((n + 7) & ~size_t(7)));
+    append(out, WireTransHdr{QAIC_TRANS_PASSTHROUGH_FROM_DEV, total});
+    auto *p = static_cast<const uint8_t *>(rsp);
+    out.insert(out.end(), p, p + n);
+    out.resize(out.size() + (total - sizeof(WireTransHdr) - n), 0);
+}
+
+// What the card tells the runtime about its resources: the whole card (no resource groups).
+NncResourceInfo Firmware::resource_info() const
+{
+    NncResourceInfo r{};
+    r.dram_total_mb = r.dram_free_mb = uint32_t(card_.ddr().size() >> 20);
+    unsigned free_dbcs = 0;
+    for (unsigned id = 0; id < card_.num_dbc(); ++id)
+        free_dbcs += card_.dbc(id).state() == kDbcIdle && card_.dbc(id).owner() == 0;
+    r.vc_total = uint8_t(card_.num_dbc());
+    r.vc_free = uint8_t(free_dbcs);
+    r.nsp_total = r.nsp_free = 1; // one NSP executor (hw/aic100/nsp.h)
+    r.sem_total = kNumSems * card_.num_dbc();
+    r.sem_free = kNumSems * free_dbcs;
+    r.pc_total = uint8_t(card_.num_dbc());
+    return r;
+}
+
+// Nominal figures: the simulator has no clocks. They are what docs/device-model.md says.
+NncPerfInfo Firmware::perf_info() const
+{
+    NncPerfInfo p{};
+    p.nsp_hz = p.comp_hz = 1'000'000'000;
+    p.ddr_hz = p.mem_hz = p.sys_hz = 1'000'000'000;
+    p.peak_compute = 1'000'000'000; // one operation per cycle of the one NSP
+    p.dram_bw_kbps = 10'000'000;    // the DMA engine's nominal 10 GB/s (dbc.cc)
+    return p;
+}
+
+NncHostApiInfo Firmware::host_api_info() const
+{
+    auto put = [](char *field, size_t size, const char *s) { std::snprintf(field, size, "%s", s); };
+    NncHostApiInfo h{};
+    h.format_version = kNncInfoFormatVersion;
+    NncDevData &d = h.dev;
+    d.fw_major = uint8_t(kFwMajor);
+    d.fw_minor = uint8_t(kFwMinor);
+    put(d.fw_qc, sizeof(d.fw_qc), "qaic-sim firmware");
+    put(d.fw_variant, sizeof(d.fw_variant), "sim");
+    d.hw_version = 0x10000000; // shown as 1.0.0.0
+    put(d.serial, sizeof(d.serial), "SIM00000");
+    put(d.board_serial, sizeof(d.board_serial), "SIM00000");
+    d.resource_info = resource_info();
+    d.perf_info = perf_info();
+    d.meta_ver_major = kNncMetaVersionMajor;
+    d.meta_ver_minor = kNncMetaVersionMinor;
+    d.nnc_proto_major = kNncProtoMajor;
+    d.nnc_proto_minor = kNncProtoMinor;
+    put(d.sbl_image_name, sizeof(d.sbl_image_name), "qaic-sim");
+    d.nsp_pgmask = 1;
+    d.sku_type = 0; // none of the header's SKUs: shown as "Invalid"
+    put(h.nsp.qc, sizeof(h.nsp.qc), "qaic-sim NSP");
+    put(h.nsp.variant, sizeof(h.nsp.variant), "sim");
+    return h;
+}
+
+// An NNC request (aic100_nnc.h, docs/device-model.md "NNC commands"): the answer is the
+// PASSTHROUGH_FROM_DEV payload, the response padded to 8 bytes. What the card does not do is
+// answered UNDEFINED_REQUEST; a request shorter than its command's, CMD_LENGTH_ERROR.
+uint32_t Firmware::do_nnc(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    auto answer = [&](const void *rsp, size_t n) {
+        nnc_answer(out, rsp, n);
+        return kFwOk;
+    };
+    uint32_t type = load<uint32_t>(req);
+    auto fail = [&](int32_t status) {
+        NncRspHdr r{type + 1, status};
+        return answer(&r, sizeof(r));
+    };
+    if (len < sizeof(NncReqHdr))
+        return fail(kNncCmdLengthError);
+    switch (type) {
+    case kNncStatus: {
+        if (load<NncStatusReq>(req).info_type != 0)
+            return fail(kNncParameterError);
+        auto rsp = std::make_unique<NncStatusRsp>();
+        rsp->hdr = {kNncStatus + 1, kNncOk};
+        rsp->info = host_api_info();
+        return answer(rsp.get(), sizeof(*rsp));
+    }
+    case kNncResourceInfo: {
+        if (len < sizeof(NncResourceInfoReq))
+            return fail(kNncCmdLengthError);
+        NncResourceInfoReq r = load<NncResourceInfoReq>(req);
+        NncResourceInfoRsp rsp{kNncResourceInfo + 1, r.res_grp_id, {}, kNncOk, 0};
+        if (r.res_grp_id != -1)
+            rsp.status = kNncResourceNotFound; // no resource groups are made here
+        else
+            rsp.info = resource_info();
+        return answer(&rsp, sizeof(rsp));
+    }
+    case kNncPerformanceInfo: {
+        NncPerformanceInfoRsp rsp{{kNncPerformanceInfo + 1, kNncOk}, perf_info()};
+        return answer(&rsp, sizeof(rsp));
+    }
+    case kNncLoadElf:
+    case kNncLoadConstants:
+    case kNncLoadConstantsPayload:
+        return nnc_load(user, req, len, out);
+    case kNncLoadConstantsEx:
+        return nnc_constants_region(user, req, len, out);
+    case kNncUnloadElf:
+    case kNncUnloadConstants: {
+        bool elf = type == kNncUnloadElf;
+        auto &blobs = elf ? nnc_elfs_ : nnc_consts_;
+        auto it = blobs.find(load<NncUnloadReq>(req).id);
+        if (it == blobs.end() || it->second.user != user)
+            return fail(kNncResourceNotFound);
+        blobs.erase(it);
+        return fail(kNncOk);
+    }
+    default:
+        return fail(kNncUndefinedRequest);
+    }
+}
+
+// LOAD_ELF, LOAD_CONSTANTS, PAYLOAD: the load waits for the DMA_XFER of its tag (nnc_data);
+// nothing is answered yet. A load still waiting from an earlier message is dropped: a new
+// request starts anew, as a new DMA_XFER does.
+uint32_t Firmware::nnc_load(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    uint32_t type = load<uint32_t>(req);
+    auto fail = [&](int32_t status) {
+        NncLoadRsp r{load_rsp_type(type), 0, status, 0};
+        nnc_answer(out, &r, sizeof(r));
+        return kFwOk;
+    };
+    nnc_drop_pending(user);
+    NncPending p{type, 0, 0, 0, 0};
+    if (type == kNncLoadConstantsPayload) {
+        if (len < sizeof(NncPayloadReq))
+            return fail(kNncCmdLengthError);
+        auto r = load<NncPayloadReq>(req);
+        auto it = nnc_consts_.find(r.constants_id);
+        if (it == nnc_consts_.end() || it->second.user != user || !it->second.region)
+            return fail(kNncResourceNotFound);
+        uint64_t size = it->second.data.size();
+        if (r.data_length == 0 || r.offset > size || r.data_length > size - r.offset) {
+            nnc_consts_.erase(it); // the runtime forgets a region whose PAYLOAD failed
+            return fail(kNncParameterError);
+        }
+        p = {type, r.tag, r.constants_id, r.offset, r.data_length};
+    } else {
+        bool elf = type == kNncLoadElf;
+        if (len < (elf ? sizeof(NncLoadElfReq) : sizeof(NncLoadConstantsReq)))
+            return fail(kNncCmdLengthError);
+        uint32_t tag;
+        uint64_t length;
+        if (elf) {
+            auto r = load<NncLoadElfReq>(req);
+            tag = r.tag;
+            length = r.data_length;
+        } else {
+            auto r = load<NncLoadConstantsReq>(req);
+            tag = r.tag;
+            length = r.data_length;
+        }
+        if (length == 0)
+            return fail(kNncParameterError);
+        if (length > kImageMemory - std::min(kImageMemory, image_bytes()))
+            return fail(kNncMemAllocError);
+        uint32_t id = nnc_next_id_++;
+        (elf ? nnc_elfs_ : nnc_consts_)[id] = NncBlob{user, {}, false};
+        nnc_made_.push_back({elf, id});
+        p = {type, tag, id, 0, length};
+    }
+    nnc_pending_[user] = p;
+    return kFwOk;
+}
+
+// LOAD_CONSTANTS_EX: a zeroed region of the descriptor's static + dynamic size, for PAYLOADs.
+uint32_t Firmware::nnc_constants_region(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    auto answer = [&](uint32_t id, int32_t status) {
+        NncLoadRsp r{kNncLoadConstants + 1, id, status, 0};
+        nnc_answer(out, &r, sizeof(r));
+        return kFwOk;
+    };
+    if (len < sizeof(NncLoadConstantsExReq))
+        return answer(0, kNncCmdLengthError);
+    auto r = load<NncLoadConstantsExReq>(req);
+    if (r.descriptor_len < sizeof(NncConstantsDescriptor) ||
+        r.descriptor_len > len - sizeof(NncLoadConstantsExReq))
+        return answer(0, kNncCmdLengthError);
+    auto d = load<NncConstantsDescriptor>(req + sizeof(NncLoadConstantsExReq));
+    uint64_t size;
+    if (__builtin_add_overflow(d.static_size, d.dynamic_size, &size) || size == 0)
+        return answer(0, kNncParameterError);
+    if (size > kImageMemory - std::min(kImageMemory, image_bytes()))
+        return answer(0, kNncMemAllocError);
+    NncBlob blob{user, {}, true};
+    try {
+        blob.data.resize(size);
+    } catch (const std::bad_alloc &) {
+        return answer(0, kNncMemAllocError);
+    }
+    uint32_t id = nnc_next_id_++;
+    nnc_consts_[id] = std::move(blob);
+    nnc_made_.push_back({false, id});
+    return answer(id, kNncOk);
+}
+
+// A DMA_XFER of the user's finished: if a load waits for its tag, the image is its data, and
+// the load is answered now (after its last chunk, as the device does).
+void Firmware::nnc_data(uint32_t user, uint32_t tag, Bytes &out)
+{
+    auto pit = nnc_pending_.find(user);
+    auto iit = images_.find({user, tag});
+    if (pit == nnc_pending_.end() || pit->second.tag != tag || iit == images_.end())
+        return;
+    NncPending p = pit->second;
+    nnc_pending_.erase(pit);
+    std::vector<uint8_t> data = std::move(iit->second.data);
+    images_.erase(iit);
+    bool elf = p.cmd == kNncLoadElf;
+    auto &blobs = elf ? nnc_elfs_ : nnc_consts_;
+    auto bit = blobs.find(p.id);
+    NncLoadRsp r{load_rsp_type(p.cmd), p.id, kNncOk, 0};
+    if (bit == blobs.end() || data.size() != p.length) {
+        if (bit != blobs.end())
+            blobs.erase(bit);
+        r.id = 0;
+        r.status = kNncParameterError; // the data is not the size the request said
+    } else if (p.cmd == kNncLoadConstantsPayload) {
+        std::memcpy(bit->second.data.data() + p.offset, data.data(), data.size());
+    } else {
+        bit->second.data = std::move(data);
+        bit->second.complete = true;
+    }
+    nnc_answer(out, &r, sizeof(r));
+}
+
+// The user's waiting load goes: a half-loaded image or constants never stays.
+void Firmware::nnc_drop_pending(uint32_t user)
+{
+    auto it = nnc_pending_.find(user);
+    if (it == nnc_pending_.end())
+        return;
+    auto &blobs = it->second.cmd == kNncLoadElf ? nnc_elfs_ : nnc_consts_;
+    blobs.erase(it->second.id); // a PAYLOAD's region too: the runtime forgets it
+    nnc_pending_.erase(it);
+}
+
+// The end of a message: a load whose data did not come in it, and is not being continued in
+// the next one, is answered as failed. Whether it answered.
+bool Firmware::nnc_end_message(uint32_t user, Bytes &out)
+{
+    auto it = nnc_pending_.find(user);
+    if (it == nnc_pending_.end())
+        return false;
+    auto xf = xfers_.find(user);
+    if (xf != xfers_.end() && xf->second.chunk_id && xf->second.tag == it->second.tag)
+        return false; // continued in the next message
+    NncLoadRsp r{load_rsp_type(it->second.cmd), 0, kNncParameterError, 0};
+    nnc_drop_pending(user);
+    nnc_answer(out, &r, sizeof(r));
+    return true;
+}
+
+// A NACKed message has no effect: what its loads made goes.
+void Firmware::nnc_undo_message(uint32_t user)
+{
+    nnc_drop_pending(user);
+    for (auto [elf, id] : nnc_made_)
+        (elf ? nnc_elfs_ : nnc_consts_).erase(id);
+}
+
+void Firmware::nnc_drop_user(uint32_t user)
+{
+    nnc_pending_.erase(user);
+    for (auto *blobs : {&nnc_elfs_, &nnc_consts_})
+        std::erase_if(*blobs, [&](const auto &b) { return b.second.user == user; });
+}
+
+uint64_t Firmware::nnc_bytes() const
+{
+    uint64_t n = 0;
+    for (const auto *blobs : {&nnc_elfs_, &nnc_consts_})
+        for (const auto &[id, b] : *blobs)
+            n += b.data.size();
+    return n;
+}
+
+} // namespace aic100
