@@ -56,6 +56,7 @@ void Firmware::reset()
         nnc_elfs_.clear();
         nnc_consts_.clear();
         nnc_pending_.clear();
+        nnc_activations_.clear();
         ssr_queue_.clear();
         ssr_waiting_ack_ = false;
         have_seq_ = false;
@@ -236,6 +237,7 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     pos = sizeof(WireMsgHdr);
     activated_.clear();
     nnc_made_.clear();
+    nnc_vc_setup_ = {};
     auto refuse = [&](uint32_t st, uint32_t index) {
         for (unsigned id : activated_)
             card_.dbc(id).release();
@@ -445,6 +447,8 @@ uint32_t Firmware::do_activate(uint32_t user, const uint8_t *t, uint32_t len, By
     if (len != sizeof(WireActivateToDev))
         return kFwBadLength;
     WireActivateToDev a = load<WireActivateToDev>(t);
+    if (nnc_activate_refused())
+        return kFwOk; // its NNC ACTIVATE was refused: the passthrough's answer alone
     WireActivateFromDev r{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(WireActivateFromDev)}, kFwOk, 0,
                           a.options};
     uint32_t n = a.req_q_size;
@@ -466,6 +470,7 @@ uint32_t Firmware::do_activate(uint32_t user, const uint8_t *t, uint32_t len, By
             }
         }
     }
+    nnc_vc_assigned(r.status, r.dbc_id, out);
     append(out, r);
     return kFwOk;
 }

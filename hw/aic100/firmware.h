@@ -79,6 +79,13 @@ private:
     bool nnc_end_message(uint32_t user, Bytes &out);
     void nnc_undo_message(uint32_t user);
     void nnc_drop_user(uint32_t user);
+    uint32_t nnc_activate(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    uint32_t nnc_activate_state(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    uint32_t nnc_deactivate(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out);
+    bool nnc_activate_refused();
+    void nnc_vc_assigned(uint32_t status, uint32_t dbc_id, Bytes &out);
+    void nnc_prune_activations();
+    bool nnc_in_use(bool elf, uint32_t id);
     uint64_t nnc_bytes() const;
     NncResourceInfo resource_info() const;
     NncPerfInfo perf_info() const;
@@ -123,6 +130,21 @@ private:
     std::map<uint32_t, NncPending> nnc_pending_;      // by user
     std::vector<std::pair<bool, uint32_t>> nnc_made_; // (ELF?, id) made by the message served
     uint32_t nnc_next_id_ = 1;
+    // Activated networks, by activation id; each holds its ELF, constants and DBC.
+    struct NncActivation {
+        uint32_t user, elf_id, constants_id;
+        int64_t dbc = -1; // its virtual channel, once the ACTIVATE transaction gave it one
+        int32_t state;    // NncActivationState
+    };
+    std::map<uint32_t, NncActivation> nnc_activations_;
+    // An NNC ACTIVATE of the message being served, waiting for its ACTIVATE transaction: where
+    // its response is in the answer (patched with the DBC), or failed (no DBC, no answer).
+    struct NncVcSetup {
+        bool waiting = false;
+        bool failed = false;
+        size_t rsp_at = 0; // offset of the NncActivateRsp in the answer
+        uint32_t activation_id = 0;
+    } nnc_vc_setup_;
     std::deque<Ssr> ssr_queue_;
     bool ssr_waiting_ack_ = false;
     std::thread thread_;

@@ -141,12 +141,21 @@ uint32_t Firmware::do_nnc(uint32_t user, const uint8_t *req, uint32_t len, Bytes
     case kNncUnloadConstants: {
         bool elf = type == kNncUnloadElf;
         auto &blobs = elf ? nnc_elfs_ : nnc_consts_;
-        auto it = blobs.find(load<NncUnloadReq>(req).id);
+        uint32_t id = load<NncUnloadReq>(req).id;
+        auto it = blobs.find(id);
         if (it == blobs.end() || it->second.user != user)
             return fail(kNncResourceNotFound);
+        if (nnc_in_use(elf, id))
+            return fail(kNncOperationNotPermitted); // an activation runs it
         blobs.erase(it);
         return fail(kNncOk);
     }
+    case kNncActivate:
+        return nnc_activate(user, req, len, out);
+    case kNncActivateState:
+        return nnc_activate_state(user, req, len, out);
+    case kNncDeactivate:
+        return nnc_deactivate(user, req, len, out);
     default:
         return fail(kNncUndefinedRequest);
     }
@@ -283,6 +292,7 @@ void Firmware::nnc_drop_pending(uint32_t user)
 // the next one, is answered as failed. Whether it answered.
 bool Firmware::nnc_end_message(uint32_t user, Bytes &out)
 {
+    nnc_vc_assigned(kFwBadTransaction, 0, out); // an ACTIVATE whose transaction never came fails
     auto it = nnc_pending_.find(user);
     if (it == nnc_pending_.end())
         return false;
@@ -295,17 +305,21 @@ bool Firmware::nnc_end_message(uint32_t user, Bytes &out)
     return true;
 }
 
-// A NACKed message has no effect: what its loads made goes.
+// A NACKed message has no effect: what its loads made goes, and so does its activation.
 void Firmware::nnc_undo_message(uint32_t user)
 {
     nnc_drop_pending(user);
     for (auto [elf, id] : nnc_made_)
         (elf ? nnc_elfs_ : nnc_consts_).erase(id);
+    if (nnc_vc_setup_.activation_id)
+        nnc_activations_.erase(nnc_vc_setup_.activation_id);
+    nnc_vc_setup_ = {};
 }
 
 void Firmware::nnc_drop_user(uint32_t user)
 {
     nnc_pending_.erase(user);
+    std::erase_if(nnc_activations_, [&](const auto &a) { return a.second.user == user; });
     for (auto *blobs : {&nnc_elfs_, &nnc_consts_})
         std::erase_if(*blobs, [&](const auto &b) { return b.second.user == user; });
 }
@@ -317,6 +331,147 @@ uint64_t Firmware::nnc_bytes() const
         for (const auto &[id, b] : *blobs)
             n += b.data.size();
     return n;
+}
+
+// ---------------------------------------------------------------------------- activation
+
+// Activations whose DBC went without an NNC DEACTIVATE (the driver's deactivation, a
+// subsystem restart) are over: they no longer hold their ELF and constants.
+void Firmware::nnc_prune_activations()
+{
+    std::erase_if(nnc_activations_, [&](const auto &a) {
+        const NncActivation &x = a.second;
+        if (x.dbc < 0)
+            return false;
+        Dbc &dbc = card_.dbc(unsigned(x.dbc));
+        return dbc.state() != kDbcAssigned || dbc.owner() != x.user;
+    });
+}
+
+bool Firmware::nnc_in_use(bool elf, uint32_t id)
+{
+    nnc_prune_activations();
+    for (const auto &[acid, a] : nnc_activations_)
+        if ((elf ? a.elf_id : a.constants_id) == id)
+            return true;
+    return false;
+}
+
+// ACTIVATE: the network's ELF (and constants) must be the user's and loaded. The response goes
+// out now, first in the answer as the runtime reads it; the ACTIVATE transaction that must
+// follow in the message gives it its DBC (nnc_vc_assigned). A refused activation is answered
+// alone, and that transaction then assigns nothing and answers nothing.
+uint32_t Firmware::nnc_activate(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    NncActivateRsp rsp{};
+    rsp.type = kNncActivate + 1;
+    nnc_vc_assigned(kFwBadTransaction, 0, out); // an earlier one of the message got none
+    nnc_vc_setup_ = {true, true, 0, 0};
+    auto fail = [&](int32_t status) {
+        rsp.status = status;
+        nnc_answer(out, &rsp, sizeof(rsp));
+        return kFwOk;
+    };
+    if (len < sizeof(NncActivateReq))
+        return fail(kNncCmdLengthError);
+    auto r = load<NncActivateReq>(req);
+    auto elf = nnc_elfs_.find(r.elf_id);
+    if (elf == nnc_elfs_.end() || elf->second.user != user || !elf->second.complete)
+        return fail(kNncResourceNotFound);
+    if (r.constants_id) {
+        auto c = nnc_consts_.find(r.constants_id);
+        if (c == nnc_consts_.end() || c->second.user != user ||
+            !(c->second.complete || c->second.region))
+            return fail(kNncResourceNotFound);
+    }
+    if (r.opt_vc_setup != 1 || r.initial_state < kNncStandby || r.initial_state > kNncDeactivated)
+        return fail(kNncParameterError);
+    uint32_t acid = nnc_next_id_++;
+    nnc_activations_[acid] = {user, r.elf_id, r.constants_id, -1, r.initial_state};
+    rsp.activation_id = acid;
+    rsp.nsp_mask = 1;
+    nnc_vc_setup_ = {true, false, out.size() + sizeof(WireTransHdr), acid};
+    nnc_answer(out, &rsp, sizeof(rsp));
+    return kFwOk;
+}
+
+// Before an ACTIVATE transaction assigns a DBC: whether it must do nothing, its NNC ACTIVATE
+// having been refused.
+bool Firmware::nnc_activate_refused()
+{
+    if (nnc_vc_setup_.waiting && nnc_vc_setup_.failed) {
+        nnc_vc_setup_ = {};
+        return true;
+    }
+    return false;
+}
+
+// After it: the NNC ACTIVATE's response names the DBC as its virtual channel, or fails (also
+// when no ACTIVATE transaction came for it).
+void Firmware::nnc_vc_assigned(uint32_t status, uint32_t dbc_id, Bytes &out)
+{
+    if (!nnc_vc_setup_.waiting || nnc_vc_setup_.failed) {
+        nnc_vc_setup_ = {};
+        return;
+    }
+    NncVcSetup v = nnc_vc_setup_;
+    nnc_vc_setup_ = {};
+    NncActivateRsp rsp = load<NncActivateRsp>(out.data() + v.rsp_at);
+    if (status == kFwOk) {
+        rsp.virtual_channel_id = dbc_id;
+        rsp.pc_mask = 1u << dbc_id;
+        nnc_activations_[v.activation_id].dbc = dbc_id;
+    } else {
+        rsp.status = status == kFwNoResources ? kNncVcAllocError : kNncParameterError;
+        rsp.activation_id = 0;
+        nnc_activations_.erase(v.activation_id);
+    }
+    std::memcpy(out.data() + v.rsp_at, &rsp, sizeof(rsp));
+}
+
+// ACTIVATE_STATE: each named activation (the user's) goes to its state; all or none.
+uint32_t Firmware::nnc_activate_state(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    NncRspHdr rsp{kNncActivateState + 1, kNncOk};
+    auto answer = [&](int32_t status) {
+        rsp.status = status;
+        nnc_answer(out, &rsp, sizeof(rsp));
+        return kFwOk;
+    };
+    if (len < sizeof(NncActivateStateReq))
+        return answer(kNncCmdLengthError);
+    auto r = load<NncActivateStateReq>(req);
+    if (r.num_cmds == 0 || r.num_cmds > kNncMaxStateCmds)
+        return answer(kNncParameterError);
+    nnc_prune_activations();
+    for (uint32_t i = 0; i < r.num_cmds; ++i) {
+        auto it = nnc_activations_.find(r.cmds[i].activation_id);
+        if (it == nnc_activations_.end() || it->second.user != user)
+            return answer(kNncResourceNotFound);
+        if (r.cmds[i].cmd < kNncStandby || r.cmds[i].cmd > kNncDeactivated)
+            return answer(kNncParameterError);
+    }
+    for (uint32_t i = 0; i < r.num_cmds; ++i)
+        nnc_activations_[r.cmds[i].activation_id].state = r.cmds[i].cmd;
+    return answer(kNncOk);
+}
+
+// DEACTIVATE: the activation ends; the DEACTIVATE transaction after it releases its DBC.
+uint32_t Firmware::nnc_deactivate(uint32_t user, const uint8_t *req, uint32_t len, Bytes &out)
+{
+    NncRspHdr rsp{kNncDeactivate + 1, kNncOk};
+    if (len < sizeof(NncDeactivateReq)) {
+        rsp.status = kNncCmdLengthError;
+    } else {
+        nnc_prune_activations();
+        auto it = nnc_activations_.find(load<NncDeactivateReq>(req).activation_id);
+        if (it == nnc_activations_.end() || it->second.user != user)
+            rsp.status = kNncResourceNotFound;
+        else
+            nnc_activations_.erase(it);
+    }
+    nnc_answer(out, &rsp, sizeof(rsp));
+    return kFwOk;
 }
 
 } // namespace aic100

@@ -40,6 +40,7 @@ enum NncStatus : int32_t {
     kNncParameterError = -6,
     kNncOperationNotPermitted = -9,
     kNncResourceNotFound = -11,
+    kNncVcAllocError = -14,
     kNncCmdLengthError = -17,
 };
 
@@ -205,6 +206,61 @@ struct NncUnloadReq { // UNLOAD_ELF, UNLOAD_CONSTANTS
     uint32_t id;
 };
 
+// ACTIVATE: the ACTIVATE transaction that follows in the same MANAGE gives the network its DBC,
+// whose id the response names as its virtual channel.
+enum NncActivationState : int32_t { kNncStandby = 0, kNncReady = 1, kNncDeactivated = 2 };
+struct NncActivateReq {
+    uint32_t type;
+    uint32_t process_id;
+    uint32_t constants_id; // 0: none
+    uint32_t elf_id;
+    uint32_t reservation_type;
+    int32_t resource_res_id;
+    uint32_t opt_vc_setup; // 1: an ACTIVATE transaction follows (the only kind served)
+    int32_t vc_res_id;
+    int32_t initial_state; // NncActivationState
+    uint32_t dma_type;
+    uint8_t datapath_switching;
+    uint8_t pad[7];
+};
+#pragma pack(push, 1)
+struct NncActivateRsp {
+    uint32_t type;
+    int32_t status;
+    uint32_t activation_id;
+    uint32_t virtual_channel_id;
+    uint64_t ddr_base;
+    uint64_t dynamic_ddr_base;
+    uint64_t mcid_base;
+    uint64_t mcid_base_dma_cmd;
+    uint32_t dma_type;
+    uint32_t pc_mask;
+    uint64_t polling_addr;
+    uint32_t polling_size;
+    uint32_t polling_data;
+    uint64_t doorbell_addr;
+    uint8_t doorbell_len;
+    uint8_t doorbell_valid;
+    uint32_t nsp_mask;
+    uint8_t pad[2];
+};
+#pragma pack(pop)
+inline constexpr uint32_t kNncMaxStateCmds = 8;
+struct NncActivateStateReq {
+    uint32_t type;
+    uint32_t num_cmds; // at most kNncMaxStateCmds
+    struct {
+        uint32_t activation_id;
+        int32_t cmd; // NncActivationState
+    } cmds[kNncMaxStateCmds];
+};
+struct NncDeactivateReq {
+    uint32_t type;
+    uint32_t activation_id;
+    uint32_t opt_vc_teardown; // 1: a DEACTIVATE transaction follows
+    uint32_t pad;
+};
+
 static_assert(sizeof(NncResourceInfo) == 40 && sizeof(NncPerfInfo) == 56);
 static_assert(offsetof(NncDevData, hw_version) == 96 && offsetof(NncDevData, serial) == 100 &&
               offsetof(NncDevData, compiler_version) == 148 &&
@@ -229,5 +285,11 @@ static_assert(sizeof(NncLoadElfReq) == 96 && offsetof(NncLoadElfReq, data_length
 static_assert(sizeof(NncLoadConstantsReq) == 88 && offsetof(NncLoadConstantsReq, name) == 24);
 static_assert(sizeof(NncLoadConstantsExReq) == 80 && sizeof(NncConstantsDescriptor) == 24);
 static_assert(sizeof(NncPayloadReq) == 32 && sizeof(NncLoadRsp) == 16 && sizeof(NncUnloadReq) == 8);
+static_assert(sizeof(NncActivateReq) == 48 && offsetof(NncActivateReq, initial_state) == 32);
+static_assert(sizeof(NncActivateRsp) == 88 && offsetof(NncActivateRsp, virtual_channel_id) == 12 &&
+              offsetof(NncActivateRsp, ddr_base) == 16 && offsetof(NncActivateRsp, mcid_base) == 32 &&
+              offsetof(NncActivateRsp, dma_type) == 48 && offsetof(NncActivateRsp, pc_mask) == 52 &&
+              offsetof(NncActivateRsp, doorbell_addr) == 72 && offsetof(NncActivateRsp, nsp_mask) == 82);
+static_assert(sizeof(NncActivateStateReq) == 72 && sizeof(NncDeactivateReq) == 16);
 
 } // namespace aic100

@@ -337,5 +337,185 @@ TEST_F(NncLoad, ConstantsByPayloads)
     EXPECT_EQ(load_answer(d.transact({nnc(ex)})).status, kNncCmdLengthError);
 }
 
+// ---------------------------------------------------------------------------- activation
+
+class NncActivate : public NncLoad {
+protected:
+    void SetUp() override
+    {
+        NncLoad::SetUp();
+        elf = load_elf(256);
+        ASSERT_NE(elf, 0u);
+    }
+    NncActivateReq activate_req(uint32_t elf_id, uint32_t constants_id = 0)
+    {
+        NncActivateReq r{};
+        r.type = kNncActivate;
+        r.process_id = 4242;
+        r.constants_id = constants_id;
+        r.elf_id = elf_id;
+        r.resource_res_id = -1;
+        r.opt_vc_setup = 1;
+        r.vc_res_id = -1;
+        r.initial_state = kNncReady;
+        return r;
+    }
+    // The runtime's activation: [NNC ACTIVATE][ACTIVATE transaction with the rings].
+    std::optional<Reply> activate_network(const NncActivateReq &req, Queue &q, bool with_vc = true)
+    {
+        q.nelem = 16;
+        q.buf = d.coherent(queue_buf_size(16));
+        std::vector<Trans> ts{nnc(req)};
+        if (with_vc)
+            ts.push_back(activate_trans(q.req_iova(), q.rsp_iova(), 16, 16, q.buf_len()));
+        return d.transact(ts);
+    }
+    NncActivateRsp activate_answer(const std::optional<Reply> &r)
+    {
+        EXPECT_TRUE(r);
+        if (!r || r->trans.empty())
+            return {};
+        EXPECT_EQ(r->type(0), uint32_t(QAIC_TRANS_PASSTHROUGH_FROM_DEV));
+        return rsp<NncActivateRsp>(Bytes(r->trans[0].begin() + sizeof(WireTransHdr), r->trans[0].end()));
+    }
+    NncRspHdr answer_of(const std::vector<Trans> &ts)
+    {
+        auto r = d.transact(ts);
+        EXPECT_TRUE(r);
+        if (!r || r->trans.empty())
+            return {};
+        return rsp<NncRspHdr>(Bytes(r->trans[0].begin() + sizeof(WireTransHdr), r->trans[0].end()));
+    }
+    uint8_t vc_free()
+    {
+        return rsp<NncResourceInfoRsp>(ask(nnc(NncResourceInfoReq{kNncResourceInfo, 0, -1, 0}))).info.vc_free;
+    }
+
+    uint32_t elf = 0;
+};
+
+// The whole life of a network as the runtime drives it: ACTIVATE answered first with an
+// activation id and, as its virtual channel, the DBC the ACTIVATE transaction assigned;
+// the ELF is held while it runs; ACTIVATE_STATE; DEACTIVATE with the DBC's release.
+TEST_F(NncActivate, ActivateRunDeactivate)
+{
+    uint8_t free_before = vc_free();
+    Queue q;
+    auto r = activate_network(activate_req(elf), q);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->trans.size(), 2u);
+    auto a = activate_answer(r);
+    EXPECT_EQ(a.type, uint32_t(kNncActivate + 1));
+    ASSERT_EQ(a.status, kNncOk);
+    EXPECT_NE(a.activation_id, 0u);
+    ASSERT_EQ(r->type(1), uint32_t(QAIC_TRANS_ACTIVATE_FROM_DEV));
+    auto dev = r->as<WireActivateFromDev>(1);
+    ASSERT_EQ(dev.status, kFwOk);
+    EXPECT_EQ(a.virtual_channel_id, dev.dbc_id) << "the runtime takes the virtual channel for the DBC";
+    EXPECT_EQ(a.pc_mask, 1u << dev.dbc_id);
+    q.id = dev.dbc_id;
+    EXPECT_EQ(vc_free(), free_before - 1);
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOperationNotPermitted) << "an active network's ELF";
+
+    NncActivateStateReq st{};
+    st.type = kNncActivateState;
+    st.num_cmds = 1;
+    st.cmds[0] = {a.activation_id, kNncStandby};
+    auto h = answer_of({nnc(st)});
+    EXPECT_EQ(h.type, uint32_t(kNncActivateState + 1));
+    EXPECT_EQ(h.status, kNncOk);
+    st.cmds[0] = {a.activation_id, 3};
+    EXPECT_EQ(answer_of({nnc(st)}).status, kNncParameterError) << "state 3";
+    st.cmds[0] = {a.activation_id + 1000, kNncReady};
+    EXPECT_EQ(answer_of({nnc(st)}).status, kNncResourceNotFound);
+    st.num_cmds = 9;
+    EXPECT_EQ(answer_of({nnc(st)}).status, kNncParameterError) << "9 commands";
+
+    auto dr = d.transact({nnc(NncDeactivateReq{kNncDeactivate, a.activation_id, 1, 0}), deactivate_trans(q.id)});
+    ASSERT_TRUE(dr);
+    ASSERT_EQ(dr->trans.size(), 2u);
+    auto dh = rsp<NncRspHdr>(Bytes(dr->trans[0].begin() + sizeof(WireTransHdr), dr->trans[0].end()));
+    EXPECT_EQ(dh.type, uint32_t(kNncDeactivate + 1));
+    EXPECT_EQ(dh.status, kNncOk);
+    EXPECT_EQ(dr->as<WireDeactivateFromDev>(1).status, kFwOk);
+    EXPECT_EQ(vc_free(), free_before);
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk);
+}
+
+// A refused activation is answered alone (the runtime reads its status; an ACTIVATE_FROM_DEV
+// failure would hide it from the runtime behind the ioctl's error), and takes no DBC.
+TEST_F(NncActivate, RefusedActivationTakesNoDbc)
+{
+    uint8_t free_before = vc_free();
+    struct Case {
+        const char *what;
+        NncActivateReq req;
+        int32_t status;
+    } cases[] = {
+        {"an ELF that is not loaded", activate_req(elf + 1000), kNncResourceNotFound},
+        {"constants that are not loaded", activate_req(elf, 77777), kNncResourceNotFound},
+        {"no VC setup", [&] { auto r = activate_req(elf); r.opt_vc_setup = 0; return r; }(), kNncParameterError},
+        {"initial state 3", [&] { auto r = activate_req(elf); r.initial_state = 3; return r; }(), kNncParameterError},
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.what);
+        Queue q;
+        auto r = activate_network(c.req, q);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->trans.size(), 1u) << "the passthrough's answer alone";
+        auto a = activate_answer(r);
+        EXPECT_EQ(a.type, uint32_t(kNncActivate + 1));
+        EXPECT_EQ(a.status, c.status);
+        EXPECT_EQ(a.activation_id, 0u);
+    }
+    // Another user's ELF is not this user's to activate.
+    Queue q;
+    q.nelem = 16;
+    q.buf = d.coherent(queue_buf_size(16));
+    auto r = d.transact({nnc(activate_req(elf)), activate_trans(q.req_iova(), q.rsp_iova(), 16, 16, q.buf_len())},
+                        kUser + 1);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(activate_answer(r).status, kNncResourceNotFound);
+    EXPECT_EQ(vc_free(), free_before);
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk) << "no activation holds it";
+}
+
+// An ACTIVATE whose ACTIVATE transaction never comes fails, and holds nothing; one that finds
+// no free DBC fails with VC_ALLOC_ERROR.
+TEST_F(NncActivate, ActivationWithoutAVirtualChannel)
+{
+    Queue q;
+    auto a = activate_answer(activate_network(activate_req(elf), q, false));
+    EXPECT_EQ(a.status, kNncParameterError);
+    EXPECT_EQ(a.activation_id, 0u);
+
+    std::vector<Queue> taken;
+    for (unsigned i = 0; i < kDbcs; ++i) {
+        auto t = d.activate(16);
+        ASSERT_TRUE(t);
+        taken.push_back(std::move(*t));
+    }
+    auto r = activate_network(activate_req(elf), q);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(activate_answer(r).status, kNncVcAllocError);
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk) << "no activation holds it";
+    for (auto &t : taken)
+        EXPECT_EQ(d.deactivate(t), kFwOk);
+}
+
+// A network whose DBC was released another way (the driver's own DEACTIVATE) is over: its ELF
+// may be unloaded.
+TEST_F(NncActivate, ReleasedDbcEndsTheActivation)
+{
+    Queue q;
+    auto r = activate_network(activate_req(elf), q);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(activate_answer(r).status, kNncOk);
+    q.id = r->as<WireActivateFromDev>(1).dbc_id;
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOperationNotPermitted);
+    EXPECT_EQ(d.deactivate(q), kFwOk);
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk);
+}
+
 } // namespace
 } // namespace aic100::test

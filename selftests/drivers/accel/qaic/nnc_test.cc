@@ -4,7 +4,7 @@
 // resource and performance queries. Only what the runtime itself checks is asserted, so that
 // the suite holds on a real card too; the simulated firmware's own answers are tested in
 // hw/aic100/tests/nnc_test.cc.
-#include "qaic_helpers.h"
+#include "datapath_helpers.h"
 
 #include <cstring>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 namespace {
 
 using namespace selftest;
+using namespace dpt;
 
 uint32_t u32_at(const uint8_t *p)
 {
@@ -131,6 +132,75 @@ TEST_F(Qaic, NncLoadAndUnloadElf)
         EXPECT_EQ(u32_at(ubuf + 8), 8u);
         EXPECT_EQ(int32_t(u32_at(ubuf + 12)), 0);
     }
+}
+
+// A network's life as the runtime drives it (nnc-protocol.md §3c, §3d), on a 4 KiB image:
+// ACTIVATE is MANAGE{88, 2} = [PASSTHROUGH, 64 | ACTIVATE elf] [ACTIVATE, 24 | queue_size 512];
+// it needs rc 0, response type 10, status 0, two transactions written back, and uses the
+// virtual channel (<= 15) as the DBC: a BO attached and executed on it moves its data.
+// DEACTIVATE is MANAGE{48, 2} = [PASSTHROUGH, 32 | DEACTIVATE acid, teardown 1]
+// [DEACTIVATE, 16 | dbc = vcid]: type 12, status 0. Then the ELF unloads.
+TEST_F(Qaic, NncActivateRunDeactivate)
+{
+    uint8_t buf[4096] = {};
+    std::vector<uint8_t> image(4096, 0x5a);
+    uint32_t load[24] = {3, 100, uint32_t(getpid()), 0};
+    uint64_t len64 = image.size();
+    std::memcpy(&load[20], &len64, 8);
+    qaic_manage_trans_hdr pt{QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(load)};
+    std::memcpy(buf, &pt, sizeof(pt));
+    std::memcpy(buf + 8, load, sizeof(load));
+    qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 100, 1,
+                                 uintptr_t(image.data()), image.size()};
+    std::memcpy(buf + pt.len, &x, sizeof(x));
+    qaic_manage_msg m{pt.len + uint32_t(sizeof(x)), 2, uintptr_t(buf)};
+    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    uint32_t elf = u32_at(buf + 12);
+    ASSERT_EQ(int32_t(u32_at(buf + 16)), 0);
+
+    // ACTIVATE: process, constants 0, elf, reservation 0, resource -1, vc setup 1, vc res -1,
+    // initial state READY (1), dma type 0, no datapath switching.
+    std::memset(buf, 0, sizeof(buf));
+    int32_t act[12] = {9, getpid(), 0, int32_t(elf), 0, -1, 1, -1, 1, 0, 0, 0};
+    pt = {QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(act)};
+    std::memcpy(buf, &pt, sizeof(pt));
+    std::memcpy(buf + 8, act, sizeof(act));
+    qaic_manage_trans_activate_to_dev at{{QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(at)}, 512, 0, 0, 0};
+    std::memcpy(buf + pt.len, &at, sizeof(at));
+    m = {pt.len + uint32_t(sizeof(at)), 2, uintptr_t(buf)};
+    ASSERT_EQ(m.len, 88u);
+    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    EXPECT_EQ(u32_at(buf + 8), 10u);
+    ASSERT_EQ(int32_t(u32_at(buf + 12)), 0);
+    EXPECT_EQ(m.count, 2u);
+    uint32_t acid = u32_at(buf + 16), vcid = u32_at(buf + 20);
+    EXPECT_NE(acid, 0u);
+    ASSERT_LE(vcid, 15u);
+
+    // The virtual channel is a DBC of this file: data moves on it.
+    Bo in;
+    ASSERT_EQ(in.create(fd, kPage), 0);
+    std::memset(in.data(), 0x3c, kPage);
+    ASSERT_EQ(attach(fd, in.handle(), vcid, kDirToDev, {slice(0, kPage, 0x100000)}), 0);
+    EXPECT_EQ(run(fd, vcid, in.handle(), kDirToDev), 0);
+
+    std::memset(buf, 0, sizeof(buf));
+    uint32_t deact[4] = {11, acid, 1, 0};
+    pt = {QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(deact)};
+    std::memcpy(buf, &pt, sizeof(pt));
+    std::memcpy(buf + 8, deact, sizeof(deact));
+    qaic_manage_trans_deactivate dt{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(dt)}, vcid, 0};
+    std::memcpy(buf + pt.len, &dt, sizeof(dt));
+    m = {pt.len + uint32_t(sizeof(dt)), 2, uintptr_t(buf)};
+    ASSERT_EQ(m.len, 48u);
+    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    EXPECT_EQ(u32_at(buf + 8), 12u);
+    EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
+    EXPECT_EQ(execute(fd, vcid, in.handle(), kDirToDev), -EPERM) << "the DBC was released";
+
+    uint32_t unload[2] = {7, elf};
+    ASSERT_EQ(nnc(fd, buf, unload, sizeof(unload)), 0);
+    EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
 }
 
 } // namespace
