@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -120,6 +121,7 @@ private:
         std::vector<uint8_t> data;
         bool region;           // constants made by LOAD_CONSTANTS_EX, filled by PAYLOADs
         bool complete = false; // an ELF or LOAD_CONSTANTS whose data all came
+        std::optional<std::vector<uint8_t>> program; // an ELF's NSP program, if it has one
     };
     // A load (LOAD_ELF, LOAD_CONSTANTS, PAYLOAD) waiting for the DMA_XFER of its tag.
     struct NncPending {

@@ -6,11 +6,15 @@
 #include "hw/aic100/firmware.h"
 #include "kernel/bytes.h"
 
+#include "hw/aic100/nsp.h"
+
 #include <cstdio>
 #include <cstring>
 #include <drm/qaic_accel.h>
+#include <elf.h>
 #include <memory>
 #include <new>
+#include <optional>
 
 namespace aic100 {
 
@@ -22,6 +26,39 @@ namespace {
 uint32_t load_rsp_type(uint32_t cmd)
 {
     return cmd == kNncLoadElf ? kNncLoadElf + 1 : kNncLoadConstants + 1;
+}
+
+// The bytes of section kNncNspSection of an ELF64 little-endian image: an NSP program the
+// network runs (docs/device-model.md). None when the image is no such ELF or has no such
+// section, every offset and size checked against the image (it is the client's data).
+std::optional<std::vector<uint8_t>> nsp_section(const std::vector<uint8_t> &elf)
+{
+    if (elf.size() < sizeof(Elf64_Ehdr))
+        return std::nullopt;
+    auto eh = load<Elf64_Ehdr>(elf.data());
+    if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_shentsize != sizeof(Elf64_Shdr) ||
+        eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum)
+        return std::nullopt;
+    auto within = [&](uint64_t off, uint64_t len) { return off <= elf.size() && len <= elf.size() - off; };
+    if (!within(eh.e_shoff, uint64_t(eh.e_shnum) * sizeof(Elf64_Shdr)))
+        return std::nullopt;
+    auto shdr = [&](unsigned i) { return load<Elf64_Shdr>(elf.data() + eh.e_shoff + i * sizeof(Elf64_Shdr)); };
+    Elf64_Shdr names = shdr(eh.e_shstrndx);
+    if (!within(names.sh_offset, names.sh_size))
+        return std::nullopt;
+    const char *strtab = reinterpret_cast<const char *>(elf.data() + names.sh_offset);
+    size_t want = std::strlen(kNncNspSection) + 1; // the name and its NUL
+    for (unsigned i = 0; i < eh.e_shnum; ++i) {
+        Elf64_Shdr s = shdr(i);
+        if (s.sh_name >= names.sh_size || names.sh_size - s.sh_name < want ||
+            std::memcmp(strtab + s.sh_name, kNncNspSection, want) != 0)
+            continue;
+        if (!within(s.sh_offset, s.sh_size))
+            return std::nullopt;
+        return std::vector<uint8_t>(elf.begin() + s.sh_offset, elf.begin() + s.sh_offset + s.sh_size);
+    }
+    return std::nullopt;
 }
 
 } // namespace
@@ -271,8 +308,19 @@ void Firmware::nnc_data(uint32_t user, uint32_t tag, Bytes &out)
     } else if (p.cmd == kNncLoadConstantsPayload) {
         std::memcpy(bit->second.data.data() + p.offset, data.data(), data.size());
     } else {
-        bit->second.data = std::move(data);
-        bit->second.complete = true;
+        // An ELF that carries an NSP program must carry a valid one: it runs when activated.
+        std::optional<std::vector<uint8_t>> program;
+        if (elf)
+            program = nsp_section(data);
+        if (program && card_.nsp().check(*program) != kFwOk) {
+            blobs.erase(bit);
+            r.id = 0;
+            r.status = kNncMetadataError;
+        } else {
+            bit->second.data = std::move(data);
+            bit->second.program = std::move(program);
+            bit->second.complete = true;
+        }
     }
     nnc_answer(out, &r, sizeof(r));
 }
@@ -420,7 +468,12 @@ void Firmware::nnc_vc_assigned(uint32_t status, uint32_t dbc_id, Bytes &out)
     if (status == kFwOk) {
         rsp.virtual_channel_id = dbc_id;
         rsp.pc_mask = 1u << dbc_id;
-        nnc_activations_[v.activation_id].dbc = dbc_id;
+        NncActivation &a = nnc_activations_[v.activation_id];
+        a.dbc = dbc_id;
+        // The network's NSP program (checked when its ELF loaded) is the DBC's from now on.
+        auto elf = nnc_elfs_.find(a.elf_id);
+        if (elf != nnc_elfs_.end() && elf->second.program)
+            card_.nsp().load(dbc_id, *elf->second.program);
     } else {
         rsp.status = status == kFwNoResources ? kNncVcAllocError : kNncParameterError;
         rsp.activation_id = 0;

@@ -204,7 +204,7 @@ Nsp::~Nsp()
     thread_.join();
 }
 
-uint32_t Nsp::load(unsigned dbc_id, const std::vector<uint8_t> &image)
+uint32_t Nsp::check(const std::vector<uint8_t> &image) const
 {
     aic100_nsp_header h;
     if (image.size() < sizeof(h))
@@ -215,14 +215,26 @@ uint32_t Nsp::load(unsigned dbc_id, const std::vector<uint8_t> &image)
         image.size() != sizeof(h) + uint64_t(h.count) * sizeof(aic100_nsp_instr) ||
         h.doorbell_addr % 4 || !card_.ddr().contains(h.doorbell_addr, 4))
         return kFwBadProgram;
+    for (uint32_t i = 0; i < h.count; ++i) {
+        aic100_nsp_instr in;
+        std::memcpy(&in, image.data() + sizeof(h) + i * sizeof(in), sizeof(in));
+        if (!valid(in, card_.ddr()))
+            return kFwBadProgram;
+    }
+    return kFwOk;
+}
+
+uint32_t Nsp::load(unsigned dbc_id, const std::vector<uint8_t> &image)
+{
+    if (uint32_t st = check(image); st != kFwOk)
+        return st;
+    aic100_nsp_header h;
+    std::memcpy(&h, image.data(), sizeof(h));
     auto p = std::make_shared<Program>();
     p->activation = card_.dbc(dbc_id).activation();
     p->doorbell_addr = h.doorbell_addr;
     p->instrs.resize(h.count);
     std::memcpy(p->instrs.data(), image.data() + sizeof(h), h.count * sizeof(aic100_nsp_instr));
-    for (const aic100_nsp_instr &in : p->instrs)
-        if (!valid(in, card_.ddr()))
-            return kFwBadProgram;
     std::lock_guard lk(lock_);
     dbcs_[dbc_id].program = std::move(p);
     return kFwOk;

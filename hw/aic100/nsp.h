@@ -29,6 +29,8 @@ public:
     // Validates a program image and binds it to DBC dbc_id for its current activation:
     // kFwOk, or kFwBadProgram. A later activation of the DBC drops the binding.
     uint32_t load(unsigned dbc_id, const std::vector<uint8_t> &image);
+    // Whether image is a program load() takes: kFwOk, or kFwBadProgram.
+    uint32_t check(const std::vector<uint8_t> &image) const;
     // A DBC wrote a doorbell: start a run if it is its program's start doorbell.
     void doorbell(unsigned dbc_id, uint64_t addr);
     // Device reset: forget every program and pending run.

@@ -37,6 +37,7 @@ enum NncStatus : int32_t {
     kNncError = -1,
     kNncUndefinedRequest = -3,
     kNncMemAllocError = -4,
+    kNncMetadataError = -5,
     kNncParameterError = -6,
     kNncOperationNotPermitted = -9,
     kNncResourceNotFound = -11,
@@ -50,6 +51,10 @@ inline constexpr uint16_t kNncMetaVersionMajor = 1;
 inline constexpr uint16_t kNncMetaVersionMinor = 0;
 inline constexpr uint16_t kNncProtoMajor = 17;
 inline constexpr uint16_t kNncProtoMinor = 0;
+
+// The section of an ELF64 network image that carries an NSP program (qaic/aic100_nsp.h) for
+// the simulated card to run: ours; the card cannot run the Hexagon code of a real image.
+inline constexpr char kNncNspSection[] = ".qaic.nsp";
 
 // Every request starts so; a response type then a status code.
 struct NncReqHdr {

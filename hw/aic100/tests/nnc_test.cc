@@ -8,7 +8,10 @@
 #include "include/hw/aic100_nnc.h"
 
 #include <cstring>
+#include <elf.h>
 #include <memory>
+#include <qaic/aic100_nsp.h>
+#include <string>
 
 namespace aic100::test {
 namespace {
@@ -515,6 +518,115 @@ TEST_F(NncActivate, ReleasedDbcEndsTheActivation)
     EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOperationNotPermitted);
     EXPECT_EQ(d.deactivate(q), kFwOk);
     EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk);
+}
+
+// ---------------------------------------------------------------------------- NSP programs in ELFs
+
+// An ELF64 image with one section besides the string table: name, holding bytes.
+Bytes elf_with_section(const char *name, const Bytes &bytes)
+{
+    std::string strtab = std::string("\0.shstrtab\0", 11) + name + '\0';
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_EXEC;
+    eh.e_version = EV_CURRENT;
+    eh.e_ehsize = sizeof(eh);
+    eh.e_shentsize = sizeof(Elf64_Shdr);
+    eh.e_shnum = 3;
+    eh.e_shstrndx = 1;
+    uint64_t strtab_at = sizeof(eh), data_at = strtab_at + strtab.size();
+    eh.e_shoff = data_at + bytes.size();
+    Elf64_Shdr sh[3]{};
+    sh[1].sh_name = 1;
+    sh[1].sh_type = SHT_STRTAB;
+    sh[1].sh_offset = strtab_at;
+    sh[1].sh_size = strtab.size();
+    sh[2].sh_name = 11;
+    sh[2].sh_type = SHT_PROGBITS;
+    sh[2].sh_offset = data_at;
+    sh[2].sh_size = bytes.size();
+    Bytes out;
+    append(out, eh);
+    out.insert(out.end(), strtab.begin(), strtab.end());
+    out.insert(out.end(), bytes.begin(), bytes.end());
+    for (const Elf64_Shdr &h : sh)
+        append(out, h);
+    return out;
+}
+
+// An NSP program (qaic/aic100_nsp.h) copying n bytes of DDR from a to c when the DBC rings
+// its doorbell.
+Bytes copy_program(uint64_t a, uint64_t c, uint32_t n, uint64_t doorbell = 0x1000)
+{
+    Bytes b;
+    append(b, aic100_nsp_header{AIC100_NSP_MAGIC, AIC100_NSP_VERSION, 1, 0, doorbell, 0});
+    aic100_nsp_instr in{};
+    in.opcode = AIC100_NSP_COPY;
+    in.a = a;
+    in.c = c;
+    in.n = n;
+    append(b, in);
+    return b;
+}
+
+class NncNsp : public NncActivate {
+protected:
+    NncLoadRsp load_image(const Bytes &img)
+    {
+        HostBuf src(d.pci, img.size(), DmaDirection::kToDevice);
+        std::memcpy(src.data(), img.data(), img.size());
+        return load_answer(d.transact({nnc(load_elf_req(img.size())),
+                                       dma_xfer(kElfTag, 0, 0, {{src.iova(), img.size()}})}));
+    }
+};
+
+// An ELF carrying a program in section .qaic.nsp: activated, its DBC runs the program when an
+// element rings the program's doorbell.
+TEST_F(NncNsp, ActivatedElfRunsItsProgram)
+{
+    Bytes data(64);
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = uint8_t(i * 3 + 1);
+    ASSERT_TRUE(d.card().ddr_write(0x200000, data.data(), data.size()));
+    auto img = load_image(elf_with_section(kNncNspSection, copy_program(0x200000, 0x300000, 64)));
+    ASSERT_EQ(img.status, kNncOk);
+    Queue q;
+    auto r = activate_network(activate_req(img.id), q);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(activate_answer(r).status, kNncOk);
+    q.id = r->as<WireActivateFromDev>(1).dbc_id;
+    DbcReq ring = elem(1, kCmdGenCompletion);
+    ring.db_addr = 0x1000;
+    ring.db_len = kDb32;
+    ring.db_data = 1;
+    ASSERT_EQ(d.run1(q, ring).status, kRspOk);
+    EXPECT_TRUE(d.wait_until([&] { return d.ddr(0x300000, 64) == data; })) << "the program did not run";
+}
+
+// The program an ELF carries is checked when it loads: a bad one fails the load
+// (METADATA_ERROR) and nothing is loaded. An ELF without the section, or no ELF at all, loads
+// as a network with no program (a null network).
+TEST_F(NncNsp, ProgramIsCheckedAtLoad)
+{
+    Bytes bad = copy_program(0x200000, 0x300000, 64);
+    bad[0] ^= 1; // the magic
+    auto a = load_image(elf_with_section(kNncNspSection, bad));
+    EXPECT_EQ(a.status, kNncMetadataError);
+    EXPECT_EQ(a.id, 0u);
+    Bytes past_ddr = copy_program(kDdrSize - 8, 0x300000, 64);
+    EXPECT_EQ(load_image(elf_with_section(kNncNspSection, past_ddr)).status, kNncMetadataError);
+    EXPECT_EQ(load_image(elf_with_section(".text", bad)).status, kNncOk) << "another section";
+    EXPECT_EQ(load_image(Bytes(300, 0x7f)).status, kNncOk) << "not an ELF";
+    // A section that runs past the image: no program, not a read past it.
+    Bytes cut = elf_with_section(kNncNspSection, copy_program(0x200000, 0x300000, 64));
+    Elf64_Ehdr eh = load<Elf64_Ehdr>(cut.data());
+    Elf64_Shdr sh = load<Elf64_Shdr>(cut.data() + eh.e_shoff + 2 * sizeof(Elf64_Shdr));
+    sh.sh_size = 1 << 20;
+    std::memcpy(cut.data() + eh.e_shoff + 2 * sizeof(Elf64_Shdr), &sh, sizeof(sh));
+    EXPECT_EQ(load_image(cut).status, kNncOk);
 }
 
 } // namespace
