@@ -90,7 +90,7 @@ private:
     uint64_t nnc_bytes() const;
     NncResourceInfo resource_info() const;
     NncPerfInfo perf_info() const;
-    NncHostApiInfo host_api_info() const;
+    NncHostApiInfo host_api_info();
     uint32_t do_activate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_deactivate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_terminate(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);

@@ -8,6 +8,7 @@
 
 #include "hw/aic100/nsp.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <drm/qaic_accel.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <set>
 
 namespace aic100 {
 
@@ -101,7 +103,7 @@ NncPerfInfo Firmware::perf_info() const
     return p;
 }
 
-NncHostApiInfo Firmware::host_api_info() const
+NncHostApiInfo Firmware::host_api_info()
 {
     auto put = [](char *field, size_t size, const char *s) { std::snprintf(field, size, "%s", s); };
     NncHostApiInfo h{};
@@ -116,6 +118,22 @@ NncHostApiInfo Firmware::host_api_info() const
     put(d.board_serial, sizeof(d.board_serial), "SIM00000");
     d.resource_info = resource_info();
     d.perf_info = perf_info();
+    // What is loaded and running, over every user of the card.
+    nnc_prune_activations();
+    std::set<uint32_t> consts_in_use;
+    unsigned active = 0, loaded = 0;
+    for (const auto &[acid, a] : nnc_activations_) {
+        active += a.dbc >= 0;
+        if (a.constants_id)
+            consts_in_use.insert(a.constants_id);
+    }
+    for (const auto &[id, b] : nnc_elfs_)
+        loaded += b.complete;
+    for (const auto &[id, b] : nnc_consts_)
+        d.num_loaded_consts += b.complete || b.region;
+    d.num_loaded_nws = uint8_t(std::min(loaded, 255u)); // one byte each in the layout
+    d.num_active_nws = uint8_t(std::min(active, 255u));
+    d.num_consts_in_use = uint32_t(consts_in_use.size());
     d.meta_ver_major = kNncMetaVersionMajor;
     d.meta_ver_minor = kNncMetaVersionMinor;
     d.nnc_proto_major = kNncProtoMajor;

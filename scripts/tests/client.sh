@@ -45,6 +45,8 @@ check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --bat
 check missing_node_names_errno expect 1 "open /dev/accel/no-such: ENOENT \(No such file or directory\)" -- -d /dev/accel/no-such info
 check info_reports_driver_and_firmware expect 0 "firmware: +5\.0, status 0, CRC required" -- info
 check info_json json_ok "j['driver'] == 'qaic' and j['firmware'] == '5.0' and len(j['dbcs']) > 0" info
+check info_reports_nnc expect 0 "NNC: +protocol 17\.0, metadata 1\.0; networks 0 loaded, 0 active" -- info
+check info_json_nnc json_ok "j['nnc']['protocol'] == '17.0' and j['nnc']['networks_active'] == 0" info
 check status_lists_every_dbc expect 0 "^15 +idle" -- status
 check run_verifies_every_output expect 0 "verified: +20/20 iterations match" -- run -n 20 -b 4
 check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us']['p99'] >= j['latency_us']['p50'] > 0" run -n 7 -b 2

@@ -3,16 +3,20 @@
 // device-file ABI, its C++ layer and the uAPI, so it runs unchanged on the simulated card and
 // on a real node. Exit status: 0 success, 1 a device or ioctl failure, 2 outputs that do not
 // match the host reference, other values for command-line errors (CLI11's).
+#include "include/hw/aic100_nnc.h"
 #include "userspace/client/mlp.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <qaic/qaic.hpp>
 #include <qaic/qaic_sim.h>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -48,17 +52,49 @@ std::string json_str(const std::string &s)
     return out + "\"";
 }
 
+// The firmware's NNC STATUS (Qualcomm's runtime protocol, docs/device-model.md): the host API
+// info, with what is loaded and running on the card. False when the firmware does not answer it.
+bool nnc_status(qaic::Device &dev, aic100::NncStatusRsp *out)
+{
+    std::vector<uint8_t> t(8 + sizeof(aic100::NncStatusReq) + 8, 0);
+    qaic_manage_trans_hdr h{QAIC_TRANS_PASSTHROUGH_FROM_USR, uint32_t(t.size())};
+    aic100::NncStatusReq req{aic100::kNncStatus, 0, {}};
+    std::memcpy(t.data(), &h, sizeof(h));
+    std::memcpy(t.data() + 8, &req, sizeof(req));
+    std::vector<uint8_t> rsp;
+    try {
+        rsp = dev.manage(t, 1);
+    } catch (const qaic::Error &) {
+        return false;
+    }
+    if (rsp.size() < 8 + sizeof(*out))
+        return false;
+    std::memcpy(out, rsp.data() + 8, sizeof(*out));
+    return out->hdr.type == aic100::kNncStatus + 1 && out->hdr.status == aic100::kNncOk;
+}
+
 int cmd_info(qaic::Device &dev, const Options &o)
 {
     qaic::Version v = dev.version();
     qaic::FwStatus fw = dev.status();
+    auto nnc = std::make_unique<aic100::NncStatusRsp>();
+    bool have_nnc = nnc_status(dev, nnc.get());
+    const aic100::NncDevData &nd = nnc->info.dev;
     int ndbc = qaic_sim_num_dbc(dev.fd());
     if (o.json) {
         std::printf("{\"driver\": %s, \"version\": \"%d.%d.%d\", \"date\": %s, \"desc\": %s, "
-                    "\"firmware\": \"%u.%u\", \"crc_required\": %s, \"dbcs\": [",
+                    "\"firmware\": \"%u.%u\", \"crc_required\": %s, ",
                     json_str(v.name).c_str(), v.major, v.minor, v.patchlevel,
                     json_str(v.date).c_str(), json_str(v.desc).c_str(), fw.major, fw.minor,
                     fw.flags & 1 ? "true" : "false");
+        if (have_nnc)
+            std::printf("\"nnc\": {\"protocol\": \"%u.%u\", \"metadata\": \"%u.%u\", "
+                        "\"networks_loaded\": %u, \"networks_active\": %u, "
+                        "\"constants_loaded\": %u, \"constants_in_use\": %u}, ",
+                        nd.nnc_proto_major, nd.nnc_proto_minor, nd.meta_ver_major,
+                        nd.meta_ver_minor, nd.num_loaded_nws, nd.num_active_nws,
+                        nd.num_loaded_consts, nd.num_consts_in_use);
+        std::printf("\"dbcs\": [");
         for (int i = 0; i < ndbc; ++i) {
             qaic_sim_dbc_status st{};
             qaic_sim_get_dbc_status(dev.fd(), unsigned(i), &st);
@@ -73,6 +109,14 @@ int cmd_info(qaic::Device &dev, const Options &o)
     std::printf("desc:      %s\n", v.desc.c_str());
     std::printf("firmware:  %u.%u, status %u, CRC %s\n", fw.major, fw.minor, fw.status,
                 fw.flags & 1 ? "required" : "not required");
+    if (have_nnc)
+        std::printf("NNC:       protocol %u.%u, metadata %u.%u; networks %u loaded, %u active; "
+                    "constants %u loaded, %u in use\n",
+                    nd.nnc_proto_major, nd.nnc_proto_minor, nd.meta_ver_major, nd.meta_ver_minor,
+                    nd.num_loaded_nws, nd.num_active_nws, nd.num_loaded_consts,
+                    nd.num_consts_in_use);
+    else
+        std::printf("NNC:       not answered\n");
     if (ndbc < 0) {
         std::printf("DBCs:      not readable on this backend\n");
         return 0;
@@ -277,7 +321,7 @@ int main(int argc, char **argv)
                    "else sim)");
     app.add_flag("--json", o.json, "print results as JSON");
     app.require_subcommand(1);
-    auto *info = app.add_subcommand("info", "driver version, firmware status, DBC states");
+    auto *info = app.add_subcommand("info", "driver version, firmware status, NNC state, DBC states");
     auto *status = app.add_subcommand("status", "per-DBC counters");
     auto *host = app.add_subcommand("host", "what qaicd holds for its clients (a qaicd socket)");
     auto *run = app.add_subcommand("run", "run the sample MLP, verify every output");

@@ -445,6 +445,26 @@ TEST_F(NncActivate, ActivateRunDeactivate)
     EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk);
 }
 
+// STATUS counts the networks loaded and running, and the constants.
+TEST_F(NncActivate, StatusCountsNetworks)
+{
+    auto counts = [&] {
+        auto st = std::make_unique<NncStatusRsp>(rsp<NncStatusRsp>(ask(nnc(NncStatusReq{kNncStatus, 0, {}}))));
+        return std::pair{unsigned(st->info.dev.num_loaded_nws), unsigned(st->info.dev.num_active_nws)};
+    };
+    EXPECT_EQ(counts(), (std::pair{1u, 0u}));
+    Queue q;
+    auto r = activate_network(activate_req(elf), q);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(activate_answer(r).status, kNncOk);
+    q.id = r->as<WireActivateFromDev>(1).dbc_id;
+    EXPECT_EQ(counts(), (std::pair{1u, 1u}));
+    EXPECT_EQ(d.deactivate(q), kFwOk);
+    EXPECT_EQ(counts(), (std::pair{1u, 0u}));
+    EXPECT_EQ(unload(kNncUnloadElf, elf), kNncOk);
+    EXPECT_EQ(counts(), (std::pair{0u, 0u}));
+}
+
 // A refused activation is answered alone (the runtime reads its status; an ACTIVATE_FROM_DEV
 // failure would hide it from the runtime behind the ioctl's error), and takes no DBC.
 TEST_F(NncActivate, RefusedActivationTakesNoDbc)
