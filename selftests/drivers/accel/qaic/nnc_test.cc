@@ -28,20 +28,38 @@ uint16_t u16_at(const uint8_t *p)
     return v;
 }
 
-// One passthrough carrying an NNC request of req_len bytes (type first), in a zeroed
-// 4096-byte buffer as the runtime builds it: the transaction's len is 16 + req_len, its
-// payload the request and 8 zero bytes. Returns MANAGE's result; the response is at buf + 8.
-int nnc(int fd, uint8_t (&buf)[4096], const void *req, uint32_t req_len)
+// A MANAGE as the runtime builds it, in a zeroed 4096-byte buffer: a passthrough carrying an
+// NNC request of req_len bytes (type first; the transaction's len is 16 + req_len, the payload
+// the request and 8 zero bytes), then the transaction `then` if then_len (a DMA_XFER, an
+// ACTIVATE or a DEACTIVATE). Returns MANAGE's result; the response is at buf + 8, and *m (if
+// given) holds the answer's len and count.
+int nnc(int fd, uint8_t (&buf)[4096], const void *req, uint32_t req_len,
+        const void *then = nullptr, uint32_t then_len = 0, qaic_manage_msg *m = nullptr)
 {
     std::memset(buf, 0, sizeof(buf));
     qaic_manage_trans_hdr h{QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + req_len};
     std::memcpy(buf, &h, sizeof(h));
     std::memcpy(buf + 8, req, req_len);
-    qaic_manage_msg m{};
-    m.len = h.len;
-    m.count = 1;
-    m.data = uintptr_t(buf);
-    return ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m);
+    if (then_len)
+        std::memcpy(buf + h.len, then, then_len);
+    qaic_manage_msg msg{h.len + then_len, then_len ? 2u : 1u, uintptr_t(buf)};
+    int err = ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &msg);
+    if (m)
+        *m = msg;
+    return err;
+}
+
+// LOAD_ELF (3) of image as the runtime sends it: MANAGE{144, 2} = [PASSTHROUGH, 112 | LOAD_ELF
+// tag 100] [DMA_XFER, 32 | tag 100, count 1, the image].
+int load_elf(int fd, uint8_t (&buf)[4096], const std::vector<uint8_t> &image)
+{
+    uint32_t req[24] = {3, 100, uint32_t(getpid()), 0};
+    std::memcpy(&req[4], "NetworkImage", 13);
+    uint64_t len64 = image.size();
+    std::memcpy(&req[20], &len64, 8);
+    qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 100, 1,
+                                 uintptr_t(image.data()), image.size()};
+    return nnc(fd, buf, req, sizeof(req), &x, sizeof(x));
 }
 
 // Step 1 of the runtime's query: STATUS (13) with info type 0. It needs rc 0, response type
@@ -93,8 +111,7 @@ TEST_F(Qaic, NncPerformanceInfo)
     EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
 }
 
-// LOAD_ELF as the runtime sends it: MANAGE{144, 2} = [PASSTHROUGH, 112 | LOAD_ELF tag 100]
-// [DMA_XFER, 32 | tag 100, count 1, the image]. It reads the response at buf + 8: type 4, the
+// LOAD_ELF as the runtime sends it (load_elf): it reads the response at buf + 8: type 4, the
 // ELF's id, status 0 (it does not check the count). Then UNLOAD_ELF (7) -> type 8, status 0.
 // Sizes that take one message and several (the driver sends large data in parts).
 TEST_F(Qaic, NncLoadAndUnloadElf)
@@ -104,33 +121,17 @@ TEST_F(Qaic, NncLoadAndUnloadElf)
         std::vector<uint8_t> image(size);
         for (size_t i = 0; i < size; ++i)
             image[i] = uint8_t(i * 7 + 1);
-        uint8_t buf[4096] = {};
-        uint32_t req[24] = {3, 100, uint32_t(getpid()), 0};
-        std::memcpy(&req[4], "NetworkImage", 13);
-        uint64_t len64 = size;
-        std::memcpy(&req[20], &len64, 8);
-        qaic_manage_trans_hdr pt{QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(req)};
-        std::memcpy(buf, &pt, sizeof(pt));
-        std::memcpy(buf + 8, req, sizeof(req));
-        qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 100, 1,
-                                     uintptr_t(image.data()), size};
-        std::memcpy(buf + pt.len, &x, sizeof(x));
-        qaic_manage_msg m{};
-        m.len = pt.len + sizeof(x);
-        m.count = 2;
-        m.data = uintptr_t(buf);
-        ASSERT_EQ(m.len, 144u);
-        ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+        uint8_t buf[4096];
+        ASSERT_EQ(load_elf(fd, buf, image), 0);
         EXPECT_EQ(u32_at(buf + 8), 4u);
         uint32_t id = u32_at(buf + 12);
         EXPECT_NE(id, 0u);
         EXPECT_EQ(int32_t(u32_at(buf + 16)), 0);
 
-        uint8_t ubuf[4096];
         uint32_t unload[2] = {7, id};
-        ASSERT_EQ(nnc(fd, ubuf, unload, sizeof(unload)), 0);
-        EXPECT_EQ(u32_at(ubuf + 8), 8u);
-        EXPECT_EQ(int32_t(u32_at(ubuf + 12)), 0);
+        ASSERT_EQ(nnc(fd, buf, unload, sizeof(unload)), 0);
+        EXPECT_EQ(u32_at(buf + 8), 8u);
+        EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
     }
 }
 
@@ -142,34 +143,18 @@ TEST_F(Qaic, NncLoadAndUnloadElf)
 // [DEACTIVATE, 16 | dbc = vcid]: type 12, status 0. Then the ELF unloads.
 TEST_F(Qaic, NncActivateRunDeactivate)
 {
-    uint8_t buf[4096] = {};
-    std::vector<uint8_t> image(4096, 0x5a);
-    uint32_t load[24] = {3, 100, uint32_t(getpid()), 0};
-    uint64_t len64 = image.size();
-    std::memcpy(&load[20], &len64, 8);
-    qaic_manage_trans_hdr pt{QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(load)};
-    std::memcpy(buf, &pt, sizeof(pt));
-    std::memcpy(buf + 8, load, sizeof(load));
-    qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 100, 1,
-                                 uintptr_t(image.data()), image.size()};
-    std::memcpy(buf + pt.len, &x, sizeof(x));
-    qaic_manage_msg m{pt.len + uint32_t(sizeof(x)), 2, uintptr_t(buf)};
-    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    uint8_t buf[4096];
+    ASSERT_EQ(load_elf(fd, buf, std::vector<uint8_t>(4096, 0x5a)), 0);
     uint32_t elf = u32_at(buf + 12);
     ASSERT_EQ(int32_t(u32_at(buf + 16)), 0);
 
     // ACTIVATE: process, constants 0, elf, reservation 0, resource -1, vc setup 1, vc res -1,
     // initial state READY (1), dma type 0, no datapath switching.
-    std::memset(buf, 0, sizeof(buf));
     int32_t act[12] = {9, getpid(), 0, int32_t(elf), 0, -1, 1, -1, 1, 0, 0, 0};
-    pt = {QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(act)};
-    std::memcpy(buf, &pt, sizeof(pt));
-    std::memcpy(buf + 8, act, sizeof(act));
     qaic_manage_trans_activate_to_dev at{{QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(at)}, 512, 0, 0, 0};
-    std::memcpy(buf + pt.len, &at, sizeof(at));
-    m = {pt.len + uint32_t(sizeof(at)), 2, uintptr_t(buf)};
-    ASSERT_EQ(m.len, 88u);
-    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    qaic_manage_msg m{};
+    ASSERT_EQ(16 + sizeof(act) + sizeof(at), 88u);
+    ASSERT_EQ(nnc(fd, buf, act, sizeof(act), &at, sizeof(at), &m), 0);
     EXPECT_EQ(u32_at(buf + 8), 10u);
     ASSERT_EQ(int32_t(u32_at(buf + 12)), 0);
     EXPECT_EQ(m.count, 2u);
@@ -184,16 +169,10 @@ TEST_F(Qaic, NncActivateRunDeactivate)
     ASSERT_EQ(attach(fd, in.handle(), vcid, kDirToDev, {slice(0, kPage, 0x100000)}), 0);
     EXPECT_EQ(run(fd, vcid, in.handle(), kDirToDev), 0);
 
-    std::memset(buf, 0, sizeof(buf));
     uint32_t deact[4] = {11, acid, 1, 0};
-    pt = {QAIC_TRANS_PASSTHROUGH_FROM_USR, 16 + sizeof(deact)};
-    std::memcpy(buf, &pt, sizeof(pt));
-    std::memcpy(buf + 8, deact, sizeof(deact));
     qaic_manage_trans_deactivate dt{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(dt)}, vcid, 0};
-    std::memcpy(buf + pt.len, &dt, sizeof(dt));
-    m = {pt.len + uint32_t(sizeof(dt)), 2, uintptr_t(buf)};
-    ASSERT_EQ(m.len, 48u);
-    ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m), 0);
+    ASSERT_EQ(16 + sizeof(deact) + sizeof(dt), 48u);
+    ASSERT_EQ(nnc(fd, buf, deact, sizeof(deact), &dt, sizeof(dt)), 0);
     EXPECT_EQ(u32_at(buf + 8), 12u);
     EXPECT_EQ(int32_t(u32_at(buf + 12)), 0);
     EXPECT_EQ(execute(fd, vcid, in.handle(), kDirToDev), -EPERM) << "the DBC was released";
