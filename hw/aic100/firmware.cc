@@ -57,6 +57,7 @@ void Firmware::reset()
         nnc_consts_.clear();
         nnc_pending_.clear();
         nnc_activations_.clear();
+        nnc_groups_.clear();
         ssr_queue_.clear();
         ssr_waiting_ack_ = false;
         have_seq_ = false;

@@ -139,6 +139,13 @@ private:
         int32_t state;    // NncActivationState
     };
     std::map<uint32_t, NncActivation> nnc_activations_;
+    // Resource groups, by id: a record of what each asked for (the card is not partitioned).
+    struct NncGroup {
+        uint32_t user;
+        NncCreateResourceGroupReq asked;
+    };
+    std::map<int32_t, NncGroup> nnc_groups_;
+    int32_t nnc_next_group_ = 1;
     // An NNC ACTIVATE of the message being served, waiting for its ACTIVATE transaction: where
     // its response is in the answer (patched with the DBC), or failed (no DBC, no answer).
     struct NncVcSetup {

@@ -176,10 +176,20 @@ uint32_t Firmware::do_nnc(uint32_t user, const uint8_t *req, uint32_t len, Bytes
             return fail(kNncCmdLengthError);
         NncResourceInfoReq r = load<NncResourceInfoReq>(req);
         NncResourceInfoRsp rsp{kNncResourceInfo + 1, r.res_grp_id, {}, kNncOk, 0};
-        if (r.res_grp_id != -1)
-            rsp.status = kNncResourceNotFound; // no resource groups are made here
-        else
+        auto g = nnc_groups_.find(r.res_grp_id);
+        if (r.res_grp_id == -1) {
             rsp.info = resource_info();
+        } else if (g != nnc_groups_.end() && g->second.user == user) {
+            // What the group asked for, all of it free: a group reserves nothing here.
+            const NncCreateResourceGroupReq &a = g->second.asked;
+            rsp.info.dram_total_mb = rsp.info.dram_free_mb = uint32_t(a.mem_size >> 20);
+            rsp.info.vc_total = rsp.info.vc_free = uint8_t(a.num_vc);
+            rsp.info.nsp_total = rsp.info.nsp_free = uint8_t(a.num_nsp);
+            rsp.info.sem_total = rsp.info.sem_free = a.num_sem;
+            rsp.info.pc_total = uint8_t(a.num_vc);
+        } else {
+            rsp.status = kNncResourceNotFound;
+        }
         return answer(&rsp, sizeof(rsp));
     }
     case kNncPerformanceInfo: {
@@ -203,6 +213,36 @@ uint32_t Firmware::do_nnc(uint32_t user, const uint8_t *req, uint32_t len, Bytes
         if (nnc_in_use(elf, id))
             return fail(kNncOperationNotPermitted); // an activation runs it
         blobs.erase(it);
+        return fail(kNncOk);
+    }
+    case kNncCreateResourceGroup: {
+        NncCreateResourceGroupRsp rsp{kNncCreateResourceGroup + 1, kNncOk, -1, 0};
+        if (len < sizeof(NncCreateResourceGroupReq)) {
+            rsp.status = kNncCmdLengthError;
+        } else {
+            auto r = load<NncCreateResourceGroupReq>(req);
+            if (r.source_grp_id != -1)
+                rsp.status = kNncResourceNotFound;
+            else if (r.num_nsp > 1) // the card's one NSP executor
+                rsp.status = kNncNspAllocError;
+            else if (r.num_vc > card_.num_dbc())
+                rsp.status = kNncVcAllocError;
+            else if (r.num_sem > kNumSems * card_.num_dbc())
+                rsp.status = kNncSemAllocError;
+            else if (r.mem_size > card_.ddr().size())
+                rsp.status = kNncMemAllocError;
+            if (rsp.status == kNncOk) {
+                rsp.res_grp_id = nnc_next_group_++;
+                nnc_groups_[rsp.res_grp_id] = {user, r};
+            }
+        }
+        return answer(&rsp, sizeof(rsp));
+    }
+    case kNncReleaseResourceGroup: {
+        auto g = nnc_groups_.find(load<NncReleaseResourceGroupReq>(req).res_grp_id);
+        if (g == nnc_groups_.end() || g->second.user != user)
+            return fail(kNncResourceNotFound);
+        nnc_groups_.erase(g);
         return fail(kNncOk);
     }
     case kNncActivate:
@@ -385,6 +425,7 @@ void Firmware::nnc_undo_message(uint32_t user)
 void Firmware::nnc_drop_user(uint32_t user)
 {
     nnc_pending_.erase(user);
+    std::erase_if(nnc_groups_, [&](const auto &g) { return g.second.user == user; });
     std::erase_if(nnc_activations_, [&](const auto &a) { return a.second.user == user; });
     for (auto *blobs : {&nnc_elfs_, &nnc_consts_})
         std::erase_if(*blobs, [&](const auto &b) { return b.second.user == user; });

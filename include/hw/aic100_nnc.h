@@ -41,7 +41,9 @@ enum NncStatus : int32_t {
     kNncParameterError = -6,
     kNncOperationNotPermitted = -9,
     kNncResourceNotFound = -11,
+    kNncNspAllocError = -13,
     kNncVcAllocError = -14,
+    kNncSemAllocError = -15,
     kNncCmdLengthError = -17,
 };
 
@@ -259,6 +261,32 @@ struct NncActivateStateReq {
         int32_t cmd; // NncActivationState
     } cmds[kNncMaxStateCmds];
 };
+// Resource groups: a share of the card a process asks for before it activates networks in it.
+struct NncCreateResourceGroupReq {
+    uint32_t type;
+    uint32_t process_id;
+    int32_t source_grp_id; // -1: the whole card
+    uint32_t num_nsp;
+    uint32_t num_mcid;
+    uint32_t num_sem;
+    uint32_t num_vc;
+    uint32_t pad;
+    uint64_t shddr_size;
+    uint64_t l2region_size;
+    uint64_t mem_size;
+    uint16_t num_networks;
+    uint8_t pad2[6];
+};
+struct NncCreateResourceGroupRsp {
+    uint32_t type;
+    int32_t status;
+    int32_t res_grp_id;
+    uint32_t pad;
+};
+struct NncReleaseResourceGroupReq {
+    uint32_t type;
+    int32_t res_grp_id;
+};
 struct NncDeactivateReq {
     uint32_t type;
     uint32_t activation_id;
@@ -296,5 +324,9 @@ static_assert(sizeof(NncActivateRsp) == 88 && offsetof(NncActivateRsp, virtual_c
               offsetof(NncActivateRsp, dma_type) == 48 && offsetof(NncActivateRsp, pc_mask) == 52 &&
               offsetof(NncActivateRsp, doorbell_addr) == 72 && offsetof(NncActivateRsp, nsp_mask) == 82);
 static_assert(sizeof(NncActivateStateReq) == 72 && sizeof(NncDeactivateReq) == 16);
+static_assert(sizeof(NncCreateResourceGroupReq) == 64 &&
+              offsetof(NncCreateResourceGroupReq, shddr_size) == 32 &&
+              offsetof(NncCreateResourceGroupReq, num_networks) == 56);
+static_assert(sizeof(NncCreateResourceGroupRsp) == 16 && sizeof(NncReleaseResourceGroupReq) == 8);
 
 } // namespace aic100

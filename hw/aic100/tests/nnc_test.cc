@@ -117,6 +117,58 @@ TEST_F(Nnc, ResourceInfoOfAGroupThatDoesNotExist)
     EXPECT_EQ(r.res_grp_id, 7);
 }
 
+// A resource group records what it asked for, within the card's totals; RESOURCE_INFO of it
+// reports that, all free (the simulated card is not partitioned). Groups are their user's.
+TEST_F(Nnc, ResourceGroups)
+{
+    auto create = [&](auto change) {
+        NncCreateResourceGroupReq r{};
+        r.type = kNncCreateResourceGroup;
+        r.source_grp_id = -1;
+        r.num_nsp = 1;
+        r.num_vc = 2;
+        r.num_sem = 64;
+        r.mem_size = 256 << 20;
+        change(r);
+        return rsp<NncCreateResourceGroupRsp>(ask(nnc(r)));
+    };
+    auto g = create([](auto &) {});
+    EXPECT_EQ(g.type, uint32_t(kNncCreateResourceGroup + 1));
+    ASSERT_EQ(g.status, kNncOk);
+    EXPECT_GT(g.res_grp_id, 0);
+    auto info = [&](uint32_t handle) {
+        auto r = d.transact({nnc(NncResourceInfoReq{kNncResourceInfo, 0, g.res_grp_id, 0})}, handle);
+        EXPECT_TRUE(r);
+        return rsp<NncResourceInfoRsp>(Bytes(r->trans.at(0).begin() + sizeof(WireTransHdr), r->trans.at(0).end()));
+    };
+    auto i = info(kUser);
+    EXPECT_EQ(i.status, kNncOk);
+    EXPECT_EQ(i.res_grp_id, g.res_grp_id);
+    EXPECT_EQ(i.info.vc_total, 2u);
+    EXPECT_EQ(i.info.vc_free, 2u);
+    EXPECT_EQ(i.info.nsp_total, 1u);
+    EXPECT_EQ(i.info.sem_total, 64u);
+    EXPECT_EQ(i.info.dram_total_mb, 256u);
+    EXPECT_EQ(info(kUser + 1).status, kNncResourceNotFound) << "another user's group";
+
+    auto release = [&](uint32_t handle) {
+        auto r = d.transact({nnc(NncReleaseResourceGroupReq{kNncReleaseResourceGroup, g.res_grp_id})}, handle);
+        EXPECT_TRUE(r);
+        auto h = rsp<NncRspHdr>(Bytes(r->trans.at(0).begin() + sizeof(WireTransHdr), r->trans.at(0).end()));
+        EXPECT_EQ(h.type, uint32_t(kNncReleaseResourceGroup + 1));
+        return h.status;
+    };
+    EXPECT_EQ(release(kUser + 1), kNncResourceNotFound);
+    EXPECT_EQ(release(kUser), kNncOk);
+    EXPECT_EQ(release(kUser), kNncResourceNotFound) << "released twice";
+
+    EXPECT_EQ(create([](auto &r) { r.num_nsp = 2; }).status, kNncNspAllocError);
+    EXPECT_EQ(create([](auto &r) { r.num_vc = kDbcs + 1; }).status, kNncVcAllocError);
+    EXPECT_EQ(create([](auto &r) { r.num_sem = kNumSems * kDbcs + 1; }).status, kNncSemAllocError);
+    EXPECT_EQ(create([](auto &r) { r.mem_size = kDdrSize + 1; }).status, kNncMemAllocError);
+    EXPECT_EQ(create([](auto &r) { r.source_grp_id = 5; }).status, kNncResourceNotFound);
+}
+
 TEST_F(Nnc, PerformanceInfo)
 {
     auto r = rsp<NncPerformanceInfoRsp>(ask(nnc(NncReqHdr{kNncPerformanceInfo, 0}, 0)));
