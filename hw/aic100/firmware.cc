@@ -4,9 +4,7 @@
 #include "hw/aic100/nsp.h"
 #include "kernel/bytes.h"
 
-#include <cstdio>
 #include <cstring>
-#include <memory>
 #include <drm/qaic_accel.h>
 
 namespace aic100 {
