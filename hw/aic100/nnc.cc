@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The firmware's NNC commands (include/hw/aic100_nnc.h; docs/device-model.md, "NNC commands"):
-// the queries, and the loading of network images and constants whose data comes in the same
-// MANAGE's DMA_XFER. Members of Firmware, run under its lock on its thread.
+// the queries; the loading of network images and constants, whose data comes in the same
+// MANAGE's DMA_XFER; activations and their DBCs; resource groups. Members of Firmware, run
+// under its lock on its thread.
 #include "hw/aic100/card.h"
 #include "hw/aic100/firmware.h"
-#include "kernel/bytes.h"
-
 #include "hw/aic100/nsp.h"
+#include "kernel/bytes.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -75,7 +75,7 @@ void Firmware::nnc_answer(Bytes &out, const void *rsp, size_t n)
     out.resize(out.size() + (total - sizeof(WireTransHdr) - n), 0);
 }
 
-// What the card tells the runtime about its resources: the whole card (no resource groups).
+// What the card tells the runtime about its resources: the whole card's.
 NncResourceInfo Firmware::resource_info() const
 {
     NncResourceInfo r{};
