@@ -205,6 +205,10 @@ private:
     std::map<uint32_t, LateAnswer> late_; // by sequence number
     std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
+    // The channel was programmed (init) and not yet torn down (fini). Before that the device
+    // has no channel of ours to have forgotten: its boot MSI, which may come between
+    // request_irq and init, says nothing about a reset.
+    std::atomic<bool> programmed_{false};
 };
 
 // ---------------------------------------------------------------------------- device
@@ -303,6 +307,9 @@ struct QaicUser : accel::FilePrivate {
 struct TestHooks {
     // MANAGE has the device's answer to its first message and has not yet decoded it.
     std::atomic<void (*)(QaicDevice &)> manage_answered{nullptr};
+    // probe has its interrupt handlers and has not yet programmed the control channel: where
+    // the device's boot MSI may land.
+    std::atomic<void (*)(QaicDevice &)> irqs_requested{nullptr};
 };
 extern TestHooks test_hooks;
 

@@ -69,7 +69,9 @@ void ChannelRings::free(kernel::PciDev &pdev, uint64_t base)
 ErrorOr<void> ControlChannel::init()
 {
     TRY(rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlSlotSize));
-    return reinit();
+    TRY(reinit());
+    programmed_.store(true, std::memory_order_release);
+    return {};
 }
 
 ErrorOr<void> ControlChannel::reinit()
@@ -83,6 +85,7 @@ ErrorOr<void> ControlChannel::reinit()
 
 void ControlChannel::fini()
 {
+    programmed_.store(false, std::memory_order_release);
     qdev_.pdev.write32(kBarDev, kCtrlChannel + kChEnable, 0);
     fail_all(-ENODEV);
     rings_.free(qdev_.pdev, kCtrlChannel);
@@ -187,6 +190,8 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
 
 void ControlChannel::irq()
 {
+    if (!programmed_.load(std::memory_order_acquire))
+        return; // not our channel yet (the device's boot MSI): nothing to drain or to miss
     kernel::PciDev &pdev = qdev_.pdev;
     uint32_t enabled = pdev.read32(kBarDev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {

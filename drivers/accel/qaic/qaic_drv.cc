@@ -266,6 +266,8 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory)
         }));
         unwind.requested = dbc_msi_vector(id) + 1;
     }
+    if (auto hook = test_hooks.irqs_requested.load())
+        hook(*qdev);
     TRY(qdev->ctrl.init());
     unwind.ctrl = true;
     TRY(qdev->ssr_init());
