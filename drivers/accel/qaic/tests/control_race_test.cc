@@ -100,15 +100,10 @@ TEST(ControlRace, ActivateAnswerFromBeforeAResetIsDiscarded)
 // a channel the device keeps (every later message then waits for room that never comes).
 TEST(ControlRace, BootMsiBeforeTheChannelIsProgrammedIsNoReset)
 {
-    int fd = qaic_open("sim");
-    ASSERT_GE(fd, 0) << std::strerror(errno);
-    int removed = qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0);
-    int why = errno;
-    EXPECT_EQ(qaic_close(fd), 0);
-    if (removed != 0 && why == EOPNOTSUPP)
+    int replugged = selftest::replug_sim_card();
+    if (replugged == -EOPNOTSUPP)
         GTEST_SKIP() << "removal needs CONFIG_QAIC_FAULT_INJECTION";
-    ASSERT_EQ(removed, 0);
-    ASSERT_EQ(qaic_sim_replug(), 0);
+    ASSERT_EQ(replugged, 0) << std::strerror(-replugged);
 
     static std::atomic<bool> reset_seen;
     reset_seen = false;
@@ -116,7 +111,7 @@ TEST(ControlRace, BootMsiBeforeTheChannelIsProgrammedIsNoReset)
         qdev.ctrl.irq(); // the boot MSI's handler, in the window
         reset_seen = qdev.resetting.load();
     };
-    fd = qaic_open("sim"); // probes the replugged card
+    int fd = qaic_open("sim"); // probes the replugged card
     qaic::test_hooks.irqs_requested = nullptr;
     ASSERT_GE(fd, 0) << std::strerror(errno);
     EXPECT_FALSE(reset_seen) << "a recovery was started for a reset that did not happen";

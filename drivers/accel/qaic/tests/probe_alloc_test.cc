@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Bringing a card up when memory runs out: probe and qaic_open answer ENOMEM, never throw.
 #include "kernel/alloc.h"
+#include "selftests/drivers/accel/qaic/qaic_helpers.h"
 
 #include <cerrno>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <qaic/qaic.h>
 #include <qaic/qaic_sim.h>
@@ -13,16 +15,12 @@ namespace {
 // failure is -1 with ENOMEM, after which an open works.
 TEST(ProbeAllocFailure, QaicOpenOfTheSimIsEnomem)
 {
-    // Start with no card: remove the one an earlier test may have brought up.
-    int fd = qaic_open("sim");
-    ASSERT_GE(fd, 0);
-    int removed = qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0);
-    int why = errno;
-    EXPECT_EQ(qaic_close(fd), 0);
-    if (removed != 0 && why == EOPNOTSUPP)
+    // Start with a card not yet probed.
+    int replugged = selftest::replug_sim_card();
+    if (replugged == -EOPNOTSUPP)
         GTEST_SKIP() << "removal needs CONFIG_QAIC_FAULT_INJECTION";
-    ASSERT_EQ(removed, 0);
-    ASSERT_EQ(qaic_sim_replug(), 0);
+    ASSERT_EQ(replugged, 0) << std::strerror(-replugged);
+    int fd;
 
     for (unsigned nth = 1;; ++nth) {
         SCOPED_TRACE(nth);

@@ -301,6 +301,20 @@ inline int detach(int fd, uint32_t handle)
 
 // ---------------------------------------------------------------------------- sim control
 
+// Removes the embedded card (bringing one up first if none is) and plugs in a new one, so the
+// next qaic_open("sim") probes it: 0, -EOPNOTSUPP when removal is compiled out, or -errno.
+inline int replug_sim_card()
+{
+    int fd = qaic_open("sim");
+    if (fd < 0)
+        return -errno;
+    int err = qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0) == 0 ? 0 : -errno;
+    qaic_close(fd);
+    if (err)
+        return err;
+    return qaic_sim_replug() == 0 ? 0 : -errno;
+}
+
 // The sim-only control calls fail with ENODEV on a real node and EOPNOTSUPP when compiled
 // out: those cases skip, any other failure fails.
 #define SIM_OR_SKIP(call)                                                                        \
