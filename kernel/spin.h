@@ -17,26 +17,6 @@ namespace kernel {
 // A gap this long between two polls means another thread ran on this CPU meanwhile.
 constexpr std::chrono::microseconds kPreemptionGap{10};
 
-// Polls pred until it holds (true), or budget has passed, or another thread took the CPU
-// (false). Each poll yields: a thread that is runnable on this CPU (often the very one that
-// will make pred true) runs at once instead of waiting for the poller's time slice to end.
-template <typename Pred> bool spin_until(Pred pred, std::chrono::nanoseconds budget)
-{
-    using Clock = std::chrono::steady_clock;
-    if (budget <= budget.zero())
-        return pred();
-    auto start = Clock::now(), last = start;
-    for (;;) {
-        if (pred())
-            return true;
-        std::this_thread::yield();
-        auto now = Clock::now();
-        if (now - start >= budget || now - last >= kPreemptionGap)
-            return pred();
-        last = now;
-    }
-}
-
 // The CPU's hint that this is a polling loop (x86 PAUSE): it spares the sibling hyperthread.
 inline void cpu_relax()
 {
@@ -47,24 +27,33 @@ inline void cpu_relax()
 #endif
 }
 
-// spin_until for a word another process writes (a shared ring's): polls with a pause between,
-// and yields only every 64 polls, as a yield costs more here (about a microsecond) than the
-// word takes to cross from another CPU. Gives up, as spin_until does, when preempted.
-template <typename Pred> bool poll_until(Pred pred, std::chrono::nanoseconds budget)
+// Polls pred until it holds (true), or budget has passed, or another thread took the CPU
+// (false). Every polls_per_yield polls it yields: a thread that is runnable on this CPU (often
+// the very one that will make pred true) runs at once instead of waiting for the poller's time
+// slice to end. For a word another process writes (a shared ring's), yield only every
+// kSharedWordPollsPerYield polls, with a pause between: a yield costs more here (about a microsecond) than the word
+// takes to cross from another CPU.
+inline constexpr unsigned kSharedWordPollsPerYield = 64;
+
+template <typename Pred>
+bool spin_until(Pred pred, std::chrono::nanoseconds budget, unsigned polls_per_yield = 1)
 {
     using Clock = std::chrono::steady_clock;
+    if (budget <= budget.zero())
+        return pred();
     auto start = Clock::now(), last = start;
     for (unsigned i = 1;; ++i) {
         if (pred())
             return true;
-        cpu_relax();
-        if (i % 64 == 0) {
-            std::this_thread::yield();
-            auto now = Clock::now();
-            if (now - start >= budget || now - last >= kPreemptionGap)
-                return pred();
-            last = now;
+        if (i % polls_per_yield) {
+            cpu_relax();
+            continue;
         }
+        std::this_thread::yield();
+        auto now = Clock::now();
+        if (now - start >= budget || now - last >= kPreemptionGap)
+            return pred();
+        last = now;
     }
 }
 

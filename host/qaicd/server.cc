@@ -922,7 +922,7 @@ Server::Next Server::next_call(Channel &ch)
         bool hit = posted();
         if (!hit && ch.poll_next) {
             if (slot_pollers_.fetch_add(1) + 1 < kernel::usable_cpus())
-                hit = kernel::poll_until(posted, wire::kSlotPoll);
+                hit = kernel::spin_until(posted, wire::kSlotPoll, kernel::kSharedWordPollsPerYield);
             slot_pollers_.fetch_sub(1);
         }
         if (hit)

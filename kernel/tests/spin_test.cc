@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // spin_until (true as soon as the condition holds, false when the budget runs out, no polling
-// with a zero budget), Activity (busy, recently idle, long idle) and cpu_to_spare.
+// with a zero budget, several polls per yield), Activity (busy, recently idle, long idle) and cpu_to_spare.
 #include "kernel/spin.h"
 
 #include <atomic>
@@ -45,6 +45,18 @@ TEST(SpinUntil, SeesAnotherThreadsStore)
         seen = spin_until([&] { return flag.load(std::memory_order_acquire); }, 10ms);
     setter.join();
     EXPECT_TRUE(seen);
+}
+
+// With several polls per yield (a word another process writes), the budget is checked only
+// at each yield: the poll still ends, true once the condition holds, false when it runs out.
+TEST(SpinUntil, SeveralPollsPerYield)
+{
+    int polls = 0;
+    EXPECT_TRUE(spin_until([&] { return ++polls == 100; }, 1s, kernel::kSharedWordPollsPerYield));
+    EXPECT_EQ(polls, 100);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(spin_until([] { return false; }, 2ms, kernel::kSharedWordPollsPerYield));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
 TEST(Activity, StartsLongIdle)

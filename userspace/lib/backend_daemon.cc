@@ -385,7 +385,7 @@ ssize_t Conn::slot_call(Channel &ch, const void *req, size_t len, void *buf, siz
         poll = false;
     }
     auto answered = [&] { return wire::word(s.rsp_seq).load() == seq; };
-    if (!(poll && kernel::poll_until(answered, budget))) {
+    if (!(poll && kernel::spin_until(answered, budget, kernel::kSharedWordPollsPerYield))) {
         wire::word(s.client_sleeping).store(1);
         while (!answered()) {
             pollfd p{ch.sock, POLLIN, 0};
