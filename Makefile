@@ -77,6 +77,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags libdrm gtest 2>/dev/null)
 DRM_LIBS := $(shell pkg-config --libs libdrm 2>/dev/null)
 GTEST_LIBS := $(shell pkg-config --libs gmock gtest 2>/dev/null)
 BENCH_LIBS := $(shell pkg-config --libs benchmark 2>/dev/null)
+UMOCKDEV_CFLAGS := $(shell pkg-config --cflags umockdev-1.0 2>/dev/null)
+UMOCKDEV_LIBS := $(shell pkg-config --libs umockdev-1.0 2>/dev/null)
+DISCOVERY_LIBS := $(shell pkg-config --libs libudev libpci 2>/dev/null)
 endif
 
 SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -109,6 +112,9 @@ QAIC_PC := $(O)/lib/pkgconfig/qaic.pc
 CLIENT := $(O)/bin/qaic-client
 BENCH := $(O)/bin/qaic-bench
 QAICD := $(if $(CONFIG_QAIC_SIM),$(O)/bin/qaicd)
+# Unmodified programs against qaicd's cards: qaic-run and the preload library it puts in them.
+PRELOAD := $(if $(CONFIG_QAIC_SIM),$(O)/lib/libqaic-preload.so)
+QAIC_RUN := $(if $(CONFIG_QAIC_SIM),$(O)/bin/qaic-run)
 
 KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
 
@@ -120,14 +126,16 @@ UNIT_TEST_DIRS := kernel/tests \
 test_name = $(subst /,_,$(patsubst %/tests,%,$(1)))_test
 UNIT_TESTS := $(foreach d,$(UNIT_TEST_DIRS),$(if $(call srcs,$(d)),$(O)/tests/$(call test_name,$(d))))
 SELFTEST := $(O)/tests/qaic_selftest
-TESTS := $(UNIT_TESTS) $(SELFTEST)
+# A program that knows nothing of libqaic: libudev, libpci and the uAPI only (run by qaic-run).
+UNMODIFIED := $(if $(CONFIG_QAIC_SIM),$(O)/tests/qaic_unmodified)
+TESTS := $(UNIT_TESTS) $(SELFTEST) $(UNMODIFIED)
 
 ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
-	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic userspace/client userspace/bench host/qaicd,$(call srcs,$(d))))
+	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic selftests/unmodified userspace/client userspace/bench userspace/run userspace/preload host/qaicd,$(call srcs,$(d))))
 
 # ---------------------------------------------------------------------------- rules
 .PHONY: all
-all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
+all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(PRELOAD) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
 
 $(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
 	$(Q)mkdir -p $(dir $@)
@@ -171,6 +179,24 @@ $(O)/bin/qaicd: $(call obj,$(call srcs,host/qaicd)) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
 	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
+
+# The preload library carries its own copy of libqaic: the program it runs in has none.
+$(O)/lib/libqaic-preload.so: $(call obj,$(call srcs,userspace/preload)) $(LIB_OBJS) $(SRC)/userspace/preload/exports.map
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -shared -Wl,-soname,libqaic-preload.so -Wl,--no-undefined \
+		-Wl,--version-script=$(SRC)/userspace/preload/exports.map -o $@ $(filter %.o,$^) $(LDFLAGS) $(DRM_LIBS)
+
+$(call obj,$(SRC)/userspace/run/qaic_run.cc): CXXFLAGS += $(UMOCKDEV_CFLAGS)
+$(O)/bin/qaic-run: $(call obj,$(call srcs,userspace/run)) $(LIBQAIC_A) | $(QAICD) $(PRELOAD)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(UMOCKDEV_LIBS) $(LDFLAGS)
+
+$(O)/tests/qaic_unmodified: $(call obj,$(call srcs,selftests/unmodified)) $(KTAP_OBJ)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -o $@ $^ $(DISCOVERY_LIBS) $(GTEST_LIBS) $(LDFLAGS)
 
 define unit_test_rule
 $(O)/tests/$(call test_name,$(1)): $(call obj,$(call srcs,$(1))) $(KTAP_OBJ) $(LIBQAIC_A)

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 
 namespace host {
@@ -22,6 +23,17 @@ struct Machine::Slot {
     std::unique_ptr<aic100::SimPciDev> pci;
     std::vector<std::unique_ptr<aic100::SimPciDev>> removed_cards;
     kernel::RefPtr<qaic::QaicDevice> qdev;
+    // Watchers of the card's uevents; a leaf lock, taken by the driver's threads.
+    std::mutex watch_lock;
+    std::map<uint64_t, CardEvents> watchers;
+    uint64_t next_watcher = 1;
+
+    void uevent(const accel::Uevent &ev)
+    {
+        std::lock_guard l(watch_lock);
+        for (auto &[id, w] : watchers)
+            w(ev);
+    }
 
     // Powers the card on and probes the driver on first use. Caller holds lock.
     kernel::ErrorOr<void> bring_up(const CardOptions &opts)
@@ -35,7 +47,7 @@ struct Machine::Slot {
             cfg.ddr_size = opts.ddr_size;
         std::unique_ptr<aic100::SimPciDev> dev;
         TRY(kernel::try_alloc([&] { dev = std::make_unique<aic100::SimPciDev>(cfg); }));
-        qdev = TRY(qaic::probe(*dev, opts.bo_memory));
+        qdev = TRY(qaic::probe(*dev, opts.bo_memory, [this](const accel::Uevent &ev) { uevent(ev); }));
         pci = std::move(dev);
         return {};
     }
@@ -243,6 +255,42 @@ CardStats Machine::stats(unsigned card_nr)
         st.dbcs_in_use += dbc->in_use;
     }
     return st;
+}
+
+
+kernel::ErrorOr<uint64_t> Machine::watch(unsigned card, CardEvents on_event,
+                                         const std::function<void(std::span<const int>)> &on_states)
+{
+    if (card >= slots_.size())
+        return kernel::Error(-ENODEV);
+    Slot &s = *slots_[card];
+    std::lock_guard lock(s.lock);
+    TRY(s.bring_up(opts_));
+    std::vector<int> states;
+    TRY(kernel::try_alloc([&] { states.resize(s.qdev->dbcs.size()); }));
+    std::lock_guard w(s.watch_lock);
+    // Read under the watch lock: a change the driver makes meanwhile reaches this watcher as
+    // an event after these states (or as a repeat of one of them).
+    for (size_t i = 0; i < states.size(); ++i)
+        states[i] = s.qdev->dbcs[i]->sysfs_state.load(std::memory_order_relaxed);
+    uint64_t id = s.next_watcher;
+    TRY(kernel::try_alloc([&] { s.watchers.emplace(id, std::move(on_event)); }));
+    ++s.next_watcher;
+    on_states(states);
+    return id;
+}
+
+void Machine::unwatch(unsigned card, uint64_t id)
+{
+    if (card >= slots_.size())
+        return;
+    Slot &s = *slots_[card];
+    CardEvents gone; // destroyed after the lock
+    std::lock_guard w(s.watch_lock);
+    if (auto it = s.watchers.find(id); it != s.watchers.end()) {
+        gone = std::move(it->second);
+        s.watchers.erase(it);
+    }
 }
 
 } // namespace host

@@ -9,7 +9,9 @@
 #include "kernel/result.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 struct qaic_sim_dbc_status;
@@ -57,6 +59,17 @@ public:
     int replug(unsigned card);
     int set_param(unsigned card, const char *name, unsigned value);
     CardStats stats(unsigned card);
+
+    // The card's sysfs view, as udev follows it: on_states gets dbc<N>_state of each DBC now,
+    // then on_event every uevent of the card's device from then on (KOBJ_CHANGE with DBC_ID
+    // and DBC_STATE, offline and online around a reset), across replugs, until unwatch().
+    // Both are called under a leaf lock, on_event by the driver's thread: they must not block
+    // or call into the machine. Powers the card on, as open() does. Returns an id for
+    // unwatch(); -ENODEV, -ENOMEM.
+    using CardEvents = std::function<void(const accel::Uevent &)>;
+    kernel::ErrorOr<uint64_t> watch(unsigned card, CardEvents on_event,
+                                    const std::function<void(std::span<const int>)> &on_states);
+    void unwatch(unsigned card, uint64_t id);
 
 private:
     struct Slot;

@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -46,6 +46,7 @@ enum class Op : uint32_t {
                     // connection; if that was the last, the file is released before the reply,
                     // as the last close(2) of a device fd releases it before returning
     kWake,          // channel, a bare Header, either way: look at the slot (never answered)
+    kEvent,         // file socket of a kWatch connection, daemon to client: an Event
 };
 
 struct Header {
@@ -58,7 +59,7 @@ struct Header {
 struct Hello {
     Header hdr;
     uint32_t version;
-    uint32_t flags; // kOpen: kControlOnly or 0; kAttach: 0
+    uint32_t flags; // kOpen: kControlOnly, kControlOnly | kWatch or 0; kAttach: 0
     uint64_t probe_addr;
     uint64_t probe_value;
 };
@@ -66,6 +67,21 @@ struct Hello {
 // A connection for test control and the daemon's counts: no device file is opened (so it
 // works on a removed card), and its channels answer kIoctl and kMmap with EBADF.
 inline constexpr uint32_t kControlOnly = 1;
+// With kControlOnly: the connection also carries the card's sysfs view to the client, as
+// Events on the file socket after the Welcome: first one kEventState per DBC (its dbc<N>_state
+// now) and a kEventStatesEnd, then each uevent of the card's device (Machine::watch). A watcher that lets its socket
+// fill up is dropped, and reconnects for a fresh view.
+inline constexpr uint32_t kWatch = 2;
+
+// kEvent. env: NUL-separated "KEY=VALUE" strings, env_len bytes of them.
+struct Event {
+    Header hdr;
+    uint32_t action; // accel::KobjAction, or kEventState
+    uint32_t env_len;
+    char env[240];
+};
+inline constexpr uint32_t kEventState = 0x100;     // a DBC's state now: DBC_ID and DBC_STATE
+inline constexpr uint32_t kEventStatesEnd = 0x101; // no env: every DBC's state was sent
 
 // The answer to a Hello (on the file socket for kOpen, on the new channel for kAttach).
 struct Welcome {

@@ -37,39 +37,53 @@ run() {
     rm -f "$log"
 }
 
-# The uAPI selftests once more, against a qaicd of our own: the same suite on the daemon host
-# (the client's memory read across processes, BOs mapped from the daemon's memfds). The
-# daemon must then stop cleanly on SIGTERM: exit 0, and no sanitizer report at its exit.
-#   run_on_qaicd SELFTEST [QAICD_OPTION...]
-run_on_qaicd() {
-    local selftest=$1 qaicd=$out/bin/qaicd
-    shift
-    local dir
-    dir=$(mktemp -d)
-    "$qaicd" --dir "$dir" --test-control "$@" 2>"$dir/qaicd.log" &
-    local pid=$!
+# A qaicd of our own for the tests that follow (qaicd_dir, qaicd_pid); stop_qaicd then wants
+# it to stop cleanly on SIGTERM: exit 0, and no sanitizer report at its exit.
+#   start_qaicd [QAICD_OPTION...]
+start_qaicd() {
+    qaicd_dir=$(mktemp -d)
+    "$out/bin/qaicd" --dir "$qaicd_dir" "$@" 2>"$qaicd_dir/qaicd.log" &
+    qaicd_pid=$!
     for _ in $(seq 200); do
-        [[ -S $dir/accel0 ]] && break
+        [[ -S $qaicd_dir/accel0 ]] && break
         sleep 0.05
     done
-    QAIC_DEVICE=$dir/accel0 run "$(basename "$selftest") on qaicd $*" "$selftest"
-    kill -TERM "$pid"
+}
+stop_qaicd() {
+    kill -TERM "$qaicd_pid"
     local rc=0
-    wait "$pid" || rc=$?
+    wait "$qaicd_pid" || rc=$?
     if [[ $rc -ne 0 ]]; then
         echo "# qaicd exited $rc after SIGTERM; its log:"
-        sed 's/^/#   /' "$dir/qaicd.log"
+        sed 's/^/#   /' "$qaicd_dir/qaicd.log"
         fail=$((fail + 1))
     fi
-    rm -rf "$dir"
+    rm -rf "$qaicd_dir"
 }
 
 for t in "$@"; do
+    if [[ $(basename "$t") == qaic_unmodified ]]; then
+        # A program without libqaic: under qaic-run with its private qaicd, then with a shared
+        # one, twice (the card outlives each command).
+        run "qaic_unmodified under qaic-run" "$out/bin/qaic-run" "$t"
+        start_qaicd
+        for i in 1 2; do
+            run "qaic_unmodified under qaic-run --device ($i)" "$out/bin/qaic-run" --device "$qaicd_dir/accel0" "$t"
+        done
+        stop_qaicd
+        continue
+    fi
     run "$(basename "$t")" "$t"
     if [[ $(basename "$t") == qaic_selftest && -x $out/bin/qaicd ]]; then
-        run_on_qaicd "$t"
+        # The uAPI selftests once more, on the daemon host (the client's memory read across
+        # processes, BOs mapped from the daemon's memfds).
+        start_qaicd --test-control
+        QAIC_DEVICE=$qaicd_dir/accel0 run "qaic_selftest on qaicd" "$t"
+        stop_qaicd
         # Calls as socket messages only: the path of a channel that has no slot.
-        run_on_qaicd "$t" --socket-calls
+        start_qaicd --test-control --socket-calls
+        QAIC_DEVICE=$qaicd_dir/accel0 run "qaic_selftest on qaicd --socket-calls" "$t"
+        stop_qaicd
     fi
 done
 for t in "$src"/scripts/tests/*.sh; do

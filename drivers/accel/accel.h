@@ -27,7 +27,10 @@
 #include <mutex>
 #include <shared_mutex>
 #include <span>
+#include <string>
+#include <string_view>
 #include <sys/types.h>
+#include <vector>
 
 namespace accel {
 
@@ -64,6 +67,21 @@ struct Driver {
     void (*postclose)(Device &dev, File &file);
 };
 
+// kobject_uevent's actions, as the kernel names them (lib/kobject_uevent.c).
+enum class KobjAction { kAdd, kRemove, kChange, kMove, kOnline, kOffline };
+const char *kobj_action_name(KobjAction action);
+
+// One uevent of a device: its action and the variables it adds to the device's own
+// ("DBC_ID=3"). What sysfs and the uevent netlink socket are to a kernel, a host provides with
+// Device::set_uevent_sink.
+struct Uevent {
+    KobjAction action;
+    std::vector<std::string> env;
+};
+// Called by the emitting thread, which may hold driver locks and may be an interrupt: a sink
+// takes only leaf locks and never blocks or calls back into the driver.
+using UeventSink = std::function<void(const Uevent &)>;
+
 // Per-file state of the driver, owned by the File.
 struct FilePrivate {
     virtual ~FilePrivate() = default;
@@ -89,6 +107,12 @@ public:
     bool enter();
     void exit();
 
+    // kobject_uevent_env: the device's sink (if any) gets the event. An event that cannot be
+    // built (out of memory) is lost, as the kernel's may be.
+    void uevent(KobjAction action, std::initializer_list<std::string_view> env) noexcept;
+    // Set before register_device(), as the device model's class is set before device_add().
+    void set_uevent_sink(UeventSink sink) { uevent_sink_ = std::move(sink); }
+
     // Fake mmap offsets of this device's objects.
     ErrorOr<uint64_t> add_mmap_offset(GemObject &obj);
     void remove_mmap_offset(GemObject &obj);
@@ -101,6 +125,7 @@ private:
     int minor_ = -1;
     std::atomic<bool> unplugged_{false};
     std::shared_mutex srcu_; // held shared by ioctls in flight
+    UeventSink uevent_sink_;
 
     struct OffsetNode {
         GemObject *obj; // no reference: the object removes its node before it dies

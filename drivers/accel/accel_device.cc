@@ -39,6 +39,33 @@ ErrorOr<void> Device::register_device()
     return {};
 }
 
+const char *kobj_action_name(KobjAction action)
+{
+    switch (action) {
+    case KobjAction::kAdd: return "add";
+    case KobjAction::kRemove: return "remove";
+    case KobjAction::kChange: return "change";
+    case KobjAction::kMove: return "move";
+    case KobjAction::kOnline: return "online";
+    case KobjAction::kOffline: return "offline";
+    }
+    return "change";
+}
+
+void Device::uevent(KobjAction action, std::initializer_list<std::string_view> env) noexcept
+{
+    if (!uevent_sink_)
+        return;
+    try {
+        Uevent ev{action, {}};
+        for (std::string_view v : env)
+            ev.env.emplace_back(v);
+        uevent_sink_(ev);
+    } catch (...) {
+        // lost, as kobject_uevent_env's -ENOMEM loses it
+    }
+}
+
 void Device::unplug()
 {
     unplugged_.store(true, std::memory_order_release);

@@ -11,6 +11,7 @@
 #include "qaic/qaic_sim.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <map>
+#include <span>
+#include <string>
+#include <utility>
 #include <asm/ioctl.h>
 #include <sys/epoll.h>
 #include <poll.h>
@@ -303,6 +307,7 @@ struct Server::File : std::enable_shared_from_this<File> {
     bool closed = false; // main thread only
     unsigned failed_probes = 0; // main thread only
     std::atomic<bool> control{false}; // a kControlOnly connection: no device file
+    uint64_t watch_id = 0;            // a kWatch connection's Machine::watch (main thread)
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
     std::vector<int> channel_socks;   // to shut down when the file closes
@@ -570,7 +575,8 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
         }
         if (!f->opened) {
             if (h->op != uint32_t(wire::Op::kOpen) || !m.fds.empty() ||
-                (hello->flags & ~wire::kControlOnly)) {
+                (hello->flags != 0 && hello->flags != wire::kControlOnly &&
+                 hello->flags != (wire::kControlOnly | wire::kWatch))) {
                 close_file(f, "expected an open");
                 return;
             }
@@ -601,9 +607,13 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             }
             f->opened = true;
             f->failed_probes = 0;
-            if (hello->flags == wire::kControlOnly) {
+            if (hello->flags & wire::kControlOnly) {
                 f->control = true;
                 send_welcome(f->sock, 0, 0, nullptr);
+                if ((hello->flags & wire::kWatch) && !start_watch(f)) {
+                    close_file(f, nullptr);
+                    return;
+                }
                 continue;
             }
             auto file = machine_.open(f->card);
@@ -717,10 +727,46 @@ wire::Reply Server::do_unmap(Channel &ch, const wire::MapMsg &req)
     return {0, 0};
 }
 
+// A kWatch connection: the card's DBC states, then its uevents, sent as they come on the
+// driver's thread, without blocking it. A watcher that does not keep up is cut off (it sees
+// the end and may watch again); what it missed is never sent late, out of order.
+bool Server::start_watch(const std::shared_ptr<File> &f)
+{
+    File *file = f.get(); // close_file() unwatches before the file can go
+    auto send = [file](uint32_t action, std::span<const std::string> env) {
+        wire::Event e{{wire::kMagic, uint32_t(wire::Op::kEvent)}, action, 0, {}};
+        for (const std::string &v : env) {
+            if (e.env_len + v.size() + 1 > sizeof(e.env))
+                return; // no uevent of ours is this long
+            std::memcpy(e.env + e.env_len, v.c_str(), v.size() + 1);
+            e.env_len += uint32_t(v.size() + 1);
+        }
+        std::lock_guard l(file->lock);
+        if (file->sock >= 0 && !wire::send_message(file->sock, &e, sizeof(e), -1, MSG_DONTWAIT))
+            ::shutdown(file->sock, SHUT_RDWR);
+    };
+    auto id = machine_.watch(
+        f->card, [send](const accel::Uevent &ev) { send(uint32_t(ev.action), ev.env); },
+        [&](std::span<const int> states) {
+            for (size_t i = 0; i < states.size(); ++i) {
+                // short enough for std::string's own buffer: nothing allocated here
+                std::array<std::string, 2> env{"DBC_ID=" + std::to_string(i), "DBC_STATE=" + std::to_string(states[i])};
+                send(wire::kEventState, env);
+            }
+            send(wire::kEventStatesEnd, {});
+        });
+    if (id.is_error())
+        return false;
+    f->watch_id = id.value();
+    return true;
+}
+
 void Server::close_file(const std::shared_ptr<File> &f, const char *why)
 {
     if (why)
         log_client("accel%u: dropped a client: %s", f->card, why);
+    if (f->watch_id)
+        machine_.unwatch(f->card, std::exchange(f->watch_id, 0)); // before the socket goes
     epoll_ctl(epoll_, EPOLL_CTL_DEL, f->sock, nullptr);
     f->closed = true;
     {

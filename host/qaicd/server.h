@@ -75,6 +75,7 @@ private:
     void accept_on(Listener &l);
     void on_file_message(const std::shared_ptr<File> &f);
     void close_file(const std::shared_ptr<File> &f, const char *why);
+    bool start_watch(const std::shared_ptr<File> &f);
     bool attach(const std::shared_ptr<File> &f, int sock, const wire::Hello &hello);
     void serve(Channel &ch);
     void serve_requests(Channel &ch);

@@ -37,6 +37,14 @@ bool node_is_qaic(const char *path);
 // A device file served by qaicd at the socket path.
 int open_daemon(const char *path, std::unique_ptr<OpenFile> *out);
 bool is_daemon_socket(const char *path);
+// The device file behind fd, a connection to qaicd's socket at path that another process or
+// program image opened (an inherited or received fd): served through a copy of fd, which the
+// caller keeps.
+int adopt_daemon(int fd, const char *path, std::unique_ptr<OpenFile> *out);
+// Whether fd is a connection to the qaicd socket at path.
+bool is_daemon_connection(int fd, const char *path);
+// A connection that carries the card's sysfs view (wire::kWatch) into *fd, past the Welcome.
+int daemon_watch(const char *path, int *fd);
 // qaic_sim.h's device-level calls on the card behind a qaicd socket, and qaicd's counts.
 int daemon_sim_replug(const char *path);
 int daemon_sim_set_param(const char *path, const char *name, unsigned value);

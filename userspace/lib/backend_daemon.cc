@@ -703,6 +703,44 @@ int open_daemon(const char *path, std::unique_ptr<OpenFile> *out)
     return 0;
 }
 
+int adopt_daemon(int fd, const char *path, std::unique_ptr<OpenFile> *out)
+{
+    // The connection's own copy: the caller's fd may be closed or replaced while mappings
+    // still need the connection.
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0)
+        return errno == EMFILE ? -EMFILE : -EBADF;
+    static std::once_flag atfork;
+    std::call_once(atfork, [] { pthread_atfork(prepare_fork, parent_after_fork, child_after_fork); });
+    std::shared_ptr<Conn> conn;
+    try {
+        conn = std::make_shared<Conn>(own, path);
+    } catch (...) {
+        ::close(own);
+        throw;
+    }
+    *out = std::make_unique<DaemonFile>(std::move(conn)); // from here the Conn closes it
+    return 0;
+}
+
+bool is_daemon_connection(int fd, const char *path)
+{
+    sockaddr_un peer{};
+    socklen_t len = sizeof(peer);
+    int type = 0;
+    socklen_t tlen = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_SEQPACKET ||
+        getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &len) != 0 || peer.sun_family != AF_UNIX)
+        return false;
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    return std::strlen(path) == strnlen(peer.sun_path, n) && std::strncmp(peer.sun_path, path, n) == 0;
+}
+
+int daemon_watch(const char *path, int *fd)
+{
+    return connect_open(path, wire::kControlOnly | wire::kWatch, fd);
+}
+
 namespace {
 // A connection for the card's test control and the daemon's counts only: it opens no device
 // file, so it works on a removed card too.

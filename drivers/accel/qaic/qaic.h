@@ -100,6 +100,17 @@ private:
 
 // ---------------------------------------------------------------------------- DBCs
 
+// dbc<N>_state's values: idle, activated, then the subsystem-restart steps (the SSR event
+// codes 2..5).
+enum DbcSysfsState : int {
+    kDbcStateIdle = 0,
+    kDbcStateAssigned = 1,
+    kDbcStateBeforeShutdown = 2,
+    kDbcStateAfterShutdown = 3,
+    kDbcStateBeforePowerUp = 4,
+    kDbcStateAfterPowerUp = 5,
+};
+
 // The driver's side of one DMA Bridge Channel (upstream dma_bridge_chan).
 struct Dbc {
     unsigned id = 0;
@@ -112,6 +123,9 @@ struct Dbc {
     bool in_use = false;      // activated for `usr`
     uint32_t usr = 0;         // owner's user handle
     bool in_ssr = false;      // subsystem restart in progress
+    // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written under `lock` by
+    // QaicDevice::set_dbc_state, read without it.
+    std::atomic<int> sysfs_state{0};
     kernel::DmaCoherent queue; // request + response rings
     uint32_t nelem = 0;
     std::list<RefPtr<Bo>> bos; // sliced on this DBC
@@ -234,6 +248,9 @@ public:
     // SSR, removal): its jobs finish with err, every BO sliced on it is detached, its rings
     // are freed.
     void release_dbc(Dbc &dbc, int err);
+    // dbc<N>_state := state (caller holds dbc.lock), with upstream's KOBJ_CHANGE uevent
+    // (DBC_ID, DBC_STATE) when it changes.
+    void set_dbc_state(Dbc &dbc, DbcSysfsState state);
     // A register read all ones: the device is gone. Fails control waiters with -ENODEV.
     void mark_gone();
     // Called from the control IRQ when the device forgot its channels: fails control waiters
@@ -328,7 +345,8 @@ ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle);
 // Brings the device up behind pdev and registers its accel minor. bo_memory: bytes of host
 // memory for its BOs and bounce buffers, the driver's memory limit (0: CONFIG_QAIC_BO_MEMORY_MB);
 // reserved as address space at probe, so a host under an address-space limit asks for less.
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory = 0);
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory = 0,
+                                  accel::UeventSink uevents = {});
 // Takes it down: later ioctls and opens get -ENODEV.
 void remove(QaicDevice &qdev);
 

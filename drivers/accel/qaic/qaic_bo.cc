@@ -5,6 +5,7 @@
 #include "drivers/accel/qaic/qaic_slice.h"
 #include "kernel/mm.h"
 
+#include <cstdio>
 #include <sys/mman.h>
 
 namespace qaic {
@@ -224,6 +225,7 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
             dbc.in_use = false;
             dbc.in_ssr = false;
             dbc.usr = 0;
+            set_dbc_state(dbc, kDbcStateIdle);
         }
         finish_jobs(jobs, err);
     }
@@ -233,6 +235,16 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
     }
     if (queue.cpu_addr)
         pdev.dma_free_coherent(queue);
+}
+
+void QaicDevice::set_dbc_state(Dbc &dbc, DbcSysfsState state)
+{
+    if (dbc.sysfs_state.exchange(state, std::memory_order_relaxed) == state)
+        return;
+    char id[24], st[24];
+    std::snprintf(id, sizeof(id), "DBC_ID=%u", dbc.id);
+    std::snprintf(st, sizeof(st), "DBC_STATE=%d", int(state));
+    uevent(accel::KobjAction::kChange, {id, st});
 }
 
 } // namespace qaic

@@ -508,6 +508,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
             dbc.in_use = true;
             dbc.in_ssr = false;
             dbc.usr = ctx.usr;
+            qdev.set_dbc_state(dbc, kDbcStateAssigned);
             qdev.dbc_start(dbc);
             break;
         }

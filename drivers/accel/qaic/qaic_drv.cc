@@ -177,6 +177,7 @@ void QaicDevice::device_reset_detected()
     ctrl.fail_all(-EIO);
     if (resetting.exchange(true))
         return; // the recovery that runs looks for this reset before it ends
+    uevent(accel::KobjAction::kOffline, {});
     wq.queue([this] { recover(); });
 }
 
@@ -199,6 +200,8 @@ void QaicDevice::recover()
         if (!again || pass == kPasses) {
             if (r.is_error() || again)
                 pr_err("device did not come back after reset (%d)", r.is_error() ? r.code() : -EIO);
+            else
+                uevent(accel::KobjAction::kOnline, {});
             return;
         }
         pr_warn("device reset again during recovery: recovering again");
@@ -207,7 +210,7 @@ void QaicDevice::recover()
     }
 }
 
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory)
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, accel::UeventSink uevents)
 {
     TRY(pdev.enable_device());
     if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
@@ -217,6 +220,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory)
         return Error(-ENODEV);
 
     auto qdev = kernel::make_ref<QaicDevice>(pdev);
+    qdev->set_uevent_sink(std::move(uevents));
     for (unsigned id = 0; id < num_dbc; ++id) {
         qdev->dbcs.push_back(std::make_unique<Dbc>());
         qdev->dbcs.back()->id = id;
