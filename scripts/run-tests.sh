@@ -64,11 +64,12 @@ stop_qaicd() {
 for t in "$@"; do
     if [[ $(basename "$t") == qaic_unmodified ]]; then
         # A program without libqaic: under qaic-run with its private qaicd, then with a shared
-        # one, twice (the card outlives each command).
+        # one, twice (the card outlives each command), whose SSR and reset qaic-client causes.
         run "qaic_unmodified under qaic-run" "$out/bin/qaic-run" "$t"
-        start_qaicd
+        start_qaicd --test-control
         for i in 1 2; do
-            run "qaic_unmodified under qaic-run --device ($i)" "$out/bin/qaic-run" --device "$qaicd_dir/accel0" "$t"
+            QAIC_UNMODIFIED_INJECT="$out/bin/qaic-client -d $qaicd_dir/accel0 inject" \
+                run "qaic_unmodified under qaic-run --device ($i)" "$out/bin/qaic-run" --device "$qaicd_dir/accel0" "$t"
         done
         stop_qaicd
         continue

@@ -105,27 +105,37 @@ public:
     Monitor(const Monitor &) = delete;
     Monitor &operator=(const Monitor &) = delete;
 
-    // The next "change" event with DBC_ID dbc, within 5 s: its DBC_STATE, or -1.
-    int next_dbc_state(uint32_t dbc)
+    struct Event {
+        std::string action; // "" when none came within 5 s
+        int dbc = -1, state = -1;
+    };
+    Event next()
     {
-        for (;;) {
-            pollfd p{udev_monitor_get_fd(mon_), POLLIN, 0};
-            if (poll(&p, 1, 5000) != 1)
-                return -1;
+        Event ev;
+        pollfd p{udev_monitor_get_fd(mon_), POLLIN, 0};
+        while (poll(&p, 1, 5000) == 1) {
             udev_device *d = udev_monitor_receive_device(mon_);
             if (!d)
                 continue;
             const char *action = udev_device_get_action(d);
             const char *id = udev_device_get_property_value(d, "DBC_ID");
             const char *state = udev_device_get_property_value(d, "DBC_STATE");
-            int got = -1;
-            if (action && std::strcmp(action, "change") == 0 && id && state &&
-                std::strtoul(id, nullptr, 10) == dbc)
-                got = std::atoi(state);
+            ev.action = action ? action : "?";
+            ev.dbc = id ? std::atoi(id) : -1;
+            ev.state = state ? std::atoi(state) : -1;
             udev_device_unref(d);
-            if (got >= 0)
-                return got;
+            break;
         }
+        return ev;
+    }
+
+    // The next event, a "change" of DBC dbc: its DBC_STATE, or -1.
+    int next_dbc_state(uint32_t dbc)
+    {
+        Event ev = next();
+        EXPECT_EQ(ev.action, "change");
+        EXPECT_EQ(ev.dbc, int(dbc));
+        return ev.action == "change" && ev.dbc == int(dbc) ? ev.state : -1;
     }
 
 private:
@@ -578,6 +588,63 @@ TEST(Fd, ExecChild)
     ASSERT_NE(p, MAP_FAILED);
     EXPECT_EQ(static_cast<uint8_t *>(p)[0], 0);
     EXPECT_EQ(munmap(p, kPage), 0);
+}
+
+} // namespace
+
+namespace {
+
+// Caused from outside, as an administrator would: $QAIC_UNMODIFIED_INJECT is a command that
+// takes "ssr N" or "reset" (make check: qaic-client -d SOCKET inject, on a qaicd started with
+// --test-control).
+std::string inject_command()
+{
+    const char *cmd = std::getenv("QAIC_UNMODIFIED_INJECT");
+    return cmd ? cmd : "";
+}
+
+// A subsystem restart of the network's DBC: each step is a change (2, 3, 4, 5), then the DBC
+// is idle (0) and the file's work on it fails.
+TEST(Uevents, SubsystemRestartStepsThenIdle)
+{
+    if (inject_command().empty())
+        GTEST_SKIP() << "no $QAIC_UNMODIFIED_INJECT (a card with test control)";
+    Monitor accel("accel");
+    int fd = open_node();
+    ASSERT_GE(fd, 0);
+    Network net;
+    ASSERT_EQ(net.load_and_activate(fd), "");
+    ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_EQ(std::system((inject_command() + " ssr " + std::to_string(net.vcid)).c_str()), 0);
+    for (int state : {2, 3, 4, 5, 0})
+        EXPECT_EQ(accel.next_dbc_state(net.vcid), state);
+    EXPECT_EQ(dbc_state(net.vcid), "0\n");
+    close(fd);
+}
+
+// A reset: offline, the DBC released (0), online; then the card works again.
+TEST(Uevents, ResetIsOfflineThenOnline)
+{
+    if (inject_command().empty())
+        GTEST_SKIP() << "no $QAIC_UNMODIFIED_INJECT (a card with test control)";
+    Monitor accel("accel");
+    int fd = open_node();
+    ASSERT_GE(fd, 0);
+    Network net;
+    ASSERT_EQ(net.load_and_activate(fd), "");
+    ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_EQ(std::system((inject_command() + " reset").c_str()), 0);
+    EXPECT_EQ(accel.next().action, "offline");
+    EXPECT_EQ(accel.next_dbc_state(net.vcid), 0);
+    EXPECT_EQ(accel.next().action, "online");
+    close(fd);
+    fd = open_node();
+    ASSERT_GE(fd, 0);
+    Network again;
+    ASSERT_EQ(again.load_and_activate(fd), "");
+    run_squares(fd, again.vcid);
+    EXPECT_EQ(again.deactivate_and_unload(), "");
+    close(fd);
 }
 
 } // namespace

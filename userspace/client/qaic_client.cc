@@ -35,6 +35,9 @@ struct Options {
     // dma
     uint64_t dma_size = 4 << 20;
     uint32_t dma_iterations = 20;
+    // inject
+    std::string event;
+    uint32_t inject_dbc = 0;
 };
 
 const char *dbc_state_name(unsigned s)
@@ -309,6 +312,17 @@ int cmd_dma(qaic::Device &dev, const Options &o)
     return 0;
 }
 
+// Test control of a simulated card: a reset, or a DBC's subsystem restart. What a program
+// under test sees is the driver's answer to it (ioctls failing with EIO or EPIPE, DBCs
+// released, dbc<N>_state and uevents under qaic-run).
+int cmd_inject(qaic::Device &dev, const Options &o)
+{
+    bool reset = o.event == "reset";
+    if (qaic_sim_inject(dev.fd(), reset ? QAIC_SIM_RESET : QAIC_SIM_SSR, reset ? 0 : o.inject_dbc, 0) != 0)
+        throw qaic::Error("qaic_sim_inject", errno);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -340,6 +354,11 @@ int main(int argc, char **argv)
         ->check(CLI::Range(uint64_t(4096), uint64_t(1) << 30));
     dma->add_option("-n,--iterations", o.dma_iterations, "transfers per direction")
         ->check(CLI::Range(1u, 100000u));
+    auto *inject = app.add_subcommand("inject", "test control of a simulated card (embedded, or "
+                                                "a qaicd with --test-control): reset it, or put a "
+                                                "DBC through a subsystem restart");
+    inject->add_option("event", o.event, "reset or ssr")->required()->check(CLI::IsMember({"reset", "ssr"}));
+    inject->add_option("dbc", o.inject_dbc, "the DBC an ssr restarts")->check(CLI::Range(0u, 63u));
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -354,6 +373,8 @@ int main(int argc, char **argv)
             return cmd_run(dev, o);
         if (*dma)
             return cmd_dma(dev, o);
+        if (*inject)
+            return cmd_inject(dev, o);
     } catch (const qaic::Error &e) {
         std::fprintf(stderr, "qaic-client: %s\n", e.what());
         return 1;

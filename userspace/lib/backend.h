@@ -41,6 +41,10 @@ bool is_daemon_socket(const char *path);
 // program image opened (an inherited or received fd): served through a copy of fd, which the
 // caller keeps.
 int adopt_daemon(int fd, const char *path, std::unique_ptr<OpenFile> *out);
+// Reads this process's memory for qaicd's calls with process_vm_readv rather than the
+// fault-fixup copy, whose SIGSEGV/SIGBUS handlers an unmodified program may replace (the
+// preload library's choice).
+void copy_own_memory_by_syscall();
 // Whether fd is a connection to the qaicd socket at path.
 bool is_daemon_connection(int fd, const char *path);
 // A connection that carries the card's sysfs view (wire::kWatch) into *fd, past the Welcome.

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdio>
@@ -505,6 +506,9 @@ private:
     uint64_t id_;
 };
 
+// How this process's own memory is read for qaicd's calls (set once, before any file opens).
+std::atomic<bool> syscall_copies{false};
+
 class DaemonFile : public OpenFile {
 public:
     explicit DaemonFile(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
@@ -523,7 +527,9 @@ public:
         } msg;
         msg.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, request, uint64_t(uintptr_t(arg)), 0, 0};
         size_t size = _IOC_SIZE(request);
-        const kernel::UserMm &self = kernel::UserMm::self();
+        kernel::UserMm by_syscall(getpid());
+        const kernel::UserMm &self = syscall_copies.load(std::memory_order_relaxed) ? by_syscall
+                                                                                   : kernel::UserMm::self();
         if (size <= wire::kMaxInlineArg && !self.read(msg.arg, uint64_t(uintptr_t(arg)), size).is_error())
             msg.req.arg_len = uint32_t(size);
         wire::Reply rep;
@@ -701,6 +707,11 @@ int open_daemon(const char *path, std::unique_ptr<OpenFile> *out)
         return ret;
     *out = std::make_unique<DaemonFile>(std::make_shared<Conn>(fd, path));
     return 0;
+}
+
+void copy_own_memory_by_syscall()
+{
+    syscall_copies.store(true, std::memory_order_relaxed);
 }
 
 int adopt_daemon(int fd, const char *path, std::unique_ptr<OpenFile> *out)

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <pthread.h>
 #include <shared_mutex>
 #include <string>
 #include <sys/mman.h>
@@ -94,6 +95,7 @@ const Next &next()
     return n;
 }
 
+
 // libqaic's own system calls go straight on: they are ours already.
 thread_local bool t_inside = false;
 struct Inside {
@@ -144,6 +146,30 @@ Table &table()
 {
     static auto *t = new Table(); // never destroyed: fds are closed from static destructors
     return *t;
+}
+
+void lock_for_fork()
+{
+    table().lock.lock();
+}
+void unlock_in_parent()
+{
+    table().lock.unlock();
+}
+void unlock_in_child()
+{
+    // The child's one thread took it as another thread: a fresh lock, not an unlock (an
+    // rwlock knows its writer by thread id).
+    new (&table().lock) std::shared_mutex();
+}
+
+__attribute__((constructor)) void preload_init()
+{
+    // The program's signal handlers are its own: libqaic reads its memory by system call,
+    // never through a SIGSEGV handler of ours.
+    libqaic::copy_own_memory_by_syscall();
+    // A fork while another thread holds the table must not leave the child's locked.
+    pthread_atfork(lock_for_fork, unlock_in_parent, unlock_in_child);
 }
 
 bool find_node(int fd, Node *out)

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <link.h>
 #include <filesystem>
 #include <map>
 #include <poll.h>
@@ -441,6 +442,24 @@ struct PrivateDaemon {
     }
 };
 
+// The sanitizer runtimes this qaic-run was built with, in load order: a sanitizer build's
+// preload library needs them loaded before it, in whatever program it goes into.
+std::string sanitizer_runtimes()
+{
+    std::string libs;
+    dl_iterate_phdr(
+        [](dl_phdr_info *info, size_t, void *out) {
+            std::string name = info->dlpi_name ? info->dlpi_name : "";
+            std::string base = name.substr(name.rfind('/') + 1);
+            for (const char *rt : {"libasan.so", "libubsan.so", "libtsan.so"})
+                if (base.rfind(rt, 0) == 0)
+                    *static_cast<std::string *>(out) += name + ":";
+            return 0;
+        },
+        &libs);
+    return libs;
+}
+
 // The command, with our preload first and umockdev's after it (umockdev reaches libc through
 // its own handle, so a library after it would never see the calls).
 pid_t run_command(const std::vector<std::string> &cmd, const std::string &preload,
@@ -450,7 +469,7 @@ pid_t run_command(const std::vector<std::string> &cmd, const std::string &preloa
     if (pid != 0)
         return pid;
     restore_preload();
-    std::string libs = preload + ":libumockdev-preload.so.0";
+    std::string libs = sanitizer_runtimes() + preload + ":libumockdev-preload.so.0";
     if (const char *old = std::getenv("LD_PRELOAD"); old && *old)
         libs += std::string(":") + old;
     std::string names;
