@@ -38,7 +38,7 @@ json_ok() { # the client's stdout parses as JSON and satisfies a python expressi
 }
 
 echo "TAP version 13"
-echo "1..12"
+echo "1..14"
 check no_subcommand_is_an_error expect 106 "subcommand is required" --
 check unknown_option_is_an_error expect 109 "" -- --frobnicate info
 check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --batch 0
@@ -53,4 +53,6 @@ check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us
 check wrong_device_weights_fail_verification expect 2 "output mismatch in iteration 0, row 0" -- run -n 3 --device-weights-seed 99
 check dma_round_trip_is_verified expect 0 "to device .* GB/s, from device .* GB/s, verified" -- dma -s 1048576 -n 4
 check dma_size_out_of_range expect 105 "--size" -- dma -s 100
+check inject_reset_of_the_card "$client" inject reset
+check inject_ssr_of_no_such_dbc expect 1 "qaic_sim_inject: EINVAL" -- inject ssr 63
 totals

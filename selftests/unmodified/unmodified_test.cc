@@ -443,6 +443,33 @@ TEST(Node, OpensAsTheQaicAccelDevice)
     EXPECT_EQ(xioctl(fd, DRM_IOCTL_VERSION, &v), -EBADF);
 }
 
+// _FORTIFY_SOURCE's open forms, as a program built with it calls them.
+extern "C" int __open_2(const char *path, int flags);
+extern "C" int __openat_2(int dirfd, const char *path, int flags);
+
+// Every way libc opens a path by name reaches the node, and the fortified openat still reaches
+// the testbed's sysfs (umockdev itself has no __openat_2).
+TEST(Node, EveryOpenFormReachesTheNode)
+{
+    int fds[] = {open(kNode, O_RDWR), open64(kNode, O_RDWR), openat(AT_FDCWD, kNode, O_RDWR),
+                 openat64(AT_FDCWD, kNode, O_RDWR), __open_2(kNode, O_RDWR),
+                 __openat_2(AT_FDCWD, kNode, O_RDWR)};
+    for (int fd : fds) {
+        ASSERT_GE(fd, 0);
+        struct stat st;
+        ASSERT_EQ(fstat(fd, &st), 0);
+        EXPECT_TRUE(S_ISCHR(st.st_mode) && major(st.st_rdev) == kAccelMajor) << "fd " << fd;
+        EXPECT_EQ(close(fd), 0);
+    }
+    int vendor = __openat_2(AT_FDCWD, "/sys/bus/pci/devices/0000:01:00.0/vendor", O_RDONLY);
+    ASSERT_GE(vendor, 0);
+    char buf[16] = {};
+    EXPECT_EQ(read(vendor, buf, sizeof(buf) - 1), 7);
+    EXPECT_STREQ(buf, "0x17cb\n");
+    close(vendor);
+    EXPECT_EQ(open("/dev/accel/accel9", O_RDWR), -1) << "no such card";
+}
+
 // The runtime's first step: NNC STATUS, the host API info with the versions it requires.
 TEST(Nnc, StatusQueryAnswersWhatTheRuntimeRequires)
 {
