@@ -535,6 +535,29 @@ TEST(Fd, DupSharesTheOpenFileUntilTheLastClose)
     EXPECT_EQ(dbc_state(net.vcid), "0\n");
 }
 
+// close_range and closefrom close the node's fds too: the file goes with its last one.
+TEST(Fd, CloseRangeAndClosefromReleaseTheFile)
+{
+    Monitor accel("accel");
+    for (bool from : {false, true}) {
+        SCOPED_TRACE(from ? "closefrom" : "close_range");
+        int fd = open_node();
+        ASSERT_GE(fd, 0);
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, 300);
+        ASSERT_GE(high, 300);
+        ASSERT_EQ(close(fd), 0);
+        Network net;
+        ASSERT_EQ(net.load_and_activate(high), "");
+        ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+        if (from)
+            closefrom(300);
+        else
+            ASSERT_EQ(close_range(300, ~0u, 0), 0);
+        EXPECT_EQ(fcntl(high, F_GETFD), -1);
+        EXPECT_EQ(accel.next_dbc_state(net.vcid), 0);
+    }
+}
+
 // A forked child shares the open file: it maps the parent's BO by its handle and writes it,
 // runs the parent's network, and its close does not release the parent's file.
 TEST(Fd, ForkedChildSharesTheOpenFile)

@@ -11,6 +11,7 @@
 // then libc. What interposition cannot see is in docs/design.md.
 #include "userspace/lib/backend.h"
 
+#include <algorithm>
 #include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdarg>
@@ -382,14 +383,16 @@ PRELOAD_EXPORT int close(int fd)
     return ret;
 }
 
-// Forgets the fds of ours in [first, last] that the caller is about to close.
+// Forgets the fds of ours in [first, last] that the caller is about to close. Throws
+// (bad_alloc) before it forgets anything.
 static std::vector<std::shared_ptr<libqaic::OpenFile>> forget_range(unsigned first, unsigned last)
 {
     std::vector<std::shared_ptr<libqaic::OpenFile>> gone;
     std::unique_lock l(table().lock);
+    gone.reserve(table().fds.size());
     for (auto it = table().fds.begin(); it != table().fds.end();) {
         if (unsigned(it->first) >= first && unsigned(it->first) <= last) {
-            gone.push_back(std::move(it->second.file)); // reserved below: no throw
+            gone.push_back(std::move(it->second.file));
             it = table().fds.erase(it);
         } else {
             ++it;
@@ -398,49 +401,55 @@ static std::vector<std::shared_ptr<libqaic::OpenFile>> forget_range(unsigned fir
     return gone;
 }
 
-static bool reserve_for_range()
+// Closes [first, last] with close_fds (close_range or closefrom), then releases the open
+// files whose last fds they were. Without memory to hold them first, they are forgotten one
+// by one after the close instead.
+template <typename Close> static int close_fds(unsigned first, unsigned last, Close close_fds)
 {
-    try {
-        std::vector<std::shared_ptr<libqaic::OpenFile>> probe;
-        std::shared_lock l(table().lock);
-        probe.reserve(table().fds.size());
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
-
-PRELOAD_EXPORT int close_range(unsigned first, unsigned last, int flags)
-{
-    if (t_inside || (flags & CLOSE_RANGE_CLOEXEC) || !reserve_for_range())
-        return next().close_range(first, last, flags);
     std::vector<std::shared_ptr<libqaic::OpenFile>> gone;
+    bool held = true;
     try {
         gone = forget_range(first, last);
     } catch (...) {
-        errno = ENOMEM;
-        return -1;
+        held = false;
     }
-    int ret = next().close_range(first, last, flags);
+    int ret = close_fds();
     int err = errno;
     for (auto &f : gone)
         release(std::move(f));
+    while (!held) {
+        std::shared_ptr<libqaic::OpenFile> f;
+        {
+            std::unique_lock l(table().lock);
+            auto it = std::find_if(table().fds.begin(), table().fds.end(), [&](const auto &e) {
+                return unsigned(e.first) >= first && unsigned(e.first) <= last;
+            });
+            if (it == table().fds.end())
+                break;
+            f = std::move(it->second.file);
+            table().fds.erase(it);
+        }
+        release(std::move(f));
+    }
     errno = err;
     return ret;
 }
 
+PRELOAD_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    if (t_inside || (flags & CLOSE_RANGE_CLOEXEC))
+        return next().close_range(first, last, flags);
+    return close_fds(first, last, [&] { return next().close_range(first, last, flags); });
+}
+
 PRELOAD_EXPORT void closefrom(int lowfd)
 {
-    std::vector<std::shared_ptr<libqaic::OpenFile>> gone;
-    if (!t_inside && lowfd >= 0) {
-        try {
-            gone = forget_range(unsigned(lowfd), ~0u);
-        } catch (...) {
-        }
-    }
-    next().closefrom(lowfd);
-    for (auto &f : gone)
-        release(std::move(f));
+    if (t_inside || lowfd < 0)
+        return next().closefrom(lowfd);
+    close_fds(unsigned(lowfd), ~0u, [&] {
+        next().closefrom(lowfd);
+        return 0;
+    });
 }
 
 PRELOAD_EXPORT int dup(int fd)
