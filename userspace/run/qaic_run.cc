@@ -499,7 +499,7 @@ int main(int argc, char **argv)
         const char *orig = std::getenv("LD_PRELOAD");
         setenv("QAIC_RUN_LD_PRELOAD", orig ? orig : "", 1);
         setenv("QAIC_RUN_UMOCKDEV", "1", 1);
-        setenv("LD_PRELOAD", "libumockdev-preload.so.0", 1);
+        setenv("LD_PRELOAD", (sanitizer_runtimes() + "libumockdev-preload.so.0").c_str(), 1);
         execv("/proc/self/exe", argv);
         std::fprintf(stderr, "qaic-run: cannot run under umockdev's preload: %s\n", std::strerror(errno));
         return 125;
