@@ -521,13 +521,21 @@ TEST(Fd, DupSharesTheOpenFileUntilTheLastClose)
     Network net;
     ASSERT_EQ(net.load_and_activate(fd), "");
     ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_EQ(dup2(fd, fd), fd) << "changes nothing";
     int copy = dup(fd);
     int high = fcntl(fd, F_DUPFD_CLOEXEC, 100);
     ASSERT_GE(copy, 0);
     ASSERT_GE(high, 100);
     ASSERT_EQ(close(fd), 0);
     run_squares(copy, net.vcid);
+    // dup2 over another fd of ours and over a pipe: both become this open file.
+    int pipefd[2];
+    ASSERT_EQ(pipe(pipefd), 0);
+    ASSERT_EQ(dup2(copy, pipefd[0]), pipefd[0]);
+    close(pipefd[1]);
     ASSERT_EQ(close(copy), 0);
+    run_squares(pipefd[0], net.vcid);
+    ASSERT_EQ(close(pipefd[0]), 0);
     run_squares(high, net.vcid);
     EXPECT_EQ(dbc_state(net.vcid), "1\n");
     ASSERT_EQ(close(high), 0); // the last: released before close returns

@@ -96,7 +96,6 @@ const Next &next()
     return n;
 }
 
-
 // libqaic's own system calls go straight on: they are ours already.
 thread_local bool t_inside = false;
 struct Inside {
@@ -248,11 +247,11 @@ void release(std::shared_ptr<libqaic::OpenFile> file)
 // newfd is now a copy of oldfd (dup, fcntl F_DUPFD): the same open file if oldfd is ours.
 int duplicated(int oldfd, int newfd)
 {
-    if (newfd < 0)
+    if (newfd < 0 || newfd == oldfd) // dup2(fd, fd) changes nothing
         return newfd;
     auto replaced = forget(newfd);
     Node n;
-    if (newfd != oldfd && lookup(oldfd, &n, false)) {
+    if (lookup(oldfd, &n, false)) {
         try {
             std::unique_lock l(table().lock);
             table().fds[newfd] = n;
