@@ -292,14 +292,15 @@ bool watch_card(Testbed &tb, CardView &card, bool announce)
                      std::strerror(-ret));
         return false;
     }
-    wire::Event e;
+    wire::Event e{};
     std::vector<std::string> env;
-    while (read_event(fd, &e, &env) && e.action == wire::kEventState) {
+    bool read = false;
+    while ((read = read_event(fd, &e, &env)) && e.action == wire::kEventState) {
         int dbc = var(env, "DBC_ID"), state = var(env, "DBC_STATE");
-        if (dbc >= 0 && dbc < 64)
+        if (dbc >= 0 && dbc < 64 && state >= 0)
             tb.dbc_state(card, unsigned(dbc), state, announce);
     }
-    if (e.action != wire::kEventStatesEnd) {
+    if (!read || e.action != wire::kEventStatesEnd) {
         ::close(fd);
         return false;
     }
@@ -309,7 +310,7 @@ bool watch_card(Testbed &tb, CardView &card, bool announce)
 
 void on_event(Testbed &tb, CardView &card)
 {
-    wire::Event e;
+    wire::Event e{};
     std::vector<std::string> env;
     if (!read_event(card.watch, &e, &env)) {
         // Cut off for falling behind, or qaicd is gone: a fresh view if it is still there.
