@@ -360,6 +360,15 @@ int open_node(int flags = O_RDWR | O_CLOEXEC)
     return open(kNode, flags);
 }
 
+// The node opened and a network activated on it, its DBC's change to 1 seen by accel.
+void open_and_activate(Monitor &accel, int *fd, Network *net)
+{
+    *fd = open_node();
+    ASSERT_GE(*fd, 0);
+    ASSERT_EQ(net->load_and_activate(*fd), "");
+    ASSERT_EQ(accel.next_dbc_state(net->vcid), 1);
+}
+
 // ---------------------------------------------------------------------------- tests
 
 // libudev finds the card as a host's tools do: an accel device whose parent is a PCI device
@@ -516,11 +525,9 @@ TEST(Nnc, LoadActivateExecuteDeactivateAnNspProgram)
 TEST(Fd, DupSharesTheOpenFileUntilTheLastClose)
 {
     Monitor accel("accel");
-    int fd = open_node();
-    ASSERT_GE(fd, 0);
+    int fd = -1;
     Network net;
-    ASSERT_EQ(net.load_and_activate(fd), "");
-    ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_NO_FATAL_FAILURE(open_and_activate(accel, &fd, &net));
     ASSERT_EQ(dup2(fd, fd), fd) << "changes nothing";
     int copy = dup(fd);
     int high = fcntl(fd, F_DUPFD_CLOEXEC, 100);
@@ -668,11 +675,9 @@ TEST(Uevents, SubsystemRestartStepsThenIdle)
     if (inject_command().empty())
         GTEST_SKIP() << "no $QAIC_UNMODIFIED_INJECT (a card with test control)";
     Monitor accel("accel");
-    int fd = open_node();
-    ASSERT_GE(fd, 0);
+    int fd = -1;
     Network net;
-    ASSERT_EQ(net.load_and_activate(fd), "");
-    ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_NO_FATAL_FAILURE(open_and_activate(accel, &fd, &net));
     ASSERT_EQ(std::system((inject_command() + " ssr " + std::to_string(net.vcid)).c_str()), 0);
     for (int state : {2, 3, 4, 5, 0})
         EXPECT_EQ(accel.next_dbc_state(net.vcid), state);
@@ -686,11 +691,9 @@ TEST(Uevents, ResetIsOfflineThenOnline)
     if (inject_command().empty())
         GTEST_SKIP() << "no $QAIC_UNMODIFIED_INJECT (a card with test control)";
     Monitor accel("accel");
-    int fd = open_node();
-    ASSERT_GE(fd, 0);
+    int fd = -1;
     Network net;
-    ASSERT_EQ(net.load_and_activate(fd), "");
-    ASSERT_EQ(accel.next_dbc_state(net.vcid), 1);
+    ASSERT_NO_FATAL_FAILURE(open_and_activate(accel, &fd, &net));
     ASSERT_EQ(std::system((inject_command() + " reset").c_str()), 0);
     EXPECT_EQ(accel.next().action, "offline");
     EXPECT_EQ(accel.next_dbc_state(net.vcid), 0);
