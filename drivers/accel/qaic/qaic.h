@@ -123,8 +123,10 @@ struct Dbc {
     bool in_use = false;      // activated for `usr`
     uint32_t usr = 0;         // owner's user handle
     bool in_ssr = false;      // subsystem restart in progress
-    // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written under `lock` by
-    // QaicDevice::set_dbc_state, read without it.
+    // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written by
+    // QaicDevice::set_dbc_state under state_lock, a leaf lock (the SSR interrupt takes it
+    // without `lock`, which a busy-polling waiter may hold for long), read without it.
+    std::mutex state_lock;
     std::atomic<int> sysfs_state{0};
     kernel::DmaCoherent queue; // request + response rings
     uint32_t nelem = 0;
@@ -248,9 +250,9 @@ public:
     // SSR, removal): its jobs finish with err, every BO sliced on it is detached, its rings
     // are freed.
     void release_dbc(Dbc &dbc, int err);
-    // dbc<N>_state := state (caller holds dbc.lock), with upstream's KOBJ_CHANGE uevent
-    // (DBC_ID, DBC_STATE) when it changes.
-    void set_dbc_state(Dbc &dbc, DbcSysfsState state);
+    // dbc<N>_state := state, with upstream's KOBJ_CHANGE uevent (DBC_ID, DBC_STATE) when it
+    // changes; with only_if_active, not for an idle DBC (an SSR step of a DBC no one holds).
+    void set_dbc_state(Dbc &dbc, DbcSysfsState state, bool only_if_active = false);
     // A register read all ones: the device is gone. Fails control waiters with -ENODEV.
     void mark_gone();
     // Called from the control IRQ when the device forgot its channels: fails control waiters

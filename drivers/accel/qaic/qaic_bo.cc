@@ -237,10 +237,15 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
         pdev.dma_free_coherent(queue);
 }
 
-void QaicDevice::set_dbc_state(Dbc &dbc, DbcSysfsState state)
+void QaicDevice::set_dbc_state(Dbc &dbc, DbcSysfsState state, bool only_if_active)
 {
-    if (dbc.sysfs_state.exchange(state, std::memory_order_relaxed) == state)
+    // Under the state lock to the end: the uevents of one DBC go out in the order of its
+    // states.
+    std::lock_guard lk(dbc.state_lock);
+    int old = dbc.sysfs_state.load(std::memory_order_relaxed);
+    if (old == state || (only_if_active && old == kDbcStateIdle))
         return;
+    dbc.sysfs_state.store(state, std::memory_order_relaxed);
     char id[24], st[24];
     std::snprintf(id, sizeof(id), "DBC_ID=%u", dbc.id);
     std::snprintf(st, sizeof(st), "DBC_STATE=%d", int(state));

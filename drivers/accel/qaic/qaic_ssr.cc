@@ -62,11 +62,8 @@ void QaicDevice::ssr_irq()
         if (ev.cmd != kSsrEvent || ev.dbc_id >= num_dbc())
             continue;
         Dbc &dbc = *dbcs[ev.dbc_id];
-        if (ev.event >= kSsrBeforeShutdown && ev.event <= kSsrAfterPowerUp) {
-            std::lock_guard lk(dbc.lock);
-            if (dbc.in_use) // the steps of a DBC that runs for somebody; an idle one stays idle
-                set_dbc_state(dbc, DbcSysfsState(ev.event)); // event codes are the states
-        }
+        if (ev.event >= kSsrBeforeShutdown && ev.event <= kSsrAfterPowerUp)
+            set_dbc_state(dbc, DbcSysfsState(ev.event), true); // event codes are the states
         if (ev.event == kSsrBeforeShutdown) {
             std::lock_guard fin(dbc.finish_lock);
             std::vector<RefPtr<Job>> jobs;
