@@ -257,7 +257,6 @@ CardStats Machine::stats(unsigned card_nr)
     return st;
 }
 
-
 kernel::ErrorOr<uint64_t> Machine::watch(unsigned card, CardEvents on_event,
                                          const std::function<void(std::span<const int>)> &on_states)
 {

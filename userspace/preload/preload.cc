@@ -23,8 +23,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <pthread.h>
-#include <shared_mutex>
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -62,6 +60,7 @@ struct Next {
     int (*fstatat)(int, const char *, struct stat *, int);
     int (*fxstat)(int, int, struct stat *);
     int (*statx)(int, const char *, int, unsigned, struct statx *);
+    pid_t (*fork)();
 
     Next()
     {
@@ -83,6 +82,7 @@ struct Next {
         find(fstatat, "fstatat");
         find(fxstat, "__fxstat");
         find(statx, "statx");
+        find(fork, "fork");
     }
     template <typename F> static void find(F &f, const char *name)
     {
@@ -139,7 +139,9 @@ struct Node {
 };
 
 struct Table {
-    std::shared_mutex lock;
+    // A plain mutex: a fork holds it across, and the child's thread may release it (an rwlock
+    // knows its writer by thread id, which the child's thread does not have).
+    std::mutex lock;
     std::unordered_map<int, Node> fds;
 };
 Table &table()
@@ -148,33 +150,16 @@ Table &table()
     return *t;
 }
 
-void lock_for_fork()
-{
-    table().lock.lock();
-}
-void unlock_in_parent()
-{
-    table().lock.unlock();
-}
-void unlock_in_child()
-{
-    // The child's one thread took it as another thread: a fresh lock, not an unlock (an
-    // rwlock knows its writer by thread id).
-    new (&table().lock) std::shared_mutex();
-}
-
 __attribute__((constructor)) void preload_init()
 {
     // The program's signal handlers are its own: libqaic reads its memory by system call,
     // never through a SIGSEGV handler of ours.
     libqaic::copy_own_memory_by_syscall();
-    // A fork while another thread holds the table must not leave the child's locked.
-    pthread_atfork(lock_for_fork, unlock_in_parent, unlock_in_child);
 }
 
 bool find_node(int fd, Node *out)
 {
-    std::shared_lock l(table().lock);
+    std::lock_guard l(table().lock);
     auto it = table().fds.find(fd);
     if (it == table().fds.end())
         return false;
@@ -214,7 +199,7 @@ bool lookup(int fd, Node *out, bool adopt)
             std::unique_ptr<libqaic::OpenFile> file;
             if (libqaic::adopt_daemon(fd, sockets()[minor].c_str(), &file) < 0)
                 return false;
-            std::unique_lock l(table().lock);
+            std::lock_guard l(table().lock);
             auto [it, fresh] = table().fds.try_emplace(fd, Node{std::move(file), minor});
             *out = it->second; // another thread may have adopted it first: that one
             return true;
@@ -229,7 +214,7 @@ bool lookup(int fd, Node *out, bool adopt)
 // close, as a device file is released by the last close(2).
 std::shared_ptr<libqaic::OpenFile> forget(int fd)
 {
-    std::unique_lock l(table().lock);
+    std::lock_guard l(table().lock);
     auto it = table().fds.find(fd);
     if (it == table().fds.end())
         return nullptr;
@@ -253,7 +238,7 @@ int duplicated(int oldfd, int newfd)
     Node n;
     if (lookup(oldfd, &n, false)) {
         try {
-            std::unique_lock l(table().lock);
+            std::lock_guard l(table().lock);
             table().fds[newfd] = n;
         } catch (...) {
             next().close(newfd); // not recorded: not handed out either
@@ -279,7 +264,7 @@ int open_node(unsigned minor, int flags)
         int fd = next().fcntl(file->fd(), (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
         if (fd < 0)
             return -1;
-        std::unique_lock l(table().lock);
+        std::lock_guard l(table().lock);
         table().fds[fd] = Node{std::move(file), minor};
         return fd;
     } catch (...) {
@@ -387,7 +372,7 @@ PRELOAD_EXPORT int close(int fd)
 static std::vector<std::shared_ptr<libqaic::OpenFile>> forget_range(unsigned first, unsigned last)
 {
     std::vector<std::shared_ptr<libqaic::OpenFile>> gone;
-    std::unique_lock l(table().lock);
+    std::lock_guard l(table().lock);
     gone.reserve(table().fds.size());
     for (auto it = table().fds.begin(); it != table().fds.end();) {
         if (unsigned(it->first) >= first && unsigned(it->first) <= last) {
@@ -419,7 +404,7 @@ template <typename Close> static int close_fds(unsigned first, unsigned last, Cl
     while (!held) {
         std::shared_ptr<libqaic::OpenFile> f;
         {
-            std::unique_lock l(table().lock);
+            std::lock_guard l(table().lock);
             auto it = std::find_if(table().fds.begin(), table().fds.end(), [&](const auto &e) {
                 return unsigned(e.first) >= first && unsigned(e.first) <= last;
             });
@@ -494,6 +479,18 @@ PRELOAD_EXPORT int fcntl64(int fd, int cmd, ...)
     int ret = fcntl_impl(fd, cmd, ap);
     va_end(ap);
     return ret;
+}
+
+// A fork while another thread changes the table must not leave the child's locked: the
+// table is held across it. libqaic's own fork handlers run inside: their system calls go
+// straight on.
+PRELOAD_EXPORT pid_t fork()
+{
+    if (t_inside)
+        return next().fork();
+    Inside in;
+    std::lock_guard l(table().lock);
+    return next().fork();
 }
 
 // ---------------------------------------------------------------------------- ioctl, mmap

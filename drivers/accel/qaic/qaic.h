@@ -125,7 +125,8 @@ struct Dbc {
     bool in_ssr = false;      // subsystem restart in progress
     // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written by
     // QaicDevice::set_dbc_state under state_lock, a leaf lock (the SSR interrupt takes it
-    // without `lock`, which a busy-polling waiter may hold for long), read without it.
+    // without `lock`: the firmware's thread must not wait for the DBC's users), read without
+    // it.
     std::mutex state_lock;
     std::atomic<int> sysfs_state{0};
     kernel::DmaCoherent queue; // request + response rings
