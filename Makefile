@@ -35,7 +35,7 @@ CC ?= gcc
 .DELETE_ON_ERROR:
 
 # Goals that must not generate a configuration or look up packages.
-NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench
+NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench fuzz
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 NEED_CONFIG := 1
 endif
@@ -131,7 +131,7 @@ UNMODIFIED := $(if $(CONFIG_QAIC_SIM),$(O)/tests/qaic_unmodified)
 TESTS := $(UNIT_TESTS) $(SELFTEST) $(UNMODIFIED)
 
 ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
-	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic selftests/unmodified userspace/client userspace/bench userspace/run userspace/preload host/qaicd,$(call srcs,$(d))))
+	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic selftests/unmodified userspace/client userspace/bench userspace/run userspace/preload host/qaicd fuzz,$(call srcs,$(d))))
 
 # ---------------------------------------------------------------------------- rules
 .PHONY: all
@@ -248,6 +248,26 @@ _bench: all
 	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json $(BENCH_ARGS)
 	$(Q)echo
 	$(Q)$(PYTHON) $(SRC)/scripts/bench-report.py $(O)/bench.json
+
+# ---------------------------------------------------------------------------- fuzzing
+# make fuzz [FUZZ_SECONDS=N]: the libFuzzer targets (fuzz/*_fuzz.cc), built by clang with
+# ASan + UBSan into build-fuzz/, each run N seconds (60) from its seed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst $(SRC)/fuzz/%.cc,$(O)/fuzz/%,$(wildcard $(SRC)/fuzz/*_fuzz.cc))
+.PHONY: fuzz _fuzz
+fuzz:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory -f $(SRC)/Makefile \
+		O=$(SRC)/build-fuzz CXX=clang++ \
+		SANITIZE=address,undefined EXTRA_CXXFLAGS=-fsanitize=fuzzer-no-link _fuzz
+
+_fuzz: $(FUZZ_TARGETS)
+	$(Q)$(SRC)/scripts/fuzz.sh $(O) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
+	$(Q)mkdir -p $(dir $@)
+	@echo "  LD        $(patsubst $(O)/%,%,$@)"
+	$(Q)$(CXX) -fsanitize=fuzzer -o $@ $< $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean

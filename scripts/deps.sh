@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(g++ make pkg-config libdrm-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev python3 python3-kconfiglib gnuplot-nox
-          umockdev libumockdev-dev libudev-dev libpci-dev pciutils)
+          umockdev libumockdev-dev libudev-dev libpci-dev pciutils clang libclang-rt-14-dev)
 
 missing() {
     local pkg status

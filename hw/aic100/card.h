@@ -110,6 +110,7 @@ public:
     void drop_msis(unsigned vector, uint32_t count);
     // The firmware reads requests but never answers, until turned back on.
     void firmware_silent(bool silent);
+    Firmware &firmware() { return *fw_; } // fuzzing: Firmware::serve
     // The next `count` control messages are refused with a NACK (kFwInjected).
     void firmware_nack(uint32_t count);
     // The device resets (reset()) when the firmware receives the nth control message from

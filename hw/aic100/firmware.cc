@@ -110,6 +110,29 @@ void Firmware::start_ssr(unsigned dbc_id)
     cv_.notify_all();
 }
 
+std::vector<uint8_t> Firmware::serve(const std::vector<uint8_t> &msg)
+{
+    std::lock_guard lk(lock_);
+    if (msg.size() < sizeof(WireMsgHdr) || msg.size() > kCtrlSlotSize)
+        return {};
+    // As the ring hands it over: a whole slot, zero past the message.
+    Bytes slot(kCtrlSlotSize, 0);
+    std::memcpy(slot.data(), msg.data(), msg.size());
+    return handle_message(slot);
+}
+
+uint32_t Firmware::next_sequence() const
+{
+    std::lock_guard lk(lock_);
+    return have_seq_ ? last_seq_ + 1 : 0;
+}
+
+uint64_t Firmware::held_bytes() const
+{
+    std::lock_guard lk(lock_);
+    return image_bytes() + nnc_bytes() + xfers_.size();
+}
+
 bool Firmware::has_work() const
 {
     if (card_.gone())

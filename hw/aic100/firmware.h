@@ -40,6 +40,12 @@ public:
     void pad_answers(uint32_t count);
     void misname_deactivate(uint32_t count);
     void start_ssr(unsigned dbc_id);
+    // Fuzzing: the answer to one control message as if it came on the ring, without the
+    // ring's round trip; the sequence number the firmware expects next; what it holds for
+    // users (image and NNC bytes, users with a transfer or load in progress).
+    std::vector<uint8_t> serve(const std::vector<uint8_t> &msg);
+    uint32_t next_sequence() const;
+    uint64_t held_bytes() const;
 
     // Firmware image store limits (bytes over all images).
     static constexpr uint64_t kImageMemory = uint64_t(256) << 20;

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// libFuzzer: sequences of ioctls on two files of the embedded card, as a hostile user makes
+// them. The input is a program of operations (one byte each, then its arguments): CREATE,
+// MMAP (and a touch of the mapping), ATTACH, EXECUTE, PARTIAL_EXECUTE, WAIT (short
+// timeouts), PERF_STATS, DETACH, GEM_CLOSE, VERSION, MANAGE (well-formed ACTIVATE and
+// DEACTIVATE, and raw transaction buffers), with handles and DBC ids drawn mostly from what
+// earlier calls returned, and argument pointers that are valid, NULL, unmapped, read-only, or
+// run into a guard page. The card stays up across inputs (fast); after each input both files
+// are closed and the device must be as before: no BO memory and no DBC in use.
+#include "host/machine.h"
+
+#include <drm.h>
+#include <drm/qaic_accel.h>
+#include <qaic/qaic.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr uint32_t kMaxBo = 1 << 20; // bytes; keeps an input's memory small
+constexpr unsigned kMaxOps = 64;
+
+// Argument memory: a read-write page, a read-only page, then an unmapped guard page, made
+// once. A struct placed at the end of the read-write page runs into the read-only one (a
+// write there faults), at the end of the read-only page into the guard.
+struct Arena {
+    uint8_t *rw, *ro, *guard;
+    Arena()
+    {
+        auto *p = static_cast<uint8_t *>(
+            mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (p == MAP_FAILED)
+            std::abort();
+        rw = p;
+        ro = p + kPage;
+        guard = p + 2 * kPage;
+        mprotect(ro, kPage, PROT_READ);
+        munmap(guard, kPage);
+    }
+};
+Arena &arena()
+{
+    static Arena a;
+    return a;
+}
+
+// The input, read a little at a time; zeros once it runs out.
+struct Input {
+    const uint8_t *p;
+    size_t n;
+    uint8_t u8()
+    {
+        if (!n)
+            return 0;
+        --n;
+        return *p++;
+    }
+    uint16_t u16() { return uint16_t(u8() | u8() << 8); }
+    uint32_t u32() { return uint32_t(u16() | uint32_t(u16()) << 16); }
+    uint64_t u64() { return u32() | uint64_t(u32()) << 32; }
+    void bytes(void *dst, size_t len)
+    {
+        size_t k = std::min(len, n);
+        std::memcpy(dst, p, k);
+        std::memset(static_cast<uint8_t *>(dst) + k, 0, len - k);
+        p += k;
+        n -= k;
+    }
+};
+
+// What earlier calls returned, to draw arguments from.
+struct State {
+    int fd[2] = {-1, -1};
+    std::vector<uint32_t> handles;
+    std::vector<uint32_t> dbcs;
+
+    uint32_t handle(Input &in)
+    {
+        uint8_t b = in.u8();
+        if (handles.empty() || b >= 240)
+            return b >= 250 ? in.u32() : b; // sometimes anything
+        return handles[b % handles.size()];
+    }
+    uint32_t dbc(Input &in)
+    {
+        uint8_t b = in.u8();
+        if (dbcs.empty() || b >= 224)
+            return b >= 250 ? in.u32() : b % 20;
+        return dbcs[b % dbcs.size()];
+    }
+};
+
+// Where an argument of len bytes goes: mostly valid memory, else one of the bad places. The
+// struct is copied there first when the place is writable.
+void *place(Input &in, const void *arg, size_t len)
+{
+    Arena &a = arena();
+    switch (in.u8() % 16) {
+    case 0: return nullptr;
+    case 1: return a.guard;                                         // unmapped
+    case 2: return a.ro;                                            // read-only
+    case 3: return a.ro + kPage - std::min(len, kPage) / 2;         // into the guard
+    case 4: {
+        uint8_t *p = a.rw + kPage - std::min(len, kPage) / 2;       // into the read-only page
+        std::memcpy(p, arg, std::min(len, kPage) / 2);
+        return p;
+    }
+    default:
+        std::memcpy(a.rw, arg, std::min(len, kPage));
+        return a.rw;
+    }
+}
+
+int call(int fd, unsigned long req, void *arg)
+{
+    return qaic_ioctl(fd, req, arg) == 0 ? 0 : -errno;
+}
+
+// An array of count entries of T filled from the input, placed like an argument.
+template <typename T> uint64_t array_arg(Input &in, uint32_t count, std::vector<T> &store)
+{
+    store.resize(std::min<uint32_t>(count, 8));
+    for (T &e : store)
+        in.bytes(&e, sizeof(e));
+    if (store.empty())
+        return in.u8() & 1 ? 0 : uint64_t(uintptr_t(arena().rw));
+    static uint8_t buf[kPage];
+    std::memcpy(buf, store.data(), store.size() * sizeof(T));
+    switch (in.u8() % 8) {
+    case 0: return 0;
+    case 1: return uint64_t(uintptr_t(arena().guard));
+    default: return uint64_t(uintptr_t(buf));
+    }
+}
+
+void op(State &s, Input &in)
+{
+    int fd = s.fd[in.u8() & 1];
+    uint8_t code = in.u8() % 14;
+    switch (code) {
+    case 0: { // CREATE_BO
+        qaic_create_bo c{};
+        c.size = in.u8() & 1 ? in.u32() % kMaxBo : in.u64();
+        if (c.size > kMaxBo)
+            c.size %= kMaxBo + 1;
+        c.pad = in.u8() < 8 ? in.u32() : 0;
+        void *where = place(in, &c, sizeof(c));
+        if (call(fd, DRM_IOCTL_QAIC_CREATE_BO, where) == 0 && where == arena().rw)
+            s.handles.push_back(static_cast<qaic_create_bo *>(where)->handle);
+        break;
+    }
+    case 1: { // MMAP_BO, then map and touch it
+        qaic_mmap_bo m{s.handle(in), 0, 0};
+        auto *where = static_cast<qaic_mmap_bo *>(place(in, &m, sizeof(m)));
+        if (call(fd, DRM_IOCTL_QAIC_MMAP_BO, where) != 0 || where != static_cast<void *>(arena().rw))
+            break;
+        size_t len = (size_t(in.u16()) + 1) * kPage % (kMaxBo + kPage);
+        if (len == 0)
+            len = kPage;
+        void *p = qaic_mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(where->offset));
+        if (p != MAP_FAILED) {
+            static_cast<volatile uint8_t *>(p)[0] = in.u8();
+            qaic_munmap(p, len);
+        }
+        break;
+    }
+    case 2: { // ATTACH_SLICE_BO
+        qaic_attach_slice a{};
+        a.hdr.handle = s.handle(in);
+        a.hdr.dbc_id = s.dbc(in);
+        a.hdr.dir = in.u8() % 4;
+        a.hdr.count = in.u8() % 6;
+        a.hdr.size = in.u8() & 1 ? in.u64() : 0;
+        std::vector<qaic_attach_slice_entry> ents;
+        a.data = array_arg(in, a.hdr.count, ents);
+        call(fd, DRM_IOCTL_QAIC_ATTACH_SLICE_BO, place(in, &a, sizeof(a)));
+        break;
+    }
+    case 3:
+    case 4: { // EXECUTE_BO, PARTIAL_EXECUTE_BO
+        qaic_execute e{};
+        e.hdr.dbc_id = s.dbc(in);
+        e.hdr.count = in.u8() % 5;
+        if (code == 3) {
+            std::vector<qaic_execute_entry> ents(e.hdr.count);
+            for (auto &x : ents)
+                x = {s.handle(in), uint32_t(in.u8() % 4)};
+            e.data = ents.empty() ? 0 : uint64_t(uintptr_t(ents.data()));
+            call(fd, DRM_IOCTL_QAIC_EXECUTE_BO, place(in, &e, sizeof(e)));
+        } else {
+            std::vector<qaic_partial_execute_entry> ents(e.hdr.count);
+            for (auto &x : ents)
+                x = {s.handle(in), uint32_t(in.u8() % 4), in.u8() & 1 ? in.u64() : in.u16()};
+            e.data = ents.empty() ? 0 : uint64_t(uintptr_t(ents.data()));
+            call(fd, DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, place(in, &e, sizeof(e)));
+        }
+        break;
+    }
+    case 5: { // WAIT_BO, never the 5 s default
+        qaic_wait w{s.handle(in), 1u + in.u8() % 4, s.dbc(in), in.u8() < 8 ? 1u : 0u};
+        call(fd, DRM_IOCTL_QAIC_WAIT_BO, place(in, &w, sizeof(w)));
+        break;
+    }
+    case 6: { // PERF_STATS_BO
+        qaic_perf_stats p{};
+        p.hdr.dbc_id = s.dbc(in);
+        p.hdr.count = uint16_t(in.u8() % 5);
+        std::vector<qaic_perf_stats_entry> ents(p.hdr.count);
+        for (auto &x : ents)
+            x.handle = s.handle(in);
+        p.data = ents.empty() ? 0 : uint64_t(uintptr_t(ents.data()));
+        call(fd, DRM_IOCTL_QAIC_PERF_STATS_BO, place(in, &p, sizeof(p)));
+        break;
+    }
+    case 7: { // DETACH_SLICE_BO
+        qaic_detach_slice d{s.handle(in), in.u8() < 8 ? 1u : 0u};
+        call(fd, DRM_IOCTL_QAIC_DETACH_SLICE_BO, place(in, &d, sizeof(d)));
+        break;
+    }
+    case 8: { // GEM_CLOSE
+        drm_gem_close c{s.handle(in), in.u8() < 8 ? 1u : 0u};
+        call(fd, DRM_IOCTL_GEM_CLOSE, place(in, &c, sizeof(c)));
+        break;
+    }
+    case 9: { // VERSION, with names into the arena's places
+        drm_version v{};
+        v.name_len = in.u8() % 64;
+        v.name = static_cast<char *>(place(in, arena().rw + 2048, 0));
+        call(fd, DRM_IOCTL_VERSION, place(in, &v, sizeof(v)));
+        break;
+    }
+    case 10: { // MANAGE: ACTIVATE, well formed
+        struct {
+            qaic_manage_trans_activate_to_dev a;
+        } buf{};
+        buf.a.hdr = {QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(buf.a)};
+        buf.a.queue_size = 1u << (1 + in.u8() % 8);
+        qaic_manage_msg m{sizeof(buf), 1, uint64_t(uintptr_t(&buf))};
+        if (call(fd, DRM_IOCTL_QAIC_MANAGE, &m) == 0) {
+            qaic_manage_trans_activate_from_dev r;
+            std::memcpy(&r, &buf, sizeof(r));
+            if (r.hdr.type == QAIC_TRANS_ACTIVATE_FROM_DEV)
+                s.dbcs.push_back(r.dbc_id);
+        }
+        break;
+    }
+    case 11: { // MANAGE: DEACTIVATE
+        qaic_manage_trans_deactivate d{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(d)}, s.dbc(in), 0};
+        qaic_manage_msg m{sizeof(d), 1, uint64_t(uintptr_t(&d))};
+        call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
+        break;
+    }
+    case 12: { // MANAGE: raw transactions
+        static uint8_t buf[4096 + 64];
+        uint32_t len = in.u16() % (sizeof(buf) + 1);
+        in.bytes(buf, len);
+        qaic_manage_msg m{in.u8() & 1 ? len : in.u32(), uint32_t(in.u8() % 5), 0};
+        m.data = in.u8() < 16 ? uint64_t(uintptr_t(arena().guard)) : uint64_t(uintptr_t(buf));
+        call(fd, DRM_IOCTL_QAIC_MANAGE, place(in, &m, sizeof(m)));
+        break;
+    }
+    case 13: { // an ioctl number around the driver's
+        uint32_t nr = 0x40 + in.u8() % 24;
+        unsigned long req = _IOC(in.u8() % 4, DRM_IOCTL_BASE, nr, in.u8() % 64);
+        uint8_t arg[64] = {};
+        in.bytes(arg, sizeof(arg));
+        call(fd, req, place(in, arg, sizeof(arg)));
+        break;
+    }
+    }
+}
+
+[[noreturn]] void finding(const char *what, uint64_t value)
+{
+    std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
+    std::abort();
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    Input in{data, size};
+    State s;
+    for (int &fd : s.fd) {
+        fd = qaic_open("sim");
+        if (fd < 0)
+            finding("qaic_open(\"sim\") failed", uint64_t(errno));
+    }
+    for (unsigned i = 0; i < kMaxOps && in.n; ++i)
+        op(s, in);
+    for (int fd : s.fd)
+        if (qaic_close(fd) != 0)
+            finding("qaic_close failed", uint64_t(errno));
+    // Both files closed: what they held is back.
+    host::CardStats st = host::Machine::embedded().stats(0);
+    if (st.dbcs_in_use != 0)
+        finding("DBCs in use after every file closed", st.dbcs_in_use);
+    if (st.bo_bytes != 0)
+        finding("BO memory in use after every file closed", st.bo_bytes);
+    return 0;
+}

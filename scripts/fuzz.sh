@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Runs each libFuzzer target for a bounded time from its seed corpus (fuzz/corpus/NAME, and
+# fuzz/NAME.dict if there is one), the corpus it grows kept in BUILD_DIR/fuzz-corpus/NAME, a
+# crash's input in BUILD_DIR/fuzz-artifacts/. Prints per target its executions, exec/s and
+# coverage (edges), and fails if any target found something.
+#   fuzz.sh BUILD_DIR SECONDS TARGET...
+set -u
+out=$1 seconds=$2
+shift 2
+src=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out/fuzz-artifacts"
+fail=0
+for t in "$@"; do
+    name=$(basename "$t" _fuzz)
+    corpus=$out/fuzz-corpus/$name
+    mkdir -p "$corpus"
+    args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096
+          -artifact_prefix="$out/fuzz-artifacts/$name-")
+    [[ -f $src/fuzz/$name.dict ]] && args+=(-dict="$src/fuzz/$name.dict")
+    echo "# ---- $name: ${seconds}s"
+    log=$out/fuzz-$name.log
+    "$t" "${args[@]}" "$corpus" "$src/fuzz/corpus/$name" >"$log" 2>&1
+    rc=$?
+    runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}')
+    rate=$(grep -E '^stat::average_exec_per_sec:' "$log" | awk '{print $2}')
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | awk '{print $2}')
+    if [[ $rc -ne 0 ]]; then
+        echo "not ok $name: exit $rc; the end of its log ($log):"
+        tail -n 40 "$log" | sed 's/^/#   /'
+        fail=1
+    else
+        echo "ok $name: ${runs:-?} executions, ${rate:-?} exec/s, ${cov:-?} edges"
+    fi
+done
+exit $fail
