@@ -56,8 +56,9 @@ protected:
         return ev;
     }
 
-    // The states every watch starts with: n DBCs, all idle, then the end of them.
-    void expect_idle_states()
+    // The states a watch starts with: each DBC in turn, idle but for `assigned` (1), then the
+    // end of them.
+    void expect_states(int assigned = -1)
     {
         for (int i = 0;; ++i) {
             Ev ev = next();
@@ -67,7 +68,7 @@ protected:
             }
             ASSERT_EQ(ev.action, wire::kEventState);
             EXPECT_EQ(ev.dbc, i);
-            EXPECT_EQ(ev.state, 0);
+            EXPECT_EQ(ev.state, i == assigned ? 1 : 0) << "DBC " << i;
         }
     }
 
@@ -84,7 +85,7 @@ protected:
 
 TEST_F(QaicdWatch, ActivationDeactivationAndTheLastClose)
 {
-    expect_idle_states();
+    expect_states();
     int fd = open_file();
     ASSERT_GE(fd, 0);
     uint32_t id;
@@ -108,13 +109,7 @@ TEST_F(QaicdWatch, ALaterWatchStartsFromTheStatesNow)
     int second;
     ASSERT_EQ(libqaic::daemon_watch(path.c_str(), &second), 0);
     std::swap(watch, second);
-    for (int i = 0;; ++i) {
-        Ev ev = next();
-        if (ev.action == wire::kEventStatesEnd)
-            break;
-        ASSERT_EQ(ev.action, wire::kEventState);
-        EXPECT_EQ(ev.state, ev.dbc == int(id) ? 1 : 0) << "DBC " << ev.dbc;
-    }
+    expect_states(int(id));
     std::swap(watch, second);
     ::close(second);
     ASSERT_EQ(qaic_close(fd), 0);
@@ -124,7 +119,7 @@ TEST_F(QaicdWatch, ALaterWatchStartsFromTheStatesNow)
 // released (0).
 TEST_F(QaicdWatch, SubsystemRestartSteps)
 {
-    expect_idle_states();
+    expect_states();
     int fd = open_file();
     ASSERT_GE(fd, 0);
     uint32_t id;
@@ -139,7 +134,7 @@ TEST_F(QaicdWatch, SubsystemRestartSteps)
 // A reset: the device goes offline, its DBCs are released, and it comes back online.
 TEST_F(QaicdWatch, ResetIsOfflineReleaseOnline)
 {
-    expect_idle_states();
+    expect_states();
     int fd = open_file();
     ASSERT_GE(fd, 0);
     uint32_t id;
@@ -155,7 +150,7 @@ TEST_F(QaicdWatch, ResetIsOfflineReleaseOnline)
 // A watch holds no device file, and its end leaves the daemon as it was.
 TEST_F(QaicdWatch, AWatchHoldsNothing)
 {
-    expect_idle_states();
+    expect_states();
     HostStats before = steady_counts(0, 0);
     ::close(watch);
     watch = -1;
