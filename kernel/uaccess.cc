@@ -56,12 +56,14 @@ ErrorOr<void> transfer(pid_t pid, void *local, uint64_t remote, size_t len, bool
 
 // ---- the fault-fixup copy
 
-// Where a fault inside a copy returns to, and the user range whose faults it answers. A copy
-// made by a signal handler that interrupted another copy nests. Initial-exec TLS: the
-// signal handler must not call into the dynamic TLS allocator (libqaic.so then needs a
-// pointer's worth of static TLS).
+// The user range whose faults the running copy answers (and, without the assembly copy,
+// where such a fault returns to). A copy made by a signal handler that interrupted another
+// copy nests. Initial-exec TLS: the signal handler must not call into the dynamic TLS
+// allocator (libqaic.so then needs a pointer's worth of static TLS).
 struct Fixup {
+#if !defined(__x86_64__)
     sigjmp_buf env;
+#endif
     uintptr_t user_start, user_end;
     Fixup *outer;
 };
@@ -70,12 +72,15 @@ __attribute__((tls_model("initial-exec"))) thread_local Fixup *active_fixup = nu
 struct sigaction saved_segv, saved_bus;
 
 // The copy: the one instruction that may fault on user memory, and whose faults the handler
-// fixes up, as the kernel's exception table lists its user-access instructions. Never the
-// library memcpy: sanitizer runtimes intercept that and would inspect (or report) the bad
-// user address themselves; being assembly, the sanitizers do not instrument it either.
+// fixes up, as the kernel's exception table lists its user-access instructions: it resumes
+// the copy at its fixup, which answers 1 (0: copied). Never the library memcpy: sanitizer
+// runtimes intercept that and would inspect (or report) the bad user address themselves;
+// being assembly, the sanitizers do not instrument it either. Resuming in place rather than
+// jumping back to the caller (siglongjmp) also spares every faulting copy the sanitizers'
+// no-return bookkeeping, which reads /proc/self/maps.
 #if defined(__x86_64__)
-extern "C" void qaic_uaccess_copy(void *dst, const void *src, size_t len);
-extern "C" const char qaic_uaccess_copy_insn[];
+extern "C" int qaic_uaccess_copy(void *dst, const void *src, size_t len);
+extern "C" const char qaic_uaccess_copy_insn[], qaic_uaccess_copy_fixup[];
 asm(R"(
 	.pushsection .text
 	.p2align 4
@@ -88,6 +93,12 @@ qaic_uaccess_copy:
 	.hidden qaic_uaccess_copy_insn
 qaic_uaccess_copy_insn:
 	rep movsb
+	xor %eax, %eax
+	ret
+	.globl qaic_uaccess_copy_fixup
+	.hidden qaic_uaccess_copy_fixup
+qaic_uaccess_copy_fixup:
+	mov $1, %eax
 	ret
 	.size qaic_uaccess_copy, .-qaic_uaccess_copy
 	.popsection
@@ -99,22 +110,40 @@ bool at_copy_insn(const void *ctx)
     auto *uc = static_cast<const ucontext_t *>(ctx);
     return uintptr_t(uc->uc_mcontext.gregs[REG_RIP]) == uintptr_t(qaic_uaccess_copy_insn);
 }
+
+// Returning from the handler resumes the copy at its fixup, with the signal mask of the copy.
+void resume_at_fixup(Fixup *, void *ctx)
+{
+    static_cast<ucontext_t *>(ctx)->uc_mcontext.gregs[REG_RIP] =
+        greg_t(uintptr_t(qaic_uaccess_copy_fixup));
+}
 #else
 // Elsewhere a byte loop in C, whose instructions are not known: any fault of this thread on
 // the copy's user range while it runs is taken for the copy's (weaker: a signal handler's
-// fault there is swallowed too). Port the assembly above to get the instruction check.
-__attribute__((noinline, no_sanitize("address", "thread"))) void qaic_uaccess_copy(
+// fault there is swallowed too), and goes back to the caller's sigsetjmp. Port the assembly
+// above to get the instruction check.
+__attribute__((noinline, no_sanitize("address", "thread"))) int qaic_uaccess_copy(
     void *dst, const void *src, size_t len)
 {
     auto *d = static_cast<volatile unsigned char *>(dst);
     auto *s = static_cast<const volatile unsigned char *>(src);
     while (len--)
         *d++ = *s++;
+    return 0;
 }
 
 bool at_copy_insn(const void *)
 {
     return true;
+}
+
+[[noreturn]] void resume_at_fixup(Fixup *f, void *ctx)
+{
+    // Back to the signal mask of the copy (the kernel, or a sanitizer wrapping this handler,
+    // blocked signals for it): sigsetjmp did not save the mask, which would cost a system
+    // call on every copy, not only on faults.
+    pthread_sigmask(SIG_SETMASK, &static_cast<ucontext_t *>(ctx)->uc_sigmask, nullptr);
+    siglongjmp(f->env, 1);
 }
 #endif
 
@@ -133,11 +162,8 @@ void on_fault(int sig, siginfo_t *info, void *ctx)
 {
     if (Fixup *f = active_fixup; copy_fault(f, info, ctx)) {
         active_fixup = f->outer;
-        // Back to the signal mask of the copy (the kernel, or a sanitizer wrapping this
-        // handler, blocked signals for it): sigsetjmp did not save the mask, which would
-        // cost a system call on every copy, not only on faults.
-        pthread_sigmask(SIG_SETMASK, &static_cast<ucontext_t *>(ctx)->uc_sigmask, nullptr);
-        siglongjmp(f->env, 1);
+        resume_at_fixup(f, ctx);
+        return;
     }
     // Not a user copy: whoever handled the signal before us decides.
     const struct sigaction &old = sig == SIGSEGV ? saved_segv : saved_bus;
@@ -198,13 +224,17 @@ ErrorOr<void> fixup_copy(void *dst, const void *src, size_t len, bool to_user)
     f.user_start = reinterpret_cast<uintptr_t>(to_user ? dst : src);
     f.user_end = f.user_start + len; // range_ok() ruled out wrapping
     f.outer = active_fixup;
+#if !defined(__x86_64__)
     if (sigsetjmp(f.env, 0))
         return Error(-EFAULT); // the handler restored active_fixup
+#endif
     active_fixup = &f;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    qaic_uaccess_copy(dst, src, len);
+    int faulted = qaic_uaccess_copy(dst, src, len);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    active_fixup = f.outer;
+    active_fixup = f.outer; // the handler did so already after a fault
+    if (faulted)
+        return Error(-EFAULT);
     return {};
 }
 
