@@ -3,6 +3,7 @@
 #include "kernel/alloc.h"
 #include "kernel/mm.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <memory>
 #include <sys/mman.h>
@@ -54,6 +55,14 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
     size &= ~(block - 1);
     if (size == 0)
         return kernel::Error(-EINVAL);
+    uint64_t pages = size >> kPageShift;
+    std::vector<FreeBlocks> free;
+    std::unique_ptr<PagePool> pool;
+    TRY(kernel::try_alloc([&] {
+        free.resize(kMaxOrder + 1);
+        for (unsigned o = 0; o <= kMaxOrder; ++o)
+            free[o].bits.resize(((pages >> o) + 63) / 64);
+    }));
     if (kernel::alloc_should_fail())
         return kernel::Error(-ENOMEM);
     void *base = reserve(nullptr, size);
@@ -63,14 +72,23 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
         munmap(base, size);
         return claimed.error();
     }
-    return std::unique_ptr<PagePool>(new PagePool(static_cast<uint8_t *>(base), size));
+    auto made = kernel::try_alloc(
+        [&] { pool.reset(new PagePool(static_cast<uint8_t *>(base), size, std::move(free))); });
+    if (made.is_error()) {
+        kernel::release_kernel_range(base);
+        munmap(base, size);
+        return made.error();
+    }
+    return pool;
 }
 
-PagePool::PagePool(uint8_t *base, uint64_t size) : base_(base), size_(size)
+PagePool::PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free)
+    : base_(base), size_(size), free_(std::move(free))
 {
-    for (uint64_t page = 0; page < (size >> kPageShift); page += uint64_t(1) << kMaxOrder)
-        free_[kMaxOrder].insert(page);
-    free_pages_ = size >> kPageShift;
+    uint64_t pages = size >> kPageShift;
+    for (uint64_t page = 0; page < pages; page += uint64_t(1) << kMaxOrder)
+        mark_free(kMaxOrder, page);
+    free_pages_ = pages;
 }
 
 PagePool::~PagePool()
@@ -85,19 +103,44 @@ uint64_t PagePool::free_bytes() const
     return free_pages_ << kPageShift;
 }
 
-// Takes a free block of exactly `order`, splitting a larger one if needed.
+void PagePool::mark_free(unsigned order, uint64_t page)
+{
+    FreeBlocks &f = free_[order];
+    uint64_t block = page >> order;
+    f.bits[block / 64] |= uint64_t(1) << (block % 64);
+    f.first_word = std::min<size_t>(f.first_word, block / 64);
+    ++f.count;
+}
+
+// Whether the block at page was free (it is taken now).
+bool PagePool::take_if_free(unsigned order, uint64_t page)
+{
+    FreeBlocks &f = free_[order];
+    uint64_t block = page >> order, bit = uint64_t(1) << (block % 64);
+    if (!(f.bits[block / 64] & bit))
+        return false;
+    f.bits[block / 64] &= ~bit;
+    --f.count;
+    return true;
+}
+
+// Takes a free block of exactly `order`, splitting a larger one if needed: the lowest one
+// of the smallest order that has one.
 bool PagePool::take_block(unsigned order, uint64_t *page)
 {
     unsigned o = order;
-    while (o <= kMaxOrder && free_[o].empty())
+    while (o <= kMaxOrder && free_[o].count == 0)
         ++o;
     if (o > kMaxOrder)
         return false;
-    uint64_t p = *free_[o].begin();
-    free_[o].erase(free_[o].begin());
+    FreeBlocks &f = free_[o];
+    while (f.bits[f.first_word] == 0) // count > 0: a set bit lies ahead
+        ++f.first_word;
+    uint64_t p = (uint64_t(f.first_word) * 64 + unsigned(__builtin_ctzll(f.bits[f.first_word]))) << o;
+    take_if_free(o, p);
     while (o > order) { // keep the lower half, free the upper
         --o;
-        free_[o].insert(p + (uint64_t(1) << o));
+        mark_free(o, p + (uint64_t(1) << o));
     }
     free_pages_ -= uint64_t(1) << order;
     *page = p;
@@ -108,16 +151,11 @@ bool PagePool::take_block(unsigned order, uint64_t *page)
 void PagePool::give_block(uint64_t page, unsigned order)
 {
     free_pages_ += uint64_t(1) << order;
-    while (order < kMaxOrder) {
-        uint64_t buddy = page ^ (uint64_t(1) << order);
-        auto it = free_[order].find(buddy);
-        if (it == free_[order].end())
-            break;
-        free_[order].erase(it);
+    while (order < kMaxOrder && take_if_free(order, page ^ (uint64_t(1) << order))) {
         page &= ~(uint64_t(1) << order);
         ++order;
     }
-    free_[order].insert(page);
+    mark_free(order, page);
 }
 
 kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::take_chunks(uint64_t bytes,

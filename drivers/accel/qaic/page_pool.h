@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <vector>
 
 namespace qaic {
@@ -80,16 +79,27 @@ public:
     uint64_t free_bytes() const;
 
 private:
-    PagePool(uint8_t *base, uint64_t size);
+    // Free blocks of one order, as a bitmap by block number: freeing never allocates (a free
+    // path that could fail under memory pressure could not give memory back), and the lowest
+    // free block is found first.
+    struct FreeBlocks {
+        std::vector<uint64_t> bits;
+        size_t first_word = 0; // no free block below this word
+        uint64_t count = 0;
+    };
+
+    PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free);
     kernel::ErrorOr<std::vector<Chunk>> take_chunks(uint64_t bytes, unsigned max_order);
     void give_chunks(const std::vector<Chunk> &chunks);
     bool take_block(unsigned order, uint64_t *page);
     void give_block(uint64_t page, unsigned order);
+    void mark_free(unsigned order, uint64_t page);
+    bool take_if_free(unsigned order, uint64_t page);
 
     uint8_t *base_;
     uint64_t size_;
     mutable std::mutex lock_;
-    std::set<uint64_t> free_[kMaxOrder + 1]; // free blocks by order, as page numbers
+    std::vector<FreeBlocks> free_; // by order, 0 to kMaxOrder
     uint64_t free_pages_ = 0;
 };
 
