@@ -45,10 +45,15 @@ struct Machine::Slot {
         aic100::CardConfig cfg;
         if (opts.ddr_size)
             cfg.ddr_size = opts.ddr_size;
-        std::unique_ptr<aic100::SimPciDev> dev;
-        TRY(kernel::try_alloc([&] { dev = std::make_unique<aic100::SimPciDev>(cfg); }));
-        qdev = TRY(qaic::probe(*dev, opts.bo_memory, [this](const accel::Uevent &ev) { uevent(ev); }));
-        pci = std::move(dev);
+        // The PCI core's call of probe: whatever it throws (probe undoes what it set up) is
+        // an errno here, as a probe's failure is to the kernel's.
+        try {
+            auto dev = std::make_unique<aic100::SimPciDev>(cfg);
+            qdev = TRY(qaic::probe(*dev, opts.bo_memory, [this](const accel::Uevent &ev) { uevent(ev); }));
+            pci = std::move(dev);
+        } catch (...) {
+            return kernel::Error(kernel::errno_of_exception("probe"));
+        }
         return {};
     }
 

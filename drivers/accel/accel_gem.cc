@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // GEM objects, their fake mmap offsets, and the mappings of them (VMAs).
 #include "drivers/accel/accel.h"
+#include "kernel/alloc.h"
 #include "kernel/locked.h"
 #include "kernel/mm.h"
 
@@ -71,8 +72,10 @@ using MappingTable = std::map<uintptr_t, Mapping>; // by start address, never ov
 // the address space agree for every other caller.
 kernel::Locked<MappingTable> &mappings()
 {
-    // Never destroyed: mappings may outlive static destructors at exit.
-    static auto *m = new kernel::Locked<MappingTable>();
+    // Never destroyed: mappings may outlive static destructors at exit. In static storage:
+    // an empty table allocates nothing, so the first mmap cannot fail making it.
+    alignas(kernel::Locked<MappingTable>) static unsigned char storage[sizeof(kernel::Locked<MappingTable>)];
+    static auto *m = new (storage) kernel::Locked<MappingTable>();
     return *m;
 }
 
@@ -147,7 +150,7 @@ ErrorOr<MmapSource> mmap_source(File &file, uint64_t offset, uint64_t len)
     return MmapSource{std::move(target.obj), where.fd, where.offset};
 }
 
-ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
+static ErrorOr<void *> do_mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
 {
     if (len == 0 || (flags & MAP_TYPE) != MAP_SHARED)
         return Error(-EINVAL);
@@ -202,7 +205,7 @@ ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::R
     });
 }
 
-ErrorOr<void> munmap(void *addr, size_t len)
+static ErrorOr<void> do_munmap(void *addr, size_t len)
 {
     auto start = reinterpret_cast<uintptr_t>(addr);
     auto aligned_len = kernel::page_align(len);
@@ -223,6 +226,26 @@ ErrorOr<void> munmap(void *addr, size_t len)
         carve(m, start, end, gone, spare);
         return {};
     });
+}
+
+// The entries: an exception is a failure the path did not answer itself, an errno here (the
+// last line of defence, as for ioctls). Both leave the table as it was when they throw.
+ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
+{
+    try {
+        return do_mmap(file, addr, len, prot, flags, offset);
+    } catch (...) {
+        return Error(kernel::errno_of_exception("mmap"));
+    }
+}
+
+ErrorOr<void> munmap(void *addr, size_t len)
+{
+    try {
+        return do_munmap(addr, len);
+    } catch (...) {
+        return Error(kernel::errno_of_exception("munmap"));
+    }
 }
 
 } // namespace accel
