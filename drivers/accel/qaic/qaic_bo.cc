@@ -3,6 +3,7 @@
 // a DBC's BOs.
 #include "drivers/accel/qaic/qaic.h"
 #include "drivers/accel/qaic/qaic_slice.h"
+#include "kernel/alloc.h"
 #include "kernel/mm.h"
 
 #include <cstdio>
@@ -162,14 +163,26 @@ ErrorOr<void> attach_slice_bo_ioctl(accel::File &file, void *data)
     if (elems > dbc.nelem - 1)
         return Error(-ENOSPC);
 
+    // Everything that allocates comes before the BO changes: the DBC's list node, then the
+    // slices (encoded from the DMA addresses, so after the mapping, which failing undoes).
+    std::list<RefPtr<Bo>> node;
+    TRY(kernel::try_alloc([&] { node.push_back(bo); }));
     TRY(bo->dma_map(hdr.dir));
-    bo->slices.reserve(entries.size());
-    for (const qaic_attach_slice_entry &e : entries)
-        bo->slices.push_back({e, encode_slice(e, hdr.dir, slice_sg(bo->sgt(), e.offset, e.size))});
+    std::vector<Slice> slices;
+    auto encoded = kernel::try_alloc([&] {
+        slices.reserve(entries.size());
+        for (const qaic_attach_slice_entry &e : entries)
+            slices.push_back({e, encode_slice(e, hdr.dir, slice_sg(bo->sgt(), e.offset, e.size))});
+    });
+    if (encoded.is_error()) {
+        bo->dma_unmap();
+        return encoded.error();
+    }
+    bo->slices = std::move(slices);
     bo->total_elems = elems;
     bo->dbc_id = hdr.dbc_id;
     bo->sliced = true;
-    dbc.bos.push_back(bo);
+    dbc.bos.splice(dbc.bos.end(), node);
     return {};
 }
 
