@@ -130,6 +130,21 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
     auto timeout = std::chrono::milliseconds(qdev_.params.control_resp_timeout_ms);
     Waiter w;
     uint32_t seq;
+    // The table entries this message may need, made before it goes: once the device has it,
+    // nothing may fail for memory (an answer nobody waits for, or a late answer lost, would
+    // leave the device running what the caller was told failed).
+    decltype(waiters_)::node_type waiter_node;
+    decltype(late_)::node_type late_node;
+    TRY(kernel::try_alloc([&] {
+        decltype(waiters_) w1;
+        decltype(late_) l1;
+        w1.try_emplace(0);
+        waiter_node = w1.extract(w1.begin());
+        if (late) {
+            l1.try_emplace(0);
+            late_node = l1.extract(l1.begin());
+        }
+    }));
     // A reset whose interrupt was lost is found here, before the message goes nowhere.
     TRY(check_device());
     {
@@ -162,7 +177,9 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
                     msg.data(), msg.size());
         h2d_tail_ = (h2d_tail_ + 1) % rings_.nelem;
-        waiters_[seq] = &w;
+        waiter_node.key() = seq;
+        waiter_node.mapped() = &w;
+        waiters_.insert(std::move(waiter_node));
         if (epoch)
             *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
@@ -174,8 +191,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         std::unique_lock lk(lock_);
         if (!w.done) {
             waiters_.erase(seq);
-            if (late)
-                late_[seq] = std::move(late);
+            if (late) {
+                late_node.key() = seq;
+                late_node.mapped() = std::move(late);
+                late_.insert(std::move(late_node));
+            }
             lk.unlock();
             // Silence may mean a reset or a removal whose interrupt was lost.
             TRY(check_device());
@@ -457,7 +477,7 @@ bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
 ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
 {
     QaicDevice &qdev = ctx.qdev;
-    std::vector<uint32_t> offsets = TRY(check_response(rsp, qdev.ctrl.crc_required()));
+    ResponseTrans offsets = TRY(check_response(rsp, qdev.ctrl.crc_required()));
     bool cont = false;
     int err = 0, refused = 0;
     auto fail = [&](int e) {
@@ -655,7 +675,10 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     if (first.count() == 0)
         return Error(-EINVAL);
 
+    // What decoding the answers needs, made before the device acts on the message.
     Answers out;
+    TRY(kernel::try_reserve(out.bytes, QAIC_MANAGE_MAX_MSG_LENGTH));
+    TRY(kernel::try_reserve(qdev.lost_rings, qdev.lost_rings.size() + ctx->queues.size()));
     ControlChannel::LateAnswer late;
     if (ctx->changes_dbcs())
         late = [ctx](ErrorOr<std::vector<uint8_t>> answer) { late_answer(*ctx, std::move(answer)); };

@@ -81,7 +81,7 @@ ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
     WireTransHdr h{QAIC_TRANS_STATUS_TO_DEV, sizeof(WireTransHdr)};
     TRY(msg.add(&h, sizeof(h)));
     std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(msg.take()));
-    std::vector<uint32_t> offs = TRY(check_response(rsp, false));
+    ResponseTrans offs = TRY(check_response(rsp, false));
     WireStatusFromDev s{};
     if (offs.size() != 1)
         return Error(-EIO);

@@ -89,7 +89,7 @@ void frame_message(std::vector<uint8_t> &msg, uint32_t seq, bool crc)
     }
 }
 
-kernel::ErrorOr<std::vector<uint32_t>> check_response(const std::vector<uint8_t> &rsp, bool crc)
+kernel::ErrorOr<ResponseTrans> check_response(const std::vector<uint8_t> &rsp, bool crc)
 {
     if (rsp.size() < sizeof(aic100::WireMsgHdr))
         return kernel::Error(-EIO);
@@ -98,15 +98,15 @@ kernel::ErrorOr<std::vector<uint32_t>> check_response(const std::vector<uint8_t>
         return kernel::Error(-EIO);
     if (crc && h.crc32 != aic100::wire_crc(rsp.data(), h.len))
         return kernel::Error(-EPIPE);
-    std::vector<uint32_t> offsets;
+    ResponseTrans offsets;
     uint32_t pos = sizeof(h);
     for (uint32_t i = 0; i < h.count; ++i) {
-        if (h.len - pos < sizeof(aic100::WireTransHdr))
+        if (h.len - pos < sizeof(aic100::WireTransHdr) || offsets.count == offsets.offsets.size())
             return kernel::Error(-EIO);
         auto th = load<aic100::WireTransHdr>(rsp.data() + pos);
         if (th.len < sizeof(th) || th.len > h.len - pos)
             return kernel::Error(-EIO);
-        offsets.push_back(pos);
+        offsets.offsets[offsets.count++] = pos;
         pos += th.len;
     }
     if (pos != h.len)

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <drm/qaic_accel.h>
+#include <array>
 #include <vector>
 
 namespace qaic {
@@ -32,10 +33,22 @@ kernel::ErrorOr<std::vector<UserTrans>> parse_user_trans(const std::vector<uint8
 // Fills a wire message's header: magic, sequence number, len, and the CRC when crc is set.
 void frame_message(std::vector<uint8_t> &msg, uint32_t seq, bool crc);
 
+// Where each transaction of a response message starts. Fixed capacity (a slot holds no more
+// transactions): once the device acted on a message, reading its answer must not fail for
+// memory.
+struct ResponseTrans {
+    std::array<uint32_t, aic100::kCtrlSlotSize / sizeof(aic100::WireTransHdr)> offsets;
+    uint32_t count = 0;
+    const uint32_t *begin() const { return offsets.data(); }
+    const uint32_t *end() const { return offsets.data() + count; }
+    size_t size() const { return count; }
+    uint32_t operator[](size_t i) const { return offsets[i]; }
+};
+
 // Checks a response message: length within the slot and matching its header, magic, and the
 // CRC when required (-EPIPE); each transaction within bounds (-EIO). Returns the
-// transactions' offsets.
-kernel::ErrorOr<std::vector<uint32_t>> check_response(const std::vector<uint8_t> &rsp, bool crc);
+// transactions' offsets. Allocates nothing.
+kernel::ErrorOr<ResponseTrans> check_response(const std::vector<uint8_t> &rsp, bool crc);
 
 // A wire message under construction.
 class WireMsg {
