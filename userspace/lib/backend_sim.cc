@@ -6,10 +6,16 @@
 #ifdef CONFIG_QAIC_SIM
 #include "drivers/accel/accel.h"
 #include "host/machine.h"
+#include "kernel/alloc.h"
+#include "qaic/qaic_sim.h"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <string>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <vector>
 
 namespace libqaic {
 namespace {
@@ -17,6 +23,95 @@ namespace {
 host::Machine &machine()
 {
     return host::Machine::embedded();
+}
+
+// ---- the allocation-failure sweep (set_alloc_failure_sweep)
+
+// Set before the first open, read-only afterwards.
+void (*sweep_finding)(const char *what) = nullptr;
+
+// What a call that failed must leave as it was: the memory and DBCs the driver holds, and
+// per DBC the card's state, ring size and elements taken (executed or queued, which the
+// card's progress does not change). A card probed by a failed open stays (the device is
+// there whether an open of it works or not).
+using CardView = std::vector<std::pair<std::string, unsigned long long>>;
+
+CardView card_view()
+{
+    host::CardStats st = machine().stats(0);
+    CardView v{{"probed", st.minor >= 0}, {"bo_bytes", st.bo_bytes}, {"dbcs_in_use", st.dbcs_in_use}};
+    for (int dbc = 0, n = machine().num_dbc(0); dbc < n; ++dbc) {
+        qaic_sim_dbc_status d{};
+        if (machine().dbc_status(0, unsigned(dbc), &d) != 0)
+            continue;
+        std::string name = "dbc" + std::to_string(dbc);
+        v.push_back({name + " state", d.state});
+        v.push_back({name + " nelem", d.nelem});
+        v.push_back({name + " taken", d.elements + d.queue_level});
+    }
+    return v;
+}
+
+// "name before -> after" for each entry that differs.
+std::string changes(const CardView &before, const CardView &after)
+{
+    std::string s;
+    for (size_t i = 0; i < before.size() && i < after.size(); ++i)
+        if (before[i] != after[i])
+            s += (s.empty() ? "" : ", ") + before[i].first + " " + std::to_string(before[i].second) +
+                 " -> " + std::to_string(after[i].second);
+    return s;
+}
+
+void sweep_report(const char *what, unsigned nth, const std::string &problem)
+{
+    std::string msg = std::string(what) + ": allocation " + std::to_string(nth) +
+                      " made to fail: " + problem;
+    sweep_finding(msg.c_str());
+}
+
+// Calls of the sweep running, and started so far: the card is compared only across a call
+// that ran alone (another thread's calls change it meanwhile).
+std::atomic<unsigned> sweep_running{0};
+std::atomic<uint64_t> sweep_started{0};
+
+// Runs call (a result >= 0 or a negative errno) as the sweep does, or once when it is off.
+template <typename F> int sweep(const char *what, F &&call)
+{
+    if (!sweep_finding)
+        return call();
+    sweep_running.fetch_add(1);
+    struct Done {
+        ~Done() { sweep_running.fetch_sub(1); }
+    } done;
+    for (unsigned nth = 1;; ++nth) {
+        uint64_t started = sweep_started.fetch_add(1) + 1;
+        CardView before = card_view();
+        int ret;
+        bool fired;
+        try {
+            kernel::FailNthAlloc inject(nth);
+            ret = call();
+            fired = inject.fired();
+        } catch (...) {
+            sweep_report(what, nth, "an exception crossed the entry");
+            throw;
+        }
+        if (!fired || ret >= 0)
+            return ret; // no allocation failed, or the call absorbed the failure
+        if (ret != -ENOMEM)
+            sweep_report(what, nth, "answered errno " + std::to_string(-ret) + ", not ENOMEM");
+        else if (CardView after = card_view(); before[0].second && after != before &&
+                 sweep_running.load() == 1 && sweep_started.load() == started)
+            sweep_report(what, nth, "answered ENOMEM but changed " + changes(before, after));
+    }
+}
+
+std::string ioctl_name(unsigned long request)
+{
+    char name[32];
+    std::snprintf(name, sizeof(name), "ioctl 0x%lx", request);
+    return name;
 }
 
 // An open of the simulated card. The fd is an eventfd: a real, unique descriptor.
@@ -33,7 +128,9 @@ public:
     void disown_fd() override { fd_ = -1; }
     int ioctl(unsigned long request, void *arg) override
     {
-        return accel::ioctl(*file_, request, kernel::UserPtr<void>(uintptr_t(arg)));
+        return sweep(ioctl_name(request).c_str(), [&] {
+            return accel::ioctl(*file_, request, kernel::UserPtr<void>(uintptr_t(arg)));
+        });
     }
     void *mmap(void *addr, size_t len, int prot, int flags, off_t offset, int *err) override
     {
@@ -41,12 +138,15 @@ public:
             *err = -EINVAL;
             return nullptr;
         }
-        auto r = accel::mmap(*file_, addr, len, prot, flags, uint64_t(offset));
-        if (r.is_error()) {
-            *err = r.code();
-            return nullptr;
-        }
-        return r.value();
+        void *p = nullptr;
+        *err = sweep("mmap", [&] {
+            auto r = accel::mmap(*file_, addr, len, prot, flags, uint64_t(offset));
+            if (r.is_error())
+                return r.code();
+            p = r.value();
+            return 0;
+        });
+        return *err ? nullptr : p;
     }
     int sim_inject(unsigned fault, unsigned arg0, unsigned arg1) override
     {
@@ -67,14 +167,26 @@ private:
 
 int open_sim(std::unique_ptr<OpenFile> *out)
 {
-    auto file = machine().open(0);
-    if (file.is_error())
-        return file.code();
+    kernel::RefPtr<accel::File> opened;
+    int ret = sweep("open", [&] {
+        auto file = machine().open(0);
+        if (file.is_error())
+            return file.code();
+        opened = file.release_value();
+        return 0;
+    });
+    if (ret < 0)
+        return ret;
     int fd = eventfd(0, EFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    *out = std::make_unique<SimFile>(fd, file.release_value());
+    *out = std::make_unique<SimFile>(fd, std::move(opened));
     return 0;
+}
+
+void set_alloc_failure_sweep(void (*finding)(const char *what))
+{
+    sweep_finding = finding;
 }
 
 int sim_replug()
@@ -115,6 +227,7 @@ bool sim_munmap(void *, size_t, int *)
 {
     return false;
 }
+void set_alloc_failure_sweep(void (*)(const char *)) {}
 } // namespace libqaic
 
 #endif
