@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/iommu.h"
+#include "kernel/alloc.h"
+
+#include <memory>
+#include <new>
 
 namespace aic100 {
 namespace {
@@ -45,7 +49,12 @@ kernel::ErrorOr<uint64_t> Iommu::map(void *host, uint64_t len, uint8_t perm)
                 start = next->first + round_up(offset_of(nm) + nm->len) + kGuard;
                 continue;
             }
-            map_.emplace(start, new Mapping{host, len, perm});
+            // Out of memory is -ENOMEM, with nothing mapped or leaked: the driver unwinds
+            // the entries it mapped before.
+            std::unique_ptr<Mapping> m(new (std::nothrow) Mapping{host, len, perm});
+            if (!m || kernel::try_alloc([&] { map_.emplace(start, m.get()); }).is_error())
+                return kernel::Error(-ENOMEM);
+            m.release();
             cursor_ = start + span;
             return start + offset;
         }

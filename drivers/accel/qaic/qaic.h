@@ -285,8 +285,8 @@ public:
     void dbc_start(Dbc &dbc);
     // Takes every job off a DBC and finishes them with err. Caller holds dbc.lock; the jobs
     // are returned to be finished outside it with finish_jobs().
-    std::vector<RefPtr<Job>> dbc_stop(Dbc &dbc);
-    static void finish_jobs(std::vector<RefPtr<Job>> &jobs, int err);
+    JobList dbc_stop(Dbc &dbc);
+    static void finish_jobs(JobList &jobs, int err);
     // A DBC's MSI (or a poll): drains its responses and finishes the jobs they complete.
     void dbc_irq(unsigned id);
     // Hang recovery: soft-resets the DBC, its jobs fail (-ETIMEDOUT for the hung one, -EIO

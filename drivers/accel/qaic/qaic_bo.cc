@@ -227,7 +227,7 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
     kernel::DmaCoherent queue;
     {
         std::lock_guard fin(dbc.finish_lock);
-        std::vector<RefPtr<Job>> jobs;
+        JobList jobs;
         {
             std::lock_guard lk(dbc.lock);
             jobs = dbc_stop(dbc);

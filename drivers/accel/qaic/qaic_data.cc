@@ -193,9 +193,9 @@ void QaicDevice::dbc_start(Dbc &dbc)
     dbc.sched = std::make_unique<DbcScheduler>(*dbc.ring, g_clock, params.sched_queue_depth);
 }
 
-std::vector<RefPtr<Job>> QaicDevice::dbc_stop(Dbc &dbc)
+JobList QaicDevice::dbc_stop(Dbc &dbc)
 {
-    std::vector<RefPtr<Job>> jobs;
+    JobList jobs;
     if (dbc.sched)
         jobs = dbc.sched->take_all();
     dbc.sched.reset();
@@ -206,10 +206,10 @@ std::vector<RefPtr<Job>> QaicDevice::dbc_stop(Dbc &dbc)
 
 // A job is done: its BO may be queued again, then waiters learn the status. A job whose
 // device work failed reports -EIO: nothing completes silently with lost data.
-void QaicDevice::finish_jobs(std::vector<RefPtr<Job>> &jobs, int err)
+void QaicDevice::finish_jobs(JobList &jobs, int err)
 {
     auto now = Clock::now();
-    for (RefPtr<Job> &job : jobs) {
+    while (RefPtr<Job> job = jobs.pop_front()) {
         int status = err ? err : job->first_error ? -EIO : 0;
         // A job ended without a completion (recovery, release) ends now; one that never
         // reached the ring counts as reaching it now: its latencies stay real durations.
@@ -232,7 +232,7 @@ void QaicDevice::dbc_irq(unsigned id)
 {
     Dbc &dbc = *dbcs[id];
     std::lock_guard fin(dbc.finish_lock);
-    std::vector<RefPtr<Job>> done;
+    JobList done;
     {
         std::lock_guard lk(dbc.lock);
         if (!dbc.in_use || !dbc.sched)
@@ -248,8 +248,8 @@ void QaicDevice::dbc_irq(unsigned id)
             return;
         while (dbc.rsp_head != tail) {
             DbcRsp r = rsp[dbc.rsp_head];
-            auto finished = dbc.sched->complete(r.req_id, r.status);
-            done.insert(done.end(), finished.begin(), finished.end());
+            if (RefPtr<Job> finished = dbc.sched->complete(r.req_id, r.status))
+                done.push_back(std::move(finished));
             dbc.rsp_head = (dbc.rsp_head + 1) % dbc.nelem;
         }
         dbc.update_busy();
@@ -261,7 +261,7 @@ void QaicDevice::dbc_irq(unsigned id)
 void QaicDevice::dbc_recover(Dbc &dbc)
 {
     std::lock_guard fin(dbc.finish_lock);
-    std::vector<RefPtr<Job>> jobs;
+    JobList jobs;
     {
         std::lock_guard lk(dbc.lock);
         if (!dbc.in_use || !dbc.sched || !dbc.sched->hung(std::chrono::milliseconds(
@@ -275,10 +275,10 @@ void QaicDevice::dbc_recover(Dbc &dbc)
         dbc.req_tail = dbc.rsp_head = 0;
     }
     // The oldest job is the one that hung; the others never got their turn.
-    std::vector<RefPtr<Job>> hung(jobs.begin(), jobs.begin() + 1);
-    std::vector<RefPtr<Job>> rest(jobs.begin() + 1, jobs.end());
+    JobList hung;
+    hung.push_back(jobs.pop_front());
     finish_jobs(hung, -ETIMEDOUT);
-    finish_jobs(rest, -EIO);
+    finish_jobs(jobs, -EIO);
 }
 
 // One thread per device: in polling mode it drains every DBC each poll interval; always, at

@@ -290,7 +290,7 @@ void remove(QaicDevice &qdev)
     // Nor in WAIT_BO: every job fails with -ENODEV before unplug waits for ioctls.
     for (auto &dbc : qdev.dbcs) {
         std::lock_guard fin(dbc->finish_lock);
-        std::vector<RefPtr<Job>> jobs;
+        JobList jobs;
         {
             std::lock_guard lk(dbc->lock);
             if (dbc->sched)

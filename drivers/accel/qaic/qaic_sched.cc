@@ -3,6 +3,55 @@
 
 namespace qaic {
 
+// ---------------------------------------------------------------------------- JobList
+
+void JobList::push_back(kernel::RefPtr<Job> job)
+{
+    Job *raw = job.get();
+    if (tail_)
+        tail_->next = std::move(job);
+    else
+        head_ = std::move(job);
+    tail_ = raw;
+    ++size_;
+}
+
+kernel::RefPtr<Job> JobList::pop_front()
+{
+    kernel::RefPtr<Job> job = std::move(head_);
+    if (!job)
+        return job;
+    head_ = std::move(job->next);
+    if (!head_)
+        tail_ = nullptr;
+    --size_;
+    return job;
+}
+
+void JobList::splice_back(JobList &other)
+{
+    if (other.empty())
+        return;
+    Job *other_tail = other.tail_;
+    if (tail_)
+        tail_->next = std::move(other.head_);
+    else
+        head_ = std::move(other.head_);
+    tail_ = other_tail;
+    size_ += other.size_;
+    other.tail_ = nullptr;
+    other.size_ = 0;
+}
+
+// Unlinks one job at a time: a long list is not released by recursion.
+void JobList::clear()
+{
+    while (!empty())
+        (void)pop_front();
+}
+
+// ---------------------------------------------------------------------------- DbcScheduler
+
 // Writes a job's elements to the ring; the job is already tracked in ring_jobs_.
 void DbcScheduler::write(Job &job, bool ring_was_idle)
 {
@@ -13,11 +62,12 @@ void DbcScheduler::write(Job &job, bool ring_was_idle)
         last_progress_ = job.submitted; // an idle ring starts its hang clock now
 }
 
-void DbcScheduler::push(const kernel::RefPtr<Job> &job)
+void DbcScheduler::push(kernel::RefPtr<Job> job)
 {
     bool idle = ring_jobs_.empty();
-    ring_jobs_.push_back(job);
-    write(*job, idle);
+    Job &j = *job;
+    ring_jobs_.push_back(std::move(job));
+    write(j, idle);
 }
 
 kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>> &jobs)
@@ -32,15 +82,6 @@ kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>
     if (queue_.size() + (jobs.size() - direct) > max_queued_)
         return kernel::Error(-EAGAIN);
 
-    // The bookkeeping grows first: when memory runs out, nothing has reached the ring.
-    size_t in_flight = ring_jobs_.size();
-    auto to_ring = jobs.begin() + ptrdiff_t(direct);
-    TRY(kernel::try_append(ring_jobs_, jobs.begin(), to_ring));
-    if (auto r = kernel::try_append(queue_, to_ring, jobs.end()); r.is_error()) {
-        ring_jobs_.resize(in_flight);
-        return r;
-    }
-
     for (const auto &job : jobs) {
         job->req_id = next_req_id_++;
         for (aic100::DbcReq &r : job->reqs) {
@@ -48,8 +89,12 @@ kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>
             r.seq_id = uint8_t(job->req_id);
         }
     }
-    for (size_t i = 0; i < direct; ++i)
-        write(*jobs[i], in_flight == 0 && i == 0);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        if (i < direct)
+            push(jobs[i]);
+        else
+            queue_.push_back(jobs[i]);
+    }
     if (direct)
         ring_.ring_doorbell();
     return {};
@@ -59,40 +104,36 @@ bool DbcScheduler::refill()
 {
     bool moved = false;
     while (!queue_.empty() && queue_.front()->reqs.size() <= ring_.ring_free()) {
-        push(queue_.front());
-        queue_.pop_front();
+        push(queue_.pop_front());
         moved = true;
     }
     return moved;
 }
 
-std::vector<kernel::RefPtr<Job>> DbcScheduler::complete(uint16_t req_id, uint16_t status)
+kernel::RefPtr<Job> DbcScheduler::complete(uint16_t req_id, uint16_t status)
 {
-    std::vector<kernel::RefPtr<Job>> done;
     // Responses arrive in ring order, so the job is the oldest in flight; a stray req_id
     // (a device bug) is ignored rather than completing the wrong job.
-    if (ring_jobs_.empty() || ring_jobs_.front()->req_id != req_id)
-        return done;
-    auto &job = ring_jobs_.front();
+    Job *job = ring_jobs_.front();
+    if (!job || job->req_id != req_id)
+        return nullptr;
     last_progress_ = clock_.now();
     if (status && !job->first_error)
         job->first_error = status;
-    if (++job->slices_done == job->slices) {
-        job->completed = last_progress_;
-        done.push_back(job);
-        ring_jobs_.pop_front();
-        if (refill())
-            ring_.ring_doorbell();
-    }
+    if (++job->slices_done != job->slices)
+        return nullptr;
+    job->completed = last_progress_;
+    kernel::RefPtr<Job> done = ring_jobs_.pop_front();
+    if (refill())
+        ring_.ring_doorbell();
     return done;
 }
 
-std::vector<kernel::RefPtr<Job>> DbcScheduler::take_all()
+JobList DbcScheduler::take_all()
 {
-    std::vector<kernel::RefPtr<Job>> all(ring_jobs_.begin(), ring_jobs_.end());
-    all.insert(all.end(), queue_.begin(), queue_.end());
-    ring_jobs_.clear();
-    queue_.clear();
+    JobList all;
+    all.splice_back(ring_jobs_);
+    all.splice_back(queue_);
     return all;
 }
 

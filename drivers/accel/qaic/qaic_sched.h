@@ -13,7 +13,6 @@
 #include "kernel/wait.h"
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 namespace qaic {
@@ -37,6 +36,37 @@ struct Job : kernel::RefCounted {
     // PERF_STATS.
     kernel::Clock::time_point received, submitted, completed;
     uint32_t queue_level_before = 0;
+    // The next job of the one JobList this job is on (ring, queue, or finished).
+    kernel::RefPtr<Job> next;
+};
+
+// Jobs linked through Job::next, in order. Moving jobs between lists allocates nothing: the
+// interrupt handler, recovery and teardown move them, and none of those may fail for memory.
+class JobList {
+public:
+    JobList() = default;
+    JobList(JobList &&other) noexcept { splice_back(other); }
+    JobList &operator=(JobList &&other) noexcept
+    {
+        clear();
+        splice_back(other);
+        return *this;
+    }
+    ~JobList() { clear(); }
+
+    bool empty() const { return !head_; }
+    size_t size() const { return size_; }
+    Job *front() const { return head_.get(); }
+    void push_back(kernel::RefPtr<Job> job);
+    kernel::RefPtr<Job> pop_front();
+    // Moves every job of other to the end of this list.
+    void splice_back(JobList &other);
+    void clear();
+
+private:
+    kernel::RefPtr<Job> head_;
+    Job *tail_ = nullptr;
+    size_t size_ = 0;
 };
 
 // What the scheduler drives: a request ring.
@@ -64,17 +94,17 @@ public:
     {
     }
 
-    // Takes all jobs or none: -EAGAIN when they would overflow the software queue, -ENOMEM
-    // when its bookkeeping cannot grow. Jobs get consecutive req_ids; those that fit go to
-    // the ring at once, with one doorbell.
+    // Takes all jobs or none: -EAGAIN when they would overflow the software queue. Jobs get
+    // consecutive req_ids; those that fit go to the ring at once, with one doorbell.
     kernel::ErrorOr<void> submit(const std::vector<kernel::RefPtr<Job>> &jobs);
 
-    // One response from the device. Returns the jobs it finished (all slices completed, or
-    // an unknown req_id: none); refills the ring from the queue.
-    std::vector<kernel::RefPtr<Job>> complete(uint16_t req_id, uint16_t status);
+    // One response from the device. Returns the job it finished (all slices completed), or
+    // null (more slices to come, or an unknown req_id); refills the ring from the queue.
+    // Allocates nothing, as all below.
+    kernel::RefPtr<Job> complete(uint16_t req_id, uint16_t status);
 
-    // Takes every job (in flight and queued) out: for reset, release or hang recovery.
-    std::vector<kernel::RefPtr<Job>> take_all();
+    // Takes every job (in flight, then queued) out: for reset, release or hang recovery.
+    JobList take_all();
 
     // True when the oldest job in flight has made no progress for `timeout`.
     bool hung(kernel::Duration timeout);
@@ -86,7 +116,7 @@ public:
 
 private:
     void write(Job &job, bool ring_was_idle);
-    void push(const kernel::RefPtr<Job> &job);
+    void push(kernel::RefPtr<Job> job);
     // Moves queued jobs to the ring while they fit; true if any moved.
     bool refill();
 
@@ -94,8 +124,8 @@ private:
     SchedClock &clock_;
     const size_t max_queued_;
     uint16_t next_req_id_ = 0;
-    std::deque<kernel::RefPtr<Job>> ring_jobs_; // on the ring, in order
-    std::deque<kernel::RefPtr<Job>> queue_;     // waiting for room
+    JobList ring_jobs_; // on the ring, in order
+    JobList queue_;     // waiting for room
     kernel::Clock::time_point last_progress_{};
 };
 

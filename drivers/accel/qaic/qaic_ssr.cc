@@ -66,7 +66,7 @@ void QaicDevice::ssr_irq()
             set_dbc_state(dbc, DbcSysfsState(ev.event), true); // event codes are the states
         if (ev.event == kSsrBeforeShutdown) {
             std::lock_guard fin(dbc.finish_lock);
-            std::vector<RefPtr<Job>> jobs;
+            JobList jobs;
             {
                 std::lock_guard lk(dbc.lock);
                 dbc.in_ssr = true;
