@@ -281,8 +281,15 @@ public:
     kernel::Locked<kernel::Idr<bool>> usr_handles;
 
     // ---- datapath (qaic_data.cc)
-    // Sets up a freshly activated DBC's ring and scheduler. Caller holds dbc.lock.
-    void dbc_start(Dbc &dbc);
+    // A DBC's ring as the scheduler sees it, and its scheduler: made before an ACTIVATE is
+    // sent, so that taking the DBC when the device answers allocates nothing.
+    struct DbcRuntime {
+        std::unique_ptr<RingOwner> ring;
+        std::unique_ptr<DbcScheduler> sched;
+    };
+    ErrorOr<DbcRuntime> make_dbc_runtime();
+    // Sets up a freshly activated DBC with rt. Caller holds dbc.lock.
+    void dbc_start(Dbc &dbc, DbcRuntime rt);
     // Takes every job off a DBC and finishes them with err. Caller holds dbc.lock; the jobs
     // are returned to be finished outside it with finish_jobs().
     JobList dbc_stop(Dbc &dbc);

@@ -275,6 +275,7 @@ struct ManageCtx {
     // by a DBC is cleared, the rest are freed with the context.
     std::vector<kernel::DmaCoherent> queues;
     std::vector<uint32_t> queue_nelem; // each ring's queue_size: its buffer is page-rounded
+    std::vector<QaicDevice::DbcRuntime> runtimes; // each ring's scheduler, made ahead
     size_t next_queue = 0; // the next activation answer takes this one
     // DEACTIVATE: the DBCs asked for, each answered at most once.
     std::vector<uint32_t> deactivating;
@@ -354,9 +355,17 @@ ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
     if (t.queue_size == 0 || t.pad || t.queue_size > 65536)
         return Error(-EINVAL);
     uint64_t size = queue_buf_size(t.queue_size);
+    // Room first: once the ring is allocated nothing may throw before ctx owns it.
+    TRY(kernel::try_alloc([&] {
+        ctx.queues.reserve(ctx.queues.size() + 1);
+        ctx.queue_nelem.reserve(ctx.queue_nelem.size() + 1);
+        ctx.runtimes.reserve(ctx.runtimes.size() + 1);
+    }));
+    QaicDevice::DbcRuntime rt = TRY(ctx.qdev.make_dbc_runtime());
     kernel::DmaCoherent q = TRY(ctx.qdev.pdev.dma_alloc_coherent(size));
     ctx.queues.push_back(q);
     ctx.queue_nelem.push_back(t.queue_size);
+    ctx.runtimes.push_back(std::move(rt));
     WireActivateToDev w{{QAIC_TRANS_ACTIVATE_TO_DEV, sizeof(WireActivateToDev)},
                         q.dma_addr,
                         q.dma_addr + size - uint64_t(t.queue_size) * sizeof(DbcRsp),
@@ -502,6 +511,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
                                                   a.status, a.dbc_id, a.options};
             out.put(&u, sizeof(u));
             uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
+            QaicDevice::DbcRuntime &rt = ctx.runtimes[ctx.next_queue];
             kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
             if (a.status) {
                 refused = -ECANCELED; // the ring stays in ctx and is freed with it
@@ -529,7 +539,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
             dbc.in_ssr = false;
             dbc.usr = ctx.usr;
             qdev.set_dbc_state(dbc, kDbcStateAssigned);
-            qdev.dbc_start(dbc);
+            qdev.dbc_start(dbc, std::move(rt));
             break;
         }
         case QAIC_TRANS_DEACTIVATE_FROM_DEV: {

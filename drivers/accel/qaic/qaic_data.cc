@@ -20,32 +20,33 @@ using kernel::Clock;
 // The DBC's request ring as the scheduler sees it.
 class DbcRing : public RingOwner {
 public:
-    DbcRing(QaicDevice &qdev, Dbc &dbc) : qdev_(qdev), dbc_(dbc) {}
+    explicit DbcRing(QaicDevice &qdev) : qdev_(qdev) {}
+    void bind(Dbc &dbc) { dbc_ = &dbc; }
 
     uint32_t ring_free() override
     {
-        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(dbc_.id, kDbcReqHp));
-        if (head >= dbc_.nelem)
+        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(dbc_->id, kDbcReqHp));
+        if (head >= dbc_->nelem)
             return 0; // gone (all ones) or nonsense: queue nothing more
-        return aic100::ring_free(head, dbc_.req_tail, dbc_.nelem);
+        return aic100::ring_free(head, dbc_->req_tail, dbc_->nelem);
     }
-    uint32_t ring_level() override { return dbc_.nelem - 1 - ring_free(); }
+    uint32_t ring_level() override { return dbc_->nelem - 1 - ring_free(); }
     void ring_write(const std::vector<DbcReq> &reqs) override
     {
-        auto *ring = static_cast<DbcReq *>(dbc_.queue.cpu_addr);
+        auto *ring = static_cast<DbcReq *>(dbc_->queue.cpu_addr);
         for (const DbcReq &r : reqs) {
-            ring[dbc_.req_tail] = r;
-            dbc_.req_tail = (dbc_.req_tail + 1) % dbc_.nelem;
+            ring[dbc_->req_tail] = r;
+            dbc_->req_tail = (dbc_->req_tail + 1) % dbc_->nelem;
         }
     }
     void ring_doorbell() override
     {
-        qdev_.pdev.write32(kBarDbc, dbc_reg(dbc_.id, kDbcReqTp), dbc_.req_tail);
+        qdev_.pdev.write32(kBarDbc, dbc_reg(dbc_->id, kDbcReqTp), dbc_->req_tail);
     }
 
 private:
     QaicDevice &qdev_;
-    Dbc &dbc_;
+    Dbc *dbc_ = nullptr; // bound by dbc_start
 };
 
 class SteadyClock : public SchedClock {
@@ -185,12 +186,23 @@ template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
 Job::Job() = default;
 Job::~Job() = default;
 
-void QaicDevice::dbc_start(Dbc &dbc)
+ErrorOr<QaicDevice::DbcRuntime> QaicDevice::make_dbc_runtime()
+{
+    DbcRuntime rt;
+    TRY(kernel::try_alloc([&] {
+        rt.ring = std::make_unique<DbcRing>(*this);
+        rt.sched = std::make_unique<DbcScheduler>(*rt.ring, g_clock, params.sched_queue_depth);
+    }));
+    return rt;
+}
+
+void QaicDevice::dbc_start(Dbc &dbc, DbcRuntime rt)
 {
     dbc.req_tail = dbc.rsp_head = 0;
     dbc.fence_context = kernel::Fence::new_context();
-    dbc.ring = std::make_unique<DbcRing>(*this, dbc);
-    dbc.sched = std::make_unique<DbcScheduler>(*dbc.ring, g_clock, params.sched_queue_depth);
+    static_cast<DbcRing &>(*rt.ring).bind(dbc);
+    dbc.ring = std::move(rt.ring);
+    dbc.sched = std::move(rt.sched);
 }
 
 JobList QaicDevice::dbc_stop(Dbc &dbc)
