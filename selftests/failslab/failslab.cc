@@ -4,8 +4,8 @@
 // ioctl, mmap and open of the embedded card is first made with each of its allocations
 // failing in turn (libqaic's sweep, userspace/lib/backend_sim.cc): operator new counts here
 // too, so every allocation the driver, the accel core and the host make on the caller's
-// thread is one the sweep fails. A made-to-fail call must answer ENOMEM and leave the card
-// as it was; what does not fails the test that made the call.
+// thread is one the sweep fails. A made-to-fail call must answer ENOMEM having taken
+// nothing; what does not fails the test that made the call.
 #include "kernel/alloc.h"
 #include "userspace/lib/backend.h"
 

@@ -59,8 +59,9 @@ int sim_set_param(const char *name, unsigned value);
 // The allocation-failure sweep of the embedded card (a test mode: selftests/failslab). Each
 // ioctl, mmap and open is first made with its 1st, 2nd, ... allocation failing
 // (kernel::FailNthAlloc), until one makes no allocation fail; that one's result is the
-// caller's. A made-to-fail call must answer ENOMEM with the card as before it (or succeed,
-// having absorbed the failure); what does not is told to finding.
+// caller's. A made-to-fail call must answer ENOMEM having taken nothing (no memory, no DBC,
+// none assigned on the card), or succeed, having absorbed the failure; what does not is told
+// to finding.
 void set_alloc_failure_sweep(void (*finding)(const char *what));
 // munmap through the sim backend's mapping table; false if addr is not one of its mappings
 // (the caller then uses munmap(2)).
