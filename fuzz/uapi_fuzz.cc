@@ -5,13 +5,16 @@
 // timeouts), PERF_STATS, DETACH, GEM_CLOSE, VERSION, MANAGE (well-formed ACTIVATE and
 // DEACTIVATE, and raw transaction buffers), with handles and DBC ids drawn mostly from what
 // earlier calls returned, and argument pointers that are valid, NULL, unmapped, read-only, or
-// run into a guard page. The card stays up across inputs (fast); after each input both files
-// are closed and the device must be as before: no BO memory and no DBC in use.
+// run into a guard page; and faults of the card in between (DMA errors, hangs, lost MSIs,
+// NACKs, padded or misnamed answers, subsystem restarts, resets). The card stays up across
+// inputs (fast; it is reset only after an input that injected a fault); after each input both
+// files are closed and the device must be as before: no BO memory and no DBC in use.
 #include "host/machine.h"
 
 #include <drm.h>
 #include <drm/qaic_accel.h>
 #include <qaic/qaic.h>
+#include <qaic/qaic_sim.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,6 +24,7 @@
 #include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -80,6 +84,8 @@ struct Input {
 // What earlier calls returned, to draw arguments from.
 struct State {
     int fd[2] = {-1, -1};
+    bool faulted = false;    // a card fault was injected: undone after the input
+    bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
 
@@ -145,7 +151,7 @@ template <typename T> uint64_t array_arg(Input &in, uint32_t count, std::vector<
 void op(State &s, Input &in)
 {
     int fd = s.fd[in.u8() & 1];
-    uint8_t code = in.u8() % 14;
+    uint8_t code = in.u8() % 15;
     switch (code) {
     case 0: { // CREATE_BO
         qaic_create_bo c{};
@@ -205,8 +211,8 @@ void op(State &s, Input &in)
         }
         break;
     }
-    case 5: { // WAIT_BO, never the 5 s default
-        qaic_wait w{s.handle(in), 1u + in.u8() % 4, s.dbc(in), in.u8() < 8 ? 1u : 0u};
+    case 5: { // WAIT_BO for 1 ms, never the 5 s default
+        qaic_wait w{s.handle(in), 1, s.dbc(in), in.u8() < 8 ? 1u : 0u};
         call(fd, DRM_IOCTL_QAIC_WAIT_BO, place(in, &w, sizeof(w)));
         break;
     }
@@ -276,6 +282,25 @@ void op(State &s, Input &in)
         call(fd, req, place(in, arg, sizeof(arg)));
         break;
     }
+    case 14: { // a fault of the card, between the calls; rare and small (each costs time)
+        if (in.u8() >= 64)
+            break;
+        static const unsigned kFaults[] = {QAIC_SIM_DMA_ERROR, QAIC_SIM_HANG,    QAIC_SIM_DROP_MSI,
+                                           QAIC_SIM_FW_NACK,   QAIC_SIM_SSR,     QAIC_SIM_RESET,
+                                           QAIC_SIM_FW_PAD,    QAIC_SIM_FW_MISNAME};
+        unsigned fault = kFaults[in.u8() % std::size(kFaults)];
+        unsigned arg0 = fault == QAIC_SIM_DROP_MSI || fault == QAIC_SIM_FW_NACK ||
+                                fault == QAIC_SIM_FW_PAD || fault == QAIC_SIM_FW_MISNAME ||
+                                fault == QAIC_SIM_RESET
+                            ? in.u8() % 3
+                            : s.dbc(in);
+        if (qaic_sim_inject(fd, qaic_sim_fault(fault), arg0, 1 + in.u8() % 3) == 0) {
+            s.faulted = true;
+            s.misbehaved |= fault == QAIC_SIM_FW_NACK || fault == QAIC_SIM_FW_PAD ||
+                            fault == QAIC_SIM_FW_MISNAME || (fault == QAIC_SIM_RESET && arg0);
+        }
+        break;
+    }
     }
 }
 
@@ -285,7 +310,47 @@ void op(State &s, Input &in)
     std::abort();
 }
 
+// Ends the faults an input left armed, then resets the card (which ends hangs): the next
+// input starts from a card that works. A card that works must be back within 3 s; one whose
+// firmware answered wrongly during a recovery may have been given up for dead (the driver
+// gives up on a device whose answers it cannot read), and is replaced by a fresh one.
+// Returns whether it was replaced (the files are then closed).
+bool undo_faults(State &s)
+{
+    int fd = s.fd[0];
+    for (qaic_sim_fault f : {QAIC_SIM_FW_NACK, QAIC_SIM_FW_PAD, QAIC_SIM_FW_MISNAME})
+        (void)qaic_sim_inject(fd, f, 0, 0);
+    (void)qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
+    int err = 0;
+    for (int tries = 0; tries < 30000; ++tries) {
+        qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
+        qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(&st))};
+        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0)
+            return false;
+        usleep(100);
+    }
+    if (!s.misbehaved)
+        finding("a card without firmware misbehaviour did not answer STATUS within 3 s of a reset",
+                uint64_t(-err));
+    if (qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0) != 0)
+        finding("QAIC_SIM_REMOVE failed", uint64_t(errno));
+    for (int f : s.fd)
+        if (qaic_close(f) != 0)
+            finding("qaic_close failed", uint64_t(errno));
+    if (qaic_sim_replug() != 0)
+        finding("qaic_sim_replug failed", uint64_t(errno));
+    return true;
+}
+
 } // namespace
+
+// Leaks are looked for after inputs (libFuzzer's -detect_leaks), not at exit: at exit the
+// card of the last input may still be recovering from a reset on a driver thread, which
+// LeakSanitizer's final check cannot stop.
+extern "C" const char *__asan_default_options()
+{
+    return "leak_check_at_exit=0";
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -296,10 +361,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fd < 0)
             finding("qaic_open(\"sim\") failed", uint64_t(errno));
     }
+    // A control message the card loses (a NACK, a reset whose MSI was dropped) costs its
+    // timeout: 20 ms here, not the minute a real card gets (again after a card was replaced:
+    // a new one starts with the default).
+    static bool card_is_new = true;
+    if (std::exchange(card_is_new, false) && qaic_sim_set_param("control_resp_timeout_ms", 20) != 0)
+        finding("qaic_sim_set_param failed", uint64_t(errno));
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)
         op(s, in);
+    bool replaced = s.faulted && undo_faults(s);
+    card_is_new = replaced;
     for (int fd : s.fd)
-        if (qaic_close(fd) != 0)
+        if (!replaced && qaic_close(fd) != 0)
             finding("qaic_close failed", uint64_t(errno));
     // Both files closed: what they held is back.
     host::CardStats st = host::Machine::embedded().stats(0);
