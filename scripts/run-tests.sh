@@ -61,7 +61,17 @@ stop_qaicd() {
     rm -rf "$qaicd_dir"
 }
 
+# Selftests the allocation-failure sweep cannot judge: the card takes a DBC on its own during
+# a later call (an ACTIVATE answered late), or timing decides (an EXECUTE must land inside a
+# restart window; swept calls are slower). docs/testing.md, "Allocation-failure sweep";
+# qaic_selftest runs them all.
+failslab_unjudged='Qaic.ActivateAnsweredAfterItsTimeoutIsUndone:QaicDatapathFault.SubsystemRestart'
+
 for t in "$@"; do
+    if [[ $(basename "$t") == qaic_selftest_failslab ]]; then
+        run "qaic_selftest_failslab" "$t" --gtest_filter="-$failslab_unjudged"
+        continue
+    fi
     if [[ $(basename "$t") == qaic_unmodified ]]; then
         # A program without libqaic: under qaic-run with its private qaicd, then with a shared
         # one, twice (the card outlives each command), whose SSR and reset qaic-client causes.
