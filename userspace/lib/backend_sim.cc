@@ -66,10 +66,9 @@ std::string growth(const CardView &before, const CardView &after)
     return s;
 }
 
-void sweep_report(const char *what, unsigned nth, const std::string &problem)
+void sweep_report(const std::string &what, unsigned nth, const std::string &problem)
 {
-    std::string msg = std::string(what) + ": allocation " + std::to_string(nth) +
-                      " made to fail: " + problem;
+    std::string msg = what + ": allocation " + std::to_string(nth) + " made to fail: " + problem;
     sweep_finding(msg.c_str());
 }
 
@@ -81,7 +80,8 @@ std::atomic<unsigned> sweep_running{0};
 std::atomic<uint64_t> sweep_started{0};
 
 // Runs call (a result >= 0 or a negative errno) as the sweep does, or once when it is off.
-template <typename F> int sweep(const char *what, F &&call)
+// what() names the call in a finding (made only then: the calls are hot paths).
+template <typename F, typename W> int sweep(W &&what, F &&call)
 {
     if (!sweep_finding)
         return call();
@@ -100,25 +100,18 @@ template <typename F> int sweep(const char *what, F &&call)
             ret = call();
             fired = inject.fired();
         } catch (...) {
-            sweep_report(what, nth, "an exception crossed the entry");
+            sweep_report(what(), nth, "an exception crossed the entry");
             throw;
         }
         if (!fired || ret >= 0)
             return ret; // no allocation failed, or the call absorbed the failure
         if (ret != -ENOMEM)
-            sweep_report(what, nth, "answered errno " + std::to_string(-ret) + ", not ENOMEM");
+            sweep_report(what(), nth, "answered errno " + std::to_string(-ret) + ", not ENOMEM");
         else if (std::string grew = growth(before, card_view());
                  before[0].second && !grew.empty() && alone && sweep_running.load() == 1 &&
                  sweep_started.load() == started)
-            sweep_report(what, nth, "answered ENOMEM but took " + grew);
+            sweep_report(what(), nth, "answered ENOMEM but took " + grew);
     }
-}
-
-std::string ioctl_name(unsigned long request)
-{
-    char name[32];
-    std::snprintf(name, sizeof(name), "ioctl 0x%lx", request);
-    return name;
 }
 
 // An open of the simulated card. The fd is an eventfd: a real, unique descriptor.
@@ -141,7 +134,12 @@ public:
     void disown_fd() override { fd_ = -1; }
     int ioctl(unsigned long request, void *arg) override
     {
-        return sweep(ioctl_name(request).c_str(), [&] {
+        auto name = [request] {
+            char s[32];
+            std::snprintf(s, sizeof(s), "ioctl 0x%lx", request);
+            return std::string(s);
+        };
+        return sweep(name, [&] {
             return accel::ioctl(*file_, request, kernel::UserPtr<void>(uintptr_t(arg)));
         });
     }
@@ -152,7 +150,7 @@ public:
             return nullptr;
         }
         void *p = nullptr;
-        *err = sweep("mmap", [&] {
+        *err = sweep([] { return std::string("mmap"); }, [&] {
             auto r = accel::mmap(*file_, addr, len, prot, flags, uint64_t(offset));
             if (r.is_error())
                 return r.code();
@@ -181,7 +179,7 @@ private:
 int open_sim(std::unique_ptr<OpenFile> *out)
 {
     kernel::RefPtr<accel::File> opened;
-    int ret = sweep("open", [&] {
+    int ret = sweep([] { return std::string("open"); }, [&] {
         auto file = machine().open(0);
         if (file.is_error())
             return file.code();
