@@ -437,7 +437,10 @@ uint32_t Firmware::do_passthrough(uint32_t user, const uint8_t *t, uint32_t len,
         uint64_t dev_addr = load<uint64_t>(args + 8);
         if (it == images_.end() || !card_.ddr().contains(dev_addr, it->second.data.size()))
             return answer(kFwBadCommand, nullptr, 0);
-        std::memcpy(card_.ddr().at(dev_addr), it->second.data.data(), it->second.data.size());
+        // An empty image (a DMA_XFER without runs) copies nothing: memcpy from an empty
+        // vector's null data() is undefined even for no bytes (found by firmware_fuzz).
+        if (!it->second.data.empty())
+            std::memcpy(card_.ddr().at(dev_addr), it->second.data.data(), it->second.data.size());
         return answer(kFwOk, nullptr, 0);
     }
     case kFwOpImageDrop: {

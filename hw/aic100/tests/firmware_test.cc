@@ -479,6 +479,22 @@ TEST_F(Fw, DmaXferInOneMessage)
     EXPECT_EQ(d.ddr(0x700000, src.size()), src.bytes());
 }
 
+// A DMA_XFER without runs makes an empty image; copying it to DDR copies nothing and leaves
+// DDR as it was (firmware_fuzz found the copy undefined: memcpy from a null pointer).
+TEST_F(Fw, EmptyImageToDdrCopiesNothing)
+{
+    auto r = d.transact({dma_xfer(6, 0, 0, {})});
+    ASSERT_TRUE(r);
+    auto i = info(6);
+    ASSERT_TRUE(i);
+    EXPECT_EQ(i->first, 0u);
+    std::vector<uint8_t> before = d.ddr(0x700000, 64);
+    r = d.transact({image_to_ddr(6, 0x700000)});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(fw_answer(*r, 0).status, kFwOk);
+    EXPECT_EQ(d.ddr(0x700000, 64), before);
+}
+
 // A transfer over several messages: DMA_XFER_CONT after each MORE message with the bytes
 // received so far; the image is the concatenation.
 TEST_F(Fw, DmaXferOverSeveralMessages)
