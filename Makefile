@@ -2,7 +2,7 @@
 # qaic: accel driver, simulated AIC100 card, libqaic, client, benchmark and tests.
 #
 #   make [O=DIR] [V=1] [SANITIZE=address,undefined|thread]   build everything into DIR (build/)
-#   make check | demo | bench | fuzz | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
+#   make check | demo | bench | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
 #
 # Non-recursive: one make sees every object, so header dependencies (-MMD) and -j are exact.
 
@@ -35,7 +35,7 @@ CC ?= gcc
 .DELETE_ON_ERROR:
 
 # Goals that must not generate a configuration or look up packages.
-NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench fuzz failslab
+NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench fuzz fuzz-regressions failslab
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 NEED_CONFIG := 1
 endif
@@ -282,10 +282,19 @@ fuzz:
 _fuzz: $(FUZZ_TARGETS)
 	$(Q)$(SRC)/scripts/fuzz.sh $(O) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# make fuzz-regressions [FUZZ_SECONDS=N]: each known defect within the uapi fuzzer's reach put
+# back (fuzz/regressions/*.patch) must be found again within N seconds.
+.PHONY: fuzz-regressions
+fuzz-regressions:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(SRC)/scripts/fuzz-regressions.sh $(SRC)/build-fuzz-regressions $(FUZZ_SECONDS)
+
+# The wire target hosts qaicd's server in the fuzzer's process.
+$(O)/fuzz/wire_fuzz: $(O)/obj/host/qaicd/server.o
 $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -fsanitize=fuzzer -o $@ $< $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean

@@ -9,6 +9,7 @@
 // NACKs, padded or misnamed answers, subsystem restarts, resets). The card stays up across
 // inputs (fast; it is reset only after an input that injected a fault); after each input both
 // files are closed and the device must be as before: no BO memory and no DBC in use.
+#include "fuzz/input.h"
 #include "host/machine.h"
 
 #include <drm.h>
@@ -17,6 +18,7 @@
 #include <qaic/qaic_sim.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -28,6 +30,8 @@
 #include <vector>
 
 namespace {
+
+using fuzz::Input;
 
 constexpr size_t kPage = 4096;
 constexpr uint32_t kMaxBo = 1 << 20; // bytes; keeps an input's memory small
@@ -57,30 +61,6 @@ Arena &arena()
     return a;
 }
 
-// The input, read a little at a time; zeros once it runs out.
-struct Input {
-    const uint8_t *p;
-    size_t n;
-    uint8_t u8()
-    {
-        if (!n)
-            return 0;
-        --n;
-        return *p++;
-    }
-    uint16_t u16() { return uint16_t(u8() | u8() << 8); }
-    uint32_t u32() { return uint32_t(u16() | uint32_t(u16()) << 16); }
-    uint64_t u64() { return u32() | uint64_t(u32()) << 32; }
-    void bytes(void *dst, size_t len)
-    {
-        size_t k = std::min(len, n);
-        std::memcpy(dst, p, k);
-        std::memset(static_cast<uint8_t *>(dst) + k, 0, len - k);
-        p += k;
-        n -= k;
-    }
-};
-
 // What earlier calls returned, to draw arguments from.
 struct State {
     int fd[2] = {-1, -1};
@@ -104,6 +84,25 @@ struct State {
         return dbcs[b % dbcs.size()];
     }
 };
+
+[[noreturn]] void finding(const char *what, uint64_t value)
+{
+    std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
+    std::abort();
+}
+
+// A MANAGE answer is copied back over the user's message, which is 4096 bytes for it
+// (QAIC_MANAGE_MAX_MSG_LENGTH); the bytes after those the driver must never write, whatever
+// the card answers (a card that pads its answers, say).
+constexpr uint32_t kMaxManage = 4096;
+constexpr unsigned kControlTimeoutMs = 20; // see LLVMFuzzerTestOneInput
+constexpr uint8_t kCanary = 0xa5;
+void check_canary(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; ++i)
+        if (p[i] != kCanary)
+            finding("MANAGE wrote past the end of the user's message, at byte", i);
+}
 
 // Where an argument of len bytes goes: mostly valid memory, else one of the bad places. The
 // struct is copied there first when the place is writable.
@@ -151,7 +150,7 @@ template <typename T> uint64_t array_arg(Input &in, uint32_t count, std::vector<
 void op(State &s, Input &in)
 {
     int fd = s.fd[in.u8() & 1];
-    uint8_t code = in.u8() % 15;
+    uint8_t code = in.u8() % 16;
     switch (code) {
     case 0: { // CREATE_BO
         qaic_create_bo c{};
@@ -196,17 +195,21 @@ void op(State &s, Input &in)
         qaic_execute e{};
         e.hdr.dbc_id = s.dbc(in);
         e.hdr.count = in.u8() % 5;
+        // Sometimes a count far past the entries there are (only the first few are filled).
+        uint32_t claimed = in.u8() < 8 ? in.u32() : e.hdr.count;
         if (code == 3) {
             std::vector<qaic_execute_entry> ents(e.hdr.count);
             for (auto &x : ents)
                 x = {s.handle(in), uint32_t(in.u8() % 4)};
             e.data = ents.empty() ? 0 : uint64_t(uintptr_t(ents.data()));
+            e.hdr.count = claimed;
             call(fd, DRM_IOCTL_QAIC_EXECUTE_BO, place(in, &e, sizeof(e)));
         } else {
             std::vector<qaic_partial_execute_entry> ents(e.hdr.count);
             for (auto &x : ents)
                 x = {s.handle(in), uint32_t(in.u8() % 4), in.u8() & 1 ? in.u64() : in.u16()};
             e.data = ents.empty() ? 0 : uint64_t(uintptr_t(ents.data()));
+            e.hdr.count = claimed;
             call(fd, DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO, place(in, &e, sizeof(e)));
         }
         break;
@@ -247,11 +250,16 @@ void op(State &s, Input &in)
     case 10: { // MANAGE: ACTIVATE, well formed
         struct {
             qaic_manage_trans_activate_to_dev a;
+            uint8_t rest[kMaxManage - sizeof(a)]; // the answer's room
+            uint8_t canary[64];
         } buf{};
         buf.a.hdr = {QAIC_TRANS_ACTIVATE_FROM_USR, sizeof(buf.a)};
         buf.a.queue_size = 1u << (1 + in.u8() % 8);
-        qaic_manage_msg m{sizeof(buf), 1, uint64_t(uintptr_t(&buf))};
-        if (call(fd, DRM_IOCTL_QAIC_MANAGE, &m) == 0) {
+        std::memset(buf.canary, kCanary, sizeof(buf.canary));
+        qaic_manage_msg m{sizeof(buf.a), 1, uint64_t(uintptr_t(&buf))};
+        int ret = call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
+        check_canary(buf.canary, sizeof(buf.canary));
+        if (ret == 0) {
             qaic_manage_trans_activate_from_dev r;
             std::memcpy(&r, &buf, sizeof(r));
             if (r.hdr.type == QAIC_TRANS_ACTIVATE_FROM_DEV)
@@ -260,18 +268,24 @@ void op(State &s, Input &in)
         break;
     }
     case 11: { // MANAGE: DEACTIVATE
+        static uint8_t buf[kMaxManage];
         qaic_manage_trans_deactivate d{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(d)}, s.dbc(in), 0};
-        qaic_manage_msg m{sizeof(d), 1, uint64_t(uintptr_t(&d))};
+        std::memcpy(buf, &d, sizeof(d));
+        qaic_manage_msg m{sizeof(d), 1, uint64_t(uintptr_t(buf))};
         call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
         break;
     }
     case 12: { // MANAGE: raw transactions
-        static uint8_t buf[4096 + 64];
+        static uint8_t buf[kMaxManage + 64];
         uint32_t len = in.u16() % (sizeof(buf) + 1);
         in.bytes(buf, len);
-        qaic_manage_msg m{in.u8() & 1 ? len : in.u32(), uint32_t(in.u8() % 5), 0};
+        std::memset(buf + len, kCanary, sizeof(buf) - len); // the answer's room, and past it
+        qaic_manage_msg m{in.u8() & 1 ? len : in.u32(), 0, 0};
+        // Mostly a few transactions, sometimes up to around upstream's bound of 512.
+        m.count = in.u8() < 224 ? in.u8() % 5 : in.u16() % 600;
         m.data = in.u8() < 16 ? uint64_t(uintptr_t(arena().guard)) : uint64_t(uintptr_t(buf));
         call(fd, DRM_IOCTL_QAIC_MANAGE, place(in, &m, sizeof(m)));
+        check_canary(buf + std::max(len, kMaxManage), sizeof(buf) - std::max(len, kMaxManage));
         break;
     }
     case 13: { // an ioctl number around the driver's
@@ -282,16 +296,36 @@ void op(State &s, Input &in)
         call(fd, req, place(in, arg, sizeof(arg)));
         break;
     }
+    case 15: { // MANAGE: a DMA_XFER of up to 24 MiB (several messages), maybe after a STATUS
+        static std::vector<uint8_t> data(24u << 20, 0x5a);
+        static uint8_t buf[kMaxManage + 64];
+        uint32_t len = 0;
+        if (in.u8() & 1) {
+            qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
+            std::memcpy(buf, &st, sizeof(st));
+            len += sizeof(st);
+        }
+        qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, uint32_t(in.u8() % 4), 0, 0, 0};
+        x.size = (uint64_t(in.u16()) + 1) * 384 % data.size() + 1;
+        x.addr = uint64_t(uintptr_t(data.data() + data.size() - x.size));
+        std::memcpy(buf + len, &x, sizeof(x));
+        len += sizeof(x);
+        std::memset(buf + len, kCanary, sizeof(buf) - len);
+        qaic_manage_msg m{len, len == sizeof(x) ? 1u : 2u, uint64_t(uintptr_t(buf))};
+        call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
+        check_canary(buf + kMaxManage, sizeof(buf) - kMaxManage);
+        break;
+    }
     case 14: { // a fault of the card, between the calls; rare and small (each costs time)
-        if (in.u8() >= 64)
+        if (in.u8() >= 32)
             break;
         static const unsigned kFaults[] = {QAIC_SIM_DMA_ERROR, QAIC_SIM_HANG,    QAIC_SIM_DROP_MSI,
                                            QAIC_SIM_FW_NACK,   QAIC_SIM_SSR,     QAIC_SIM_RESET,
                                            QAIC_SIM_FW_PAD,    QAIC_SIM_FW_MISNAME};
         unsigned fault = kFaults[in.u8() % std::size(kFaults)];
-        unsigned arg0 = fault == QAIC_SIM_DROP_MSI || fault == QAIC_SIM_FW_NACK ||
-                                fault == QAIC_SIM_FW_PAD || fault == QAIC_SIM_FW_MISNAME ||
-                                fault == QAIC_SIM_RESET
+        unsigned arg0 = fault == QAIC_SIM_FW_PAD ? in.u8() // answers padded up to the slot's end
+                        : fault == QAIC_SIM_DROP_MSI || fault == QAIC_SIM_FW_NACK ||
+                                fault == QAIC_SIM_FW_MISNAME || fault == QAIC_SIM_RESET
                             ? in.u8() % 3
                             : s.dbc(in);
         if (qaic_sim_inject(fd, qaic_sim_fault(fault), arg0, 1 + in.u8() % 3) == 0) {
@@ -304,33 +338,39 @@ void op(State &s, Input &in)
     }
 }
 
-[[noreturn]] void finding(const char *what, uint64_t value)
-{
-    std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
-    std::abort();
-}
-
 // Ends the faults an input left armed, then resets the card (which ends hangs): the next
-// input starts from a card that works. A card that works must be back within 3 s; one whose
+// input starts from a card that works. A card that works must be back within 5 s; one whose
 // firmware answered wrongly during a recovery may have been given up for dead (the driver
 // gives up on a device whose answers it cannot read), and is replaced by a fresh one.
+// The recovery gets 1 s per control message, not the inputs' 20 ms: on a loaded machine three
+// 20 ms tries can all lapse for want of CPU, and the driver rightly gives the card up.
 // Returns whether it was replaced (the files are then closed).
 bool undo_faults(State &s)
 {
     int fd = s.fd[0];
     for (qaic_sim_fault f : {QAIC_SIM_FW_NACK, QAIC_SIM_FW_PAD, QAIC_SIM_FW_MISNAME})
         (void)qaic_sim_inject(fd, f, 0, 0);
+    for (unsigned source = 0; source < 3; ++source)
+        (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, source, 0);
+    if (qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
+        finding("qaic_sim_set_param failed", uint64_t(errno));
     (void)qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
     int err = 0;
-    for (int tries = 0; tries < 30000; ++tries) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+        static uint8_t buf[kMaxManage]; // the answer is copied back over the message
         qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
-        qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(&st))};
-        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0)
+        std::memcpy(buf, &st, sizeof(st));
+        qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(buf))};
+        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0) {
+            if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
+                finding("qaic_sim_set_param failed", uint64_t(errno));
             return false;
+        }
         usleep(100);
     }
     if (!s.misbehaved)
-        finding("a card without firmware misbehaviour did not answer STATUS within 3 s of a reset",
+        finding("a card without firmware misbehaviour did not answer STATUS within 5 s of a reset",
                 uint64_t(-err));
     if (qaic_sim_inject(fd, QAIC_SIM_REMOVE, 0, 0) != 0)
         finding("QAIC_SIM_REMOVE failed", uint64_t(errno));
@@ -363,9 +403,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     // A control message the card loses (a NACK, a reset whose MSI was dropped) costs its
     // timeout: 20 ms here, not the minute a real card gets (again after a card was replaced:
-    // a new one starts with the default).
+    // a new one starts with the default). Shorter, a loaded machine's reset recovery times
+    // out for want of CPU and the driver rightly gives the card up.
     static bool card_is_new = true;
-    if (std::exchange(card_is_new, false) && qaic_sim_set_param("control_resp_timeout_ms", 20) != 0)
+    if (std::exchange(card_is_new, false) &&
+        qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
         finding("qaic_sim_set_param failed", uint64_t(errno));
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)
         op(s, in);

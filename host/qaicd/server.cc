@@ -201,7 +201,7 @@ bool peer_of(int sock, Peer *p)
 
 // A channel is one end of an unnamed seqpacket socketpair that the sender of kAttach made: not
 // a connection to some other service, whose process the probe would then read.
-bool is_socketpair_of(int sock, const Message &m)
+bool is_socketpair_of(int sock, const Message &m, bool own_pid_ok)
 {
     int type = 0, domain = 0;
     socklen_t len = sizeof(int);
@@ -217,7 +217,7 @@ bool is_socketpair_of(int sock, const Message &m)
     ucred cred{};
     len = sizeof(cred);
     return m.has_creds && getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-           cred.pid == m.creds.pid && cred.pid != getpid();
+           cred.pid == m.creds.pid && (own_pid_ok || cred.pid != getpid());
 }
 
 // Whether the daemon can read the caller's memory: the probe word must hold what the caller
@@ -636,7 +636,7 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
             return;
         }
         int sock = m.take_fd();
-        if (!is_socketpair_of(sock, m)) {
+        if (!is_socketpair_of(sock, m, opts_.own_pid_clients)) {
             ::close(sock);
             close_file(f, "a channel that is not a socketpair the sender made");
             return;

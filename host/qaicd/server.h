@@ -37,6 +37,9 @@ struct Options {
     unsigned max_files_per_user = 1024;    // connections, as inotify's max_user_instances
     bool slots = true;          // calls through a shared slot (wire::Slot); false: the socket
     std::vector<int> listen_fds; // socket activation: one listening socket per card, in order
+    // The wire fuzzer's clients are the daemon's own process; a real daemon refuses a channel
+    // its own process made (it never makes one: a socketpair of its pid is not a client's).
+    bool own_pid_clients = false;
 };
 
 // printk-style log lines on stderr: "[seconds.micros] qaicd: message", or "<level>qaicd:
