@@ -9,7 +9,7 @@
 // NACKs, padded or misnamed answers, subsystem restarts, resets). The card stays up across
 // inputs (fast; it is reset only after an input that injected a fault); after each input both
 // files are closed and the device must be as before: no BO memory and no DBC in use.
-#include "fuzz/input.h"
+#include "fuzz/harness.h"
 #include "host/machine.h"
 
 #include <drm.h>
@@ -31,35 +31,12 @@
 
 namespace {
 
+using fuzz::arena;
 using fuzz::Input;
+using fuzz::kPage;
 
-constexpr size_t kPage = 4096;
 constexpr uint32_t kMaxBo = 1 << 20; // bytes; keeps an input's memory small
 constexpr unsigned kMaxOps = 64;
-
-// Argument memory: a read-write page, a read-only page, then an unmapped guard page, made
-// once. A struct placed at the end of the read-write page runs into the read-only one (a
-// write there faults), at the end of the read-only page into the guard.
-struct Arena {
-    uint8_t *rw, *ro, *guard;
-    Arena()
-    {
-        auto *p = static_cast<uint8_t *>(
-            mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-        if (p == MAP_FAILED)
-            std::abort();
-        rw = p;
-        ro = p + kPage;
-        guard = p + 2 * kPage;
-        mprotect(ro, kPage, PROT_READ);
-        munmap(guard, kPage);
-    }
-};
-Arena &arena()
-{
-    static Arena a;
-    return a;
-}
 
 // What earlier calls returned, to draw arguments from.
 struct State {
@@ -108,7 +85,7 @@ void check_canary(const uint8_t *p, size_t len)
 // struct is copied there first when the place is writable.
 void *place(Input &in, const void *arg, size_t len)
 {
-    Arena &a = arena();
+    fuzz::Arena &a = arena();
     switch (in.u8() % 16) {
     case 0: return nullptr;
     case 1: return a.guard;                                         // unmapped

@@ -13,7 +13,7 @@
 // After each input every socket it made is closed and the daemon must be back where it was
 // within 5 s (its own counts, as qaic-client status reads them): no file, channel, BO memory,
 // DBC, fd or thread left of the input.
-#include "fuzz/input.h"
+#include "fuzz/harness.h"
 #include "host/machine.h"
 #include "host/qaicd/server.h"
 #include "host/wire.h"
@@ -45,10 +45,11 @@
 
 namespace {
 
+using fuzz::arena;
 using fuzz::Input;
+using fuzz::kPage;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kPage = 4096;
 constexpr unsigned kMaxOps = 48;
 constexpr unsigned kMaxConns = 4;
 constexpr unsigned kMaxChannels = 4;          // per connection
@@ -63,28 +64,6 @@ constexpr auto kSettle = std::chrono::seconds(5); // for the daemon to be back a
 
 // The word each hello's probe names: the daemon reads it from this process.
 const uint64_t probe_word = 0x7169616450524f42; // "qiadPROB"
-
-// Argument memory, made once: a read-write page, a read-only page, an unmapped guard page.
-struct Arena {
-    uint8_t *rw, *ro, *guard;
-    Arena()
-    {
-        auto *p = static_cast<uint8_t *>(
-            mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-        if (p == MAP_FAILED)
-            std::abort();
-        rw = p;
-        ro = p + kPage;
-        guard = p + 2 * kPage;
-        mprotect(ro, kPage, PROT_READ);
-        munmap(guard, kPage);
-    }
-};
-Arena &arena()
-{
-    static Arena a;
-    return a;
-}
 
 // The daemon: qaicd's server over a one-card machine, its socket in a fresh directory. It is
 // stopped at exit as SIGTERM stops qaicd, so no thread of it runs while the process ends.
@@ -386,7 +365,7 @@ struct IoctlCall {
 
 uint64_t arena_place(Input &in, size_t len)
 {
-    Arena &a = arena();
+    fuzz::Arena &a = arena();
     switch (in.u8() % 8) {
     case 0: return 0;
     case 1: return uint64_t(uintptr_t(a.guard));
