@@ -3,12 +3,13 @@
 // them. The input is a program of operations (one byte each, then its arguments): CREATE,
 // MMAP (and a touch of the mapping), ATTACH, EXECUTE, PARTIAL_EXECUTE, WAIT (short
 // timeouts), PERF_STATS, DETACH, GEM_CLOSE, VERSION, MANAGE (well-formed ACTIVATE and
-// DEACTIVATE, and raw transaction buffers), with handles and DBC ids drawn mostly from what
-// earlier calls returned, and argument pointers that are valid, NULL, unmapped, read-only, or
-// run into a guard page; and faults of the card in between (DMA errors, hangs, lost MSIs,
-// NACKs, padded or misnamed answers, subsystem restarts, resets). The card stays up across
-// inputs (fast; it is reset only after an input that injected a fault); after each input both
-// files are closed and the device must be as before: no BO memory and no DBC in use.
+// DEACTIVATE, a DMA_XFER of several messages, and raw transaction buffers), with handles and
+// DBC ids drawn mostly from what earlier calls returned, and argument pointers that are valid,
+// NULL, unmapped, read-only, or run into a guard page; and faults of the card in between (DMA
+// errors, hangs, lost MSIs, NACKs, padded or misnamed answers, subsystem restarts, resets).
+// No MANAGE may write past the user's 4096-byte message. The card stays up across inputs
+// (fast; it is reset only after an input that injected a fault); after each input both files
+// are closed and the device must be as before: no BO memory and no DBC in use.
 #include "fuzz/harness.h"
 #include "host/machine.h"
 
@@ -282,7 +283,8 @@ void op(State &s, Input &in)
             std::memcpy(buf, &st, sizeof(st));
             len += sizeof(st);
         }
-        qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, uint32_t(in.u8() % 4), 0, 0, 0};
+        qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 0, 0, 0, 0};
+        x.tag = in.u8() % 4;
         x.size = (uint64_t(in.u16()) + 1) * 384 % data.size() + 1;
         x.addr = uint64_t(uintptr_t(data.data() + data.size() - x.size));
         std::memcpy(buf + len, &x, sizeof(x));

@@ -43,7 +43,8 @@
 #include <utility>
 #include <vector>
 
-namespace {
+namespace
+{
 
 using fuzz::arena;
 using fuzz::Input;
@@ -52,8 +53,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr unsigned kMaxOps = 48;
 constexpr unsigned kMaxConns = 4;
-constexpr unsigned kMaxChannels = 4;          // per connection
-constexpr int kAnswerMs = 1000;               // how long a client waits for an answer it expects
+constexpr unsigned kMaxChannels = 4; // per connection
+constexpr int kAnswerMs = 1000;      // how long a client waits for an answer it expects
 constexpr auto kSettle = std::chrono::seconds(5); // for the daemon to be back after an input
 
 [[noreturn]] void finding(const char *what, long long value)
@@ -266,8 +267,12 @@ std::vector<int> hello_fds(State &s, uint8_t kind, int *chan_end)
             fds.push_back(m);
         break;
     }
-    case 3: pair(SOCK_STREAM); break;
-    case 4: pair(SOCK_DGRAM); break;
+    case 3:
+        pair(SOCK_STREAM);
+        break;
+    case 4:
+        pair(SOCK_DGRAM);
+        break;
     case 5: {
         int c = connect_card(); // a connection, not a pair: it has a name
         if (c >= 0)
@@ -367,24 +372,30 @@ uint64_t arena_place(Input &in, size_t len)
 {
     fuzz::Arena &a = arena();
     switch (in.u8() % 8) {
-    case 0: return 0;
-    case 1: return uint64_t(uintptr_t(a.guard));
-    case 2: return uint64_t(uintptr_t(a.ro));
-    case 3: return uint64_t(uintptr_t(a.rw + kPage - len / 2)); // into the read-only page
-    default: return uint64_t(uintptr_t(a.rw));
+    case 0:
+        return 0;
+    case 1:
+        return uint64_t(uintptr_t(a.guard));
+    case 2:
+        return uint64_t(uintptr_t(a.ro));
+    case 3:
+        return uint64_t(uintptr_t(a.rw + kPage - len / 2)); // into the read-only page
+    default:
+        return uint64_t(uintptr_t(a.rw));
     }
 }
 
 IoctlCall ioctl_call(State &s, Input &in)
 {
-    static const unsigned long kCmds[] = {DRM_IOCTL_QAIC_CREATE_BO, DRM_IOCTL_QAIC_MMAP_BO,
-                                          DRM_IOCTL_GEM_CLOSE,      DRM_IOCTL_QAIC_WAIT_BO,
-                                          DRM_IOCTL_QAIC_DETACH_SLICE_BO, DRM_IOCTL_VERSION};
+    static const unsigned long kCmds[] = {
+        DRM_IOCTL_QAIC_CREATE_BO, DRM_IOCTL_QAIC_MMAP_BO,         DRM_IOCTL_GEM_CLOSE,
+        DRM_IOCTL_QAIC_WAIT_BO,   DRM_IOCTL_QAIC_DETACH_SLICE_BO, DRM_IOCTL_VERSION};
     IoctlCall c{};
     uint8_t which = in.u8() % (std::size(kCmds) + 1);
     // Past the table: a number no driver or DRM core handler takes, of any direction and size.
-    c.req.cmd = which < std::size(kCmds) ? kCmds[which]
-                                         : _IOC(in.u8() % 4, DRM_IOCTL_BASE, 0x50 + in.u8() % 16, in.u8());
+    c.req.cmd = which < std::size(kCmds)
+                    ? kCmds[which]
+                    : _IOC(in.u8() % 4, DRM_IOCTL_BASE, 0x50 + in.u8() % 16, in.u8());
     size_t size = _IOC_SIZE(c.req.cmd);
     c.req.hdr = {wire::kMagic, uint32_t(wire::Op::kIoctl)};
     in.bytes(c.arg, std::min(size, sizeof(c.arg)));
@@ -483,7 +494,8 @@ void ioctl_in_slot(State &s, Input &in, Channel &ch)
         pollfd p{ch.sock, POLLIN, 0};
         if (poll(&p, 1, 1) == 1) {
             unsigned char drop[wire::kMaxMessage];
-            if ((p.revents & (POLLHUP | POLLERR)) || await(ch.sock, drop, sizeof(drop), nullptr, 0) == 0)
+            if ((p.revents & (POLLHUP | POLLERR)) ||
+                await(ch.sock, drop, sizeof(drop), nullptr, 0) == 0)
                 return; // the daemon dropped the channel
         }
     }
@@ -496,8 +508,11 @@ void ioctl_in_slot(State &s, Input &in, Channel &ch)
 
 void mmap_call(State &s, Input &in, Channel &ch)
 {
-    wire::MmapReq r{{wire::kMagic, uint32_t(wire::Op::kMmap)}, s.pick(in, s.offsets),
-                    (uint64_t(in.u8()) + 1) * kPage, in.u8() < 16 ? int32_t(in.u32()) : MAP_SHARED, 0};
+    wire::MmapReq r{{wire::kMagic, uint32_t(wire::Op::kMmap)},
+                    s.pick(in, s.offsets),
+                    (uint64_t(in.u8()) + 1) * kPage,
+                    in.u8() < 16 ? int32_t(in.u32()) : MAP_SHARED,
+                    0};
     send_frame(ch.sock, &r, sizeof(r), {}, false);
     alignas(8) unsigned char buf[wire::kMaxMessage];
     int fd;
@@ -510,8 +525,9 @@ void mmap_call(State &s, Input &in, Channel &ch)
         if (rep.ret == 0 && s.map_ids.size() < 64)
             s.map_ids.push_back(id);
         // Map what came as the client library would, and touch it.
-        void *p = fd >= 0 ? mmap(nullptr, r.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(rep.value))
-                          : MAP_FAILED;
+        void *p =
+            fd >= 0 ? mmap(nullptr, r.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(rep.value))
+                    : MAP_FAILED;
         if (p != MAP_FAILED) {
             static_cast<volatile uint8_t *>(p)[0] = in.u8();
             munmap(p, r.len);
@@ -549,7 +565,8 @@ void raw_frame(State &s, Input &in)
     if (len >= sizeof(req)) {
         std::memcpy(&req, frame, sizeof(req));
         if (req.hdr.op == uint32_t(wire::Op::kIoctl)) {
-            req.cmd = (req.cmd & ~uint64_t(_IOC_NRMASK << _IOC_NRSHIFT)) | (0x50 + req.cmd % 16) << _IOC_NRSHIFT;
+            req.cmd = (req.cmd & ~uint64_t(_IOC_NRMASK << _IOC_NRSHIFT)) | (0x50 + req.cmd % 16)
+                                                                               << _IOC_NRSHIFT;
             std::memcpy(frame, &req, sizeof(req));
         }
     }
@@ -607,7 +624,8 @@ void op(State &s, Input &in)
         break;
     case 6:
         if (Channel *ch = s.chan(in))
-            call(*ch, wire::MapMsg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, s.pick(in, s.map_ids)});
+            call(*ch,
+                 wire::MapMsg{{wire::kMagic, uint32_t(wire::Op::kUnmap)}, s.pick(in, s.map_ids)});
         break;
     case 7:
         if (Channel *ch = s.chan(in))
@@ -653,8 +671,11 @@ struct Control {
     Control()
     {
         file = connect_card();
-        wire::Hello h{{wire::kMagic, uint32_t(wire::Op::kOpen)}, wire::kVersion, wire::kControlOnly,
-                      uint64_t(uintptr_t(&probe_word)), probe_word};
+        wire::Hello h{{wire::kMagic, uint32_t(wire::Op::kOpen)},
+                      wire::kVersion,
+                      wire::kControlOnly,
+                      uint64_t(uintptr_t(&probe_word)),
+                      probe_word};
         wire::Welcome w{};
         if (file < 0 || !wire::send_message(file, &h, sizeof(h)) ||
             await(file, &w, sizeof(w), nullptr, 5000) != ssize_t(sizeof(w)) || w.ret != 0)
@@ -728,12 +749,13 @@ void check_settled()
     wire::Stats st;
     while (!settled(st = stats())) {
         if (Clock::now() > deadline) {
-            std::fprintf(stderr,
-                         "wire_fuzz: files %u channels %u dbcs %u bo_bytes %llu fds %llu (was %llu) "
-                         "threads %llu (was %llu)\n",
-                         st.files, st.channels, st.dbcs_in_use, (unsigned long long)st.bo_bytes,
-                         (unsigned long long)st.fds, (unsigned long long)baseline.fds,
-                         (unsigned long long)st.threads, (unsigned long long)baseline.threads);
+            std::fprintf(
+                stderr,
+                "wire_fuzz: files %u channels %u dbcs %u bo_bytes %llu fds %llu (was %llu) "
+                "threads %llu (was %llu)\n",
+                st.files, st.channels, st.dbcs_in_use, (unsigned long long)st.bo_bytes,
+                (unsigned long long)st.fds, (unsigned long long)baseline.fds,
+                (unsigned long long)st.threads, (unsigned long long)baseline.threads);
             finding("the daemon kept what a finished input's clients held", 0);
         }
         std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -756,8 +778,11 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***)
     control = new Control;
     // The card's threads start at its first open: open it once before the baseline is taken.
     int s = connect_card();
-    wire::Hello h{{wire::kMagic, uint32_t(wire::Op::kOpen)}, wire::kVersion, 0,
-                  uint64_t(uintptr_t(&probe_word)), probe_word};
+    wire::Hello h{{wire::kMagic, uint32_t(wire::Op::kOpen)},
+                  wire::kVersion,
+                  0,
+                  uint64_t(uintptr_t(&probe_word)),
+                  probe_word};
     wire::Welcome w{};
     if (s < 0 || !wire::send_message(s, &h, sizeof(h)) ||
         await(s, &w, sizeof(w), nullptr, 5000) != ssize_t(sizeof(w)) || w.ret != 0)

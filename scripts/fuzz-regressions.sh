@@ -12,7 +12,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 tree=$work/tree
 rm -rf "$tree" && mkdir -p "$tree" || exit 1
 # The tree as it is checked out (tracked and new files, not ignored ones such as builds).
-(cd "$src" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$tree" || exit 1
+(cd "$src" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) |
+    tar -xf - -C "$tree" || exit 1
 build() {
     make --no-print-directory -s -f "$tree/Makefile" O="$tree/build-fuzz" CXX=clang++ \
         SANITIZE=address,undefined EXTRA_CXXFLAGS=-fsanitize=fuzzer-no-link \
@@ -34,14 +35,16 @@ for p in "$src"/fuzz/regressions/*.patch; do
     else
         rm -rf "$work/corpus-$name" && mkdir -p "$work/corpus-$name"
         start=$(date +%s%N)
-        "$tree/build-fuzz/fuzz/uapi_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-            -artifact_prefix="$work/$name-" "$work/corpus-$name" "$src/fuzz/corpus/uapi" >"$log" 2>&1
+        "$tree/build-fuzz/fuzz/uapi_fuzz" -max_total_time="$seconds" -timeout=10 \
+            -rss_limit_mb=4096 -artifact_prefix="$work/$name-" "$work/corpus-$name" \
+            "$src/fuzz/corpus/uapi" >"$log" 2>&1
         rc=$?
         took_ms=$((($(date +%s%N) - start) / 1000000))
         what=$(grep -m1 -E '^(uapi_fuzz: |==[0-9]+== ?ERROR: )' "$log")
         execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
         if [[ $rc -ne 0 ]]; then
-            echo "ok $name: found again after $((took_ms / 1000)).$((took_ms % 1000 / 100)) s (${execs:-0} executions after the seeds): $what"
+            took="$((took_ms / 1000)).$((took_ms % 1000 / 100)) s"
+            echo "ok $name: found again after $took (${execs:-0} executions after the seeds): $what"
         else
             echo "not ok $name: not found in ${seconds}s (log: $log)"
             fail=1
