@@ -43,8 +43,7 @@
 #include <utility>
 #include <vector>
 
-namespace
-{
+namespace {
 
 using fuzz::arena;
 using fuzz::Input;
@@ -64,7 +63,7 @@ constexpr auto kSettle = std::chrono::seconds(5); // for the daemon to be back a
 }
 
 // The word each hello's probe names: the daemon reads it from this process.
-const uint64_t probe_word = 0x7169616450524f42; // "qiadPROB"
+const uint64_t probe_word = 0x7169616450524f42; // any value the daemon cannot guess
 
 // The daemon: qaicd's server over a one-card machine, its socket in a fresh directory. It is
 // stopped at exit as SIGTERM stops qaicd, so no thread of it runs while the process ends.
