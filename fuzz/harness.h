@@ -9,8 +9,7 @@
 #include <cstring>
 #include <sys/mman.h>
 
-namespace fuzz
-{
+namespace fuzz {
 
 inline constexpr size_t kPage = 4096;
 
