@@ -44,6 +44,7 @@ struct State {
     int fd[2] = {-1, -1};
     bool faulted = false;    // a card fault was injected: undone after the input
     bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
+    bool padded = false;     // it pads every answer
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
 
@@ -274,7 +275,12 @@ void op(State &s, Input &in)
         call(fd, req, place(in, arg, sizeof(arg)));
         break;
     }
-    case 15: { // MANAGE: a DMA_XFER of up to 24 MiB (several messages), maybe after a STATUS
+    case 15: { // MANAGE: a DMA_XFER, up to 24 MiB (several messages), maybe after a STATUS
+        // Only once the firmware pads its answers: alone, the firmware answers a DMA_XFER only
+        // with the command that names its data, so it would wait out the control timeout
+        // (20 ms) and test nothing raw MANAGE does not.
+        if (!s.padded)
+            break;
         static std::vector<uint8_t> data(24u << 20, 0x5a);
         static uint8_t buf[kMaxManage + 64];
         uint32_t len = 0;
@@ -285,13 +291,24 @@ void op(State &s, Input &in)
         }
         qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 0, 0, 0, 0};
         x.tag = in.u8() % 4;
-        x.size = (uint64_t(in.u16()) + 1) * 384 % data.size() + 1;
+        // Mostly up to 16 KiB; 1 in 256 from 16 to 24 MiB, which takes two messages or more
+        // (a message holds about 250 pairs of up to 64 KiB) and milliseconds to copy.
+        if (in.u8() == 0)
+            x.size = (16u << 20) + uint64_t(in.u16()) * 128 % (8u << 20);
+        else
+            x.size = in.u16() % 16384 + 1;
         x.addr = uint64_t(uintptr_t(data.data() + data.size() - x.size));
         std::memcpy(buf + len, &x, sizeof(x));
         len += sizeof(x);
         std::memset(buf + len, kCanary, sizeof(buf) - len);
         qaic_manage_msg m{len, len == sizeof(x) ? 1u : 2u, uint64_t(uintptr_t(buf))};
+        // The firmware copies the data before it answers: 16 MiB take longer than 20 ms here.
+        bool big = x.size > (1u << 20);
+        if (big && qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
+            finding("qaic_sim_set_param failed", uint64_t(errno));
         call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
+        if (big && qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
+            finding("qaic_sim_set_param failed", uint64_t(errno));
         check_canary(buf + kMaxManage, sizeof(buf) - kMaxManage);
         break;
     }
@@ -309,6 +326,7 @@ void op(State &s, Input &in)
                             : s.dbc(in);
         if (qaic_sim_inject(fd, qaic_sim_fault(fault), arg0, 1 + in.u8() % 3) == 0) {
             s.faulted = true;
+            s.padded |= fault == QAIC_SIM_FW_PAD && arg0 > 0;
             s.misbehaved |= fault == QAIC_SIM_FW_NACK || fault == QAIC_SIM_FW_PAD ||
                             fault == QAIC_SIM_FW_MISNAME || (fault == QAIC_SIM_RESET && arg0);
         }
