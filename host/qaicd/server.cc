@@ -14,6 +14,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -310,6 +311,8 @@ struct Server::File : std::enable_shared_from_this<File> {
     uint64_t watch_id = 0;            // a kWatch connection's Machine::watch (main thread)
     std::mutex lock;
     kernel::RefPtr<accel::File> file; // null once the last client copy of the socket closed
+    bool releasing = false;           // a thread is dropping what it took from file and maps
+    std::condition_variable released; // ... and says so when done
     std::vector<int> channel_socks;   // to shut down when the file closes
     // Client processes' mappings of the file's objects: each pins its object for the
     // process that made it (wire::MapMsg), until it unmaps or its last channel here ends.
@@ -773,10 +776,14 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
         std::lock_guard l(f->lock);
         ::close(f->sock); // under the lock: do_closed() polls it
         f->sock = -1;
-        for (int s : f->channel_socks)
-            ::shutdown(s, SHUT_RDWR); // their threads see the end after any call in flight
     }
     release_file(*f);
+    {
+        // A channel's thread releasing the file ends the channels itself when it is done.
+        std::lock_guard l(f->lock);
+        if (!f->releasing)
+            end_channels(*f);
+    }
     if (--files_of_user_[f->uid] == 0)
         files_of_user_.erase(f->uid);
     graveyard_.push_back(f); // events of this batch may still name it
@@ -784,25 +791,50 @@ void Server::close_file(const std::shared_ptr<File> &f, const char *why)
     resume_accepting();
 }
 
-// Drops the daemon's references to the file and its objects: the file is released here
-// unless a call in flight still holds it. Either thread; the second call does nothing.
-void Server::release_file(File &f)
+// Drops the daemon's references to the file and its objects (the file is released here
+// unless a call in flight still holds it), then ends the file's channels but the caller's.
+// Either thread; a second call does nothing, or with caller (a kClosed), returns only once
+// the first has finished. Ending the channels only then keeps a closer's kClosed from seeing
+// the end of its channel before the release is over.
+void Server::release_file(File &f, const Channel *caller)
 {
     kernel::RefPtr<accel::File> file;
     std::map<uint64_t, File::MapRef> maps;
     {
-        std::lock_guard l(f.lock);
+        std::unique_lock l(f.lock);
+        if (!f.file) {
+            if (caller)
+                f.released.wait(l, [&] { return !f.releasing; });
+            return;
+        }
         file = std::move(f.file);
         maps.swap(f.maps);
-        if (file)
-            --nr_files_;
+        f.releasing = true;
+        --nr_files_;
     }
     maps.clear(); // the objects first: the file goes with its last handle to them
+    file = nullptr;
+    {
+        std::lock_guard l(f.lock);
+        f.releasing = false;
+        // The caller's channel answers it; close_file ends it, unless it ran meanwhile.
+        end_channels(f, caller && f.sock >= 0 ? caller->sock : -1);
+    }
+    f.released.notify_all();
+}
+
+// Their threads see the end after any call in flight. Under f.lock.
+void Server::end_channels(File &f, int except)
+{
+    for (int s : f.channel_socks)
+        if (s != except)
+            ::shutdown(s, SHUT_RDWR);
 }
 
 // kClosed: the caller closed its copy of the connection just before. If no copy is left (the
 // connection has hung up), the file is released now, on the caller's time, as the last
-// close(2) of a device fd does; the main thread finds it released when it sees the end.
+// close(2) of a device fd does. If the main thread saw the hangup first and is releasing it,
+// the answer waits for that: either way the caller's close returns after the release.
 wire::Reply Server::do_closed(Channel &ch)
 {
     File &f = *ch.file;
@@ -813,7 +845,7 @@ wire::Reply Server::do_closed(Channel &ch)
         last = f.sock < 0 || (::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)));
     }
     if (last)
-        release_file(f);
+        release_file(f, &ch);
     return {0, 0};
 }
 

@@ -99,7 +99,8 @@ private:
     wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
     wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
     wire::Reply do_closed(Channel &ch);
-    void release_file(File &f);
+    void release_file(File &f, const Channel *caller = nullptr);
+    static void end_channels(File &f, int except = -1);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
 

@@ -148,6 +148,28 @@ TEST_F(QaicdLifetime, LastCloseReleasesEverything)
     EXPECT_TRUE(counts_return_to(start));
 }
 
+// The last close returns after the release, whichever of the daemon's threads sees the end of
+// the connection first (the closer's kClosed or the main thread's hangup): the DBCs of the
+// closed file are free for the next activation at once, every time.
+TEST_F(QaicdLifetime, LastCloseReturnsAfterTheRelease)
+{
+    int keep = open_file();
+    ASSERT_GE(keep, 0) << std::strerror(errno);
+    for (int round = 0; round < 400; ++round) {
+        SCOPED_TRACE(round);
+        int fd = open_file();
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        std::vector<uint32_t> all = activate_all(fd);
+        ASSERT_GE(all.size(), 1u);
+        ASSERT_EQ(qaic_close(fd), 0);
+        std::vector<uint32_t> again = activate_all(keep);
+        ASSERT_EQ(again.size(), all.size());
+        for (uint32_t id : again)
+            ASSERT_EQ(deactivate(keep, id), 0);
+    }
+    EXPECT_EQ(qaic_close(keep), 0);
+}
+
 // Whether process pid sleeps (state S or D in /proc).
 bool process_sleeps(pid_t pid)
 {
