@@ -210,6 +210,10 @@ private:
     // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
     // recovery is started), or fine. For when its interrupt may have been lost.
     ErrorOr<void> check_device();
+    // The enable register read 0 (the device forgot our channel) after programs_ read seen:
+    // a reset, unless the recovery programmed the channel again since. Such a stale reading
+    // must not fail the recovery's own first message.
+    void reset_seen(uint64_t seen);
 
     QaicDevice &qdev_;
     std::mutex lock_;
@@ -226,6 +230,8 @@ private:
     // has no channel of ours to have forgotten: its boot MSI, which may come between
     // request_irq and init, says nothing about a reset.
     std::atomic<bool> programmed_{false};
+    std::mutex program_lock_;           // reinit() against reset_seen()
+    std::atomic<uint64_t> programs_{0}; // reinit()s so far
 };
 
 // ---------------------------------------------------------------------------- device
@@ -337,6 +343,11 @@ struct TestHooks {
     // probe has its interrupt handlers and has not yet programmed the control channel: where
     // the device's boot MSI may land.
     std::atomic<void (*)(QaicDevice &)> irqs_requested{nullptr};
+    // A thread read the control channel disabled and is about to act on it (phase 0), or
+    // has (phase 1).
+    std::atomic<void (*)(QaicDevice &, int phase)> reset_seen{nullptr};
+    // A bring-up has programmed the control channel and is about to send its first message.
+    std::atomic<void (*)(QaicDevice &)> recovery_reprogrammed{nullptr};
 };
 extern TestHooks test_hooks;
 

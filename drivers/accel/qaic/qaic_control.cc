@@ -76,11 +76,28 @@ ErrorOr<void> ControlChannel::init()
 
 ErrorOr<void> ControlChannel::reinit()
 {
+    std::lock_guard pl(program_lock_);
     {
         std::lock_guard lk(lock_);
         h2d_tail_ = d2h_head_ = 0;
     }
-    return rings_.program(qdev_.pdev, kCtrlChannel);
+    auto r = rings_.program(qdev_.pdev, kCtrlChannel);
+    programs_.fetch_add(1, std::memory_order_acq_rel);
+    return r;
+}
+
+void ControlChannel::reset_seen(uint64_t seen)
+{
+    auto hook = test_hooks.reset_seen.load();
+    if (hook)
+        hook(qdev_, 0);
+    {
+        std::lock_guard pl(program_lock_);
+        if (programs_.load(std::memory_order_acquire) == seen)
+            qdev_.device_reset_detected();
+    }
+    if (hook)
+        hook(qdev_, 1);
 }
 
 void ControlChannel::fini()
@@ -111,13 +128,14 @@ void ControlChannel::fail_all(int err)
 
 ErrorOr<void> ControlChannel::check_device()
 {
+    uint64_t programs = programs_.load(std::memory_order_acquire);
     uint32_t enabled = qdev_.pdev.read32(kBarDev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
         qdev_.mark_gone();
         return Error(-ENODEV);
     }
     if (enabled != 1) {
-        qdev_.device_reset_detected();
+        reset_seen(programs);
         return Error(-EIO);
     }
     return {};
@@ -213,6 +231,7 @@ void ControlChannel::irq()
     if (!programmed_.load(std::memory_order_acquire))
         return; // not our channel yet (the device's boot MSI): nothing to drain or to miss
     kernel::PciDev &pdev = qdev_.pdev;
+    uint64_t programs = programs_.load(std::memory_order_acquire);
     uint32_t enabled = pdev.read32(kBarDev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
         qdev_.mark_gone();
@@ -220,7 +239,7 @@ void ControlChannel::irq()
     }
     if (enabled != 1) {
         // The device forgot our channel: it was reset under us.
-        qdev_.device_reset_detected();
+        reset_seen(programs);
         return;
     }
     std::vector<std::pair<LateAnswer, std::vector<uint8_t>>> late;

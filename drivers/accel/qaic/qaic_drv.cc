@@ -157,6 +157,8 @@ ErrorOr<void> QaicDevice::bring_up()
     TRY(ctrl.reinit());
     TRY(ssr_reinit());
     online = true;
+    if (auto hook = test_hooks.recovery_reprogrammed.load())
+        hook(*this);
     // A NACK refuses the message and a timeout loses only its answer; neither resets the
     // channel: ask again on the same rings.
     constexpr int kTries = 3;

@@ -124,6 +124,60 @@ TEST(ControlRace, BootMsiBeforeTheChannelIsProgrammedIsNoReset)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
+// A thread that read the control channel disabled (a reset) can act on that only after the
+// recovery programmed the channel again: an MSI handler, or a MANAGE checking the device,
+// preempted between the two. Its reading is stale then, and must not fail the recovery's
+// first message, which left the device offline for good (found by uapi_fuzz).
+TEST(ControlRace, StaleResetReadingDoesNotFailTheRecovery)
+{
+    int fd = qaic_open("sim");
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    qaic::QaicDevice &qdev = sim_device();
+    static std::atomic<int> readings;
+    static std::atomic<bool> reprogrammed, stale_acted;
+    static thread_local bool first_reader = false;
+    readings = 0;
+    reprogrammed = stale_acted = false;
+    auto wait_for = [](const std::atomic<bool> &flag) {
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!flag && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(100us);
+    };
+    // The first reader waits until a recovery, started by the next one, has programmed the
+    // channel again; that recovery waits until the first reader has acted.
+    qaic::test_hooks.reset_seen = [](qaic::QaicDevice &, int phase) {
+        if (phase == 0 && readings++ == 0) {
+            first_reader = true;
+            auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (!reprogrammed && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(100us);
+        } else if (phase == 1 && std::exchange(first_reader, false)) {
+            stale_acted = true;
+        }
+    };
+    qaic::test_hooks.recovery_reprogrammed = [](qaic::QaicDevice &) {
+        if (reprogrammed.exchange(true))
+            return;
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!stale_acted && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(100us);
+    };
+    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    // STATUS until the device answers: its MSI or these calls read the channel disabled.
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    int err;
+    while ((err = selftest::status(fd)) != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    qaic::test_hooks.reset_seen = nullptr;
+    qaic::test_hooks.recovery_reprogrammed = nullptr;
+    wait_for(stale_acted);
+    EXPECT_TRUE(reprogrammed);
+    EXPECT_TRUE(stale_acted) << "no reading of the reset was left to act late";
+    EXPECT_EQ(err, 0) << "the device did not come back: " << std::strerror(-err);
+    EXPECT_TRUE(qdev.online);
+    EXPECT_EQ(qaic_close(fd), 0);
+}
+
 // Two open files never share a user handle, even when the allocator comes round to a handle
 // in use (a 32-bit counter would after 2^32 opens): the second file must not get the first
 // one's DBC.
