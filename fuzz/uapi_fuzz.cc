@@ -45,6 +45,7 @@ struct State {
     bool faulted = false;    // a card fault was injected: undone after the input
     bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
     bool padded = false;     // it pads every answer
+    bool moved_big = false;  // a DMA_XFER of 16 MiB or more ran: one per input (each costs ms)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
 
@@ -76,6 +77,7 @@ struct State {
 constexpr uint32_t kMaxManage = 4096;
 constexpr unsigned kControlTimeoutMs = 20; // see LLVMFuzzerTestOneInput
 constexpr uint8_t kCanary = 0xa5;
+constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 16 MiB or more
 void check_canary(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; ++i)
@@ -292,8 +294,9 @@ void op(State &s, Input &in)
         qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 0, 0, 0, 0};
         x.tag = in.u8() % 4;
         // Mostly up to 16 KiB; 1 in 256 from 16 to 24 MiB, which takes two messages or more
-        // (a message holds about 250 pairs of up to 64 KiB) and milliseconds to copy.
-        if (in.u8() == 0)
+        // (a message holds about 250 pairs of up to 64 KiB) and milliseconds to copy. Not on
+        // the 0 an exhausted input reads: such inputs would all be slow.
+        if (in.u8() == kBigXfer && !std::exchange(s.moved_big, true))
             x.size = (16u << 20) + uint64_t(in.u16()) * 128 % (8u << 20);
         else
             x.size = in.u16() % 16384 + 1;
