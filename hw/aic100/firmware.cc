@@ -364,10 +364,10 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
             nnc_drop_pending(user);
             return kFwNoResources;
         }
-        size_t at = img.data.size();
-        img.data.resize(at + e.size);
+        // Appended as read: zeroing the room first would write every byte twice.
         RspStatus st = card_.iommu().access(e.addr, e.size, kPermRead, [&](void *host) {
-            std::memcpy(img.data.data() + at, host, e.size);
+            auto *from = static_cast<const uint8_t *>(host);
+            img.data.insert(img.data.end(), from, from + e.size);
         });
         if (st != kRspOk) {
             images_.erase({user, x.tag});

@@ -8,6 +8,7 @@
 //   BM_DmaToDevice/<bytes>       one BO, one slice, execute + wait      (bytes_per_second)
 //   BM_DmaFromDevice/<bytes>     the same, from device
 //   BM_ExecWait/4096             round trip of one small job            (time per job)
+//   BM_ManageStatus              MANAGE with one STATUS: a firmware round trip (time per call)
 //   BM_ExecPipelined/<bos>       <bos> 4 KiB BOs per EXECUTE, wait last (items_per_second)
 //   BM_DmaMultiDbc/<dbcs>/<bytes> one thread per DBC, concurrently      (aggregate bytes/s)
 //   BM_MemcpyThreads/<n>/<bytes> its baseline: n threads copying at once (aggregate bytes/s)
@@ -181,6 +182,12 @@ void BM_ExecWait(benchmark::State &state)
     state.SetItemsProcessed(int64_t(state.iterations()));
 }
 
+void BM_ManageStatus(benchmark::State &state)
+{
+    for (auto _ : state)
+        benchmark::DoNotOptimize(device().status());
+}
+
 void BM_ExecPipelined(benchmark::State &state)
 {
     size_t nbos = size_t(state.range(0));
@@ -327,6 +334,7 @@ BENCHMARK(BM_SocketPingPong)->UseRealTime();
 BENCHMARK(BM_DmaToDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_DmaFromDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_ExecWait)->Arg(4096)->UseRealTime();
+BENCHMARK(BM_ManageStatus)->UseRealTime();
 BENCHMARK(BM_ExecPipelined)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 BENCHMARK(BM_DmaMultiDbc)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
