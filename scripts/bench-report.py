@@ -75,11 +75,11 @@ def main():
         ratio("ExecWait/4096 vs ThreadWake", ns("BM_ExecWait/4096"), ns("BM_ThreadWake"), 2.0,
               higher_is_better=False)
     # A MANAGE round trip through the firmware's thread; no issue sets it a target.
-    base = ns("BM_SocketPingPong") if host == "qaicd" else ns("BM_ThreadWake")
-    v = ns("BM_ManageStatus")
+    base_name = "SocketPingPong" if host == "qaicd" else "ThreadWake"
+    v, base = ns("BM_ManageStatus"), ns(f"BM_{base_name}")
     if v and base:
-        rows.append((f"ManageStatus vs {'SocketPingPong' if host == 'qaicd' else 'ThreadWake'}",
-                     f"{v / base:.2f}x", f"{v / 1e3:.1f} vs {base / 1e3:.1f} us", "", ""))
+        rows.append((f"ManageStatus vs {base_name}", f"{v / base:.2f}x",
+                     f"{v / 1e3:.1f} vs {base / 1e3:.1f} us", "", ""))
     ratio("DmaMultiDbc/2/4194304 vs DmaToDevice/4194304", bps("BM_DmaMultiDbc/2/4194304"),
           bps("BM_DmaToDevice/4194304"), 1.3)
     # What two copying threads get from this host's memory, beside what two DBCs get.

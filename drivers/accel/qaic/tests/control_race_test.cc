@@ -124,6 +124,14 @@ TEST(ControlRace, BootMsiBeforeTheChannelIsProgrammedIsNoReset)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
+// Until flag is set, 10 s at most.
+void wait_for(const std::atomic<bool> &flag)
+{
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!flag && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100us);
+}
+
 // A thread that read the control channel disabled (a reset) can act on that only after the
 // recovery programmed the channel again: an MSI handler, or a MANAGE checking the device,
 // preempted between the two. Its reading is stale then, and must not fail the recovery's
@@ -138,29 +146,19 @@ TEST(ControlRace, StaleResetReadingDoesNotFailTheRecovery)
     static thread_local bool first_reader = false;
     readings = 0;
     reprogrammed = stale_acted = false;
-    auto wait_for = [](const std::atomic<bool> &flag) {
-        auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (!flag && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(100us);
-    };
     // The first reader waits until a recovery, started by the next one, has programmed the
     // channel again; that recovery waits until the first reader has acted.
     qaic::test_hooks.reset_seen = [](qaic::QaicDevice &, int phase) {
         if (phase == 0 && readings++ == 0) {
             first_reader = true;
-            auto deadline = std::chrono::steady_clock::now() + 10s;
-            while (!reprogrammed && std::chrono::steady_clock::now() < deadline)
-                std::this_thread::sleep_for(100us);
+            wait_for(reprogrammed);
         } else if (phase == 1 && std::exchange(first_reader, false)) {
             stale_acted = true;
         }
     };
     qaic::test_hooks.recovery_reprogrammed = [](qaic::QaicDevice &) {
-        if (reprogrammed.exchange(true))
-            return;
-        auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (!stale_acted && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(100us);
+        if (!reprogrammed.exchange(true))
+            wait_for(stale_acted);
     };
     qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
     // STATUS until the device answers: its MSI or these calls read the channel disabled.
