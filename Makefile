@@ -74,7 +74,8 @@ endif
 # ---------------------------------------------------------------------------- flags
 ifdef NEED_CONFIG
 PKG_CFLAGS := $(shell pkg-config --cflags libdrm gtest 2>/dev/null)
-DRM_LIBS := $(shell pkg-config --libs libdrm 2>/dev/null)
+# What libqaic links with: libdrm (drmIoctl), zlib (the control messages' CRC-32).
+QAIC_DEP_LIBS := $(shell pkg-config --libs libdrm zlib 2>/dev/null)
 GTEST_LIBS := $(shell pkg-config --libs gmock gtest 2>/dev/null)
 BENCH_LIBS := $(shell pkg-config --libs benchmark 2>/dev/null)
 UMOCKDEV_CFLAGS := $(shell pkg-config --cflags umockdev-1.0 2>/dev/null)
@@ -149,7 +150,7 @@ $(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
 $(LIBQAIC_SO): $(LIB_OBJS)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -shared -Wl,-soname,libqaic.so -Wl,--no-undefined -o $@ $^ $(LDFLAGS) $(DRM_LIBS)
+	$(Q)$(CXX) -shared -Wl,-soname,libqaic.so -Wl,--no-undefined -o $@ $^ $(LDFLAGS) $(QAIC_DEP_LIBS)
 
 $(LIBQAIC_A): $(LIB_OBJS)
 	$(Q)mkdir -p $(dir $@)
@@ -164,7 +165,7 @@ $(QAIC_PC): $(SRC)/Makefile $(CONFIG)
 	$(Q)printf '%s\n' \
 		'prefix=$(O)' 'libdir=$${prefix}/lib' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library (build tree)' \
-		'Version: 0.1.0' 'Requires: libdrm' \
+		'Version: 0.1.0' 'Requires: libdrm' 'Requires.private: zlib' \
 		'Cflags: -I$(SRC)/include/uapi -I$(SRC)/userspace/include' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -Wl,-rpath,$${libdir} -lqaic' \
 		'Libs.private: -lstdc++ -lpthread' > $@
@@ -182,20 +183,20 @@ $(BENCH): $(call obj,$(call srcs,userspace/bench)) $(LIBQAIC_SO)
 $(O)/bin/qaicd: $(call obj,$(call srcs,host/qaicd)) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(QAIC_DEP_LIBS) $(LDFLAGS)
 
 # The preload library carries its own copy of libqaic: the program it runs in has none.
 $(O)/lib/libqaic-preload.so: $(call obj,$(call srcs,userspace/preload)) $(LIB_OBJS) $(SRC)/userspace/preload/exports.map
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
 	$(Q)$(CXX) -shared -Wl,-soname,libqaic-preload.so -Wl,--no-undefined \
-		-Wl,--version-script=$(SRC)/userspace/preload/exports.map -o $@ $(filter %.o,$^) $(LDFLAGS) $(DRM_LIBS)
+		-Wl,--version-script=$(SRC)/userspace/preload/exports.map -o $@ $(filter %.o,$^) $(LDFLAGS) $(QAIC_DEP_LIBS)
 
 $(call obj,$(SRC)/userspace/run/qaic_run.cc): CXXFLAGS += $(UMOCKDEV_CFLAGS)
 $(O)/bin/qaic-run: $(call obj,$(call srcs,userspace/run)) $(LIBQAIC_A) | $(QAICD) $(PRELOAD)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(UMOCKDEV_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(QAIC_DEP_LIBS) $(UMOCKDEV_LIBS) $(LDFLAGS)
 
 $(O)/tests/qaic_unmodified: $(call obj,$(call srcs,selftests/unmodified)) $(KTAP_OBJ)
 	$(Q)mkdir -p $(dir $@)
@@ -206,7 +207,7 @@ define unit_test_rule
 $(O)/tests/$(call test_name,$(1)): $(call obj,$(call srcs,$(1))) $(KTAP_OBJ) $(LIBQAIC_A)
 	$$(Q)mkdir -p $$(dir $$@)
 	@echo "  LD        $$(patsubst $(O)/%,%,$$@)"
-	$$(Q)$$(CXX) -o $$@ $$(filter %.o,$$^) $(LIBQAIC_A) $$(GTEST_LIBS) $$(DRM_LIBS) $$(LDFLAGS)
+	$$(Q)$$(CXX) -o $$@ $$(filter %.o,$$^) $(LIBQAIC_A) $$(GTEST_LIBS) $$(QAIC_DEP_LIBS) $$(LDFLAGS)
 endef
 $(foreach d,$(UNIT_TEST_DIRS),$(eval $(call unit_test_rule,$(d))))
 # qaicd's tests start the qaicd of the same build.
@@ -220,7 +221,7 @@ $(SELFTEST): $(call obj,$(call srcs,selftests/drivers/accel/qaic)) $(KTAP_OBJ) $
 $(O)/tests/qaic_selftest_failslab: $(call obj,$(call srcs,selftests/drivers/accel/qaic) $(call srcs,selftests/failslab)) $(KTAP_OBJ) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(GTEST_LIBS) $(DRM_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(GTEST_LIBS) $(QAIC_DEP_LIBS) $(LDFLAGS)
 
 .PHONY: tests
 tests: all $(TESTS) $(FAILSLAB)
@@ -294,7 +295,7 @@ $(O)/fuzz/wire_fuzz: $(O)/obj/host/qaicd/server.o
 $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(DRM_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(QAIC_DEP_LIBS) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean
@@ -310,7 +311,7 @@ install: all
 	$(Q)printf '%s\n' \
 		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \
-		'Version: 0.1.0' 'Requires: libdrm' 'Cflags: -I$${includedir}' \
+		'Version: 0.1.0' 'Requires: libdrm' 'Requires.private: zlib' 'Cflags: -I$${includedir}' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
 	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"

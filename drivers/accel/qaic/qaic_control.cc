@@ -21,9 +21,6 @@ using kernel::append;
 using kernel::load;
 
 constexpr uint32_t kCtrlNelem = 16;
-// DMA_XFER bounce buffers come in chunks of at most 2^4 pages: many address/size pairs for
-// big transfers, which is what makes multi-message transfers happen.
-constexpr unsigned kBounceOrder = 4;
 
 void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
 {
@@ -327,7 +324,9 @@ ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer 
     auto size = kernel::page_align(t.size);
     if (!size)
         return Error(-EINVAL);
-    ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, kBounceOrder));
+    // Chunks of at most 2^dma_xfer_chunk_order pages: many address/size pairs for big
+    // transfers, which is what makes multi-message transfers happen.
+    ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, ctx.qdev.params.dma_xfer_chunk_order));
     uint64_t done = 0;
     for (const PagePool::Chunk &c : ctx.bounce.chunks()) {
         uint64_t len = std::min<uint64_t>(c.length, t.size - done);

@@ -348,19 +348,6 @@ inline int read_device(int fd, uint32_t dbc, uint64_t dev_addr, size_t n, std::v
 
 // ---------------------------------------------------------------------------- sim control
 
-// Restores a module parameter when it goes, however the test ends.
-class ParamGuard {
-public:
-    ParamGuard(const char *name, unsigned restore) : name_(name), restore_(restore) {}
-    ParamGuard(const ParamGuard &) = delete;
-    ParamGuard &operator=(const ParamGuard &) = delete;
-    ~ParamGuard() { qaic_sim_set_param(name_, restore_); }
-
-private:
-    const char *name_;
-    unsigned restore_;
-};
-
 // Whether the sim test control is there: false (and the reason) on other backends.
 inline bool sim_control(int fd, std::string *why)
 {

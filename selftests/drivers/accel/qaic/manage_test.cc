@@ -585,6 +585,30 @@ TEST_F(Qaic, LargeDmaXferSpansSeveralMessages)
     EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
 }
 
+// With a pair per page (dma_xfer_chunk_order 0), 2 MiB no longer fit one message: the same
+// transfer that fits with 64 KiB chunks needs continuation messages, and arrives whole.
+TEST_F(Qaic, DmaXferOfPageSizedChunksSpansSeveralMessages)
+{
+    ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
+    auto data = pattern(2 << 20, 11);
+    auto with_status = [&] {
+        Manage m;
+        m.add(dma_xfer_trans(12, data.data(), data.size()));
+        m.add(status_trans());
+        return m.send(fd);
+    };
+    EXPECT_EQ(with_status(), 0) << "64 KiB chunks: 32 pairs, one message";
+    SIM_OR_SKIP(qaic_sim_set_param("dma_xfer_chunk_order", 0));
+    EXPECT_EQ(with_status(), -ENOSPC) << "512 pairs: more than one message";
+    ASSERT_EQ(dma_xfer(fd, 12, data.data(), data.size()), 0);
+    ImageInfo info{};
+    ASSERT_EQ(image_info(fd, 12, &info), 0);
+    EXPECT_EQ(info.size, data.size());
+    EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
+    EXPECT_EQ(qaic_sim_set_param("dma_xfer_chunk_order", 11), -1) << "past the pool's largest order";
+    EXPECT_EQ(errno, EINVAL);
+}
+
 // An unaligned user buffer is copied exactly, not from its page start.
 TEST_F(Qaic, DmaXferFromAnUnalignedAddress)
 {

@@ -32,6 +32,8 @@ inline constexpr uint32_t kFwImageDrop = 0x10003;
 
 // The driver's default control_resp_timeout_ms, restored after tests that shorten it.
 inline constexpr unsigned kDefaultRespTimeoutMs = 60000;
+// Its default dma_xfer_chunk_order (64 KiB bounce chunks).
+inline constexpr unsigned kDefaultDmaXferChunkOrder = 4;
 
 // CRC-32 as zlib's crc32() computes it (reflected, polynomial 0xEDB88320), bit by bit: the
 // tests check the firmware's image CRC against an implementation of their own.
@@ -326,6 +328,19 @@ inline int replug_sim_card()
             FAIL() << #call << ": " << std::strerror(sim_err_);                                  \
         }                                                                                        \
     } while (0)
+
+// Restores a module parameter when it goes, however the test ends.
+class ParamGuard {
+public:
+    ParamGuard(const char *name, unsigned restore) : name_(name), restore_(restore) {}
+    ParamGuard(const ParamGuard &) = delete;
+    ParamGuard &operator=(const ParamGuard &) = delete;
+    ~ParamGuard() { qaic_sim_set_param(name_, restore_); }
+
+private:
+    const char *name_;
+    unsigned restore_;
+};
 
 // Undoes the firmware faults and the timeout a test set, whatever way the test ends, so a
 // failing test cannot leave the next ones (or its own fd's close) with a silent firmware.
