@@ -45,7 +45,7 @@ struct State {
     bool faulted = false;    // a card fault was injected: undone after the input
     bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
     bool padded = false;     // it pads every answer
-    bool moved_big = false;  // a DMA_XFER of 16 MiB or more ran: one per input (each costs ms)
+    bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
 
@@ -77,7 +77,7 @@ struct State {
 constexpr uint32_t kMaxManage = 4096;
 constexpr unsigned kControlTimeoutMs = 20; // see LLVMFuzzerTestOneInput
 constexpr uint8_t kCanary = 0xa5;
-constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 16 MiB or more
+constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 1 MiB or more
 void check_canary(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; ++i)
@@ -277,13 +277,13 @@ void op(State &s, Input &in)
         call(fd, req, place(in, arg, sizeof(arg)));
         break;
     }
-    case 15: { // MANAGE: a DMA_XFER, up to 24 MiB (several messages), maybe after a STATUS
+    case 15: { // MANAGE: a DMA_XFER, up to 2 MiB (several messages), maybe after a STATUS
         // Only once the firmware pads its answers: alone, the firmware answers a DMA_XFER only
         // with the command that names its data, so it would wait out the control timeout
         // (20 ms) and test nothing raw MANAGE does not.
         if (!s.padded)
             break;
-        static std::vector<uint8_t> data(24u << 20, 0x5a);
+        static std::vector<uint8_t> data(2u << 20, 0x5a);
         static uint8_t buf[kMaxManage + 64];
         uint32_t len = 0;
         if (in.u8() & 1) {
@@ -293,11 +293,12 @@ void op(State &s, Input &in)
         }
         qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 0, 0, 0, 0};
         x.tag = in.u8() % 4;
-        // Mostly up to 16 KiB; 1 in 256 from 16 to 24 MiB, which takes two messages or more
-        // (a message holds about 250 pairs of up to 64 KiB) and milliseconds to copy. Not on
-        // the 0 an exhausted input reads: such inputs would all be slow.
+        // Mostly up to 16 KiB; 1 in 256 from 1 to 2 MiB, which takes two messages or three
+        // (a message holds about 250 pairs, of a page each: see LLVMFuzzerTestOneInput) and
+        // milliseconds to copy. Not on the 0 an exhausted input reads: such inputs would all
+        // be slow.
         if (in.u8() == kBigXfer && !std::exchange(s.moved_big, true))
-            x.size = (16u << 20) + uint64_t(in.u16()) * 128 % (8u << 20);
+            x.size = (1u << 20) + uint64_t(in.u16()) * 16 % (1u << 20);
         else
             x.size = in.u16() % 16384 + 1;
         x.addr = uint64_t(uintptr_t(data.data() + data.size() - x.size));
@@ -305,7 +306,7 @@ void op(State &s, Input &in)
         len += sizeof(x);
         std::memset(buf + len, kCanary, sizeof(buf) - len);
         qaic_manage_msg m{len, len == sizeof(x) ? 1u : 2u, uint64_t(uintptr_t(buf))};
-        // The firmware copies the data before it answers: 16 MiB take longer than 20 ms here.
+        // The firmware copies the data before it answers: 2 MiB may take longer than 20 ms here.
         bool big = x.size > (1u << 20);
         if (big && qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
             finding("qaic_sim_set_param failed", uint64_t(errno));
@@ -392,6 +393,14 @@ extern "C" const char *__asan_default_options()
     return "leak_check_at_exit=0";
 }
 
+// qaic_sim_set_param acts on the card qaic_open(NULL) would open: named, it is not looked for
+// among 64 /dev/accel nodes at every call.
+extern "C" int LLVMFuzzerInitialize(int *, char ***)
+{
+    setenv("QAIC_DEVICE", "sim", 1);
+    return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Input in{data, size};
@@ -405,9 +414,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     // timeout: 20 ms here, not the minute a real card gets (again after a card was replaced:
     // a new one starts with the default). Shorter, a loaded machine's reset recovery times
     // out for want of CPU and the driver rightly gives the card up.
+    // A DMA_XFER's bounce pages go as a pair each (dma_xfer_chunk_order 0), as a user's
+    // scattered pages do upstream: continuation messages from about 1 MiB, not 16.
     static bool card_is_new = true;
     if (std::exchange(card_is_new, false) &&
-        qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
+        (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0 ||
+         qaic_sim_set_param("dma_xfer_chunk_order", 0) != 0))
         finding("qaic_sim_set_param failed", uint64_t(errno));
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)
         op(s, in);
