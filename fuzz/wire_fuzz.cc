@@ -21,6 +21,7 @@
 #include <drm.h>
 #include <drm/qaic_accel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -169,13 +170,23 @@ void send_frame(int sock, const void *data, size_t len, const std::vector<int> &
 
 // Waits up to ms for one message: its length, 0 at the end of the stream, -1 for none. The
 // first fd that came with it goes to *fd (or is closed when fd is null), the rest are closed.
+// A signal does not end the wait: libFuzzer's -timeout alarm interrupts this thread's poll
+// every few seconds (an early -1 here once read as a daemon that did not answer).
 ssize_t await(int sock, void *buf, size_t cap, int *fd, int ms)
 {
     if (fd)
         *fd = -1;
-    pollfd p{sock, POLLIN, 0};
-    if (poll(&p, 1, ms) != 1)
-        return -1;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+        pollfd p{sock, POLLIN, 0};
+        int r = poll(&p, 1, ms);
+        if (r == 1)
+            break;
+        if (r == 0 || errno != EINTR)
+            return -1;
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        ms = int(std::max<int64_t>(left.count(), 0));
+    }
     union {
         cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * 8)];
