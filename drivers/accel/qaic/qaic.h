@@ -49,6 +49,7 @@ struct Params {
     std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
     std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
     std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
+    std::atomic<uint32_t> control_spin_us{100};    // MANAGE polls for its answer before sleeping
     // DMA_XFER bounce chunks: at most 2^this pages each, one address/size pair per chunk.
     // 0 gives a pair per page, as a user's scattered pages give upstream's driver.
     std::atomic<uint32_t> dma_xfer_chunk_order{4};
@@ -213,6 +214,7 @@ private:
     // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
     // recovery is started), or fine. For when its interrupt may have been lost.
     ErrorOr<void> check_device();
+    void spin_for_answer(const Waiter &w);
     // The enable register read 0 (the device forgot our channel) after programs_ read seen:
     // a reset, unless the recovery programmed the channel again since. Such a stale reading
     // must not fail the recovery's own first message.
