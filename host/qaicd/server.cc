@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -229,10 +230,26 @@ int probe_memory(const kernel::UserMm &mm, const wire::Hello &hello, char *reaso
     auto r = mm.read(&value, hello.probe_addr, sizeof(value));
     if (!r.is_error() && value == hello.probe_value)
         return 0;
-    std::snprintf(reason, size,
-                  "qaicd (pid %d, uid %u) cannot read the memory of pid %d: ptrace access is "
-                  "denied (another user, or Yama's ptrace_scope)",
-                  getpid(), geteuid(), int(mm.pid()));
+    auto addr = (unsigned long long)hello.probe_addr;
+    if (!r.is_error()) {
+        std::snprintf(reason, size,
+                      "the probe word of pid %d at %#llx holds %#llx, not the %#llx its hello names",
+                      int(mm.pid()), addr, (unsigned long long)value,
+                      (unsigned long long)hello.probe_value);
+        return -EACCES;
+    }
+    // The copy says only that it failed: ask the kernel why, once more, for the reason.
+    iovec local{&value, sizeof(value)};
+    iovec remote{reinterpret_cast<void *>(uintptr_t(hello.probe_addr)), sizeof(value)};
+    bool denied = process_vm_readv(mm.pid(), &local, 1, &remote, 1, 0) < 0 && errno == EPERM;
+    if (denied)
+        std::snprintf(reason, size,
+                      "qaicd (pid %d, uid %u) cannot read the memory of pid %d: ptrace access is "
+                      "denied (another user, or Yama's ptrace_scope)",
+                      getpid(), geteuid(), int(mm.pid()));
+    else
+        std::snprintf(reason, size, "qaicd cannot read the memory of pid %d at %#llx, its probe word",
+                      int(mm.pid()), addr);
     return -EACCES;
 }
 

@@ -204,8 +204,9 @@ TEST_F(QaicdWire, WrongProbeIsRefused)
     wire::Welcome w{};
     ASSERT_EQ(recv_raw(s, &w, sizeof(w)), ssize_t(sizeof(w)));
     EXPECT_EQ(w.ret, -EACCES);
-    EXPECT_NE(std::string(w.reason, strnlen(w.reason, sizeof(w.reason))).find("cannot read"),
-              std::string::npos);
+    std::string why(w.reason, strnlen(w.reason, sizeof(w.reason)));
+    EXPECT_NE(why.find("holds"), std::string::npos) << why;
+    EXPECT_EQ(why.find("ptrace"), std::string::npos) << "the daemon could read it: " << why;
     h = hello(wire::Op::kOpen);
     ASSERT_TRUE(send_raw(s, &h, sizeof(h)));
     ASSERT_EQ(recv_raw(s, &w, sizeof(w)), ssize_t(sizeof(w)));
@@ -219,6 +220,10 @@ TEST_F(QaicdWire, WrongProbeIsRefused)
     ::close(sv[1]);
     ASSERT_EQ(recv_raw(sv[0], &w, sizeof(w)), ssize_t(sizeof(w)));
     EXPECT_EQ(w.ret, -EACCES);
+    why.assign(w.reason, strnlen(w.reason, sizeof(w.reason)));
+    EXPECT_NE(why.find("cannot read the memory of pid " + std::to_string(getpid()) + " at 0x8"),
+              std::string::npos) << why;
+    EXPECT_EQ(why.find("ptrace"), std::string::npos) << why;
     EXPECT_TRUE(dropped(sv[0]));
     ::close(sv[0]);
     ::close(s);
