@@ -214,7 +214,6 @@ private:
     // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
     // recovery is started), or fine. For when its interrupt may have been lost.
     ErrorOr<void> check_device();
-    void spin_for_answer(const Waiter &w);
     // The enable register read 0 (the device forgot our channel) after programs_ read seen:
     // a reset, unless the recovery programmed the channel again since. Such a stale reading
     // must not fail the recovery's own first message.
@@ -279,7 +278,23 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
-    std::atomic<unsigned> spinners{0}; // WAIT_BO callers deciding to spin, or spinning
+    std::atomic<unsigned> spinners{0}; // callers of spin_if_spare() deciding to spin, or spinning
+    // Polls done() for up to budget, if the recently active DBCs and the other spinners leave
+    // a CPU to spare (kernel::cpu_to_spare): WAIT_BO's spin, MANAGE's wait for its answer.
+    // Waking a sleeping thread costs tens of microseconds here.
+    template <typename Pred> void spin_if_spare(Pred done, std::chrono::microseconds budget)
+    {
+        if (budget <= budget.zero())
+            return;
+        unsigned others = spinners.fetch_add(1, std::memory_order_relaxed);
+        int64_t now = kernel::Activity::now_ns();
+        unsigned active = 0;
+        for (auto &d : dbcs)
+            active += d->activity.recent(now);
+        if (kernel::cpu_to_spare(active, others))
+            kernel::spin_until(done, budget);
+        spinners.fetch_sub(1, std::memory_order_relaxed);
+    }
     // One MANAGE (or a user's TERMINATE) at a time, from sending to decoding the answer: the
     // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
     // ACTIVATE, so answers must update the DBC table in the order the device ran them.

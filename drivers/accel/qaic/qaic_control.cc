@@ -138,24 +138,6 @@ ErrorOr<void> ControlChannel::check_device()
     return {};
 }
 
-// A firmware that is up answers most messages within microseconds: the caller polls for the
-// answer for control_spin_us before it sleeps, when a CPU is to spare (as WAIT_BO's spin
-// does). Waking a sleeping thread costs tens of microseconds here, a round trip two wakeups.
-void ControlChannel::spin_for_answer(const Waiter &w)
-{
-    auto spin = std::chrono::microseconds(qdev_.params.control_spin_us);
-    if (spin == spin.zero())
-        return;
-    unsigned others = qdev_.spinners.fetch_add(1, std::memory_order_relaxed);
-    int64_t now = kernel::Activity::now_ns();
-    unsigned active = 0;
-    for (auto &d : qdev_.dbcs)
-        active += d->activity.recent(now);
-    if (kernel::cpu_to_spare(active, others))
-        kernel::spin_until([&] { return w.done.load(); }, spin);
-    qdev_.spinners.fetch_sub(1, std::memory_order_relaxed);
-}
-
 ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg, uint64_t *epoch,
                                                         LateAnswer late, kernel::Sleep how)
 {
@@ -217,7 +199,10 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
-    spin_for_answer(w);
+    // A firmware that is up answers most messages within microseconds: poll for the answer
+    // before sleeping, a round trip's two thread wakeups saved.
+    qdev_.spin_if_spare([&] { return w.done.load(); },
+                        std::chrono::microseconds(qdev_.params.control_spin_us));
     auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout, how);
     if (r.is_error()) {
         // Timed out or interrupted (the caller's process died): either way the answer, if

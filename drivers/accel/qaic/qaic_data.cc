@@ -384,18 +384,11 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
     // Spin while the job can be expected to finish soon: the base spin plus the job's
     // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
     // tens of microseconds here, more than a megabyte-sized copy's tail.
-    // Spinning pays only with a CPU to spare (kernel::cpu_to_spare): not while other DBCs'
-    // engines and submitters, or other spinners, need the CPUs.
+    // Spinning pays only with a CPU to spare: not while other DBCs' engines and submitters,
+    // or other spinners, need the CPUs.
     auto spin = std::chrono::microseconds(std::min<uint64_t>(
         {qdev.params.wait_spin_us + job->bytes / 20000, 2000, uint64_t(ms) * 1000}));
-    unsigned others = qdev.spinners.fetch_add(1, std::memory_order_relaxed);
-    int64_t now = kernel::Activity::now_ns();
-    unsigned active = 0;
-    for (auto &d : qdev.dbcs)
-        active += d->activity.recent(now);
-    if (kernel::cpu_to_spare(active, others))
-        kernel::spin_until(over, spin);
-    qdev.spinners.fetch_sub(1, std::memory_order_relaxed);
+    qdev.spin_if_spare(over, spin);
     auto status_or = job->fence->wait_interruptible_until(deadline);
     int status = TRY(status_or);
     if (status)
