@@ -2,10 +2,12 @@
 #include "hw/aic100/firmware.h"
 #include "hw/aic100/card.h"
 #include "hw/aic100/nsp.h"
+#include "kernel/alloc.h"
 #include "kernel/bytes.h"
 #include "kernel/spin.h"
 
 #include <cstring>
+#include <optional>
 #include <drm/qaic_accel.h>
 
 namespace aic100 {
@@ -103,6 +105,12 @@ void Firmware::misname_deactivate(uint32_t count)
     misname_count_ = count;
 }
 
+void Firmware::fail_allocation(unsigned nth)
+{
+    std::lock_guard lk(lock_);
+    fail_nth_ = nth;
+}
+
 void Firmware::start_ssr(unsigned dbc_id)
 {
     {
@@ -120,7 +128,7 @@ std::vector<uint8_t> Firmware::serve(const std::vector<uint8_t> &msg)
     // As the ring hands it over: a whole slot, zero past the message.
     Bytes slot(kCtrlSlotSize, 0);
     std::memcpy(slot.data(), msg.data(), msg.size());
-    return handle_message(slot);
+    return answer(slot);
 }
 
 uint32_t Firmware::next_sequence() const
@@ -209,7 +217,13 @@ void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
         lk.lock();
         return;
     }
-    Bytes rsp = handle_message(req);
+    Bytes rsp;
+    {
+        std::optional<kernel::FailNthAlloc> inject;
+        if (fail_nth_)
+            inject.emplace(std::exchange(fail_nth_, 0u));
+        rsp = answer(req);
+    }
     if (!rsp.empty())
         post_d2h(ctrl_, rsp.data(), rsp.size(), lk);
 }
@@ -230,6 +244,15 @@ Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint3
     h.crc32 = wire_crc(out.data(), h.len);
     std::memcpy(out.data(), &h, sizeof(h));
     return out;
+}
+
+Firmware::Bytes Firmware::answer(const Bytes &req) noexcept
+{
+    try {
+        return handle_message(req);
+    } catch (const std::bad_alloc &) {
+        return {};
+    }
 }
 
 Firmware::Bytes Firmware::handle_message(const Bytes &req)
@@ -276,6 +299,7 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     uint32_t count = 0;
     pos = sizeof(WireMsgHdr);
     activated_.clear();
+    activated_.reserve(card_.num_dbc()); // once: an activation cannot fail to be recorded
     nnc_made_.clear();
     nnc_vc_setup_ = {};
     auto refuse = [&](uint32_t st, uint32_t index) {
@@ -287,7 +311,14 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     for (uint32_t i = 0; i < h.count; ++i) {
         uint32_t tlen = load<WireTransHdr>(req.data() + pos).len;
         size_t before = out.size();
-        uint32_t st = handle_transaction(h.handle, req.data() + pos, tlen, out);
+        uint32_t st;
+        // Out of memory (a process out of address space): refused as any failed transaction
+        // is, its message undone.
+        try {
+            st = handle_transaction(h.handle, req.data() + pos, tlen, out);
+        } catch (const std::bad_alloc &) {
+            st = kFwNoResources;
+        }
         if (st == kFwOk && out.size() > kCtrlSlotSize)
             st = kFwBadLength; // the answers would not fit one response message
         if (st != kFwOk)
@@ -362,43 +393,54 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
         (x.flags & ~kDmaXferMore) || ((x.flags & kDmaXferMore) && !x.dma_chunk_id))
         return kFwBadLength;
 
-    // A chunked transfer continues only the transfer it started; anything else starts anew.
-    Xfer &xf = xfers_[user];
-    bool continuing = x.dma_chunk_id && xf.chunk_id == x.dma_chunk_id;
-    if (continuing && xf.tag != x.tag)
-        return kFwBadTransaction;
-    if (!continuing)
-        xf = {x.dma_chunk_id, x.tag, 0};
-    Image &img = images_[{user, x.tag}];
-    if (!continuing)
-        img.data.clear();
+    // A transfer that fails drops what it brought so far, the image and the NNC load waiting
+    // for it. Out of memory (a process out of address space) is NO_RESOURCES, as the image
+    // store's own limit.
+    auto drop = [&](uint32_t status) {
+        images_.erase({user, x.tag});
+        xfers_.erase(user);
+        nnc_drop_pending(user);
+        return status;
+    };
+    Xfer *xf;
+    Image *img;
+    bool continuing;
+    try {
+        // A chunked transfer continues only the transfer it started; anything else starts anew.
+        xf = &xfers_[user];
+        continuing = x.dma_chunk_id && xf->chunk_id == x.dma_chunk_id;
+        if (continuing && xf->tag != x.tag)
+            return kFwBadTransaction;
+        img = &images_[{user, x.tag}];
+    } catch (const std::bad_alloc &) {
+        return drop(kFwNoResources);
+    }
+    if (!continuing) {
+        *xf = {x.dma_chunk_id, x.tag, 0};
+        img->data.clear();
+    }
 
     uint64_t budget = kImageMemory - std::min(kImageMemory, image_bytes());
     for (uint32_t i = 0; i < x.count; ++i) {
         WireAddrSize e = load<WireAddrSize>(t + sizeof(WireDmaXfer) + i * sizeof(WireAddrSize));
-        if (e.size > budget) {
-            images_.erase({user, x.tag});
-            xfers_.erase(user);
-            nnc_drop_pending(user);
-            return kFwNoResources;
-        }
+        if (e.size > budget)
+            return drop(kFwNoResources);
         // Appended as read: zeroing the room first would write every byte twice.
+        bool room = true;
         RspStatus st = card_.iommu().access(e.addr, e.size, kPermRead, [&](void *host) {
             auto *from = static_cast<const uint8_t *>(host);
-            img.data.insert(img.data.end(), from, from + e.size);
+            room = room && !kernel::try_alloc([&] {
+                               img->data.insert(img->data.end(), from, from + e.size);
+                           }).is_error();
         });
-        if (st != kRspOk) {
-            images_.erase({user, x.tag});
-            xfers_.erase(user);
-            nnc_drop_pending(user);
-            return kFwDmaFault;
-        }
+        if (st != kRspOk || !room)
+            return drop(room ? kFwDmaFault : kFwNoResources);
         budget -= e.size;
-        xf.bytes += e.size;
+        xf->bytes += e.size;
     }
     if (x.flags & kDmaXferMore) {
         WireDmaXferCont c{{QAIC_TRANS_DMA_XFER_CONT, sizeof(WireDmaXferCont)}, x.dma_chunk_id, 0,
-                          xf.bytes};
+                          xf->bytes};
         append(out, c);
     } else {
         xfers_.erase(user);

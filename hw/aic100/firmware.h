@@ -40,6 +40,9 @@ public:
     void reset_on_message(uint32_t nth);
     void pad_answers(uint32_t count);
     void misname_deactivate(uint32_t count);
+    // Test control: while the firmware serves its next message, the nth of its allocations
+    // that may fail (kernel::try_alloc) fails, as in a process out of address space.
+    void fail_allocation(unsigned nth);
     void start_ssr(unsigned dbc_id);
     // Fuzzing: the answer to one control message as if it came on the ring, without the
     // ring's round trip; the sequence number the firmware expects next; what it holds for
@@ -74,6 +77,8 @@ private:
     void advance_ssr(std::unique_lock<std::mutex> &lk);
     // Builds the response to one request message.
     Bytes handle_message(const Bytes &req);
+    // handle_message(), or nothing (the message is lost) when memory ran out even for a NACK.
+    Bytes answer(const Bytes &req) noexcept;
     Bytes nack(const struct WireMsgHdr &req_hdr, uint32_t status, uint32_t index);
     uint32_t handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
@@ -119,6 +124,7 @@ private:
     uint32_t reset_countdown_ = 0; // survives the reset it causes, unlike the faults above
     uint32_t pad_count_ = 0;       // STATUS answers appended to every response
     uint32_t misname_count_ = 0;   // DEACTIVATE answers left to name the wrong DBC
+    unsigned fail_nth_ = 0;        // fail_allocation(): armed for the next message
     bool have_seq_ = false;
     uint32_t last_seq_ = 0;
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)

@@ -2,6 +2,7 @@
 // The firmware over the control channel: message checks and NACKs in their documented order,
 // sequence numbers, ACTIVATE / DEACTIVATE / TERMINATE, DMA_XFER in one or several messages
 // checked through PASSTHROUGH IMAGE_INFO and IMAGE_TO_DDR, and the passthrough commands.
+#include "hw/aic100/firmware.h"
 #include "hw/aic100/tests/harness.h"
 
 namespace aic100::test {
@@ -599,6 +600,31 @@ TEST_F(Fw, DmaXferBeyondImageMemory)
     expect_trans_nack({dma_xfer(1, 0, 0, {{good.iova(), (256ull << 20) + 1}})}, kFwNoResources,
                       0);
     EXPECT_FALSE(info(1));
+}
+
+// Out of memory while it stores the image (a process out of address space): the transfer is
+// refused with NO_RESOURCES and leaves nothing, a chunked one drops what came before, and the
+// firmware goes on.
+TEST_F(Fw, DmaXferOutOfMemoryIsNoResources)
+{
+    HostBuf src(d.pci, 2 * kPage, DmaDirection::kToDevice);
+    Firmware &fw = d.card().firmware();
+    uint64_t held = fw.held_bytes();
+    fw.fail_allocation(1);
+    expect_trans_nack({dma_xfer(1, 0, 0, {{src.iova(), 100}})}, kFwNoResources, 0);
+    EXPECT_FALSE(info(1));
+    EXPECT_EQ(fw.held_bytes(), held);
+
+    ASSERT_TRUE(d.transact({dma_xfer(1, 7, kDmaXferMore, {{src.iova(), 100}})}));
+    fw.fail_allocation(1);
+    expect_trans_nack({dma_xfer(1, 7, 0, {{src.iova() + kPage, 50}})}, kFwNoResources, 0);
+    EXPECT_FALSE(info(1));
+    EXPECT_EQ(fw.held_bytes(), held);
+
+    ASSERT_TRUE(d.transact({dma_xfer(1, 0, 0, {{src.iova(), 100}})}));
+    auto i = info(1);
+    ASSERT_TRUE(i);
+    EXPECT_EQ(i->first, 100u);
 }
 
 // ---------------------------------------------------------------------------- PASSTHROUGH

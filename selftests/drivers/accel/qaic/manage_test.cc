@@ -4,7 +4,10 @@
 #include "qaic_helpers.h"
 
 #include <atomic>
+#include <fstream>
 #include <set>
+#include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -535,6 +538,40 @@ TEST_F(Qaic, DmaXferBeyondTheMemoryLimitIsEnomem)
     // Nothing was left allocated: a normal transfer works.
     uint8_t b[16] = {};
     EXPECT_EQ(dma_xfer(fd, 1, b, sizeof(b)), 0);
+}
+
+// The card's firmware in a process under an address-space limit (a container's ulimit -v):
+// storing a DMA_XFER's image runs out of memory on the firmware's thread. The transfer is
+// refused (ECANCELED, the firmware's NO_RESOURCES), never an abort, and the card goes on.
+TEST_F(Qaic, DmaXferUnderAnAddressSpaceLimitIsRefused)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "the sanitizers' shadow memory makes an address-space limit meaningless";
+#endif
+    qaic_host_stats hs;
+    if (!selftest::on_sim() || qaic_host_get_stats(nullptr, &hs) == 0)
+        GTEST_SKIP() << "the limit must hold for the card: the embedded one only";
+    auto data = pattern(128 << 20, 12); // made before the limit
+    rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    uint64_t vm_kib = 0;
+    while (std::getline(status, line))
+        if (line.rfind("VmSize:", 0) == 0)
+            vm_kib = std::stoull(line.substr(7));
+    ASSERT_GT(vm_kib, 0u);
+    // Room for the driver's few allocations, not for the firmware's copy of 128 MiB.
+    rlimit tight{(vm_kib << 10) + (32 << 20), old.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+    int err = dma_xfer(fd, 13, data.data(), data.size());
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    EXPECT_EQ(err, -ECANCELED);
+    ImageInfo info{};
+    EXPECT_EQ(image_info(fd, 13, &info), -ENOENT) << "nothing of it is kept";
+    ASSERT_EQ(dma_xfer(fd, 13, data.data(), 1 << 20), 0);
+    ASSERT_EQ(image_info(fd, 13, &info), 0);
+    EXPECT_EQ(info.size, 1u << 20);
 }
 
 // Only the last transaction may continue in further messages.
