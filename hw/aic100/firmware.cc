@@ -4,7 +4,6 @@
 #include "hw/aic100/nsp.h"
 #include "kernel/alloc.h"
 #include "kernel/bytes.h"
-#include "kernel/spin.h"
 
 #include <cstring>
 #include <optional>
@@ -37,7 +36,6 @@ Firmware::~Firmware()
 
 void Firmware::kick()
 {
-    kicks_.fetch_add(1, std::memory_order_release);
     { std::lock_guard lk(lock_); }
     cv_.notify_all();
 }
@@ -155,8 +153,6 @@ void Firmware::run()
 {
     std::unique_lock lk(lock_);
     for (;;) {
-        if (!stop_ && !has_work())
-            idle_poll(lk);
         cv_.wait(lk, [&] { return stop_ || has_work(); });
         if (stop_)
             return;
@@ -175,20 +171,6 @@ void Firmware::run()
         if (!silent_ && ctrl_.h2d_pending())
             serve_control(lk);
     }
-}
-
-// Out of work, the firmware polls for a doorbell as long as the card's engines do
-// (Card::idle_poll_budget): a host that sends messages back to back (an NNC load, a
-// DMA_XFER's continuations) then costs it no thread wakeup per message.
-void Firmware::idle_poll(std::unique_lock<std::mutex> &lk)
-{
-    auto budget = card_.idle_poll_budget();
-    if (budget == budget.zero())
-        return;
-    uint64_t seen = kicks_.load(std::memory_order_acquire);
-    lk.unlock();
-    kernel::spin_until([&] { return kicks_.load(std::memory_order_acquire) != seen; }, budget);
-    lk.lock();
 }
 
 // Writes a D2H message once the host has room for it, then raises the control MSI.

@@ -8,7 +8,6 @@
 #include "include/hw/aic100_nnc.h"
 #include "include/hw/aic100_regs.h"
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -71,7 +70,6 @@ private:
 
     void run();
     bool has_work() const;
-    void idle_poll(std::unique_lock<std::mutex> &lk);
     void serve_control(std::unique_lock<std::mutex> &lk);
     void serve_ssr_acks();
     void advance_ssr(std::unique_lock<std::mutex> &lk);
@@ -115,7 +113,6 @@ private:
     MsgChannel ctrl_, ssr_;
     mutable std::mutex lock_;
     std::condition_variable cv_;
-    std::atomic<uint64_t> kicks_{0}; // kick() calls: what an idle poll watches
     bool stop_ = false;
     bool boot_pending_ = true;
     uint64_t epoch_ = 0; // bumped by reset: work of an older epoch is dropped

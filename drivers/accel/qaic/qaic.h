@@ -49,7 +49,6 @@ struct Params {
     std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
     std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
     std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
-    std::atomic<uint32_t> control_spin_us{100};    // MANAGE polls for its answer before sleeping
     // DMA_XFER bounce chunks: at most 2^this pages each, one address/size pair per chunk.
     // 0 gives a pair per page, as a user's scattered pages give upstream's driver.
     std::atomic<uint32_t> dma_xfer_chunk_order{4};
@@ -280,8 +279,8 @@ public:
     std::atomic<bool> resetting{false};
     std::atomic<unsigned> spinners{0}; // callers of spin_if_spare() deciding to spin, or spinning
     // Polls done() for up to budget, if the recently active DBCs and the other spinners leave
-    // a CPU to spare (kernel::cpu_to_spare): WAIT_BO's spin, MANAGE's wait for its answer.
-    // Waking a sleeping thread costs tens of microseconds here.
+    // a CPU to spare (kernel::cpu_to_spare): WAIT_BO's spin. Waking a sleeping thread costs
+    // tens of microseconds here.
     template <typename Pred> void spin_if_spare(Pred done, std::chrono::microseconds budget)
     {
         if (budget <= budget.zero())

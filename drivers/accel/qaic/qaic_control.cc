@@ -199,10 +199,6 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
-    // A firmware that is up answers most messages within microseconds: poll for the answer
-    // before sleeping, a round trip's two thread wakeups saved.
-    qdev_.spin_if_spare([&] { return w.done.load(); },
-                        std::chrono::microseconds(qdev_.params.control_spin_us));
     auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout, how);
     if (r.is_error()) {
         // Timed out or interrupted (the caller's process died): either way the answer, if
