@@ -221,6 +221,13 @@ void Dbc::kick()
 
 void Dbc::wake(std::unique_lock<std::mutex> &lk)
 {
+    // An engine asleep for want of work, with no thread waiting inside an element, needs
+    // waking only for work or to stop: woken for anything else (an ACTIVATE's assignment, a
+    // release), it would look, find nothing, and sleep again, two thread switches for nothing.
+    if (engine_sleep_ == Sleep::kUntimed && element_waiters_ == 0 && !engine_ready()) {
+        lk.unlock();
+        return;
+    }
     engine_sleep_ = Sleep::kAwake;
     lk.unlock();
     cv_.notify_all();
@@ -283,6 +290,11 @@ bool Dbc::work_ready() const
            reqhp_.load(std::memory_order_relaxed) != reqtp_.load(std::memory_order_relaxed);
 }
 
+bool Dbc::engine_ready() const
+{
+    return stop_ || (work_ready() && !running_);
+}
+
 bool Dbc::abandoned(uint64_t gen) const
 {
     return gen != gen_ || card_.gone();
@@ -341,7 +353,9 @@ bool Dbc::run_sem(uint32_t word, uint64_t gen, std::unique_lock<std::mutex> &lk)
     if (!satisfied()) {
         flush_msi(lk); // completions before the wait must not be held back by it
         activity_.set_idle(); // asleep: its CPU is free for others to poll on
+        ++element_waiters_;
         cv_.wait(lk, [&] { return abandoned(gen) || satisfied(); });
+        --element_waiters_;
         activity_.set_busy();
     }
     return !abandoned(gen);
@@ -407,15 +421,14 @@ void Dbc::run()
     snprintf(name, sizeof(name), "aic100-dbc%u", id_);
     pthread_setname_np(pthread_self(), name); // for top, perf sched and debuggers
     std::unique_lock lk(lock_);
-    auto ready = [&] { return stop_ || (work_ready() && !running_); };
     for (;;) {
-        if (!ready()) {
+        if (!engine_ready()) {
             flush_msi(lk);
             activity_.set_idle();
             idle_poll(lk);
             // While a host thread busy-polls, its doorbells do not wake the engine: it looks
             // again when the grace period ends, so none of them waits longer than that.
-            while (!ready()) {
+            while (!engine_ready()) {
                 if (host_polled()) {
                     engine_sleep_ = Sleep::kTimed;
                     cv_.wait_until(lk, Clock::time_point(host_polled_until_));
@@ -533,7 +546,9 @@ bool Dbc::run_element(std::unique_lock<std::mutex> &lk, const Clock::time_point 
             flush_msi(lk);
             activity_.set_idle();
             rsp_waiter_ = true;
+            ++element_waiters_;
             cv_.wait(lk, rsp_room);
+            --element_waiters_;
             rsp_waiter_ = false;
             activity_.set_busy();
         }

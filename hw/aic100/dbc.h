@@ -107,6 +107,7 @@ private:
     bool serving() const;     // assigned, not hung, device present: the rings are served
     bool host_polled() const; // within a busy poll's grace period (under lock_)
     bool work_ready() const;
+    bool engine_ready() const; // the idle engine has something to do (under lock_)
     // Out of work: polls the request ring for a while before the engine sleeps.
     void idle_poll(std::unique_lock<std::mutex> &lk);
     RspStatus validate(const DbcReq &r) const;
@@ -128,6 +129,7 @@ private:
     bool stop_ = false;
     bool running_ = false; // a thread (the engine or a busy-polling waiter) owns the ring head
     bool rsp_waiter_ = false; // the engine waits for a free response slot
+    unsigned element_waiters_ = 0; // threads waiting inside an element (a semaphore, a slot)
     // Until then poller_ is taken to busy-poll this DBC: its doorbells do not wake an engine
     // that sleeps no longer than that (run()).
     Clock::time_point host_polled_until_{};
