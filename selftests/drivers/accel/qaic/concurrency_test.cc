@@ -217,10 +217,11 @@ TEST_F(QaicDatapathConcurrency, CloseWithJobsInFlight)
     }
 #endif
 
-    std::atomic<bool> stop{false};
     std::atomic<int> rounds{0}, failed{0};
-    std::thread other([&] {
-        while (!stop) {
+    // Stopped and joined however the loop below ends: a failed ASSERT in it reports the
+    // failure instead of terminating the binary with a joinable thread.
+    std::jthread other([&](std::stop_token stop) {
+        while (!stop.stop_requested()) {
             failed += round_trips(fd, dbc, kDev, 2);
             rounds += 2;
         }
@@ -262,7 +263,7 @@ TEST_F(QaicDatapathConcurrency, CloseWithJobsInFlight)
             EXPECT_EQ(qaic_close(f), 0);
         }
     }
-    stop = true;
+    other.request_stop();
     other.join();
     EXPECT_EQ(failed, 0);
     EXPECT_GT(rounds, 0);
