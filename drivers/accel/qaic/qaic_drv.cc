@@ -141,6 +141,9 @@ ErrorOr<void> QaicDevice::bring_up()
 {
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(params.boot_timeout_ms);
+    // The register is polled at 10 us first, the interval doubling up to 1 ms: a card that
+    // boots at once (a reset's recovery) is back within microseconds, not a millisecond.
+    std::chrono::microseconds interval{10};
     for (;;) {
         uint32_t st = pdev.read32(kBarDev, kRegDevStatus);
         if (st == kRegGone) {
@@ -151,7 +154,8 @@ ErrorOr<void> QaicDevice::bring_up()
             break;
         if (std::chrono::steady_clock::now() > deadline)
             return Error(-ETIMEDOUT);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1)); // register poll interval
+        std::this_thread::sleep_for(interval);
+        interval = std::min<std::chrono::microseconds>(2 * interval, std::chrono::milliseconds(1));
     }
     if (num_vectors > 1)
         pdev.write32(kBarDev, kRegMsiMode, kMsiPerVector);
