@@ -203,7 +203,8 @@ void PagePool::give_chunks(const std::vector<Chunk> &chunks)
         give_block(c.offset >> kPageShift, chunk_order(c));
 }
 
-kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_order)
+kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_order,
+                                                 Backing backing)
 {
     // From here on `pages` undoes whatever was done when a step fails.
     Pages pages(this, TRY(take_chunks(bytes, max_order)));
@@ -211,6 +212,16 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
     // VMAs): they are allocations that fault injection may fail.
     if (kernel::alloc_should_fail())
         return kernel::Error(-ENOMEM);
+    if (backing == Backing::kPrivate) {
+        bool mapped = for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
+            return !kernel::alloc_should_fail() &&
+                   mmap(addr(offset), len, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+        });
+        if (!mapped)
+            return kernel::Error(-ENOMEM);
+        return pages;
+    }
     pages.fd_ = memfd_create("qaic-bo", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (pages.fd_ < 0)
         return kernel::Error(-ENOMEM);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Host memory for buffer objects: a buddy allocator of "physical" pages over one reserved
-// range of the driver's address space. Each allocation's pages are a memfd of its own, its
-// chunks mapped at their places in the range: the driver and the device reach them there,
-// the user (or a client of qaicd, handed the fd) maps the memfd and sees exactly these
-// pages, in order, and nothing of any other allocation. The range's size is the driver's
+// range of the driver's address space. Each BO's pages are a memfd of its own, its chunks
+// mapped at their places in the range: the driver and the device reach them there, the user
+// (or a client of qaicd, handed the fd) maps the memfd and sees exactly these pages, in
+// order, and nothing of any other allocation. Pages only the driver uses (bounce pages) are
+// anonymous memory mapped there instead. The range's size is the driver's
 // memory limit: nothing below the driver refuses absurd sizes, so the pool does. The range is
 // a kernel range (kernel/mm.h): a user may not map over it or unmap it.
 #pragma once
@@ -68,11 +69,17 @@ public:
     // Every allocation must be freed first.
     ~PagePool();
 
+    // How an allocation's pages are held: a memfd of its own (a BO, which users map), or
+    // anonymous memory only the driver and the device reach (a DMA_XFER's bounce pages):
+    // no file to make, seal and close, and fd() is -1.
+    enum class Backing { kMemfd, kPrivate };
+
     // Zeroed memory for bytes (a page multiple) as chunks of decreasing order: as large as
     // the remaining size and free memory allow. -ENOMEM when the pool cannot hold it or its
     // memfd cannot be made or mapped; nothing is left allocated, mapped or open then.
     // max_order caps the chunk size.
-    kernel::ErrorOr<Pages> alloc(uint64_t bytes, unsigned max_order = kMaxOrder);
+    kernel::ErrorOr<Pages> alloc(uint64_t bytes, unsigned max_order = kMaxOrder,
+                                 Backing backing = Backing::kMemfd);
 
     void *addr(uint64_t offset) const { return base_ + offset; }
     uint64_t size() const { return size_; }

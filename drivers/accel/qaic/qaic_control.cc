@@ -326,7 +326,8 @@ ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer 
         return Error(-EINVAL);
     // Chunks of at most 2^dma_xfer_chunk_order pages: many address/size pairs for big
     // transfers, which is what makes multi-message transfers happen.
-    ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, ctx.qdev.params.dma_xfer_chunk_order));
+    ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, ctx.qdev.params.dma_xfer_chunk_order,
+                                          PagePool::Backing::kPrivate));
     uint64_t done = 0;
     for (const PagePool::Chunk &c : ctx.bounce.chunks()) {
         uint64_t len = std::min<uint64_t>(c.length, t.size - done);

@@ -378,4 +378,32 @@ TEST(PagePool, NoFdLeftIsEnomem)
     EXPECT_FALSE(p->alloc(4096).is_error());
 }
 
+// Pages only the driver uses (a DMA_XFER's bounce pages): anonymous memory at the chunks'
+// places, made with no fd left, zeroed, and the range reserved again once they are freed.
+TEST(PagePool, PrivatePagesTakeNoFd)
+{
+    auto p = pool(4 * kMiB);
+    std::optional<kernel::ErrorOr<PagePool::Pages>> a;
+    {
+        FdLimit no_fds;
+        a.emplace(p->alloc(64 * 1024, PagePool::kMaxOrder, PagePool::Backing::kPrivate));
+    }
+    ASSERT_FALSE(a->is_error());
+    const PagePool::Pages &pages = a->value();
+    EXPECT_EQ(pages.fd(), -1);
+    ASSERT_EQ(pages.chunks().size(), 1u);
+    auto *bytes = static_cast<uint8_t *>(pages.addr(pages.chunks()[0]));
+    for (const std::string &perms : protections(bytes, 64 * 1024))
+        EXPECT_EQ(perms, "rw-p");
+    for (int i = 0; i < 64 * 1024; ++i)
+        ASSERT_EQ(bytes[i], 0) << "byte " << i;
+    std::memset(bytes, 0x5a, 64 * 1024);
+    a.reset();
+    EXPECT_EQ(p->free_bytes(), 4 * kMiB);
+    EXPECT_TRUE(range_is_reserved(*p));
+    auto b = p->alloc(64 * 1024, PagePool::kMaxOrder, PagePool::Backing::kPrivate);
+    ASSERT_FALSE(b.is_error());
+    EXPECT_EQ(static_cast<uint8_t *>(b.value().addr(b.value().chunks()[0]))[0], 0);
+}
+
 } // namespace
