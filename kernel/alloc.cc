@@ -4,6 +4,7 @@
 #include "kernel/printk.h"
 
 #include <system_error>
+#include <utility>
 
 namespace kernel {
 namespace {
@@ -28,6 +29,17 @@ FailNthAlloc::~FailNthAlloc()
 bool FailNthAlloc::fired() const
 {
     return fail_fired;
+}
+
+NoFailNthAlloc::NoFailNthAlloc()
+    : saved_countdown_(std::exchange(fail_countdown, 0u)), saved_fired_(fail_fired)
+{
+}
+
+NoFailNthAlloc::~NoFailNthAlloc()
+{
+    fail_countdown = saved_countdown_;
+    fail_fired = saved_fired_;
 }
 
 bool alloc_should_fail()

@@ -32,6 +32,21 @@ public:
     bool fired() const;
 };
 
+// Suspends this thread's injected failure while it lives (the countdown neither runs nor
+// fires): for device code that runs on a driver's thread (a device model lending itself
+// the thread, kernel::PciDev::busy_poll), whose memory is the device's, not the driver's.
+class NoFailNthAlloc {
+public:
+    NoFailNthAlloc();
+    ~NoFailNthAlloc();
+    NoFailNthAlloc(const NoFailNthAlloc &) = delete;
+    NoFailNthAlloc &operator=(const NoFailNthAlloc &) = delete;
+
+private:
+    unsigned saved_countdown_;
+    bool saved_fired_;
+};
+
 // Counts one allocation of this thread; true if it must fail.
 bool alloc_should_fail();
 

@@ -40,6 +40,26 @@ TEST(FailNthAlloc, EndsWithItsScope)
         EXPECT_FALSE(kernel::alloc_should_fail());
 }
 
+// Device code on a driver's thread neither counts towards the driver's injected failure nor
+// takes it; the driver's next allocations count on where they left off.
+TEST(FailNthAlloc, SuspendedForDeviceCode)
+{
+    FailNthAlloc inject(2);
+    EXPECT_FALSE(kernel::alloc_should_fail());
+    {
+        kernel::NoFailNthAlloc device;
+        for (int i = 0; i < 5; ++i)
+            EXPECT_FALSE(kernel::alloc_should_fail());
+        {
+            FailNthAlloc its_own(1); // the device's own injection nests
+            EXPECT_TRUE(kernel::alloc_should_fail());
+        }
+    }
+    EXPECT_FALSE(inject.fired());
+    EXPECT_TRUE(kernel::alloc_should_fail());
+    EXPECT_TRUE(inject.fired());
+}
+
 TEST(FailNthAlloc, OnlyTheArmingThreadIsAffected)
 {
     FailNthAlloc inject(1);
