@@ -136,7 +136,7 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
     if (bar == kBarDev) {
         if (off >= kCtrlChannel && off < kCtrlChannel + 0x100) {
             if (fw_->control().write_reg(off - kCtrlChannel, value))
-                fw_->kick();
+                fw_->control_written(off - kCtrlChannel);
         } else if (off >= kSsrChannel && off < kSsrChannel + 0x100) {
             if (fw_->ssr().write_reg(off - kSsrChannel, value))
                 fw_->kick();

@@ -28,8 +28,9 @@ struct CardConfig {
     // is a CPU to spare (Card::idle_poll_budget): a sleeping thread takes tens of
     // microseconds to wake.
     unsigned idle_poll_us = 50;
-    // After a host thread busy-polls a DBC (Dbc::busy_poll), its doorbells leave the engine
-    // asleep this long: the host thread runs the work itself, and the engine looks at the
+    // After a host thread busy-polls a DBC (Dbc::busy_poll) or the firmware
+    // (Firmware::busy_poll), its doorbells leave the engine or the firmware asleep this
+    // long: the host thread runs the work itself, and the engine or firmware looks at its
     // ring again at the latest when the period ends.
     unsigned busy_poll_grace_us = 1000;
 };
@@ -110,7 +111,7 @@ public:
     void drop_msis(unsigned vector, uint32_t count);
     // The firmware reads requests but never answers, until turned back on.
     void firmware_silent(bool silent);
-    Firmware &firmware() { return *fw_; } // fuzzing: Firmware::serve
+    Firmware &firmware() { return *fw_; } // Firmware::serve (fuzzing), busy_poll, asleep
     // The next `count` control messages are refused with a NACK (kFwInjected).
     void firmware_nack(uint32_t count);
     // The device resets (reset()) when the firmware receives the nth control message from

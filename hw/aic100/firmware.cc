@@ -152,25 +152,91 @@ bool Firmware::has_work() const
 void Firmware::run()
 {
     std::unique_lock lk(lock_);
+    auto ready = [&] { return stop_ || (has_work() && !serving_); };
     for (;;) {
-        cv_.wait(lk, [&] { return stop_ || has_work(); });
+        while (!ready()) {
+            if (Clock::now() < host_polled_until_) {
+                sleep_ = Sleep::kTimed;
+                cv_.wait_until(lk, host_polled_until_);
+            } else {
+                sleep_ = Sleep::kUntimed; // doorbells must wake it
+                cv_.wait(lk);
+            }
+            sleep_ = Sleep::kAwake;
+        }
         if (stop_)
             return;
-        if (boot_pending_) {
-            boot_pending_ = false;
-            card_.status_.store(kDevOnline, std::memory_order_release);
-            lk.unlock();
-            card_.raise_control_msi();
-            lk.lock();
-            continue;
-        }
-        if (ssr_.h2d_pending())
-            serve_ssr_acks();
-        if (!ssr_queue_.empty() && !ssr_waiting_ack_)
-            advance_ssr(lk);
-        if (!silent_ && ctrl_.h2d_pending())
-            serve_control(lk);
+        serving_ = true;
+        serve_step(lk);
+        serving_ = false;
     }
+}
+
+void Firmware::serve_step(std::unique_lock<std::mutex> &lk)
+{
+    if (boot_pending_) {
+        boot_pending_ = false;
+        card_.status_.store(kDevOnline, std::memory_order_release);
+        lk.unlock();
+        card_.raise_control_msi();
+        lk.lock();
+        return;
+    }
+    if (ssr_.h2d_pending())
+        serve_ssr_acks();
+    if (!ssr_queue_.empty() && !ssr_waiting_ack_)
+        advance_ssr(lk);
+    if (!silent_ && ctrl_.h2d_pending())
+        serve_control(lk);
+}
+
+void Firmware::control_written(uint64_t off)
+{
+    std::unique_lock lk(lock_);
+    bool wake = true;
+    if (off == kChD2hHead)
+        wake = d2h_waiter_;
+    else if (off == kChH2dTail)
+        wake = !(sleep_ != Sleep::kUntimed && Clock::now() < host_polled_until_ &&
+                 std::this_thread::get_id() == poller_);
+    lk.unlock();
+    if (wake)
+        cv_.notify_all();
+}
+
+void Firmware::busy_poll(const std::function<bool()> &done, Clock::time_point deadline)
+{
+    kernel::NoFailNthAlloc device_memory; // what the firmware allocates is the card's
+    std::unique_lock lk(lock_);
+    if (stop_ || card_.gone())
+        return;
+    host_polled_until_ = Clock::now() + std::chrono::microseconds(card_.config().busy_poll_grace_us);
+    poller_ = std::this_thread::get_id();
+    if (serving_)
+        return; // the firmware's thread is at it
+    serving_ = true;
+    // Room for the answer first: the message is taken off the ring only when its answer
+    // cannot make this thread wait.
+    while (!stop_ && !card_.gone() && !boot_pending_ && !silent_ && ctrl_.h2d_pending() &&
+           !ctrl_.d2h_full()) {
+        serve_control(lk);
+        lk.unlock();
+        bool over = done();
+        lk.lock();
+        if (over || Clock::now() >= deadline)
+            break;
+    }
+    serving_ = false;
+    bool more = has_work(); // an SSR step, a boot, a message left: the thread's
+    lk.unlock();
+    if (more)
+        cv_.notify_all();
+}
+
+bool Firmware::asleep() const
+{
+    std::lock_guard lk(lock_);
+    return sleep_ != Sleep::kAwake;
 }
 
 // Writes a D2H message once the host has room for it, then raises the control MSI.
@@ -178,7 +244,9 @@ void Firmware::post_d2h(MsgChannel &ch, const void *msg, size_t len,
                         std::unique_lock<std::mutex> &lk)
 {
     uint64_t epoch = epoch_;
+    d2h_waiter_ = true;
     cv_.wait(lk, [&] { return stop_ || epoch != epoch_ || card_.gone() || !ch.d2h_full(); });
+    d2h_waiter_ = false;
     if (stop_ || epoch != epoch_ || card_.gone())
         return;
     if (ch.push_d2h(msg, len) != kRspOk)

@@ -8,9 +8,11 @@
 #include "include/hw/aic100_nnc.h"
 #include "include/hw/aic100_regs.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -23,6 +25,8 @@ class Card;
 
 class Firmware {
 public:
+    using Clock = std::chrono::steady_clock;
+
     explicit Firmware(Card &card);
     ~Firmware();
 
@@ -30,6 +34,19 @@ public:
     MsgChannel &ssr() { return ssr_; }
     // A channel register was written or the device state changed: re-check for work.
     void kick();
+    // A control channel register at off was written. Wakes the firmware's thread only when
+    // that gives it something to do: not for D2H_HEAD unless it waits for room for an
+    // answer, and not for a doorbell (H2D_TAIL) rung by the host thread that busy-polls the
+    // firmware (busy_poll) while the thread sleeps no longer than the grace period: that
+    // host thread serves the message itself, or the firmware looks when the period ends.
+    void control_written(uint64_t off);
+    // A host thread waits for control answers until done() holds or deadline passes: it
+    // serves the control ring meanwhile, as the firmware's thread would (simulator timing:
+    // no thread wakeup on either side; cf. Dbc::busy_poll). It never blocks in the firmware:
+    // it stops when the host has no room for an answer, and leaves SSR to the thread.
+    void busy_poll(const std::function<bool()> &done, Clock::time_point deadline);
+    // Whether the firmware's thread sleeps for want of work with no wakeup pending.
+    bool asleep() const;
     // Device reset: release every DBC, forget every user, image and pending SSR, disable the
     // channels, boot.
     void reset();
@@ -70,6 +87,7 @@ private:
 
     void run();
     bool has_work() const;
+    void serve_step(std::unique_lock<std::mutex> &lk); // one step of the work there is
     void serve_control(std::unique_lock<std::mutex> &lk);
     void serve_ssr_acks();
     void advance_ssr(std::unique_lock<std::mutex> &lk);
@@ -114,6 +132,14 @@ private:
     mutable std::mutex lock_;
     std::condition_variable cv_;
     bool stop_ = false;
+    bool serving_ = false;    // a thread (the firmware's or a busy-polling host's) serves
+    bool d2h_waiter_ = false; // the server waits for room in a D2H ring
+    // Until then poller_ is taken to busy-poll: its doorbells do not wake a firmware thread
+    // that sleeps no longer than that (run()).
+    Clock::time_point host_polled_until_{};
+    std::thread::id poller_;
+    enum class Sleep { kAwake, kTimed, kUntimed };
+    Sleep sleep_ = Sleep::kAwake; // the thread's sleep for want of work, until woken
     bool boot_pending_ = true;
     uint64_t epoch_ = 0; // bumped by reset: work of an older epoch is dropped
     bool silent_ = false;

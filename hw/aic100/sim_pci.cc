@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/sim_pci.h"
+#include "hw/aic100/firmware.h"
 #include "kernel/mm.h"
 
 #include <cstdlib>
@@ -180,7 +181,9 @@ void SimPciDev::enable_irq(unsigned vector)
 void SimPciDev::busy_poll(unsigned queue, const std::function<bool()> &done,
                           std::chrono::steady_clock::time_point deadline)
 {
-    if (queue < card_->num_dbc())
+    if (queue == kBusyPollControl)
+        card_->firmware().busy_poll(done, deadline);
+    else if (queue < card_->num_dbc())
         card_->dbc(queue).busy_poll(done, deadline);
 }
 

@@ -42,6 +42,8 @@ constexpr unsigned dbc_msi_vector(unsigned dbc_id) { return 1 + dbc_id; }
 // BAR0: message channels. A channel is two rings of fixed-size slots in host memory: H2D
 // (host to device) and D2H (device to host). Each ring's producer advances its TAIL, its
 // consumer its HEAD; a ring is empty when HEAD == TAIL and one slot always stays empty.
+// kernel::PciDev::busy_poll's queue for the control channel (DBCs are queues 0-15).
+inline constexpr unsigned kBusyPollControl = 0x100;
 inline constexpr uint64_t kCtrlChannel = 0x100; // control: H2D requests, D2H responses
 inline constexpr uint64_t kSsrChannel = 0x200;  // SSR: D2H events, H2D acknowledgements
 inline constexpr uint64_t kChH2dBaseLo = 0x00;  // RW IOVA of the H2D ring

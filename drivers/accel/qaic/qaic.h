@@ -49,6 +49,7 @@ struct Params {
     std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
     std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
     std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
+    std::atomic<uint32_t> control_busy_poll{1};    // MANAGE lends its thread to the device
     // DMA_XFER bounce chunks: at most 2^this pages each, one address/size pair per chunk.
     // 0 gives a pair per page, as a user's scattered pages give upstream's driver.
     std::atomic<uint32_t> dma_xfer_chunk_order{4};

@@ -199,6 +199,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             *epoch = epoch_.load(std::memory_order_relaxed);
         pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
+    // A device model may serve the message on this thread meanwhile (the simulator's
+    // firmware does): no thread wakeup on either side. Real hardware does its own work.
+    if (qdev_.params.control_busy_poll)
+        pdev.busy_poll(kBusyPollControl, [&] { return w.done.load(); },
+                       std::chrono::steady_clock::now() + timeout);
     auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout, how);
     if (r.is_error()) {
         // Timed out or interrupted (the caller's process died): either way the answer, if

@@ -116,6 +116,7 @@ ErrorOr<void> Params::set(const char *name, uint32_t value)
         {"poll_interval_us", poll_interval_us, 10, 1000000},
         {"wait_spin_us", wait_spin_us, 0, 10000},
         {"wait_busy_poll", wait_busy_poll, 0, 1},
+        {"control_busy_poll", control_busy_poll, 0, 1},
         {"dma_xfer_chunk_order", dma_xfer_chunk_order, 0, PagePool::kMaxOrder},
     };
     for (auto &p : table) {

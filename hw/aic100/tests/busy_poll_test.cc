@@ -3,6 +3,7 @@
 // DBC's elements itself, exactly as the engine would, and leaves to the engine whatever could
 // block or outlast the wait. While a thread busy-polls, doorbells do not wake a sleeping
 // engine; the engine looks at its ring again when the grace period ends.
+#include "hw/aic100/firmware.h"
 #include "hw/aic100/tests/harness.h"
 
 #include <atomic>
@@ -394,6 +395,60 @@ TEST_F(BusyPoll, AHungEngineStaysHung)
     EXPECT_EQ(counters().polled_elements, 0u);
 }
 #endif
+
+// The control channel busy-polled (PciDev::busy_poll with kBusyPollControl): the host thread
+// that waits for an answer serves its message itself, and its doorbells leave the firmware's
+// thread asleep while that sleeps no longer than the grace period. Another thread's doorbell
+// wakes the firmware's thread as before.
+class FirmwareBusyPoll : public ::testing::Test {
+protected:
+    FirmwareBusyPoll() : d(config()) {}
+    static CardConfig config()
+    {
+        CardConfig c = small_config();
+        c.busy_poll_grace_us = kLongGraceUs;
+        return c;
+    }
+    void SetUp() override { ASSERT_TRUE(d.bring_up()); }
+
+    void busy_poll()
+    {
+        d.pci.busy_poll(kBusyPollControl, [&] { return d.d2h_ready(d.ctrl); }, Clock::now() + kTimeout);
+    }
+    Bytes status_msg() { return make_msg(d.next_seq++, kUser, {status_trans()}); }
+    uint64_t mine() { return d.msi_count_on(kMsiControl, std::this_thread::get_id()); }
+    bool fw_asleep() { return d.card().firmware().asleep(); }
+
+    MiniDriver d;
+};
+
+TEST_F(FirmwareBusyPoll, TheWaiterServesItsOwnMessage)
+{
+    busy_poll(); // nothing to serve: the grace period begins for this thread
+    // Another thread's doorbell wakes the firmware's thread, which answers, then sleeps until
+    // the grace period ends at the latest.
+    std::thread([&] { d.send_raw(status_msg()); }).join();
+    ASSERT_TRUE(d.recv());
+    ASSERT_TRUE(d.wait_until([&] { return fw_asleep(); }));
+    uint64_t before = mine();
+    for (int i = 0; i < 3; ++i) {
+        d.send_raw(status_msg());
+        busy_poll();
+        auto r = d.recv();
+        ASSERT_TRUE(r);
+        EXPECT_TRUE(r->crc_ok);
+        EXPECT_TRUE(fw_asleep());
+    }
+    EXPECT_EQ(mine(), before + 3) << "each answer's MSI was raised on the waiting thread";
+}
+
+TEST_F(FirmwareBusyPoll, OffAMessageGoesToTheFirmwaresThread)
+{
+    uint64_t before = mine();
+    d.send_raw(status_msg());
+    ASSERT_TRUE(d.recv());
+    EXPECT_EQ(mine(), before); // nobody busy-polled: the firmware's thread served it
+}
 
 } // namespace
 } // namespace aic100::test

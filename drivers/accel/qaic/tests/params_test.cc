@@ -25,6 +25,7 @@ const Range kRanges[] = {
     {"poll_interval_us", &Params::poll_interval_us, 10, 1000000},
     {"wait_spin_us", &Params::wait_spin_us, 0, 10000},
     {"wait_busy_poll", &Params::wait_busy_poll, 0, 1},
+    {"control_busy_poll", &Params::control_busy_poll, 0, 1},
 };
 
 class ModuleParam : public ::testing::TestWithParam<Range> {};

@@ -229,6 +229,33 @@ TEST_F(Qaic, ManageFromManyThreads)
     EXPECT_EQ(activate_all(fd).size(), all.size());
 }
 
+// The simulated card's firmware serves a MANAGE on the waiting caller's thread
+// (control_busy_poll, on by default); off, its own thread serves every message. The answers
+// are the same either way, with several threads at once too.
+TEST_F(Qaic, ManageWithAndWithoutControlBusyPoll)
+{
+    ParamGuard restore("control_busy_poll", 1);
+    for (uint32_t busy : {0u, 1u}) {
+        SCOPED_TRACE(busy);
+        SIM_OR_SKIP(qaic_sim_set_param("control_busy_poll", busy));
+        std::vector<std::thread> threads;
+        std::atomic<int> bad{0};
+        for (int t = 0; t < 2; ++t)
+            threads.emplace_back([&] {
+                for (int i = 0; i < 50; ++i) {
+                    qaic_manage_trans_status_from_dev s{};
+                    uint32_t id;
+                    if (status(fd, &s) != 0 || s.major != 5 || activate(fd, 4, &id) != 0 ||
+                        deactivate(fd, id) != 0)
+                        ++bad;
+                }
+            });
+        for (auto &th : threads)
+            th.join();
+        EXPECT_EQ(bad.load(), 0);
+    }
+}
+
 // ---------------------------------------------------------------------------- DEACTIVATE
 
 TEST_F(Qaic, DeactivateOfAnotherFilesDbcIsEperm)
