@@ -128,14 +128,14 @@ int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, uns
     bool dbc_ok = arg0 < card->num_dbc();
     switch (fault) {
     case QAIC_SIM_RESET:
-        card->reset();
 #ifdef CONFIG_QAIC_FAULT_INJECTION
         // In the same step: the NACKs meet the first messages after the reset (the
-        // recovery's), however long the caller takes to ask for them.
-        card->firmware_nack(arg0);
+        // recovery's), however quick the recovery and however long the caller takes to ask.
+        card->reset(arg0);
 #else
         if (arg0)
             return -EOPNOTSUPP;
+        card->reset();
 #endif
         return 0;
 #ifdef CONFIG_QAIC_FAULT_INJECTION

@@ -154,12 +154,12 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
     }
 }
 
-void Card::reset()
+void Card::reset(uint32_t nacks)
 {
     status_.store(kDevBoot, std::memory_order_release);
     msi_mode_.store(kMsiShared, std::memory_order_release);
     nsp_->reset();
-    fw_->reset(); // releases every DBC too
+    fw_->reset(nacks); // releases every DBC too
 }
 
 void Card::sem_op(unsigned dbc_id, unsigned index, uint32_t cmd, uint32_t val)

@@ -100,8 +100,10 @@ public:
     bool ddr_write(uint64_t addr, const void *src, uint64_t len);
     // Full device reset with work in flight (also kRegDevReset): every DBC released without
     // responses, channels disabled, firmware state lost, MSIs back to shared; the device
-    // reports BOOT, then ONLINE once the firmware is up (with a control MSI).
-    void reset();
+    // reports BOOT, then ONLINE once the firmware is up (with a control MSI). Fault
+    // injection: the first nacks control messages after it are refused (firmware_nack),
+    // armed in the same step, before the boot: a recovery cannot be quicker than they are.
+    void reset(uint32_t nacks = 0);
     uint32_t status() const { return status_.load(std::memory_order_acquire); }
 
 #ifdef CONFIG_QAIC_FAULT_INJECTION

@@ -40,7 +40,7 @@ void Firmware::kick()
     cv_.notify_all();
 }
 
-void Firmware::reset()
+void Firmware::reset(uint32_t nacks)
 {
     {
         std::lock_guard lk(lock_);
@@ -62,7 +62,7 @@ void Firmware::reset()
         ssr_waiting_ack_ = false;
         have_seq_ = false;
         silent_ = false;
-        nack_count_ = 0;
+        nack_count_ = nacks;
         pad_count_ = 0;
         misname_count_ = 0;
         boot_pending_ = true;

@@ -48,8 +48,8 @@ public:
     // Whether the firmware's thread sleeps for want of work with no wakeup pending.
     bool asleep() const;
     // Device reset: release every DBC, forget every user, image and pending SSR, disable the
-    // channels, boot.
-    void reset();
+    // channels, boot; the first nacks messages after it are refused (nack_next).
+    void reset(uint32_t nacks = 0);
 
     void set_silent(bool silent);
     void nack_next(uint32_t count);
