@@ -9,6 +9,7 @@
 set -u
 work=$1 seconds=$2
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/scripts/fuzz-lib.sh"
 tree=$work/tree
 rm -rf "$tree" && mkdir -p "$tree" || exit 1
 # The tree as it is checked out (tracked and new files, not ignored ones such as builds).
@@ -35,9 +36,10 @@ for p in "$src"/fuzz/regressions/*.patch; do
     else
         rm -rf "$work/corpus-$name" && mkdir -p "$work/corpus-$name"
         start=$(date +%s%N)
-        "$tree/build-fuzz/fuzz/uapi_fuzz" -max_total_time="$seconds" -timeout=10 \
-            -rss_limit_mb=4096 -artifact_prefix="$work/$name-" "$work/corpus-$name" \
-            "$src/fuzz/corpus/uapi" >"$log" 2>&1
+        taskset -c "$(fuzz_cpu)" "$tree/build-fuzz/fuzz/uapi_fuzz" -max_total_time="$seconds" \
+            -timeout=10 -rss_limit_mb=4096 $(fuzz_options "$src" uapi) \
+            -artifact_prefix="$work/$name-" "$work/corpus-$name" "$src/fuzz/corpus/uapi" \
+            >"$log" 2>&1
         rc=$?
         took_ms=$((($(date +%s%N) - start) / 1000000))
         what=$(grep -m1 -E '^(uapi_fuzz: |==[0-9]+== ?ERROR: )' "$log")

@@ -5,10 +5,13 @@
 # crash's input in BUILD_DIR/fuzz-artifacts/. Prints per target its executions, exec/s and
 # coverage (edges), and fails if any target found something.
 #   fuzz.sh BUILD_DIR SECONDS TARGET...
+# Each target runs on one CPU, its card's threads included (fuzz_cpu, scripts/fuzz-lib.sh),
+# with the flags of fuzz/NAME.options added.
 set -u
 out=$1 seconds=$2
 shift 2
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/scripts/fuzz-lib.sh"
 mkdir -p "$out/fuzz-artifacts"
 fail=0
 for t in "$@"; do
@@ -18,9 +21,10 @@ for t in "$@"; do
     args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096
           -artifact_prefix="$out/fuzz-artifacts/$name-")
     [[ -f $src/fuzz/$name.dict ]] && args+=(-dict="$src/fuzz/$name.dict")
-    echo "# ---- $name: ${seconds}s"
+    args+=($(fuzz_options "$src" "$name"))
+    echo "# ---- $name: ${seconds}s on CPU $(fuzz_cpu)"
     log=$out/fuzz-$name.log
-    "$t" "${args[@]}" "$corpus" "$src/fuzz/corpus/$name" >"$log" 2>&1
+    taskset -c "$(fuzz_cpu)" "$t" "${args[@]}" "$corpus" "$src/fuzz/corpus/$name" >"$log" 2>&1
     rc=$?
     runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}')
     rate=$(grep -E '^stat::average_exec_per_sec:' "$log" | awk '{print $2}')
