@@ -64,12 +64,12 @@ public:
     virtual void synchronize_irq(unsigned vector) = 0;
 
     // The calling thread is about to wait for completions of the device's queue `queue` (for
-    // AIC100 a DBC) until done() holds or deadline passes. A device model may use the thread
-    // meanwhile to make progress on that queue, interrupts included, the way NAPI busy
-    // polling runs a NIC's poll routine in a waiting thread. It calls done() between steps,
-    // holding none of its locks (done() may access the device), and returns when done() holds
-    // or it has nothing it may do. Real hardware does its work itself: the default does
-    // nothing.
+    // AIC100 a DBC, or its control channel: kBusyPollControl) until done() holds or deadline
+    // passes. A device model may use the thread meanwhile to make progress on that queue,
+    // interrupts included, the way NAPI busy polling runs a NIC's poll routine in a waiting
+    // thread. It calls done() between steps, holding none of its locks (done() may access the
+    // device), and returns when done() holds or it has nothing it may do. Real hardware does
+    // its work itself: the default does nothing.
     virtual void busy_poll(unsigned queue, const std::function<bool()> &done,
                            std::chrono::steady_clock::time_point deadline)
     {
