@@ -44,6 +44,9 @@ void Firmware::reset(uint32_t nacks)
 {
     {
         std::lock_guard lk(lock_);
+        // Again under the lock: a boot being served (the reset before this one) must not
+        // leave the card ONLINE after this reset has begun.
+        card_.status_.store(kDevBoot, std::memory_order_release);
         ++epoch_;
         // Under the firmware's lock: a transaction being served cannot assign a DBC after
         // the release and survive the reset.

@@ -200,6 +200,9 @@ public:
     // older epoch describe a device state that is gone.
     void fail_all(int err);
     uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+    // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
+    // recovery is started), or fine. For when its interrupt may have been lost.
+    ErrorOr<void> check_device();
 
     bool crc_required() const { return crc_required_.load(std::memory_order_acquire); }
     void set_crc_required(bool on) { crc_required_.store(on, std::memory_order_release); }
@@ -211,9 +214,6 @@ private:
         std::atomic<bool> done{false}; // set under lock_, read by the waiter without it
     };
 
-    // Whether the device still knows our channel: -ENODEV (gone), -EIO (it was reset; the
-    // recovery is started), or fine. For when its interrupt may have been lost.
-    ErrorOr<void> check_device();
     // The enable register read 0 (the device forgot our channel) after programs_ read seen:
     // a reset, unless the recovery programmed the channel again since. Such a stale reading
     // must not fail the recovery's own first message.

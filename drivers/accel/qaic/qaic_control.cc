@@ -690,8 +690,14 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     if (args->len > QAIC_MANAGE_MAX_MSG_LENGTH || args->count > kManageMaxTrans ||
         args->count == 0 || args->len < sizeof(qaic_manage_trans_hdr))
         return Error(-EINVAL);
-    if (!qdev.online)
+    if (!qdev.online) {
+        // A recovery that gave up (the device was reset again and again under it) left the
+        // device offline, and the interrupt of the reset that followed came while it ran: that
+        // reset is found here, as a lost interrupt is when a message is sent, and recovered.
+        if (!qdev.resetting)
+            TRY(qdev.ctrl.check_device());
         return Error(-ENODEV);
+    }
 
     std::vector<uint8_t> user =
         TRY(kernel::memdup_array_user(kernel::UserPtr<uint8_t>(args->data), args->len));

@@ -176,6 +176,46 @@ TEST(ControlRace, StaleResetReadingDoesNotFailTheRecovery)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
+// A device reset again during each of the recovery's three passes is given up for the time
+// being, though it came back: its last reset's interrupt came while the recovery ran, and no
+// other will come. The next MANAGE must find that reset (EIO) and recover, where it got ENODEV
+// for good (found by uapi_fuzz, four resets within a millisecond).
+TEST(ControlRace, RecoveryGivenUpIsTakenUpByTheNextManage)
+{
+    int fd = qaic_open("sim");
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    qaic::QaicDevice &qdev = sim_device();
+    static std::atomic<int> resets, readings;
+    resets = readings = 0;
+    qaic::test_hooks.reset_seen = [](qaic::QaicDevice &, int phase) { readings += phase; };
+    // Each pass's bring-up: the device resets as soon as it has its channel, and is back,
+    // its interrupt handled while the recovery runs, before the pass looks again.
+    qaic::test_hooks.recovery_reprogrammed = [](qaic::QaicDevice &q) {
+        if (resets >= 3)
+            return;
+        ++resets;
+        int before = readings;
+        q.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (readings == before && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(10us);
+    };
+    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!(resets == 3 && !qdev.resetting) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100us);
+    qaic::test_hooks.recovery_reprogrammed = nullptr;
+    qaic::test_hooks.reset_seen = nullptr;
+    ASSERT_EQ(resets, 3);
+    EXPECT_FALSE(qdev.online) << "the recovery did not give up: the test no longer tests it";
+    int err;
+    while ((err = selftest::status(fd)) != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(err, 0) << "the device did not come back: " << std::strerror(-err);
+    EXPECT_TRUE(qdev.online);
+    EXPECT_EQ(qaic_close(fd), 0);
+}
+
 // Two open files never share a user handle, even when the allocator comes round to a handle
 // in use (a 32-bit counter would after 2^32 opens): the second file must not get the first
 // one's DBC.
