@@ -299,10 +299,22 @@ public:
     // device frees a DBC when it runs a DEACTIVATE and may hand it out in the next message's
     // ACTIVATE, so answers must update the DBC table in the order the device ran them.
     std::mutex manage_lock;
-    // Rings offered in an ACTIVATE whose DBC could not be taken back from the device (the
-    // answer came late and so did the DEACTIVATE's): the device may still use them, so they
-    // are freed only at removal. Under manage_lock.
-    std::vector<kernel::DmaCoherent> lost_rings;
+    // Rings offered in an ACTIVATE whose DBC the driver could not take (the answer named a
+    // DBC that is not there or is taken) or not take back (the answer came late and so did
+    // the DEACTIVATE's): the device may use them until it is reset. Each with the control
+    // epoch its message was sent in: a reset's recovery frees those of older epochs once the
+    // device is back, removal the rest. Added to only under manage_lock (the room is
+    // reserved before the message goes), so the recovery takes only their own lock.
+    struct LostRing {
+        kernel::DmaCoherent ring;
+        uint64_t epoch;
+    };
+    kernel::Locked<std::vector<LostRing>> lost_rings;
+    // Lists a ring the device may use, offered in the epoch given; never frees it (it leaks
+    // it, with an error in the log, when even the list has no memory left).
+    void keep_lost_ring(kernel::DmaCoherent ring, uint64_t epoch);
+    // Frees the lost rings of epochs before the given one (the device has forgotten them).
+    void free_lost_rings(uint64_t before_epoch);
     // The handles of open files' users, as the firmware knows them: unique while open.
     kernel::Locked<kernel::Idr<bool>> usr_handles;
 

@@ -506,7 +506,7 @@ bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
 // message was sent (ctx.epoch): a reset's recovery releases every DBC without the manage
 // lock, so an older answer would revive a DBC the device has forgotten. A ring the device may
 // use for a DBC the driver cannot take (an answer naming a DBC that is not there or is taken)
-// is kept until removal, never freed. Caller holds the manage lock.
+// is kept (QaicDevice::lost_rings) until the device is reset. Caller holds the manage lock.
 ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
 {
     QaicDevice &qdev = ctx.qdev;
@@ -517,7 +517,7 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
         if (!err)
             err = e;
     };
-    auto keep = [&](kernel::DmaCoherent &q) { qdev.lost_rings.push_back(std::exchange(q, {})); };
+    auto keep = [&](kernel::DmaCoherent &q) { qdev.keep_lost_ring(std::exchange(q, {}), ctx.epoch); };
     for (uint32_t off : offsets) {
         const uint8_t *p = rsp.data() + off;
         auto h = load<WireTransHdr>(p);
@@ -655,7 +655,8 @@ void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
     if (offs.is_error()) {
         // What it did is unknown: nothing it may have given the device is freed.
         pr_err("unreadable late answer for user %u (%d): keeping its rings", ctx.usr, offs.code());
-        qdev.lost_rings.insert(qdev.lost_rings.end(), ctx.queues.begin(), ctx.queues.end());
+        for (kernel::DmaCoherent &q : ctx.queues)
+            qdev.keep_lost_ring(q, ctx.epoch);
         ctx.queues.clear();
         return;
     }
@@ -668,7 +669,7 @@ void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
             if (a.status == kFwOk && !take_back_dbc(ctx, a.dbc_id)) {
                 pr_err("DBC %u of user %u could not be taken back: keeping its rings", a.dbc_id,
                        ctx.usr);
-                qdev.lost_rings.push_back(std::exchange(q, {}));
+                qdev.keep_lost_ring(std::exchange(q, {}), ctx.epoch);
             }
         } else if (h.type == QAIC_TRANS_DEACTIVATE_FROM_DEV &&
                    h.len == sizeof(WireDeactivateFromDev)) {
@@ -718,7 +719,8 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     // What decoding the answers needs, made before the device acts on the message.
     Answers out;
     TRY(kernel::try_reserve(out.bytes, QAIC_MANAGE_MAX_MSG_LENGTH));
-    TRY(kernel::try_reserve(qdev.lost_rings, qdev.lost_rings.size() + ctx->queues.size()));
+    TRY(qdev.lost_rings.with(
+        [&](auto &v) { return kernel::try_reserve(v, v.size() + ctx->queues.size()); }));
     ControlChannel::LateAnswer late;
     if (ctx->changes_dbcs())
         late = [ctx](ErrorOr<std::vector<uint8_t>> answer) { late_answer(*ctx, std::move(answer)); };

@@ -189,14 +189,46 @@ void QaicDevice::device_reset_detected()
     wq.queue([this] { recover(); });
 }
 
+void QaicDevice::keep_lost_ring(kernel::DmaCoherent ring, uint64_t epoch)
+{
+    // MANAGE reserved room before its message went; a late answer may find that room taken
+    // by the rings of messages since, and need more.
+    bool kept = lost_rings.with([&](std::vector<LostRing> &v) {
+        if (v.size() == v.capacity() &&
+            kernel::try_alloc([&] { v.reserve(2 * v.size() + 1); }).is_error())
+            return false;
+        v.push_back({ring, epoch});
+        return true;
+    });
+    if (!kept)
+        pr_err("no memory to list a ring the device may use: its %zu bytes stay allocated", ring.size);
+}
+
+void QaicDevice::free_lost_rings(uint64_t before_epoch)
+{
+    lost_rings.with([&](std::vector<LostRing> &v) {
+        std::erase_if(v, [&](LostRing &l) {
+            if (l.epoch >= before_epoch)
+                return false;
+            pdev.dma_free_coherent(l.ring);
+            return true;
+        });
+    });
+}
+
 void QaicDevice::recover()
 {
     constexpr unsigned kPasses = 3; // a device that keeps failing its bring-up stays offline
     for (unsigned pass = 1;; ++pass) {
         // The device forgot every DBC it ran: release ours, then bring the device up again.
+        // The reset's detection began a new epoch: what was offered in older ones is forgotten
+        // too, once the device is back.
+        uint64_t reset_epoch = ctrl.epoch();
         for (auto &dbc : dbcs)
             release_dbc(*dbc, -EIO);
         auto r = bring_up();
+        if (!r.is_error())
+            free_lost_rings(reset_epoch);
         resetting = false;
         // A reset detected during this pass was dropped. If the device has come back from
         // one (ONLINE, but without our channel), go again; if it still boots, its ONLINE MSI
@@ -316,12 +348,7 @@ void remove(QaicDevice &qdev)
     // Nothing may reach the device after this: rings freed, every BO unmapped.
     for (auto &dbc : qdev.dbcs)
         qdev.release_dbc(*dbc, -ENODEV);
-    {
-        std::lock_guard manage_lock(qdev.manage_lock);
-        for (kernel::DmaCoherent &q : qdev.lost_rings)
-            qdev.pdev.dma_free_coherent(q);
-        qdev.lost_rings.clear();
-    }
+    qdev.free_lost_rings(UINT64_MAX);
     qdev.ssr_fini();
     qdev.ctrl.fini();
     qdev.wq.flush(); // late-answer handlers the last fail_all() queued

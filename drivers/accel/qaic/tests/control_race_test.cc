@@ -216,6 +216,43 @@ TEST(ControlRace, RecoveryGivenUpIsTakenUpByTheNextManage)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
+// A DBC the driver could not take back (an ACTIVATE answered after its call timed out, then a
+// DEACTIVATE answer naming another DBC) keeps its ring listed and allocated: the device may
+// use it. A reset makes the device forget it, and the recovery frees it (it was kept until
+// removal, some thousands an hour under uapi_fuzz).
+TEST(ControlRace, ResetRecoveryFreesTheRingsOfDbcsNotTakenBack)
+{
+    int fd = qaic_open("sim");
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    qaic::QaicDevice &qdev = sim_device();
+    if (qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0) != 0 && errno == EOPNOTSUPP) {
+        EXPECT_EQ(qaic_close(fd), 0);
+        GTEST_SKIP() << "no fault injection";
+    }
+    auto lost = [&] { return qdev.lost_rings.with([](auto &v) { return v.size(); }); };
+    auto wait_lost = [&](size_t n) {
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (lost() != n && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(1ms);
+        return lost();
+    };
+    ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", 50), 0);
+    uint32_t id;
+    EXPECT_EQ(activate(fd, &id), -ETIMEDOUT);
+    ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", selftest::kDefaultRespTimeoutMs), 0);
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_MISNAME, 1, 0), 0);
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0), 0);
+    ASSERT_EQ(wait_lost(1), 1u) << "the late ACTIVATE's DBC was taken back: nothing to test";
+    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    EXPECT_EQ(wait_lost(0), 0u) << "the recovery kept a ring the device forgot";
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    int err;
+    while ((err = selftest::status(fd)) != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(err, 0) << "the device did not come back: " << std::strerror(-err);
+    EXPECT_EQ(qaic_close(fd), 0);
+}
+
 // Two open files never share a user handle, even when the allocator comes round to a handle
 // in use (a 32-bit counter would after 2^32 opens): the second file must not get the first
 // one's DBC.

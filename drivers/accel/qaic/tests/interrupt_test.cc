@@ -214,10 +214,7 @@ TEST(Interrupt, ManageOnASilentFirmwareEndsWithEintrWhenKilled)
     }
     for (uint32_t d : ids)
         EXPECT_EQ(deactivate(fd, d), 0);
-    {
-        std::lock_guard lk(qdev.manage_lock);
-        EXPECT_TRUE(qdev.lost_rings.empty());
-    }
+    EXPECT_TRUE(qdev.lost_rings.with([](auto &v) { return v.empty(); }));
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
