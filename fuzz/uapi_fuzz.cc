@@ -25,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <utility>
@@ -48,6 +50,19 @@ struct State {
     bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
+    // The BOs created, by file and open handle, as the number of each (a handle is reused
+    // after GEM_CLOSE), and each one's size: what a mapping left in place keeps allocated.
+    std::map<std::pair<unsigned, uint32_t>, unsigned> bo_of;
+    std::vector<uint64_t> bo_size;
+    // The mappings left in place between operations (never overlapping): the BO each maps,
+    // and the file it was mapped through.
+    struct Piece {
+        uint8_t *start;
+        size_t len;
+        unsigned bo;
+        unsigned file;
+    };
+    std::vector<Piece> pieces;
 
     uint32_t handle(Input &in)
     {
@@ -65,6 +80,60 @@ struct State {
     }
 };
 
+// Where BOs are mapped: slots of a window the harness reserved (PROT_NONE), so that a mapping
+// with MAP_FIXED replaces only the harness's own mappings or its reservation. A slot whose
+// range another thread took while it was unmapped (between a munmap and its reservation
+// again) is not used again.
+struct Window {
+    static constexpr unsigned kSlots = 4;
+    static constexpr size_t kSlotBytes = 2 * size_t(kMaxBo); // an offset and a length, each <= kMaxBo
+    uint8_t *base;
+    bool broken[kSlots] = {};
+    Window()
+    {
+        void *p = mmap(nullptr, kSlots * kSlotBytes, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            std::abort();
+        base = static_cast<uint8_t *>(p);
+    }
+    uint8_t *slot(unsigned i) const { return base + size_t(i) * kSlotBytes; }
+    unsigned slot_of(const uint8_t *p) const { return unsigned(size_t(p - base) / kSlotBytes); }
+    // Unmaps a mapping of the driver's and reserves its range again.
+    void unmap(uint8_t *p, size_t len)
+    {
+        if (qaic_munmap(p, len) != 0)
+            std::abort();
+        if (mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                 -1, 0) != p)
+            broken[slot_of(p)] = true;
+    }
+};
+Window &window()
+{
+    static Window w;
+    return w;
+}
+
+// Takes [start, end) out of the pieces: those inside it go, those across its ends are trimmed,
+// one across both is split (as the driver's mapping records must be).
+void carve(std::vector<State::Piece> &pieces, uint8_t *start, uint8_t *end)
+{
+    std::vector<State::Piece> out;
+    for (const State::Piece &p : pieces) {
+        uint8_t *p_end = p.start + p.len;
+        if (p_end <= start || p.start >= end) {
+            out.push_back(p);
+            continue;
+        }
+        if (p.start < start)
+            out.push_back({p.start, size_t(start - p.start), p.bo, p.file});
+        if (p_end > end)
+            out.push_back({end, size_t(p_end - end), p.bo, p.file});
+    }
+    pieces.swap(out);
+}
+
 [[noreturn]] void finding(const char *what, uint64_t value)
 {
     std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
@@ -75,7 +144,7 @@ struct State {
 // (QAIC_MANAGE_MAX_MSG_LENGTH); the bytes after those the driver must never write, whatever
 // the card answers (a card that pads its answers, say).
 constexpr uint32_t kMaxManage = 4096;
-constexpr unsigned kControlTimeoutMs = 20; // see LLVMFuzzerTestOneInput
+constexpr unsigned kControlTimeoutMs = 2; // see LLVMFuzzerTestOneInput
 constexpr uint8_t kCanary = 0xa5;
 constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 1 MiB or more
 void check_canary(const uint8_t *p, size_t len)
@@ -130,7 +199,8 @@ template <typename T> uint64_t array_arg(Input &in, uint32_t count, std::vector<
 
 void op(State &s, Input &in)
 {
-    int fd = s.fd[in.u8() & 1];
+    unsigned file = in.u8() & 1;
+    int fd = s.fd[file];
     uint8_t code = in.u8() % 16;
     switch (code) {
     case 0: { // CREATE_BO
@@ -140,23 +210,44 @@ void op(State &s, Input &in)
             c.size %= kMaxBo + 1;
         c.pad = in.u8() < 8 ? in.u32() : 0;
         void *where = place(in, &c, sizeof(c));
-        if (call(fd, DRM_IOCTL_QAIC_CREATE_BO, where) == 0 && where == arena().rw)
-            s.handles.push_back(static_cast<qaic_create_bo *>(where)->handle);
+        if (call(fd, DRM_IOCTL_QAIC_CREATE_BO, where) == 0 && where == arena().rw) {
+            uint32_t h = static_cast<qaic_create_bo *>(where)->handle;
+            s.handles.push_back(h);
+            s.bo_of[{file, h}] = unsigned(s.bo_size.size());
+            s.bo_size.push_back((c.size + kPage - 1) / kPage * kPage);
+        }
         break;
     }
-    case 1: { // MMAP_BO, then map and touch it
-        qaic_mmap_bo m{s.handle(in), 0, 0};
+    case 1: { // MMAP_BO, then map it in a slot (maybe over mappings left there) and touch it
+        uint32_t handle = s.handle(in);
+        qaic_mmap_bo m{handle, 0, 0};
         auto *where = static_cast<qaic_mmap_bo *>(place(in, &m, sizeof(m)));
         if (call(fd, DRM_IOCTL_QAIC_MMAP_BO, where) != 0 || where != static_cast<void *>(arena().rw))
             break;
         size_t len = (size_t(in.u16()) + 1) * kPage % (kMaxBo + kPage);
         if (len == 0)
             len = kPage;
-        void *p = qaic_mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(where->offset));
-        if (p != MAP_FAILED) {
-            static_cast<volatile uint8_t *>(p)[0] = in.u8();
-            qaic_munmap(p, len);
-        }
+        uint8_t touch = in.u8(), how = in.u8();
+        Window &w = window();
+        unsigned slot = how % Window::kSlots;
+        if (w.broken[slot])
+            break;
+        uint8_t *at = w.slot(slot) + (how & 0x80 ? size_t(in.u8()) * kPage % kMaxBo : 0);
+        void *p = qaic_mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                            off_t(where->offset));
+        if (p == MAP_FAILED)
+            break;
+        if (p != at)
+            finding("MAP_FIXED mapped elsewhere than asked", uintptr_t(p));
+        static_cast<volatile uint8_t *>(p)[0] = touch;
+        carve(s.pieces, at, at + len);
+        // Left in place (for later mappings to go over, and to keep its BO after the handle
+        // and the file are closed) or unmapped at once.
+        auto bo = s.bo_of.find({file, handle});
+        if (how & 0x40 && bo != s.bo_of.end())
+            s.pieces.push_back({at, len, bo->second, file});
+        else
+            w.unmap(at, len);
         break;
     }
     case 2: { // ATTACH_SLICE_BO
@@ -218,7 +309,8 @@ void op(State &s, Input &in)
     }
     case 8: { // GEM_CLOSE
         drm_gem_close c{s.handle(in), in.u8() < 8 ? 1u : 0u};
-        call(fd, DRM_IOCTL_GEM_CLOSE, place(in, &c, sizeof(c)));
+        if (call(fd, DRM_IOCTL_GEM_CLOSE, place(in, &c, sizeof(c))) == 0)
+            s.bo_of.erase({file, c.handle});
         break;
     }
     case 9: { // VERSION, with names into the arena's places
@@ -280,7 +372,7 @@ void op(State &s, Input &in)
     case 15: { // MANAGE: a DMA_XFER, up to 2 MiB (several messages), maybe after a STATUS
         // Only once the firmware pads its answers: alone, the firmware answers a DMA_XFER only
         // with the command that names its data, so it would wait out the control timeout
-        // (20 ms) and test nothing raw MANAGE does not.
+        // and test nothing raw MANAGE does not.
         if (!s.padded)
             break;
         static std::vector<uint8_t> data(2u << 20, 0x5a);
@@ -306,7 +398,7 @@ void op(State &s, Input &in)
         len += sizeof(x);
         std::memset(buf + len, kCanary, sizeof(buf) - len);
         qaic_manage_msg m{len, len == sizeof(x) ? 1u : 2u, uint64_t(uintptr_t(buf))};
-        // The firmware copies the data before it answers: 2 MiB may take longer than 20 ms here.
+        // The firmware copies the data before it answers: 2 MiB takes longer than 2 ms here.
         bool big = x.size > (1u << 20);
         if (big && qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
             finding("qaic_sim_set_param failed", uint64_t(errno));
@@ -343,8 +435,8 @@ void op(State &s, Input &in)
 // input starts from a card that works. A card that works must be back within 5 s; one whose
 // firmware answered wrongly during a recovery may have been given up for dead (the driver
 // gives up on a device whose answers it cannot read), and is replaced by a fresh one.
-// The recovery gets 1 s per control message, not the inputs' 20 ms: on a loaded machine three
-// 20 ms tries can all lapse for want of CPU, and the driver rightly gives the card up.
+// The recovery gets 1 s per control message, not the inputs' 2 ms: on a loaded machine three
+// such tries can all lapse for want of CPU, and the driver rightly gives the card up.
 // Returns whether it was replaced (the files are then closed).
 bool undo_faults(State &s)
 {
@@ -411,10 +503,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             finding("qaic_open(\"sim\") failed", uint64_t(errno));
     }
     // A control message the card loses (a NACK, a reset whose MSI was dropped) costs its
-    // timeout: 20 ms here, not the minute a real card gets (again after a card was replaced:
-    // a new one starts with the default). Shorter, a loaded machine's reset recovery times
-    // out for want of CPU and the driver rightly gives the card up. With 2 ms a card that had
-    // not misbehaved stayed ENODEV for 5 s after undo_faults' reset (docs/testing.md, open).
+    // timeout: 2 ms here, not the minute a real card gets (again after a card was replaced:
+    // a new one starts with the default); with 20 ms, 40% of a grown corpus's time went to
+    // such waits. A recovery whose questions all time out for want of CPU gives the card up,
+    // and the next MANAGE that finds it reset again takes it up (docs/design.md).
     // A DMA_XFER's bounce pages go as a pair each (dma_xfer_chunk_order 0), as a user's
     // scattered pages do upstream: continuation messages from about 1 MiB, not 16.
     static bool card_is_new = true;
@@ -429,7 +521,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int fd : s.fd)
         if (!replaced && qaic_close(fd) != 0)
             finding("qaic_close failed", uint64_t(errno));
-    // Both files closed: what they held is back.
+    // Both files closed: a mapping keeps its BO, and the file it was made through (as a VMA
+    // keeps its object and its struct file: the file is released at its last munmap), with
+    // the BOs of its open handles. Those at least are in use; there may be more (a DBC of
+    // that file holds the BOs attached to it, a CREATE whose answer could not be written
+    // leaves a handle nobody knows). Not after a replaced card: the pieces map the old one's.
+    if (!replaced) {
+        std::set<unsigned> live_files, kept;
+        for (const State::Piece &p : s.pieces) {
+            kept.insert(p.bo);
+            live_files.insert(p.file);
+        }
+        for (const auto &[key, bo] : s.bo_of)
+            if (live_files.count(key.first))
+                kept.insert(bo);
+        uint64_t bytes = 0;
+        for (unsigned bo : kept)
+            bytes += s.bo_size[bo];
+        uint64_t in_use = host::Machine::embedded().stats(0).bo_bytes;
+        if (in_use < bytes)
+            finding("a BO still mapped, or of a file still mapped, was freed: BO memory in use",
+                    in_use);
+    }
+    for (const State::Piece &p : s.pieces)
+        window().unmap(p.start, p.len);
+    // Both files closed and nothing mapped: what they held is back.
     host::CardStats st = host::Machine::embedded().stats(0);
     if (st.dbcs_in_use != 0)
         finding("DBCs in use after every file closed", st.dbcs_in_use);
