@@ -4,6 +4,7 @@
 #include "kernel/mm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fcntl.h>
 #include <memory>
 #include <sys/mman.h>
@@ -47,6 +48,18 @@ template <typename F> bool for_each_run(const std::vector<PagePool::Chunk> &chun
     return true;
 }
 
+// Calls fn(word, mask) for each word of a bitmap that bits [first, first + n) touch.
+template <typename F> void for_each_word(uint64_t first, uint64_t n, F fn)
+{
+    while (n) {
+        uint64_t bit = first % 64, k = std::min<uint64_t>(64 - bit, n);
+        uint64_t mask = (k == 64 ? ~uint64_t(0) : (uint64_t(1) << k) - 1) << bit;
+        fn(first / 64, mask);
+        first += k;
+        n -= k;
+    }
+}
+
 } // namespace
 
 kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
@@ -57,11 +70,13 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
         return kernel::Error(-EINVAL);
     uint64_t pages = size >> kPageShift;
     std::vector<FreeBlocks> free;
+    std::vector<uint64_t> warm;
     std::unique_ptr<PagePool> pool;
     TRY(kernel::try_alloc([&] {
         free.resize(kMaxOrder + 1);
         for (unsigned o = 0; o <= kMaxOrder; ++o)
             free[o].bits.resize(((pages >> o) + 63) / 64);
+        warm.resize((pages + 63) / 64);
     }));
     if (kernel::alloc_should_fail())
         return kernel::Error(-ENOMEM);
@@ -73,7 +88,8 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
         return claimed.error();
     }
     auto made = kernel::try_alloc(
-        [&] { pool.reset(new PagePool(static_cast<uint8_t *>(base), size, std::move(free))); });
+        [&] { pool.reset(new PagePool(static_cast<uint8_t *>(base), size, std::move(free),
+                                      std::move(warm))); });
     if (made.is_error()) {
         kernel::release_kernel_range(base);
         munmap(base, size);
@@ -82,8 +98,9 @@ kernel::ErrorOr<std::unique_ptr<PagePool>> PagePool::create(uint64_t size)
     return pool;
 }
 
-PagePool::PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free)
-    : base_(base), size_(size), free_(std::move(free))
+PagePool::PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free,
+                   std::vector<uint64_t> warm)
+    : base_(base), size_(size), free_(std::move(free)), warm_(std::move(warm))
 {
     uint64_t pages = size >> kPageShift;
     for (uint64_t page = 0; page < pages; page += uint64_t(1) << kMaxOrder)
@@ -101,6 +118,30 @@ uint64_t PagePool::free_bytes() const
 {
     std::lock_guard lk(lock_);
     return free_pages_ << kPageShift;
+}
+
+uint64_t PagePool::take_warm(uint64_t page, uint64_t n)
+{
+    std::lock_guard lk(lock_);
+    if (warm_pages_ == 0)
+        return 0;
+    uint64_t taken = 0;
+    for_each_word(page, n, [&](uint64_t w, uint64_t mask) {
+        taken += unsigned(__builtin_popcountll(warm_[w] & mask));
+        warm_[w] &= ~mask;
+    });
+    warm_pages_ -= taken;
+    return taken;
+}
+
+bool PagePool::keep_warm(uint64_t page, uint64_t n)
+{
+    std::lock_guard lk(lock_);
+    if (warm_pages_ + n > kWarmPages)
+        return false;
+    for_each_word(page, n, [&](uint64_t w, uint64_t mask) { warm_[w] |= mask; });
+    warm_pages_ += n;
+    return true;
 }
 
 void PagePool::mark_free(unsigned order, uint64_t page)
@@ -214,14 +255,25 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
         return kernel::Error(-ENOMEM);
     if (backing == Backing::kPrivate) {
         bool mapped = for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
+            uint64_t n = len >> kPageShift;
+            if (take_warm(offset >> kPageShift, n) == n) {
+                std::memset(addr(offset), 0, len);
+                return true;
+            }
             return !kernel::alloc_should_fail() &&
                    mmap(addr(offset), len, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
         });
         if (!mapped)
             return kernel::Error(-ENOMEM);
+        pages.private_mapped_ = true;
         return pages;
     }
+    // The memfd's mapping replaces pages left warm there.
+    for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
+        take_warm(offset >> kPageShift, len >> kPageShift);
+        return true;
+    });
     pages.fd_ = memfd_create("qaic-bo", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (pages.fd_ < 0)
         return kernel::Error(-ENOMEM);
@@ -244,6 +296,7 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
 
 PagePool::Pages::Pages(Pages &&other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)), fd_(std::exchange(other.fd_, -1)),
+      private_mapped_(std::exchange(other.private_mapped_, false)),
       chunks_(std::move(other.chunks_)), handed_out_(other.handed_out_.exchange(false))
 {
     other.chunks_.clear();
@@ -255,6 +308,7 @@ PagePool::Pages &PagePool::Pages::operator=(Pages &&other) noexcept
         release();
         pool_ = std::exchange(other.pool_, nullptr);
         fd_ = std::exchange(other.fd_, -1);
+        private_mapped_ = std::exchange(other.private_mapped_, false);
         chunks_ = std::move(other.chunks_);
         other.chunks_.clear();
         handed_out_ = other.handed_out_.exchange(false);
@@ -280,8 +334,10 @@ void PagePool::Pages::release()
     // the next allocation of these chunks maps a memfd of its own, which reads zero. Should
     // the kernel refuse the reservation (out of memory), the run keeps mapping these pages
     // until it is handed out again: nothing reaches it until then.
+    // A private allocation's pages may stay mapped, for the next one to clear and use.
     for_each_run(chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
-        reserve(pool_->addr(offset), len);
+        if (!private_mapped_ || !pool_->keep_warm(offset >> kPageShift, len >> kPageShift))
+            reserve(pool_->addr(offset), len);
         return true;
     });
     if (fd_ >= 0) {
@@ -296,6 +352,7 @@ void PagePool::Pages::release()
     pool_->give_chunks(chunks_);
     pool_ = nullptr;
     fd_ = -1;
+    private_mapped_ = false;
     chunks_.clear();
 }
 

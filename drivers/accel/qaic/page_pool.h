@@ -58,6 +58,7 @@ public:
 
         PagePool *pool_ = nullptr;
         int fd_ = -1;
+        bool private_mapped_ = false; // a private allocation, every run mapped
         std::vector<Chunk> chunks_;
         mutable std::atomic<bool> handed_out_{false};
     };
@@ -95,7 +96,8 @@ private:
         uint64_t count = 0;
     };
 
-    PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free);
+    PagePool(uint8_t *base, uint64_t size, std::vector<FreeBlocks> free,
+             std::vector<uint64_t> warm);
     kernel::ErrorOr<std::vector<Chunk>> take_chunks(uint64_t bytes, unsigned max_order);
     void give_chunks(const std::vector<Chunk> &chunks);
     bool take_block(unsigned order, uint64_t *page);
@@ -103,11 +105,24 @@ private:
     void mark_free(unsigned order, uint64_t page);
     bool take_if_free(unsigned order, uint64_t page);
 
+    // Takes pages [page, page + n) out of the warm ones; returns how many of them were warm.
+    uint64_t take_warm(uint64_t page, uint64_t n);
+    // Leaves pages [page, page + n), just freed by a private allocation, mapped as warm ones
+    // if there is room for them; whether there was.
+    bool keep_warm(uint64_t page, uint64_t n);
+
     uint8_t *base_;
     uint64_t size_;
     mutable std::mutex lock_;
     std::vector<FreeBlocks> free_; // by order, 0 to kMaxOrder
     uint64_t free_pages_ = 0;
+    // Free pages left mapped by the private allocation that had them (a DMA_XFER's bounce
+    // pages), one bit each, kWarmPages at most: a private allocation that gets a run of such
+    // pages clears it instead of mapping it anew, any other allocation maps over them. Mapping
+    // and unmapping were more than half of what a small DMA_XFER cost.
+    static constexpr uint64_t kWarmPages = 256;
+    std::vector<uint64_t> warm_;
+    uint64_t warm_pages_ = 0;
 };
 
 } // namespace qaic

@@ -398,12 +398,58 @@ TEST(PagePool, PrivatePagesTakeNoFd)
     for (int i = 0; i < 64 * 1024; ++i)
         ASSERT_EQ(bytes[i], 0) << "byte " << i;
     std::memset(bytes, 0x5a, 64 * 1024);
+    uint64_t offset = pages.chunks()[0].offset;
     a.reset();
     EXPECT_EQ(p->free_bytes(), 4 * kMiB);
-    EXPECT_TRUE(range_is_reserved(*p));
     auto b = p->alloc(64 * 1024, PagePool::kMaxOrder, PagePool::Backing::kPrivate);
     ASSERT_FALSE(b.is_error());
-    EXPECT_EQ(static_cast<uint8_t *>(b.value().addr(b.value().chunks()[0]))[0], 0);
+    ASSERT_EQ(b.value().chunks().size(), 1u);
+    EXPECT_EQ(b.value().chunks()[0].offset, offset) << "the same chunk again";
+    bytes = static_cast<uint8_t *>(b.value().addr(b.value().chunks()[0]));
+    for (int i = 0; i < 64 * 1024; ++i)
+        ASSERT_EQ(bytes[i], 0) << "byte " << i;
+}
+
+// Pages a private allocation freed stay mapped (up to a limit: 1 MiB), so that the next one
+// clears them instead of mapping them again; a memfd's mapping replaces them; past the limit,
+// and once a memfd had them, freed pages are reserved again.
+TEST(PagePool, FreedPrivatePagesStayMappedUpToALimit)
+{
+    auto p = pool(4 * kMiB);
+    auto priv = [&](uint64_t bytes) {
+        return p->alloc(bytes, PagePool::kMaxOrder, PagePool::Backing::kPrivate);
+    };
+    {
+        auto big = priv(2 * kMiB);
+        ASSERT_FALSE(big.is_error());
+    }
+    EXPECT_TRUE(range_is_reserved(*p)) << "2 MiB is past the limit";
+
+    std::vector<PagePool::Chunk> chunks;
+    {
+        auto a = priv(64 * 1024);
+        ASSERT_FALSE(a.is_error());
+        chunks = a.value().chunks();
+        std::memset(a.value().addr(chunks[0]), 0x5a, 64 * 1024);
+    }
+    for (const std::string &perms : protections(p->addr(chunks[0].offset), 64 * 1024))
+        EXPECT_EQ(perms, "rw-p");
+
+    auto m = p->alloc(64 * 1024);
+    ASSERT_FALSE(m.is_error());
+    ASSERT_EQ(m.value().chunks().size(), 1u);
+    ASSERT_EQ(m.value().chunks()[0].offset, chunks[0].offset) << "the same chunk again";
+    for (const std::string &perms : protections(p->addr(chunks[0].offset), 64 * 1024))
+        EXPECT_EQ(perms, "rw-s");
+    auto *user = static_cast<uint8_t *>(map_fd(m.value().fd(), 64 * 1024));
+    auto *bytes = static_cast<uint8_t *>(p->addr(chunks[0].offset));
+    for (int i = 0; i < 64 * 1024; ++i)
+        ASSERT_EQ(bytes[i], 0) << "byte " << i;
+    bytes[7] = 0x42;
+    EXPECT_EQ(user[7], 0x42) << "the memfd holds the chunk";
+    ::munmap(user, 64 * 1024);
+    m = PagePool::Pages();
+    EXPECT_TRUE(range_is_reserved(*p));
 }
 
 } // namespace
