@@ -48,6 +48,10 @@ void QaicDevice::ssr_irq()
         // for the tail.
         if (tail >= kSsrNelem || pdev.read32(kBarDev, kSsrChannel + kChEnable) != 1)
             return;
+        // Most control MSIs carry no SSR event: the head register is written only when events
+        // were taken (a write is a doorbell to the firmware, which wakes it).
+        if (ssr_d2h_head_ == tail)
+            return;
         while (ssr_d2h_head_ != tail) {
             SsrEventMsg ev;
             std::memcpy(&ev, static_cast<uint8_t *>(ssr_rings_.d2h.cpu_addr) +
