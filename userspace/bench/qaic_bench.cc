@@ -9,6 +9,8 @@
 //   BM_DmaFromDevice/<bytes>     the same, from device
 //   BM_ExecWait/4096             round trip of one small job            (time per job)
 //   BM_ManageStatus              MANAGE with one STATUS: a firmware round trip (time per call)
+//   BM_ManageActivate            a DBC activated and deactivated: two round trips, its rings
+//   BM_ManageDmaXfer/<bytes>     MANAGE DMA_XFER of an image: bounce pages, one round trip
 //   BM_ExecPipelined/<bos>       <bos> 4 KiB BOs per EXECUTE, wait last (items_per_second)
 //   BM_DmaMultiDbc/<dbcs>/<bytes> one thread per DBC, concurrently      (aggregate bytes/s)
 //   BM_MemcpyThreads/<n>/<bytes> its baseline: n threads copying at once (aggregate bytes/s)
@@ -188,6 +190,20 @@ void BM_ManageStatus(benchmark::State &state)
         benchmark::DoNotOptimize(device().status());
 }
 
+void BM_ManageActivate(benchmark::State &state)
+{
+    for (auto _ : state)
+        qaic::Dbc dbc(device(), 64);
+}
+
+void BM_ManageDmaXfer(benchmark::State &state)
+{
+    std::vector<uint8_t> image(size_t(state.range(0)), 0x5a);
+    for (auto _ : state)
+        device().dma_xfer(1, image.data(), image.size());
+    state.SetBytesProcessed(int64_t(state.iterations()) * state.range(0));
+}
+
 void BM_ExecPipelined(benchmark::State &state)
 {
     size_t nbos = size_t(state.range(0));
@@ -335,6 +351,8 @@ BENCHMARK(BM_DmaToDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_DmaFromDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_ExecWait)->Arg(4096)->UseRealTime();
 BENCHMARK(BM_ManageStatus)->UseRealTime();
+BENCHMARK(BM_ManageActivate)->UseRealTime();
+BENCHMARK(BM_ManageDmaXfer)->Arg(4096)->Arg(65536)->UseRealTime();
 BENCHMARK(BM_ExecPipelined)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 BENCHMARK(BM_DmaMultiDbc)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})
