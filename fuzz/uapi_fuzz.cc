@@ -80,6 +80,12 @@ struct State {
     }
 };
 
+[[noreturn]] void finding(const char *what, uint64_t value)
+{
+    std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
+    std::abort();
+}
+
 // Where BOs are mapped: slots of a window the harness reserved (PROT_NONE), so that a mapping
 // with MAP_FIXED replaces only the harness's own mappings or its reservation. A slot whose
 // range another thread took while it was unmapped (between a munmap and its reservation
@@ -103,7 +109,7 @@ struct Window {
     void unmap(uint8_t *p, size_t len)
     {
         if (qaic_munmap(p, len) != 0)
-            std::abort();
+            finding("qaic_munmap of a mapping left in place failed", uint64_t(errno));
         if (mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
                  -1, 0) != p)
             broken[slot_of(p)] = true;
@@ -132,12 +138,6 @@ void carve(std::vector<State::Piece> &pieces, uint8_t *start, uint8_t *end)
             out.push_back({end, size_t(p_end - end), p.bo, p.file});
     }
     pieces.swap(out);
-}
-
-[[noreturn]] void finding(const char *what, uint64_t value)
-{
-    std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
-    std::abort();
 }
 
 // A MANAGE answer is copied back over the user's message, which is 4096 bytes for it
