@@ -334,10 +334,15 @@ void PagePool::Pages::release()
     // the next allocation of these chunks maps a memfd of its own, which reads zero. Should
     // the kernel refuse the reservation (out of memory), the run keeps mapping these pages
     // until it is handed out again: nothing reaches it until then.
-    // A private allocation's pages may stay mapped, for the next one to clear and use.
+    // A private allocation's pages may stay mapped, for the next one to clear and use. Pages
+    // reserved lose their warm mark too: an allocation that failed before it mapped a run
+    // never took the mark off.
     for_each_run(chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
-        if (!private_mapped_ || !pool_->keep_warm(offset >> kPageShift, len >> kPageShift))
+        uint64_t page = offset >> kPageShift, n = len >> kPageShift;
+        if (!private_mapped_ || !pool_->keep_warm(page, n)) {
+            pool_->take_warm(page, n);
             reserve(pool_->addr(offset), len);
+        }
         return true;
     });
     if (fd_ >= 0) {

@@ -410,6 +410,32 @@ TEST(PagePool, PrivatePagesTakeNoFd)
         ASSERT_EQ(bytes[i], 0) << "byte " << i;
 }
 
+// An allocation that fails before it has mapped a run (here: the first kernel resource it
+// asks for) must not leave that run marked as still mapped: the next private allocation would
+// clear pages that are reserved again (found by the failslab sweep: SIGSEGV in memset).
+TEST(PagePool, FailedAllocationLeavesNoStaleWarmPage)
+{
+    auto p = pool(4 * kMiB);
+    auto priv = [&](uint64_t bytes) {
+        return p->alloc(bytes, PagePool::kMaxOrder, PagePool::Backing::kPrivate);
+    };
+    for (unsigned nth = 1;; ++nth) {
+        ASSERT_FALSE(priv(4096).is_error()); // freed at once: its page stays mapped
+        bool fired;
+        {
+            kernel::FailNthAlloc fail(nth);
+            auto r = priv(4096);
+            fired = fail.fired();
+            EXPECT_EQ(r.is_error(), fired) << "allocation " << nth;
+        }
+        auto a = priv(4096);
+        ASSERT_FALSE(a.is_error());
+        EXPECT_EQ(static_cast<uint8_t *>(a.value().addr(a.value().chunks()[0]))[0], 0);
+        if (!fired)
+            break;
+    }
+}
+
 // Pages a private allocation freed stay mapped (up to a limit: 1 MiB), so that the next one
 // clears them instead of mapping them again; a memfd's mapping replaces them; past the limit,
 // and once a memfd had them, freed pages are reserved again.
