@@ -352,7 +352,7 @@ BENCHMARK(BM_DmaFromDevice)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_ExecWait)->Arg(4096)->UseRealTime();
 BENCHMARK(BM_ManageStatus)->UseRealTime();
 BENCHMARK(BM_ManageActivate)->UseRealTime();
-BENCHMARK(BM_ManageDmaXfer)->Arg(4096)->Arg(65536)->UseRealTime();
+BENCHMARK(BM_ManageDmaXfer)->Arg(4096)->Arg(65536)->Arg(2097152)->UseRealTime();
 BENCHMARK(BM_ExecPipelined)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 BENCHMARK(BM_DmaMultiDbc)
     ->ArgsProduct({{1, 2}, {1048576, 4194304, 16777216}})

@@ -436,20 +436,20 @@ TEST(PagePool, FailedAllocationLeavesNoStaleWarmPage)
     }
 }
 
-// Pages a private allocation freed stay mapped (up to a limit: 1 MiB), so that the next one
+// Pages a private allocation freed stay mapped (up to a limit: 4 MiB), so that the next one
 // clears them instead of mapping them again; a memfd's mapping replaces them; past the limit,
 // and once a memfd had them, freed pages are reserved again.
 TEST(PagePool, FreedPrivatePagesStayMappedUpToALimit)
 {
-    auto p = pool(4 * kMiB);
+    auto p = pool(16 * kMiB);
     auto priv = [&](uint64_t bytes) {
         return p->alloc(bytes, PagePool::kMaxOrder, PagePool::Backing::kPrivate);
     };
     {
-        auto big = priv(2 * kMiB);
+        auto big = priv(8 * kMiB);
         ASSERT_FALSE(big.is_error());
     }
-    EXPECT_TRUE(range_is_reserved(*p)) << "2 MiB is past the limit";
+    EXPECT_TRUE(range_is_reserved(*p)) << "8 MiB is past the limit";
 
     std::vector<PagePool::Chunk> chunks;
     {
