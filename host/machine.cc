@@ -171,6 +171,11 @@ int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, uns
     case QAIC_SIM_FW_MISNAME:
         card->firmware_misname_deactivate(arg0);
         return 0;
+    case QAIC_SIM_FW_FAIL_ALLOC:
+        if (arg0 == 0)
+            return -EINVAL;
+        card->firmware_fail_allocation(arg0);
+        return 0;
     case QAIC_SIM_SSR:
         if (!dbc_ok)
             return -EINVAL;
@@ -191,6 +196,7 @@ int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, uns
     case QAIC_SIM_RESET_ON_MESSAGE:
     case QAIC_SIM_FW_PAD:
     case QAIC_SIM_FW_MISNAME:
+    case QAIC_SIM_FW_FAIL_ALLOC:
     case QAIC_SIM_SSR:
     case QAIC_SIM_REMOVE:
         (void)dbc_ok;

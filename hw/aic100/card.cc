@@ -222,6 +222,11 @@ void Card::firmware_misname_deactivate(uint32_t count)
     fw_->misname_deactivate(count);
 }
 
+void Card::firmware_fail_allocation(unsigned nth)
+{
+    fw_->fail_allocation(nth);
+}
+
 void Card::remove_device()
 {
     gone_.store(true, std::memory_order_release);

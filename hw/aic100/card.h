@@ -125,6 +125,9 @@ public:
     // A misbehaving firmware: the next `count` DEACTIVATE answers name the DBC after the one
     // it deactivated.
     void firmware_misname_deactivate(uint32_t count);
+    // Out of memory in the firmware: the nth allocation it makes while it serves the next
+    // control message fails (Firmware::fail_allocation).
+    void firmware_fail_allocation(unsigned nth);
     // Surprise removal: registers read all ones, engines and firmware stop, no MSIs.
     void remove_device();
     // Subsystem restart of one DBC: 2 -> 3 -> 4 -> 5 -> IDLE with SSR events the host acks.

@@ -19,8 +19,15 @@ using kernel::load;
 
 Firmware::Firmware(Card &card)
     : card_(card), ctrl_(card.iommu(), kCtrlSlotSize), ssr_(card.iommu(), kSsrSlotSize),
-      thread_([this] { run(); })
+      activated_(make_activated(card.num_dbc())), thread_([this] { run(); })
 {
+}
+
+std::vector<unsigned> Firmware::make_activated(unsigned num_dbc)
+{
+    std::vector<unsigned> v;
+    v.reserve(num_dbc);
+    return v;
 }
 
 Firmware::~Firmware()
@@ -276,6 +283,8 @@ void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
         if (fail_nth_)
             inject.emplace(std::exchange(fail_nth_, 0u));
         rsp = answer(req);
+        if (inject)
+            allocation_failed_.store(inject->fired(), std::memory_order_release);
     }
     if (!rsp.empty())
         post_d2h(ctrl_, rsp.data(), rsp.size(), lk);
@@ -299,10 +308,17 @@ Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint3
     return out;
 }
 
+// Out of memory where no transaction catches it (the answer's room, made before any
+// transaction runs, or a NACK's) refuses the message as a whole: a message always has an
+// answer, unless not even a NACK can be made (the host then times out).
 Firmware::Bytes Firmware::answer(const Bytes &req) noexcept
 {
     try {
         return handle_message(req);
+    } catch (const std::bad_alloc &) {
+    }
+    try {
+        return nack(load<WireMsgHdr>(req.data()), kFwNoResources, UINT32_MAX);
     } catch (const std::bad_alloc &) {
         return {};
     }
@@ -347,12 +363,16 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
         return nack(h, kFwBadLength, UINT32_MAX);
 
     // A message takes effect whole or not at all: DBCs it activated before a transaction
-    // failed are released again, so a NACK never hides an activation.
-    Bytes out(sizeof(WireMsgHdr));
+    // failed are released again, so a NACK never hides an activation. The answer's room is
+    // made first, a slot and what the last transaction may add past it before it is refused:
+    // nothing after a transaction took effect can fail for memory outside a transaction.
+    Bytes out;
+    if (kernel::try_reserve(out, 2 * kCtrlSlotSize).is_error())
+        return nack(h, kFwNoResources, UINT32_MAX);
+    out.resize(sizeof(WireMsgHdr));
     uint32_t count = 0;
     pos = sizeof(WireMsgHdr);
-    activated_.clear();
-    activated_.reserve(card_.num_dbc()); // once: an activation cannot fail to be recorded
+    activated_.clear(); // room for every DBC: an activation cannot fail to be recorded
     nnc_made_.clear();
     nnc_vc_setup_ = {};
     auto refuse = [&](uint32_t st, uint32_t index) {
@@ -380,7 +400,13 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
             ++count;
         pos += tlen;
     }
-    if (nnc_end_message(h.handle, out)) {
+    bool nnc_answered;
+    try {
+        nnc_answered = nnc_end_message(h.handle, out);
+    } catch (const std::bad_alloc &) {
+        return refuse(kFwNoResources, UINT32_MAX);
+    }
+    if (nnc_answered) {
         ++count;
         if (out.size() > kCtrlSlotSize)
             return refuse(kFwBadLength, UINT32_MAX);

@@ -8,6 +8,7 @@
 #include "include/hw/aic100_nnc.h"
 #include "include/hw/aic100_regs.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -57,8 +58,11 @@ public:
     void pad_answers(uint32_t count);
     void misname_deactivate(uint32_t count);
     // Test control: while the firmware serves its next message, the nth of its allocations
-    // that may fail (kernel::try_alloc) fails, as in a process out of address space.
+    // that may fail (kernel::try_alloc; every one where operator new asks too, as in
+    // tests/qaic_selftest_failslab) fails, as in a process out of address space; and
+    // whether the last message served so had an nth allocation.
     void fail_allocation(unsigned nth);
+    bool allocation_failed() const { return allocation_failed_.load(std::memory_order_acquire); }
     void start_ssr(unsigned dbc_id);
     // Fuzzing: the answer to one control message as if it came on the ring, without the
     // ring's round trip; the sequence number the firmware expects next; what it holds for
@@ -148,11 +152,14 @@ private:
     uint32_t pad_count_ = 0;       // STATUS answers appended to every response
     uint32_t misname_count_ = 0;   // DEACTIVATE answers left to name the wrong DBC
     unsigned fail_nth_ = 0;        // fail_allocation(): armed for the next message
+    std::atomic<bool> allocation_failed_{false};
     bool have_seq_ = false;
     uint32_t last_seq_ = 0;
     std::map<std::pair<uint32_t, uint32_t>, Image> images_; // (user, tag)
     std::map<uint32_t, Xfer> xfers_;                         // by user
-    std::vector<unsigned> activated_; // DBCs assigned by the message being served
+    // DBCs assigned by the message being served, room for all made with the firmware.
+    static std::vector<unsigned> make_activated(unsigned num_dbc);
+    std::vector<unsigned> activated_;
     // NNC's loaded network images (ELFs) and constants, by id, each its user's.
     struct NncBlob {
         uint32_t user;

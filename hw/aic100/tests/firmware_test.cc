@@ -604,19 +604,19 @@ TEST_F(Fw, DmaXferBeyondImageMemory)
 
 // Out of memory while it stores the image (a process out of address space): the transfer is
 // refused with NO_RESOURCES and leaves nothing, a chunked one drops what came before, and the
-// firmware goes on.
+// firmware goes on. (The message's first allocation that may fail is its answer's room.)
 TEST_F(Fw, DmaXferOutOfMemoryIsNoResources)
 {
     HostBuf src(d.pci, 2 * kPage, DmaDirection::kToDevice);
     Firmware &fw = d.card().firmware();
     uint64_t held = fw.held_bytes();
-    fw.fail_allocation(1);
+    fw.fail_allocation(2);
     expect_trans_nack({dma_xfer(1, 0, 0, {{src.iova(), 100}})}, kFwNoResources, 0);
     EXPECT_FALSE(info(1));
     EXPECT_EQ(fw.held_bytes(), held);
 
     ASSERT_TRUE(d.transact({dma_xfer(1, 7, kDmaXferMore, {{src.iova(), 100}})}));
-    fw.fail_allocation(1);
+    fw.fail_allocation(2);
     expect_trans_nack({dma_xfer(1, 7, 0, {{src.iova() + kPage, 50}})}, kFwNoResources, 0);
     EXPECT_FALSE(info(1));
     EXPECT_EQ(fw.held_bytes(), held);
@@ -625,6 +625,56 @@ TEST_F(Fw, DmaXferOutOfMemoryIsNoResources)
     auto i = info(1);
     ASSERT_TRUE(i);
     EXPECT_EQ(i->first, 100u);
+}
+
+// The card's side of the allocation-failure sweep: each kind of message is sent with its 1st,
+// 2nd, ... allocation failing, until one has no such allocation. Every message is answered
+// (none is lost for want of memory while its answer is framed), a made-to-fail one with a
+// NACK of NO_RESOURCES that left nothing behind, and the firmware then serves the message.
+TEST_F(Fw, EveryAllocationFailureIsANackThatLeavesNothing)
+{
+    Firmware &fw = d.card().firmware();
+    HostBuf src(d.pci, 3 * kPage, DmaDirection::kToDevice, 0, 3);
+    Queue q;
+    q.nelem = 4;
+    q.buf = d.coherent(queue_buf_size(4));
+    std::vector<WireAddrSize> runs;
+    for (unsigned i = 0; i < 3; ++i)
+        runs.push_back({src.iova(i), src.sgt().entries[i].length});
+    const std::vector<std::pair<const char *, std::vector<Trans>>> kinds = {
+        {"STATUS", {status_trans()}},
+        {"ACTIVATE", {activate_trans(q.req_iova(), q.rsp_iova(), 4, 4, q.buf_len())}},
+        {"DMA_XFER", {dma_xfer(3, 0, 0, runs)}},
+        {"DMA_XFER with MORE", {dma_xfer(4, 9, kDmaXferMore, runs)}},
+        {"DMA_XFER, IMAGE_INFO, IMAGE_TO_DDR",
+         {dma_xfer(5, 0, 0, runs), image_info(5), image_to_ddr(5, 0x700000)}},
+        {"ACTIVATE, STATUS",
+         {activate_trans(q.req_iova(), q.rsp_iova(), 4, 4, q.buf_len()), status_trans()}},
+        {"TERMINATE", {terminate_trans(kUser)}},
+    };
+    for (const auto &[name, ts] : kinds) {
+        unsigned nth = 1;
+        std::optional<Reply> r;
+        for (;; ++nth) {
+            ASSERT_LT(nth, 100u) << name;
+            uint64_t held = fw.held_bytes();
+            fw.fail_allocation(nth);
+            r = d.transact(ts);
+            ASSERT_TRUE(r) << name << ": no answer with allocation " << nth << " failing";
+            if (!fw.allocation_failed())
+                break;
+            ASSERT_TRUE(r->is_nack()) << name << ": allocation " << nth << " failed unseen";
+            EXPECT_EQ(r->nack().status, kFwNoResources) << name << ", allocation " << nth;
+            EXPECT_EQ(fw.held_bytes(), held) << name << ", allocation " << nth;
+            EXPECT_EQ(dbc_states(), 0u) << name << ", allocation " << nth;
+        }
+        EXPECT_GT(nth, 1u) << name << " allocates nothing that may fail";
+        EXPECT_FALSE(r->is_nack()) << name << " refused without a failure";
+        // What the served message did goes with its user.
+        ASSERT_TRUE(d.transact({terminate_trans(kUser)}));
+        EXPECT_EQ(dbc_states(), 0u);
+        EXPECT_EQ(fw.held_bytes(), 0u);
+    }
 }
 
 // ---------------------------------------------------------------------------- PASSTHROUGH

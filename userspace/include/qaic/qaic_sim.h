@@ -27,6 +27,8 @@ enum qaic_sim_fault {
 	QAIC_SIM_FW_PAD = 10,   /* arg0: every control response carries arg0 unasked-for STATUS
 	                         * answers (as many as fit), 0 stops it */
 	QAIC_SIM_FW_MISNAME = 11, /* arg0: the next arg0 DEACTIVATE answers name the wrong DBC */
+	QAIC_SIM_FW_FAIL_ALLOC = 12, /* arg0 >= 1: the arg0-th allocation the firmware makes while
+	                              * it serves the next control message fails (out of memory) */
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built

@@ -118,6 +118,49 @@ TEST_F(Qaic, DeactivateAnswerForAnotherDbcReleasesNothing)
     EXPECT_EQ(qaic_close(other), 0);
 }
 
+// The card's side of the allocation-failure sweep: MANAGE calls of each kind with the 1st,
+// 2nd, ... allocation of the firmware's failing, until one has no such allocation. In
+// tests/qaic_selftest_failslab every allocation the card's code makes counts (operator new),
+// elsewhere those of its fallible helpers. The card refuses a made-to-fail message (ECANCELED)
+// and never leaves it unanswered (the 60 s timeout would end the sweep); the refusal has no
+// effect (no DBC assigned, a DEACTIVATE's DBC kept), and the same call then succeeds.
+TEST_F(Qaic, FirmwareOutOfMemoryRefusesTheMessageAndLeavesNothing)
+{
+    FirmwareFaultGuard guard{fd};
+    // Armed far past any message's allocations: answered as usual.
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_FAIL_ALLOC, 1u << 30, 0));
+    ASSERT_EQ(status(fd), 0);
+    std::vector<uint8_t> image(3 * 4096 + 100, 0x5a);
+    uint32_t id = UINT32_MAX;
+    auto sweep = [&](const char *what, auto call) {
+        for (unsigned nth = 1;; ++nth) {
+            ASSERT_LT(nth, 5000u) << what;
+            ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_FAIL_ALLOC, nth, 0), 0);
+            int err = call();
+            if (err == 0)
+                return;
+            ASSERT_EQ(err, -ECANCELED) << what << ", allocation " << nth;
+        }
+    };
+    sweep("STATUS", [&] { return status(fd); });
+    sweep("ACTIVATE", [&] {
+        int err = activate(fd, 16, &id);
+        if (err) {
+            EXPECT_TRUE(all_dbcs_idle(fd)) << "a refused ACTIVATE assigned a DBC";
+        }
+        return err;
+    });
+    sweep("DEACTIVATE", [&] {
+        int err = deactivate(fd, id);
+        qaic_sim_dbc_status st{};
+        EXPECT_EQ(qaic_sim_get_dbc_status(fd, id, &st), 0);
+        EXPECT_EQ(st.state, err ? 1u : 0u) << "DBC " << id << " after DEACTIVATE: " << err;
+        return err;
+    });
+    sweep("DMA_XFER", [&] { return dma_xfer(fd, 1, image.data(), image.size()); });
+    EXPECT_TRUE(all_dbcs_idle(fd));
+}
+
 // An ACTIVATE whose answer comes after its caller timed out: the card assigned a DBC with
 // rings the caller no longer waits for. The driver takes the DBC back from the card (and only
 // then frees the rings), so no DBC stays assigned unknown to it.
