@@ -19,7 +19,8 @@ using kernel::load;
 
 Firmware::Firmware(Card &card)
     : card_(card), ctrl_(card.iommu(), kCtrlSlotSize), ssr_(card.iommu(), kSsrSlotSize),
-      activated_(make_activated(card.num_dbc())), thread_([this] { run(); })
+      activated_(make_activated(card.num_dbc())), answer_room_(make_answer_room()),
+      thread_([this] { run(); })
 {
 }
 
@@ -28,6 +29,13 @@ std::vector<unsigned> Firmware::make_activated(unsigned num_dbc)
     std::vector<unsigned> v;
     v.reserve(num_dbc);
     return v;
+}
+
+Firmware::Bytes Firmware::make_answer_room()
+{
+    Bytes b;
+    b.reserve(2 * kCtrlSlotSize);
+    return b;
 }
 
 Firmware::~Firmware()
@@ -136,7 +144,9 @@ std::vector<uint8_t> Firmware::serve(const std::vector<uint8_t> &msg)
     // As the ring hands it over: a whole slot, zero past the message.
     Bytes slot(kCtrlSlotSize, 0);
     std::memcpy(slot.data(), msg.data(), msg.size());
-    return answer(slot);
+    Bytes out;
+    answer(slot, out);
+    return out;
 }
 
 uint32_t Firmware::next_sequence() const
@@ -277,24 +287,27 @@ void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
         lk.lock();
         return;
     }
-    Bytes rsp;
+    // The answer is framed in the room kept from the last one (another thread serving a
+    // message meanwhile, while this one waits for room in the ring, makes its own).
+    Bytes rsp = std::move(answer_room_);
     {
         std::optional<kernel::FailNthAlloc> inject;
         if (fail_nth_)
             inject.emplace(std::exchange(fail_nth_, 0u));
-        rsp = answer(req);
+        answer(req, rsp);
         if (inject)
             allocation_failed_.store(inject->fired(), std::memory_order_release);
     }
     if (!rsp.empty())
         post_d2h(ctrl_, rsp.data(), rsp.size(), lk);
+    answer_room_ = std::move(rsp);
 }
 
 // ---------------------------------------------------------------------------- messages
 
-Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint32_t index)
+void Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint32_t index, Bytes &out)
 {
-    Bytes out(sizeof(WireMsgHdr));
+    out.resize(sizeof(WireMsgHdr));
     WireNack n{{kTransNack, sizeof(WireNack)}, status, index};
     append(out, n);
     WireMsgHdr h = req_hdr;
@@ -305,27 +318,31 @@ Firmware::Bytes Firmware::nack(const WireMsgHdr &req_hdr, uint32_t status, uint3
     std::memcpy(out.data(), &h, sizeof(h));
     h.crc32 = wire_crc(out.data(), h.len);
     std::memcpy(out.data(), &h, sizeof(h));
-    return out;
 }
 
-// Out of memory where no transaction catches it (the answer's room, made before any
-// transaction runs, or a NACK's) refuses the message as a whole: a message always has an
-// answer, unless not even a NACK can be made (the host then times out).
-Firmware::Bytes Firmware::answer(const Bytes &req) noexcept
+// Out of memory where no transaction catches it (the answer's room) refuses the message as a
+// whole: a message always has an answer, unless not even a NACK fits (the host times out).
+void Firmware::answer(const Bytes &req, Bytes &out) noexcept
 {
     try {
-        return handle_message(req);
+        handle_message(req, out);
+        return;
     } catch (const std::bad_alloc &) {
     }
     try {
-        return nack(load<WireMsgHdr>(req.data()), kFwNoResources, UINT32_MAX);
+        nack(load<WireMsgHdr>(req.data()), kFwNoResources, UINT32_MAX, out);
     } catch (const std::bad_alloc &) {
-        return {};
+        out.clear();
     }
 }
 
-Firmware::Bytes Firmware::handle_message(const Bytes &req)
+void Firmware::handle_message(const Bytes &req, Bytes &out)
 {
+    // NACKs are framed in out too: in the room kept, they need no memory.
+    out.clear();
+    auto nack = [&](const WireMsgHdr &hdr, uint32_t status, uint32_t index) {
+        this->nack(hdr, status, index, out);
+    };
     WireMsgHdr h = load<WireMsgHdr>(req.data());
     if (h.magic != kWireMagic)
         return nack(h, kFwBadMagic, UINT32_MAX);
@@ -364,10 +381,11 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
 
     // A message takes effect whole or not at all: DBCs it activated before a transaction
     // failed are released again, so a NACK never hides an activation. The answer's room is
-    // made first, a slot and what the last transaction may add past it before it is refused:
-    // nothing after a transaction took effect can fail for memory outside a transaction.
-    Bytes out;
-    if (kernel::try_reserve(out, 2 * kCtrlSlotSize).is_error())
+    // made first (kept from the last answer, mostly), a slot and what the last transaction
+    // may add past it before it is refused: nothing after a transaction took effect can fail
+    // for memory outside a transaction.
+    if (out.capacity() < 2 * kCtrlSlotSize &&
+        kernel::try_reserve(out, 2 * kCtrlSlotSize).is_error())
         return nack(h, kFwNoResources, UINT32_MAX);
     out.resize(sizeof(WireMsgHdr));
     uint32_t count = 0;
@@ -424,7 +442,6 @@ Firmware::Bytes Firmware::handle_message(const Bytes &req)
     std::memcpy(out.data(), &rh, sizeof(rh));
     rh.crc32 = wire_crc(out.data(), rh.len);
     std::memcpy(out.data(), &rh, sizeof(rh));
-    return out;
 }
 
 uint32_t Firmware::handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out)

@@ -95,11 +95,11 @@ private:
     void serve_control(std::unique_lock<std::mutex> &lk);
     void serve_ssr_acks();
     void advance_ssr(std::unique_lock<std::mutex> &lk);
-    // Builds the response to one request message.
-    Bytes handle_message(const Bytes &req);
+    // Frames the response to one request message in out.
+    void handle_message(const Bytes &req, Bytes &out);
     // handle_message(), or nothing (the message is lost) when memory ran out even for a NACK.
-    Bytes answer(const Bytes &req) noexcept;
-    Bytes nack(const struct WireMsgHdr &req_hdr, uint32_t status, uint32_t index);
+    void answer(const Bytes &req, Bytes &out) noexcept;
+    void nack(const struct WireMsgHdr &req_hdr, uint32_t status, uint32_t index, Bytes &out);
     uint32_t handle_transaction(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
     uint32_t do_passthrough(uint32_t user, const uint8_t *t, uint32_t len, Bytes &out);
@@ -160,6 +160,9 @@ private:
     // DBCs assigned by the message being served, room for all made with the firmware.
     static std::vector<unsigned> make_activated(unsigned num_dbc);
     std::vector<unsigned> activated_;
+    // The room of the last answer framed, for the next (two slots, made with the firmware).
+    static Bytes make_answer_room();
+    Bytes answer_room_;
     // NNC's loaded network images (ELFs) and constants, by id, each its user's.
     struct NncBlob {
         uint32_t user;
