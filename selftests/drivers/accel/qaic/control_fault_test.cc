@@ -122,8 +122,8 @@ TEST_F(Qaic, DeactivateAnswerForAnotherDbcReleasesNothing)
 // 2nd, ... allocation of the firmware's failing, until one has no such allocation. In
 // tests/qaic_selftest_failslab every allocation the card's code makes counts (operator new),
 // elsewhere those of its fallible helpers. The card refuses a made-to-fail message (ECANCELED)
-// and never leaves it unanswered (the 60 s timeout would end the sweep); the refusal has no
-// effect (no DBC assigned, a DEACTIVATE's DBC kept), and the same call then succeeds.
+// and never leaves it unanswered (ETIMEDOUT, after a minute); the refusal has no effect (no
+// DBC assigned, a DEACTIVATE's DBC kept), and the same call then succeeds.
 TEST_F(Qaic, FirmwareOutOfMemoryRefusesTheMessageAndLeavesNothing)
 {
     FirmwareFaultGuard guard{fd};
