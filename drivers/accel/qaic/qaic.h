@@ -18,6 +18,7 @@
 #include <atomic>
 #include <drm/qaic_accel.h>
 #include <list>
+#include <deque>
 #include <map>
 #include <condition_variable>
 #include <functional>
@@ -181,8 +182,10 @@ public:
     void fini();
 
     // What becomes of the answer to a message whose sender stopped waiting (timeout, kill):
-    // called on the device's workqueue with the answer when it comes, or with the error that
-    // means none will (-EIO: the device was reset, -ENODEV: it is gone).
+    // called with the answer when it comes, or with the error that means none will (-EIO:
+    // the device was reset, -ENODEV: it is gone), in the order the device answered, with the
+    // manage lock held: on the device's workqueue, or by the next MANAGE before it decodes
+    // its own answer (run_late_answers).
     using LateAnswer = std::function<void(ErrorOr<std::vector<uint8_t>>)>;
 
     // Sends msg (a WireMsgHdr + transactions; crc32, magic and sequence are filled here) and
@@ -196,6 +199,8 @@ public:
                                            kernel::Sleep how = kernel::Sleep::kUninterruptible);
     // The control MSI: drains responses.
     void irq();
+    // Deals with the late answers that came so far, in order. Caller holds the manage lock.
+    void run_late_answers();
     // Fails every waiter with err (reset, removal) and starts a new epoch: answers of an
     // older epoch describe a device state that is gone.
     void fail_all(int err);
@@ -228,6 +233,10 @@ private:
     uint32_t seq_ = 0;
     std::map<uint32_t, Waiter *> waiters_;
     std::map<uint32_t, LateAnswer> late_; // by sequence number
+    // Late answers (or why none will come) received and not yet dealt with, in the device's
+    // order; a task on the device's workqueue deals with them.
+    std::deque<std::pair<LateAnswer, ErrorOr<std::vector<uint8_t>>>> late_ready_;
+    void queue_late_answers();
     std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
     // The channel was programmed (init) and not yet torn down (fini). Before that the device

@@ -107,7 +107,7 @@ void ControlChannel::fini()
 
 void ControlChannel::fail_all(int err)
 {
-    std::map<uint32_t, LateAnswer> late;
+    bool late = false;
     {
         std::lock_guard lk(lock_);
         epoch_.fetch_add(1, std::memory_order_acq_rel);
@@ -116,11 +116,37 @@ void ControlChannel::fail_all(int err)
             w->done = true;
         }
         waiters_.clear();
-        late.swap(late_);
+        for (auto &[seq, answer] : late_)
+            late_ready_.emplace_back(std::move(answer), Error(err));
+        late = !late_.empty();
+        late_.clear();
     }
     wq_.wake_up_all();
-    for (auto &[seq, answer] : late)
-        qdev_.wq.queue([answer = std::move(answer), err] { answer(Error(err)); });
+    if (late)
+        queue_late_answers();
+}
+
+void ControlChannel::queue_late_answers()
+{
+    qdev_.wq.queue([this] {
+        std::lock_guard manage_lock(qdev_.manage_lock);
+        run_late_answers();
+    });
+}
+
+void ControlChannel::run_late_answers()
+{
+    for (;;) {
+        std::pair<LateAnswer, ErrorOr<std::vector<uint8_t>>> next{LateAnswer{}, Error(-EIO)};
+        {
+            std::lock_guard lk(lock_);
+            if (late_ready_.empty())
+                return;
+            next = std::move(late_ready_.front());
+            late_ready_.pop_front();
+        }
+        next.first(std::move(next.second));
+    }
 }
 
 ErrorOr<void> ControlChannel::check_device()
@@ -244,7 +270,7 @@ void ControlChannel::irq()
         reset_seen(programs);
         return;
     }
-    std::vector<std::pair<LateAnswer, std::vector<uint8_t>>> late;
+    bool late = false;
     {
         std::lock_guard lk(lock_);
         uint32_t tail = pdev.read32(kBarDev, kCtrlChannel + kChD2hTail);
@@ -261,16 +287,18 @@ void ControlChannel::irq()
                 it->second->done = true;
                 waiters_.erase(it);
             } else if (auto lt = late_.find(h.sequence_number); lt != late_.end()) {
-                late.emplace_back(std::move(lt->second), std::vector<uint8_t>(slot, slot + len));
+                late_ready_.emplace_back(std::move(lt->second),
+                                         std::vector<uint8_t>(slot, slot + len));
                 late_.erase(lt);
+                late = true;
             } // else: a late answer nobody needs
             d2h_head_ = (d2h_head_ + 1) % rings_.nelem;
         }
         pdev.write32(kBarDev, kCtrlChannel + kChD2hHead, d2h_head_);
     }
     wq_.wake_up_all();
-    for (auto &[answer, rsp] : late)
-        qdev_.wq.queue([answer = std::move(answer), rsp = std::move(rsp)] { answer(rsp); });
+    if (late)
+        queue_late_answers();
 }
 
 // ---------------------------------------------------------------------------- MANAGE
@@ -648,7 +676,6 @@ void late_answer(ManageCtx &ctx, ErrorOr<std::vector<uint8_t>> answer)
     QaicDevice &qdev = ctx.qdev;
     if (answer.is_error())
         return; // reset or gone: the device runs nothing of it
-    std::lock_guard manage_lock(qdev.manage_lock);
     if (qdev.ctrl.epoch() != ctx.epoch)
         return; // reset since
     auto offs = check_response(answer.value(), qdev.ctrl.crc_required());
@@ -727,6 +754,10 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     // The waits for answers end when the caller's process dies (-EINTR), as after a timeout.
     std::vector<uint8_t> rsp = TRY(qdev.ctrl.transact(first.take(), &ctx->epoch, std::move(late),
                                                       kernel::Sleep::kInterruptible));
+    // The device answered earlier messages first: late answers that came before this one
+    // take effect before it does (a DEACTIVATE whose caller gave up freed the DBC that this
+    // ACTIVATE may be given).
+    qdev.ctrl.run_late_answers();
     if (auto hook = test_hooks.manage_answered.load())
         hook(qdev);
     ErrorOr<bool> more = decode_response(*ctx, rsp, out);

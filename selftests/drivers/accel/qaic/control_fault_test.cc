@@ -206,6 +206,30 @@ TEST_F(Qaic, DeactivateAnsweredAfterItsTimeoutReleasesTheDbc)
     EXPECT_TRUE(all_dbcs_idle(fd));
 }
 
+// A DEACTIVATE whose answer came after its caller gave up (its MSI lost), then an ACTIVATE:
+// the device freed the DBC and hands it out again. The late answer takes effect first, as the
+// device gave it first: the ACTIVATE gets the DBC, and both sides agree it is assigned.
+// (Found by uapi_fuzz: the ACTIVATE failed with EIO, and the DBC stayed assigned on the card,
+// unknown to the driver, until the file was closed.)
+TEST_F(Qaic, ActivateAfterALateDeactivateGetsTheDbc)
+{
+    FirmwareFaultGuard guard{fd};
+    uint32_t id;
+    ASSERT_EQ(activate(fd, 16, &id), 0);
+    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 200));
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 1));
+    EXPECT_EQ(deactivate(fd, id), -ETIMEDOUT);
+    ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs), 0);
+    uint32_t again;
+    ASSERT_EQ(activate(fd, 16, &again), 0);
+    EXPECT_EQ(again, id) << "the device hands out the lowest free DBC";
+    qaic_sim_dbc_status st{};
+    ASSERT_EQ(qaic_sim_get_dbc_status(fd, again, &st), 0);
+    EXPECT_EQ(st.state, 1u);
+    EXPECT_EQ(deactivate(fd, again), 0);
+    EXPECT_TRUE(all_dbcs_idle(fd));
+}
+
 // A device reset whose control MSI is lost: the next MANAGE finds the channel forgotten,
 // fails with EIO and starts the recovery; the device then answers again.
 TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
