@@ -243,7 +243,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
                 late_.insert(std::move(late_node));
             }
             lk.unlock();
-            // Silence may mean a reset or a removal whose interrupt was lost.
+            // Silence may mean lost interrupts: what the device answered meanwhile is drained
+            // as its MSI would have, or the answers left in the ring fill it and the device,
+            // waiting for room, answers nothing more (found by uapi_fuzz). It may also mean a
+            // reset or a removal whose interrupt was lost (irq() finds those too).
+            irq();
             TRY(check_device());
             return r.error();
         }

@@ -230,6 +230,24 @@ TEST_F(Qaic, ActivateAfterALateDeactivateGetsTheDbc)
     EXPECT_TRUE(all_dbcs_idle(fd));
 }
 
+// More control MSIs lost than the response ring has slots: the answers left in it fill it,
+// and the device, waiting for room, answers nothing more. A timeout drains the ring as the
+// MSI would have, so the channel works again once MSIs arrive. (Found by uapi_fuzz: every
+// MANAGE timed out until the device was reset.)
+TEST_F(Qaic, LostControlMsisThatFillTheRingCostOnlyTimeouts)
+{
+    FirmwareFaultGuard guard{fd};
+    SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 20));
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 40));
+    for (int i = 0; i < 40; ++i)
+        EXPECT_EQ(status(fd), -ETIMEDOUT) << "STATUS " << i << " with its MSI lost";
+    ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", kDefaultRespTimeoutMs), 0);
+    EXPECT_EQ(status(fd), 0);
+    uint32_t id;
+    ASSERT_EQ(activate(fd, 16, &id), 0);
+    EXPECT_EQ(deactivate(fd, id), 0);
+}
+
 // A device reset whose control MSI is lost: the next MANAGE finds the channel forgotten,
 // fails with EIO and starts the recovery; the device then answers again.
 TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
