@@ -175,9 +175,13 @@ void *place(Input &in, const void *arg, size_t len)
     }
 }
 
+bool timed_out = false; // a call of this input gave up waiting (an answer may come late)
+
 int call(int fd, unsigned long req, void *arg)
 {
-    return qaic_ioctl(fd, req, arg) == 0 ? 0 : -errno;
+    int ret = qaic_ioctl(fd, req, arg) == 0 ? 0 : -errno;
+    timed_out |= ret == -ETIMEDOUT;
+    return ret;
 }
 
 // An array of count entries of T filled from the input, placed like an argument.
@@ -436,6 +440,59 @@ void op(State &s, Input &in)
     }
 }
 
+// Sends STATUS until the card answers, for at most 5 s: its last error, 0 once answered.
+int status_until_answered(int fd)
+{
+    int err = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+        static uint8_t buf[kMaxManage]; // the answer is copied back over the message
+        qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
+        std::memcpy(buf, &st, sizeof(st));
+        qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(buf))};
+        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0)
+            return 0;
+        usleep(20);
+    }
+    return err;
+}
+
+// A MANAGE that timed out still took effect on the card when its answer came late (a lost
+// MSI, a firmware slow for want of CPU). Unless the firmware was made to misbehave, every DBC
+// the card has assigned must then be one the driver knows is in use: once the late answers
+// are in (the next answered message brings them) and dealt with (on the driver's own time,
+// within a second), as the driver takes back a DBC whose ACTIVATE its caller gave up on.
+void check_late_answers(int fd)
+{
+    (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 0);
+    // As after a reset (undo_faults): a card that works answers, within 5 s of tries that get
+    // 1 s each, whatever MSIs were lost (a reset's among them).
+    if (qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
+        finding("qaic_sim_set_param failed", uint64_t(errno));
+    if (int err = status_until_answered(fd); err != 0)
+        finding("a card without firmware misbehaviour did not answer STATUS within 5 s",
+                uint64_t(-err));
+    if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
+        finding("qaic_sim_set_param failed", uint64_t(errno));
+    int n = qaic_sim_num_dbc(fd);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (;;) {
+        uint64_t known = host::Machine::embedded().stats(0).dbcs_in_use_mask;
+        int unknown = -1;
+        for (int i = 0; i < n && i < 64 && unknown < 0; ++i) {
+            qaic_sim_dbc_status st{};
+            if (qaic_sim_get_dbc_status(fd, unsigned(i), &st) == 0 && st.state == 1 &&
+                !(known >> i & 1))
+                unknown = i;
+        }
+        if (unknown < 0)
+            return;
+        if (std::chrono::steady_clock::now() > deadline)
+            finding("a DBC assigned on the card that the driver does not know of", unsigned(unknown));
+        usleep(50);
+    }
+}
+
 // Ends the faults an input left armed, then resets the card (which ends hangs): the next
 // input starts from a card that works. A card that works must be back within 5 s; one whose
 // firmware answered wrongly during a recovery may have been given up for dead (the driver
@@ -453,19 +510,11 @@ bool undo_faults(State &s)
     if (qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
         finding("qaic_sim_set_param failed", uint64_t(errno));
     (void)qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
-    int err = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-        static uint8_t buf[kMaxManage]; // the answer is copied back over the message
-        qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
-        std::memcpy(buf, &st, sizeof(st));
-        qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(buf))};
-        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0) {
-            if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
-                finding("qaic_sim_set_param failed", uint64_t(errno));
-            return false;
-        }
-        usleep(20);
+    int err = status_until_answered(fd);
+    if (err == 0) {
+        if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
+            finding("qaic_sim_set_param failed", uint64_t(errno));
+        return false;
     }
     if (!s.misbehaved)
         finding("a card without firmware misbehaviour did not answer STATUS within 5 s of a reset",
@@ -504,6 +553,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Input in{data, size};
     State s;
+    timed_out = false;
     for (int &fd : s.fd) {
         fd = qaic_open("sim");
         if (fd < 0)
@@ -523,6 +573,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         finding("qaic_sim_set_param failed", uint64_t(errno));
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)
         op(s, in);
+    if (timed_out && !s.misbehaved)
+        check_late_answers(s.fd[0]);
     bool replaced = s.faulted && undo_faults(s);
     card_is_new = replaced;
     for (int fd : s.fd)

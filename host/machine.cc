@@ -261,9 +261,11 @@ CardStats Machine::stats(unsigned card_nr)
         return st;
     st.minor = s.qdev->minor();
     st.bo_bytes = s.qdev->pool->size() - s.qdev->pool->free_bytes();
-    for (auto &dbc : s.qdev->dbcs) {
-        std::lock_guard dl(dbc->lock);
-        st.dbcs_in_use += dbc->in_use;
+    for (size_t i = 0; i < s.qdev->dbcs.size(); ++i) {
+        std::lock_guard dl(s.qdev->dbcs[i]->lock);
+        st.dbcs_in_use += s.qdev->dbcs[i]->in_use;
+        if (s.qdev->dbcs[i]->in_use && i < 64)
+            st.dbcs_in_use_mask |= uint64_t(1) << i;
     }
     return st;
 }

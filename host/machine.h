@@ -30,6 +30,7 @@ struct CardOptions {
 struct CardStats {
     int minor = -1;         // -1: not probed yet, or removed
     uint32_t dbcs_in_use = 0;
+    uint64_t dbcs_in_use_mask = 0; // bit i: DBC i is activated for a user (the first 64)
     uint64_t bo_bytes = 0;  // host memory of BOs and bounce buffers in use
 };
 
