@@ -145,7 +145,14 @@ void ControlChannel::run_late_answers()
             next = std::move(late_ready_.front());
             late_ready_.pop_front();
         }
-        next.first(std::move(next.second));
+        // As on the workqueue, where they ran before: out of the sweep, and an exception is
+        // logged, not passed to whichever MANAGE runs them.
+        kernel::NoFailNthAlloc not_the_callers;
+        try {
+            next.first(std::move(next.second));
+        } catch (...) {
+            (void)kernel::errno_of_exception("late control answer");
+        }
     }
 }
 
@@ -246,8 +253,12 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             // Silence may mean lost interrupts: what the device answered meanwhile is drained
             // as its MSI would have, or the answers left in the ring fill it and the device,
             // waiting for room, answers nothing more (found by uapi_fuzz). It may also mean a
-            // reset or a removal whose interrupt was lost (irq() finds those too).
-            irq();
+            // reset or a removal whose interrupt was lost (irq() finds those too). The
+            // sweep's failures stay out of it, as out of the MSI's handler.
+            {
+                kernel::NoFailNthAlloc interrupt_context;
+                irq();
+            }
             TRY(check_device());
             return r.error();
         }
