@@ -41,7 +41,9 @@ struct QaicUser;
 
 // Module parameters (upstream's module_param), adjustable while the device runs.
 struct Params {
-    std::atomic<uint32_t> control_resp_timeout_ms{60000}; // MANAGE: -ETIMEDOUT after this
+    // MANAGE: -ETIMEDOUT after this. Set in ms (upstream's unit is the second) or in us: a
+    // fuzzer's lost answers each cost it, and a millisecond is ten answers under ASan.
+    std::atomic<uint32_t> control_resp_timeout_us{60000000};
     std::atomic<uint32_t> boot_timeout_ms{10000}; // probe and reset: device must come ONLINE
     std::atomic<uint32_t> wait_exec_default_timeout_ms{5000}; // WAIT_BO with timeout 0
     std::atomic<uint32_t> exec_timeout_ms{10000}; // a job without progress this long is hung

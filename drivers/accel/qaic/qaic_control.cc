@@ -175,7 +175,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
                                                         LateAnswer late, kernel::Sleep how)
 {
     kernel::PciDev &pdev = qdev_.pdev;
-    auto timeout = std::chrono::milliseconds(qdev_.params.control_resp_timeout_ms);
+    auto timeout = std::chrono::microseconds(qdev_.params.control_resp_timeout_us);
     Waiter w;
     uint32_t seq;
     // The table entries this message may need, made before it goes: once the device has it,

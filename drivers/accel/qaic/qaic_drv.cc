@@ -106,8 +106,10 @@ ErrorOr<void> Params::set(const char *name, uint32_t value)
         const char *name;
         std::atomic<uint32_t> &param;
         uint32_t min, max;
+        uint32_t unit = 1; // the field's units per unit of the name's
     } table[] = {
-        {"control_resp_timeout_ms", control_resp_timeout_ms, 1, 600000},
+        {"control_resp_timeout_ms", control_resp_timeout_us, 1, 600000, 1000},
+        {"control_resp_timeout_us", control_resp_timeout_us, 1, 600000000},
         {"boot_timeout_ms", boot_timeout_ms, 1, 600000},
         {"wait_exec_default_timeout_ms", wait_exec_default_timeout_ms, 1, 600000},
         {"exec_timeout_ms", exec_timeout_ms, 1, 600000},
@@ -124,7 +126,7 @@ ErrorOr<void> Params::set(const char *name, uint32_t value)
             continue;
         if (value < p.min || value > p.max)
             return Error(-EINVAL);
-        p.param = value;
+        p.param = value * p.unit;
         return {};
     }
     return Error(-EINVAL);

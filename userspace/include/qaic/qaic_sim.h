@@ -61,7 +61,8 @@ int qaic_sim_num_dbc(int fd);
 /* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens use it. */
 int qaic_sim_replug(void);
 
-/* Sets a driver module parameter of the simulated device: "control_resp_timeout_ms".
+/* Sets a driver module parameter of the simulated device, such as "control_resp_timeout_ms"
+ * (the list: docs/uapi.md, "Module parameters").
  * EINVAL for an unknown name, ENODEV before the first open of "sim". */
 int qaic_sim_set_param(const char *name, unsigned value);
 

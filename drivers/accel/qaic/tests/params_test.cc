@@ -13,10 +13,12 @@ struct Range {
     const char *name;
     std::atomic<uint32_t> Params::*field;
     uint32_t min, max;
+    uint32_t unit = 1; // the field's units per unit of the name's
 };
 
 const Range kRanges[] = {
-    {"control_resp_timeout_ms", &Params::control_resp_timeout_ms, 1, 600000},
+    {"control_resp_timeout_ms", &Params::control_resp_timeout_us, 1, 600000, 1000},
+    {"control_resp_timeout_us", &Params::control_resp_timeout_us, 1, 600000000},
     {"boot_timeout_ms", &Params::boot_timeout_ms, 1, 600000},
     {"wait_exec_default_timeout_ms", &Params::wait_exec_default_timeout_ms, 1, 600000},
     {"exec_timeout_ms", &Params::exec_timeout_ms, 1, 600000},
@@ -35,15 +37,15 @@ TEST_P(ModuleParam, TakesItsRangeOnly)
     const Range &r = GetParam();
     Params p;
     ASSERT_FALSE(p.set(r.name, r.max).is_error());
-    EXPECT_EQ(p.*r.field, r.max);
+    EXPECT_EQ(p.*r.field, r.max * r.unit);
     ASSERT_FALSE(p.set(r.name, r.min).is_error());
-    EXPECT_EQ(p.*r.field, r.min);
+    EXPECT_EQ(p.*r.field, r.min * r.unit);
     if (r.min > 0) {
         EXPECT_EQ(p.set(r.name, r.min - 1).code(), -EINVAL);
     }
     EXPECT_EQ(p.set(r.name, r.max + 1).code(), -EINVAL);
     EXPECT_EQ(p.set(r.name, UINT32_MAX).code(), -EINVAL);
-    EXPECT_EQ(p.*r.field, r.min); // refused values change nothing
+    EXPECT_EQ(p.*r.field, r.min * r.unit); // refused values change nothing
 }
 
 INSTANTIATE_TEST_SUITE_P(Each, ModuleParam, ::testing::ValuesIn(kRanges),
@@ -63,6 +65,7 @@ TEST(ModuleParams, DefaultsAreAsDocumented)
     EXPECT_EQ(p.wait_spin_us, 50u);
     EXPECT_EQ(p.datapath_polling, 0u);
     EXPECT_EQ(p.wait_exec_default_timeout_ms, 5000u);
+    EXPECT_EQ(p.control_resp_timeout_us, 60000000u);
 }
 
 } // namespace
