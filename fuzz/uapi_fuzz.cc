@@ -28,6 +28,7 @@
 #include <map>
 #include <set>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -45,6 +46,7 @@ constexpr unsigned kMaxOps = 64;
 struct State {
     int fd[2] = {-1, -1};
     bool faulted = false;    // a card fault was injected: undone after the input
+    bool reset_needed = false; // one other than lost MSIs was: the card is reset after it
     bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
     bool padded = false;     // it pads every answer
     bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
@@ -144,9 +146,15 @@ void carve(std::vector<State::Piece> &pieces, uint8_t *start, uint8_t *end)
 // (QAIC_MANAGE_MAX_MSG_LENGTH); the bytes after those the driver must never write, whatever
 // the card answers (a card that pads its answers, say).
 constexpr uint32_t kMaxManage = 4096;
-constexpr unsigned kControlTimeoutMs = 1; // see LLVMFuzzerTestOneInput
+constexpr unsigned kControlTimeoutUs = 100; // see LLVMFuzzerTestOneInput
 constexpr uint8_t kCanary = 0xa5;
 constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 1 MiB or more
+void set_control_timeout_us(unsigned us)
+{
+    if (qaic_sim_set_param("control_resp_timeout_us", us) != 0)
+        finding("qaic_sim_set_param(control_resp_timeout_us) failed", uint64_t(errno));
+}
+
 void check_canary(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; ++i)
@@ -407,11 +415,11 @@ void op(State &s, Input &in)
         // The firmware copies the data before it answers: 2 MiB takes 4-7 ms under the
         // sanitizers here. 50 ms, not more: an input that loses the answer waits it out.
         bool big = x.size > (1u << 20);
-        if (big && qaic_sim_set_param("control_resp_timeout_ms", 50) != 0)
-            finding("qaic_sim_set_param failed", uint64_t(errno));
+        if (big)
+            set_control_timeout_us(50000);
         call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
-        if (big && qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
-            finding("qaic_sim_set_param failed", uint64_t(errno));
+        if (big)
+            set_control_timeout_us(kControlTimeoutUs);
         check_canary(buf + kMaxManage, sizeof(buf) - kMaxManage);
         break;
     }
@@ -433,6 +441,7 @@ void op(State &s, Input &in)
                             : s.dbc(in);
         if (qaic_sim_inject(fd, qaic_sim_fault(fault), arg0, 1 + in.u8() % 3) == 0) {
             s.faulted = true;
+            s.reset_needed |= fault != QAIC_SIM_DROP_MSI;
             s.padded |= fault == QAIC_SIM_FW_PAD && arg0 > 0;
             s.misbehaved |= fault == QAIC_SIM_FW_NACK || fault == QAIC_SIM_FW_PAD ||
                             fault == QAIC_SIM_FW_MISNAME || (fault == QAIC_SIM_RESET && arg0);
@@ -442,7 +451,10 @@ void op(State &s, Input &in)
     }
 }
 
-// Sends STATUS until the card answers, for at most 5 s: its last error, 0 once answered.
+// Sends STATUS until the card answers with no recovery under way, for at most 5 s: 0, or the
+// last error (-EBUSY: answered, but recovering). An answer alone is not enough: a recovery
+// that began before it may go on to a pass of its own (a reset came during the last one),
+// and that pass, run with the inputs' short timeout, may give the card up.
 int status_until_answered(int fd)
 {
     int err = 0;
@@ -452,8 +464,11 @@ int status_until_answered(int fd)
         qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
         std::memcpy(buf, &st, sizeof(st));
         qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(buf))};
-        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0)
-            return 0;
+        if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0) {
+            if (!host::Machine::embedded().stats(0).recovering)
+                return 0;
+            err = -EBUSY;
+        }
         usleep(20);
     }
     return err;
@@ -469,13 +484,11 @@ void check_late_answers(int fd)
     (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 0);
     // As after a reset (undo_faults): a card that works answers, within 5 s of tries that get
     // 1 s each, whatever MSIs were lost (a reset's among them).
-    if (qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
-        finding("qaic_sim_set_param failed", uint64_t(errno));
+    set_control_timeout_us(1000000);
     if (int err = status_until_answered(fd); err != 0)
         finding("a card without firmware misbehaviour did not answer STATUS within 5 s",
                 uint64_t(-err));
-    if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
-        finding("qaic_sim_set_param failed", uint64_t(errno));
+    set_control_timeout_us(kControlTimeoutUs);
     int n = qaic_sim_num_dbc(fd);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (;;) {
@@ -495,12 +508,17 @@ void check_late_answers(int fd)
     }
 }
 
-// Ends the faults an input left armed, then resets the card (which ends hangs): the next
-// input starts from a card that works. A card that works must be back within 5 s; one whose
+// Ends the faults an input left armed. After lost MSIs alone, with no MANAGE timed out, that
+// is all: the card and the driver must go on from there as they are (the next inputs, and
+// the checks after them, say whether they can). Otherwise the card is reset (which ends hangs
+// and DMA errors still armed, whatever a misbehaving firmware made the two disagree on, and
+// the rings a timed-out ACTIVATE left with the driver until then: kept across inputs, they
+// would unbalance the next ones' allocations, and libFuzzer would check for leaks after
+// each). The next input starts from a card that works. It must be back within 5 s; one whose
 // firmware answered wrongly during a recovery may have been given up for dead (the driver
 // gives up on a device whose answers it cannot read), and is replaced by a fresh one.
-// The recovery gets 1 s per control message, not the inputs' 1 ms: on a loaded machine three
-// such tries can all lapse for want of CPU, and the driver rightly gives the card up.
+// The recovery gets 1 s per control message, not the inputs' 100 us: on a loaded machine
+// three such tries can all lapse for want of CPU, and the driver rightly gives the card up.
 // Returns whether it was replaced (the files are then closed).
 bool undo_faults(State &s)
 {
@@ -509,13 +527,13 @@ bool undo_faults(State &s)
         (void)qaic_sim_inject(fd, f, 0, 0);
     for (unsigned source = 0; source < 3; ++source)
         (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, source, 0);
-    if (qaic_sim_set_param("control_resp_timeout_ms", 1000) != 0)
-        finding("qaic_sim_set_param failed", uint64_t(errno));
+    if (!s.reset_needed && !timed_out)
+        return false;
+    set_control_timeout_us(1000000);
     (void)qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
     int err = status_until_answered(fd);
     if (err == 0) {
-        if (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0)
-            finding("qaic_sim_set_param failed", uint64_t(errno));
+        set_control_timeout_us(kControlTimeoutUs);
         return false;
     }
     if (!s.misbehaved)
@@ -548,6 +566,8 @@ extern "C" const char *__asan_default_options()
 extern "C" int LLVMFuzzerInitialize(int *, char ***)
 {
     setenv("QAIC_DEVICE", "sim", 1);
+    // Timed sleeps end on time: the default 50 us of slack is half the control timeout.
+    prctl(PR_SET_TIMERSLACK, 1000UL);
     return 0;
 }
 
@@ -562,15 +582,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             finding("qaic_open(\"sim\") failed", uint64_t(errno));
     }
     // A control message the card loses (a NACK, a reset whose MSI was dropped) costs its
-    // timeout: 1 ms here, not the minute a real card gets (again after a card was replaced:
-    // a new one starts with the default); with 20 ms, 40% of a grown corpus's time went to
-    // such waits, with 2 ms a fifth (an answered message takes under 0.2 ms). A recovery whose questions all time out for want of CPU gives the card up,
-    // and the next MANAGE that finds it reset again takes it up (docs/design.md).
+    // timeout: 100 us here, not the minute a real card gets (again after a card was replaced:
+    // a new one starts with the default). The simulated firmware serves a message on the
+    // caller's thread (control_busy_poll), and its MSI comes on that thread too: an answer
+    // that is not lost is there when the wait begins. With 20 ms, 40% of a grown corpus's
+    // time went to such waits; with 1 ms, 40% of the time from the seeds once the late-answer
+    // check had made lost MSIs interesting (docs/testing.md). A recovery whose questions all
+    // time out for want of CPU gives the card up, and the next MANAGE that finds it reset
+    // again takes it up (docs/design.md).
     // A DMA_XFER's bounce pages go as a pair each (dma_xfer_chunk_order 0), as a user's
     // scattered pages do upstream: continuation messages from about 1 MiB, not 16.
     static bool card_is_new = true;
     if (std::exchange(card_is_new, false) &&
-        (qaic_sim_set_param("control_resp_timeout_ms", kControlTimeoutMs) != 0 ||
+        (qaic_sim_set_param("control_resp_timeout_us", kControlTimeoutUs) != 0 ||
          qaic_sim_set_param("dma_xfer_chunk_order", 0) != 0))
         finding("qaic_sim_set_param failed", uint64_t(errno));
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)

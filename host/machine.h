@@ -32,6 +32,7 @@ struct CardStats {
     uint32_t dbcs_in_use = 0;
     uint64_t dbcs_in_use_mask = 0; // bit i: DBC i is activated for a user (the first 64)
     uint64_t bo_bytes = 0;  // host memory of BOs and bounce buffers in use
+    bool recovering = false; // a reset's recovery is queued or under way
 };
 
 class Machine {
