@@ -272,13 +272,15 @@ _failslab: $(FAILSLAB)
 # make fuzz [FUZZ_SECONDS=N]: the libFuzzer targets (fuzz/*_fuzz.cc), built by clang with
 # ASan + UBSan into build-fuzz/, each run N seconds (60) from its seed corpus.
 FUZZ_SECONDS ?= 60
+# Coverage for libFuzzer, without the standard library's containers (fuzz/coverage.ignorelist).
+FUZZ_CXXFLAGS = -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(SRC)/fuzz/coverage.ignorelist
 FUZZ_TARGETS := $(patsubst $(SRC)/fuzz/%.cc,$(O)/fuzz/%,$(wildcard $(SRC)/fuzz/*_fuzz.cc))
 .PHONY: fuzz _fuzz
 fuzz:
 	$(Q)$(SRC)/scripts/deps.sh ensure
 	$(Q)$(MAKE) --no-print-directory -f $(SRC)/Makefile \
 		O=$(SRC)/build-fuzz CXX=clang++ \
-		SANITIZE=address,undefined EXTRA_CXXFLAGS=-fsanitize=fuzzer-no-link _fuzz
+		SANITIZE=address,undefined EXTRA_CXXFLAGS="$(FUZZ_CXXFLAGS)" _fuzz
 
 _fuzz: $(FUZZ_TARGETS)
 	$(Q)$(SRC)/scripts/fuzz.sh $(O) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -17,7 +17,8 @@ rm -rf "$tree" && mkdir -p "$tree" || exit 1
     tar -xf - -C "$tree" || exit 1
 build() {
     make --no-print-directory -s -f "$tree/Makefile" O="$tree/build-fuzz" CXX=clang++ \
-        SANITIZE=address,undefined EXTRA_CXXFLAGS=-fsanitize=fuzzer-no-link \
+        SANITIZE=address,undefined \
+        EXTRA_CXXFLAGS="-fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$tree/fuzz/coverage.ignorelist" \
         "$tree/build-fuzz/fuzz/uapi_fuzz" >"$work/build.log" 2>&1
 }
 fail=0
