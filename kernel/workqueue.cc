@@ -16,14 +16,20 @@ Workqueue::~Workqueue()
     thread_.join();
 }
 
-void Workqueue::queue(std::function<void()> work)
+bool Workqueue::queue(Work &work)
 {
     {
         std::lock_guard lk(lock_);
-        works_.push_back(std::move(work));
+        if (work.pending_)
+            return false;
+        work.pending_ = true;
+        work.next_ = nullptr;
+        (tail_ ? tail_->next_ : head_) = &work;
+        tail_ = &work;
         ++queued_;
     }
     cv_.notify_all();
+    return true;
 }
 
 void Workqueue::flush()
@@ -37,16 +43,19 @@ void Workqueue::run()
 {
     std::unique_lock lk(lock_);
     for (;;) {
-        cv_.wait(lk, [&] { return stop_ || !works_.empty(); });
-        if (works_.empty())
+        cv_.wait(lk, [&] { return stop_ || head_; });
+        if (!head_)
             return; // stopping, nothing left
-        auto work = std::move(works_.front());
-        works_.pop_front();
+        Work &work = *head_;
+        head_ = work.next_;
+        if (!head_)
+            tail_ = nullptr;
+        work.pending_ = false; // queued again from now on, it runs again
         lk.unlock();
         // Work runs in no caller's context: an exception has nobody to go to. It is logged
         // (errno_of_exception), and the worker goes on.
         try {
-            work();
+            work.fn_();
         } catch (...) {
             (void)errno_of_exception("workqueue");
         }

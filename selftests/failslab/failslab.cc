@@ -6,6 +6,7 @@
 // too, so every allocation the driver, the accel core and the host make on the caller's
 // thread is one the sweep fails. A made-to-fail call must answer ENOMEM having taken
 // nothing; what does not fails the test that made the call.
+#include "selftests/failslab/failslab.h"
 #include "kernel/alloc.h"
 #include "userspace/lib/backend.h"
 
@@ -50,6 +51,16 @@ void report(const char *what)
 const bool sweeping = (libqaic::set_alloc_failure_sweep(report), true);
 
 } // namespace
+
+failslab::SweepOff::SweepOff()
+{
+    libqaic::set_alloc_failure_sweep(nullptr);
+}
+
+failslab::SweepOff::~SweepOff()
+{
+    libqaic::set_alloc_failure_sweep(report);
+}
 
 // The replaceable allocation functions, all of them: a form left out would pair the
 // sanitizers' operator delete with our malloc.

@@ -18,7 +18,6 @@
 #include <atomic>
 #include <drm/qaic_accel.h>
 #include <list>
-#include <deque>
 #include <map>
 #include <condition_variable>
 #include <functional>
@@ -177,7 +176,7 @@ struct ChannelRings {
 // sequence number. transact() may be called from many threads.
 class ControlChannel {
 public:
-    explicit ControlChannel(QaicDevice &qdev) : qdev_(qdev) {}
+    explicit ControlChannel(QaicDevice &qdev);
     ErrorOr<void> init();
     // Programs the channel registers again (after a device reset) with the same rings.
     ErrorOr<void> reinit();
@@ -234,10 +233,21 @@ private:
     uint32_t d2h_head_ = 0;
     uint32_t seq_ = 0;
     std::map<uint32_t, Waiter *> waiters_;
-    std::map<uint32_t, LateAnswer> late_; // by sequence number
-    // Late answers (or why none will come) received and not yet dealt with, in the device's
-    // order; a task on the device's workqueue deals with them.
-    std::deque<std::pair<LateAnswer, ErrorOr<std::vector<uint8_t>>>> late_ready_;
+    // A message's late-answer handler, and the room its answer is copied into (made with
+    // it): the MSI handler and fail_all() move entries from late_ to late_ready_ without
+    // allocating, as an interrupt handler must.
+    struct Late {
+        LateAnswer handler;
+        std::vector<uint8_t> rsp;
+        int err = 0; // why no answer will come (then rsp is empty)
+    };
+    using LateMap = std::map<uint64_t, Late>;
+    LateMap late_; // by sequence number
+    // Late answers (or why none will come) received and not yet dealt with, by arrival: the
+    // device's order. late_work_ on the device's workqueue deals with them.
+    LateMap late_ready_;
+    uint64_t arrivals_ = 0;
+    kernel::Work late_work_;
     void queue_late_answers();
     std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
@@ -289,6 +299,7 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
+    kernel::Work recover_work{[this] { recover(); }}; // queued by device_reset_detected()
     std::atomic<unsigned> spinners{0}; // callers of spin_if_spare() deciding to spin, or spinning
     // Polls done() for up to budget, if the recently active DBCs and the other spinners leave
     // a CPU to spare (kernel::cpu_to_spare): WAIT_BO's spin. Waking a sleeping thread costs

@@ -105,6 +105,14 @@ void ControlChannel::fini()
     rings_.free(qdev_.pdev, kCtrlChannel);
 }
 
+ControlChannel::ControlChannel(QaicDevice &qdev)
+    : qdev_(qdev), late_work_([this] {
+          std::lock_guard manage_lock(qdev_.manage_lock);
+          run_late_answers();
+      })
+{
+}
+
 void ControlChannel::fail_all(int err)
 {
     bool late = false;
@@ -116,10 +124,13 @@ void ControlChannel::fail_all(int err)
             w->done = true;
         }
         waiters_.clear();
-        for (auto &[seq, answer] : late_)
-            late_ready_.emplace_back(std::move(answer), Error(err));
         late = !late_.empty();
-        late_.clear();
+        while (!late_.empty()) {
+            auto node = late_.extract(late_.begin());
+            node.mapped().err = err;
+            node.key() = ++arrivals_;
+            late_ready_.insert(std::move(node));
+        }
     }
     wq_.wake_up_all();
     if (late)
@@ -128,28 +139,27 @@ void ControlChannel::fail_all(int err)
 
 void ControlChannel::queue_late_answers()
 {
-    qdev_.wq.queue([this] {
-        std::lock_guard manage_lock(qdev_.manage_lock);
-        run_late_answers();
-    });
+    qdev_.wq.queue(late_work_);
 }
 
 void ControlChannel::run_late_answers()
 {
     for (;;) {
-        std::pair<LateAnswer, ErrorOr<std::vector<uint8_t>>> next{LateAnswer{}, Error(-EIO)};
+        LateMap::node_type next;
         {
             std::lock_guard lk(lock_);
             if (late_ready_.empty())
                 return;
-            next = std::move(late_ready_.front());
-            late_ready_.pop_front();
+            next = late_ready_.extract(late_ready_.begin());
         }
+        Late &l = next.mapped();
+        ErrorOr<std::vector<uint8_t>> answer = l.err ? ErrorOr<std::vector<uint8_t>>(Error(l.err))
+                                                     : ErrorOr<std::vector<uint8_t>>(std::move(l.rsp));
         // As on the workqueue, where they ran before: out of the sweep, and an exception is
         // logged, not passed to whichever MANAGE runs them.
         kernel::NoFailNthAlloc not_the_callers;
         try {
-            next.first(std::move(next.second));
+            l.handler(std::move(answer));
         } catch (...) {
             (void)kernel::errno_of_exception("late control answer");
         }
@@ -178,19 +188,22 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
     auto timeout = std::chrono::microseconds(qdev_.params.control_resp_timeout_us);
     Waiter w;
     uint32_t seq;
-    // The table entries this message may need, made before it goes: once the device has it,
-    // nothing may fail for memory (an answer nobody waits for, or a late answer lost, would
-    // leave the device running what the caller was told failed).
+    // The table entries this message may need, and room for its answer, made before it
+    // goes: once the device has it, nothing may fail for memory (an answer nobody waits for,
+    // or a late answer lost, would leave the device running what the caller was told
+    // failed), and the MSI's handler that takes the answer in allocates nothing.
     decltype(waiters_)::node_type waiter_node;
-    decltype(late_)::node_type late_node;
+    LateMap::node_type late_node;
     TRY(kernel::try_alloc([&] {
         decltype(waiters_) w1;
-        decltype(late_) l1;
+        LateMap l1;
         w1.try_emplace(0);
         waiter_node = w1.extract(w1.begin());
+        w.rsp.reserve(kCtrlSlotSize);
         if (late) {
             l1.try_emplace(0);
             late_node = l1.extract(l1.begin());
+            late_node.mapped().rsp.reserve(kCtrlSlotSize);
         }
     }));
     // A reset whose interrupt was lost is found here, before the message goes nowhere.
@@ -246,19 +259,15 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             waiters_.erase(seq);
             if (late) {
                 late_node.key() = seq;
-                late_node.mapped() = std::move(late);
+                late_node.mapped().handler = std::move(late);
                 late_.insert(std::move(late_node));
             }
             lk.unlock();
             // Silence may mean lost interrupts: what the device answered meanwhile is drained
             // as its MSI would have, or the answers left in the ring fill it and the device,
             // waiting for room, answers nothing more (found by uapi_fuzz). It may also mean a
-            // reset or a removal whose interrupt was lost (irq() finds those too). The
-            // sweep's failures stay out of it, as out of the MSI's handler.
-            {
-                kernel::NoFailNthAlloc interrupt_context;
-                irq();
-            }
+            // reset or a removal whose interrupt was lost (irq() finds those too).
+            irq();
             TRY(check_device());
             return r.error();
         }
@@ -297,14 +306,16 @@ void ControlChannel::irq()
             auto h = load<WireMsgHdr>(slot);
             // The header's len is the device's word: never read past the slot.
             uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlSlotSize);
+            // Into the room each message made for its answer: no allocation here.
             if (auto it = waiters_.find(h.sequence_number); it != waiters_.end()) {
                 it->second->rsp.assign(slot, slot + len);
                 it->second->done = true;
                 waiters_.erase(it);
             } else if (auto lt = late_.find(h.sequence_number); lt != late_.end()) {
-                late_ready_.emplace_back(std::move(lt->second),
-                                         std::vector<uint8_t>(slot, slot + len));
-                late_.erase(lt);
+                auto node = late_.extract(lt);
+                node.mapped().rsp.assign(slot, slot + len);
+                node.key() = ++arrivals_;
+                late_ready_.insert(std::move(node));
                 late = true;
             } // else: a late answer nobody needs
             d2h_head_ = (d2h_head_ + 1) % rings_.nelem;

@@ -188,7 +188,7 @@ void QaicDevice::device_reset_detected()
     if (resetting.exchange(true))
         return; // the recovery that runs looks for this reset before it ends
     uevent(accel::KobjAction::kOffline, {});
-    wq.queue([this] { recover(); });
+    wq.queue(recover_work);
 }
 
 void QaicDevice::keep_lost_ring(kernel::DmaCoherent ring, uint64_t epoch)
