@@ -107,6 +107,11 @@ LIB_SRCS := $(LIBQAIC_SRCS) $(KERNEL_SRCS) $(DRIVER_SRCS) $(HW_SRCS) $(HOST_SRCS
 obj = $(patsubst $(SRC)/%.cc,$(O)/obj/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
+# libqaic.so's ABI is the calls of userspace/lib/libqaic.map, in their version nodes, and
+# nothing else; the SONAME's number changes only when one of them changes incompatibly.
+LIBQAIC_VERSION := 1.0.0
+LIBQAIC_SONAME := libqaic.so.1
+LIBQAIC_REAL := $(O)/lib/libqaic.so.$(LIBQAIC_VERSION)
 LIBQAIC_SO := $(O)/lib/libqaic.so
 LIBQAIC_A := $(O)/lib/libqaic.a
 QAIC_PC := $(O)/lib/pkgconfig/qaic.pc
@@ -147,10 +152,17 @@ $(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
 	@echo "  CXX       $(patsubst $(SRC)/%,%,$<)"
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(LIBQAIC_SO): $(LIB_OBJS)
+$(LIBQAIC_REAL): $(LIB_OBJS) $(SRC)/userspace/lib/libqaic.map
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -shared -Wl,-soname,libqaic.so -Wl,--no-undefined -o $@ $^ $(LDFLAGS) $(QAIC_DEP_LIBS)
+	$(Q)$(CXX) -shared -Wl,-soname,$(LIBQAIC_SONAME) -Wl,--no-undefined \
+		-Wl,--version-script=$(SRC)/userspace/lib/libqaic.map -o $@ $(filter %.o,$^) \
+		$(LDFLAGS) $(QAIC_DEP_LIBS)
+
+# The links a distribution ships: the SONAME's (for the loader) and the dev link (for -lqaic).
+$(LIBQAIC_SO): $(LIBQAIC_REAL)
+	$(Q)ln -sf $(notdir $<) $(dir $@)$(LIBQAIC_SONAME)
+	$(Q)ln -sf $(LIBQAIC_SONAME) $@
 
 $(LIBQAIC_A): $(LIB_OBJS)
 	$(Q)mkdir -p $(dir $@)
@@ -306,7 +318,9 @@ install: all
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
 	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(DESTDIR)$(PREFIX)/bin/
 	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
-	$(Q)install -m 755 $(LIBQAIC_SO) $(DESTDIR)$(PREFIX)/lib/
+	$(Q)install -m 755 $(LIBQAIC_REAL) $(DESTDIR)$(PREFIX)/lib/
+	$(Q)ln -sf $(notdir $(LIBQAIC_REAL)) $(DESTDIR)$(PREFIX)/lib/$(LIBQAIC_SONAME)
+	$(Q)ln -sf $(LIBQAIC_SONAME) $(DESTDIR)$(PREFIX)/lib/libqaic.so
 	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/
 	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(SRC)/userspace/include/qaic/*.hpp \
 		$(DESTDIR)$(PREFIX)/include/qaic/
