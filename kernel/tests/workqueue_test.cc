@@ -16,6 +16,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Lets a work that waits for it end, however the test ends: the queue's end runs it out.
+struct Release {
+    std::atomic<bool> &flag;
+    ~Release() { flag = true; }
+};
+
 TEST(Workqueue, RunsWorkInQueueOrder)
 {
     std::vector<int> ran;
@@ -44,6 +50,7 @@ TEST(Workqueue, QueueingPendingWorkDoesNothing)
     });
     kernel::Work w([&] { ++runs; });
     kernel::Workqueue wq;
+    Release at_end{release};
     ASSERT_TRUE(wq.queue(blocker));
     ASSERT_TRUE(wq.queue(w)); // pending behind the blocker
     EXPECT_FALSE(wq.queue(w));
@@ -66,6 +73,7 @@ TEST(Workqueue, WorkQueuedWhileItRunsRunsAgain)
         }
     });
     kernel::Workqueue wq;
+    Release at_end{release};
     ASSERT_TRUE(wq.queue(w));
     while (!started)
         std::this_thread::sleep_for(100us);
