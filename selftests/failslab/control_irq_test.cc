@@ -55,23 +55,27 @@ bool irq_allocates(qaic::QaicDevice &qdev)
     return fail_next.fired();
 }
 
-struct ParamGuard {
-    const char *name;
-    unsigned restore;
-    ~ParamGuard() { qaic_sim_set_param(name, restore); }
-};
+// The embedded card opened, with fault injection in the build: the fd, or -1 (skip).
+int open_with_faults(int fault)
+{
+    int fd = qaic_open("sim");
+    EXPECT_GE(fd, 0) << std::strerror(errno);
+    if (fd >= 0 && qaic_sim_inject(fd, qaic_sim_fault(fault), 0, 0) != 0 && errno == EOPNOTSUPP) {
+        qaic_close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 // A MANAGE waits for its answer; the device answered, its MSI was lost.
 TEST(ControlIrq, GivesAWaiterItsAnswerWithoutAllocating)
 {
     failslab::SweepOff off;
-    int fd = qaic_open("sim");
-    ASSERT_GE(fd, 0) << std::strerror(errno);
-    qaic::QaicDevice &qdev = sim_device();
-    if (qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 1) == -1 && errno == EOPNOTSUPP) {
-        qaic_close(fd);
+    int fd = open_with_faults(QAIC_SIM_DROP_MSI);
+    if (fd < 0)
         GTEST_SKIP() << "no fault injection";
-    }
+    qaic::QaicDevice &qdev = sim_device();
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 1), 0);
     uint32_t before = d2h_tail(qdev);
     int err = -1;
     std::thread waiter([&] {
@@ -93,15 +97,13 @@ TEST(ControlIrq, GivesAWaiterItsAnswerWithoutAllocating)
 TEST(ControlIrq, QueuesALateAnswerWithoutAllocating)
 {
     failslab::SweepOff off;
-    int fd = qaic_open("sim");
-    ASSERT_GE(fd, 0) << std::strerror(errno);
-    qaic::QaicDevice &qdev = sim_device();
-    if (qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0) == -1 && errno == EOPNOTSUPP) {
-        qaic_close(fd);
+    int fd = open_with_faults(QAIC_SIM_FW_SILENT);
+    if (fd < 0)
         GTEST_SKIP() << "no fault injection";
-    }
+    qaic::QaicDevice &qdev = sim_device();
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0), 0);
     {
-        ParamGuard restore{"control_resp_timeout_ms", selftest::kDefaultRespTimeoutMs};
+        selftest::ParamGuard restore("control_resp_timeout_ms", selftest::kDefaultRespTimeoutMs);
         ASSERT_EQ(qaic_sim_set_param("control_resp_timeout_ms", 20), 0);
         uint32_t id;
         EXPECT_EQ(selftest::activate(fd, 16, &id), -ETIMEDOUT);
