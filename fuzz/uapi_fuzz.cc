@@ -6,7 +6,8 @@
 // DEACTIVATE, a DMA_XFER of several messages, and raw transaction buffers), with handles and
 // DBC ids drawn mostly from what earlier calls returned, and argument pointers that are valid,
 // NULL, unmapped, read-only, or run into a guard page; and faults of the card in between (DMA
-// errors, hangs, lost MSIs, NACKs, padded or misnamed answers, subsystem restarts, resets).
+// errors, hangs, lost MSIs, a slow firmware, NACKs, padded or misnamed answers, subsystem
+// restarts, resets).
 // No MANAGE may write past the user's 4096-byte message. The card stays up across inputs
 // (fast; it is reset only after an input that injected a fault); after each input both files
 // are closed and the device must be as before: no BO memory and no DBC in use.
@@ -47,8 +48,12 @@ struct State {
     int fd[2] = {-1, -1};
     bool faulted = false;    // a card fault was injected: undone after the input
     bool reset_needed = false; // one other than lost MSIs was: the card is reset after it
-    bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding, misnaming)
+    bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding,
+                             // misnaming; silence around a reset, which fails its recovery)
     bool padded = false;     // it pads every answer
+    bool silent = false;     // the firmware is silent (during one operation)
+    bool silenced = false;   // it was, in this input
+    bool reset = false;      // the card was reset
     bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
@@ -424,8 +429,24 @@ void op(State &s, Input &in)
         break;
     }
     case 14: { // a fault of the card, between the calls; rare and small (each costs time)
-        if (in.u8() >= 32)
+        uint8_t which = in.u8();
+        if (which >= 40)
             break;
+        if (which >= 32) {
+            // A slow firmware: silent during the next operation (what that sends times out),
+            // then answering what waited, late. (A lost MSI alone does not make an answer
+            // late: the timeout finds it in the ring.) One operation, not the rest of the
+            // input: each message sent meanwhile costs a timeout.
+            if (s.silent || qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 1, 0) != 0)
+                break;
+            s.faulted = s.silent = s.silenced = true;
+            // A recovery that gets no answer gives the card up: as a NACK during one.
+            s.misbehaved |= s.reset;
+            op(s, in);
+            (void)qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0);
+            s.silent = false;
+            break;
+        }
         static const unsigned kFaults[] = {QAIC_SIM_DMA_ERROR, QAIC_SIM_HANG,    QAIC_SIM_DROP_MSI,
                                            QAIC_SIM_FW_NACK,   QAIC_SIM_SSR,     QAIC_SIM_RESET,
                                            QAIC_SIM_FW_PAD,    QAIC_SIM_FW_MISNAME};
@@ -443,8 +464,10 @@ void op(State &s, Input &in)
             s.faulted = true;
             s.reset_needed |= fault != QAIC_SIM_DROP_MSI;
             s.padded |= fault == QAIC_SIM_FW_PAD && arg0 > 0;
+            s.reset |= fault == QAIC_SIM_RESET;
             s.misbehaved |= fault == QAIC_SIM_FW_NACK || fault == QAIC_SIM_FW_PAD ||
-                            fault == QAIC_SIM_FW_MISNAME || (fault == QAIC_SIM_RESET && arg0);
+                            fault == QAIC_SIM_FW_MISNAME || (fault == QAIC_SIM_RESET && arg0) ||
+                            (s.silenced && s.reset);
         }
         break;
     }
@@ -474,13 +497,15 @@ int status_until_answered(int fd)
     return err;
 }
 
-// A MANAGE that timed out still took effect on the card when its answer came late (a lost
-// MSI, a firmware slow for want of CPU). Unless the firmware was made to misbehave, every DBC
-// the card has assigned must then be one the driver knows is in use: once the late answers
-// are in (the next answered message brings them) and dealt with (on the driver's own time,
-// within a second), as the driver takes back a DBC whose ACTIVATE its caller gave up on.
+// A MANAGE that timed out still took effect on the card when its answer came late (a
+// firmware silent for a while, or slow for want of CPU). Unless the firmware was made to
+// misbehave, every DBC the card has assigned must then be one the driver knows is in use:
+// once the late answers are in (the next answered message brings them) and dealt with (on
+// the driver's own time, within a second), as the driver takes back a DBC whose ACTIVATE its
+// caller gave up on.
 void check_late_answers(int fd)
 {
+    (void)qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0);
     (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 0);
     // As after a reset (undo_faults): a card that works answers, within 5 s of tries that get
     // 1 s each, whatever MSIs were lost (a reset's among them).
@@ -523,7 +548,7 @@ void check_late_answers(int fd)
 bool undo_faults(State &s)
 {
     int fd = s.fd[0];
-    for (qaic_sim_fault f : {QAIC_SIM_FW_NACK, QAIC_SIM_FW_PAD, QAIC_SIM_FW_MISNAME})
+    for (qaic_sim_fault f : {QAIC_SIM_FW_SILENT, QAIC_SIM_FW_NACK, QAIC_SIM_FW_PAD, QAIC_SIM_FW_MISNAME})
         (void)qaic_sim_inject(fd, f, 0, 0);
     for (unsigned source = 0; source < 3; ++source)
         (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, source, 0);

@@ -252,10 +252,17 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
                        std::chrono::steady_clock::now() + timeout);
     auto r = wq_.wait_event_timeout([&] { return w.done.load(); }, timeout, how);
     if (r.is_error()) {
-        // Timed out or interrupted (the caller's process died): either way the answer, if
-        // it comes, goes to late.
+        // Timed out or interrupted (the caller's process died). Silence may mean lost
+        // interrupts: what the device answered meanwhile is drained as its MSI would have
+        // (as NVMe's timeout handler polls its queue), this message's answer among them, or
+        // the answers left in the ring fill it and the device, waiting for room, answers
+        // nothing more (found by uapi_fuzz). It may also mean a reset or a removal whose
+        // interrupt was lost: irq() finds those too, and fails this waiter.
+        irq();
         std::unique_lock lk(lock_);
         if (!w.done) {
+            // Not answered yet: the answer, if it comes, goes to late. Under the lock irq()
+            // takes: an answer finds either the waiter or its late entry.
             waiters_.erase(seq);
             if (late) {
                 late_node.key() = seq;
@@ -263,14 +270,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
                 late_.insert(std::move(late_node));
             }
             lk.unlock();
-            // Silence may mean lost interrupts: what the device answered meanwhile is drained
-            // as its MSI would have, or the answers left in the ring fill it and the device,
-            // waiting for room, answers nothing more (found by uapi_fuzz). It may also mean a
-            // reset or a removal whose interrupt was lost (irq() finds those too).
-            irq();
             TRY(check_device());
             return r.error();
         }
+        if (!w.err)
+            pr_warn("control message %u was answered but its interrupt was lost", seq);
     }
     if (w.err)
         return Error(w.err);
