@@ -41,13 +41,15 @@ using fuzz::Input;
 using fuzz::kPage;
 
 constexpr uint32_t kMaxBo = 1 << 20; // bytes; keeps an input's memory small
-constexpr unsigned kMaxOps = 64;
+// Operations per input. 64 until session 17: twice the time per input, and from the seeds
+// no more coverage in five minutes than 32 reached in three (docs/testing.md).
+constexpr unsigned kMaxOps = 32;
 
 // What earlier calls returned, to draw arguments from.
 struct State {
     int fd[2] = {-1, -1};
     bool faulted = false;    // a card fault was injected: undone after the input
-    bool reset_needed = false; // one other than lost MSIs was: the card is reset after it
+    bool reset_needed = false; // one that leaves the card armed or busy: reset after the input
     bool misbehaved = false; // the firmware was made to answer wrongly (NACKs, padding,
                              // misnaming; silence around a reset, which fails its recovery)
     bool padded = false;     // it pads every answer
@@ -462,7 +464,8 @@ void op(State &s, Input &in)
                             : s.dbc(in);
         if (qaic_sim_inject(fd, qaic_sim_fault(fault), arg0, 1 + in.u8() % 3) == 0) {
             s.faulted = true;
-            s.reset_needed |= fault != QAIC_SIM_DROP_MSI;
+            s.reset_needed |= fault == QAIC_SIM_DMA_ERROR || fault == QAIC_SIM_HANG ||
+                              fault == QAIC_SIM_SSR;
             s.padded |= fault == QAIC_SIM_FW_PAD && arg0 > 0;
             s.reset |= fault == QAIC_SIM_RESET;
             s.misbehaved |= fault == QAIC_SIM_FW_NACK || fault == QAIC_SIM_FW_PAD ||
@@ -474,21 +477,32 @@ void op(State &s, Input &in)
     }
 }
 
-// Sends STATUS until the card answers with no recovery under way, for at most 5 s: 0, or the
-// last error (-EBUSY: answered, but recovering). An answer alone is not enough: a recovery
-// that began before it may go on to a pass of its own (a reset came during the last one),
-// and that pass, run with the inputs' short timeout, may give the card up.
-int status_until_answered(int fd)
+// Sends STATUS until the card answers, with no recovery under way and the card still online
+// after it, for at most `budget`: 0, or the last error (-EBUSY: answered, but recovering or
+// given up). An answer alone is not enough: a recovery that began before it may go on to a
+// pass of its own (a reset came during the last one), and that pass, run with the inputs'
+// short timeout, may give the card up; or the recovery under way when the message went (the
+// card is online during its last question) may give it up before the answer comes. With
+// stop_if_given_up, a card offline with no recovery under way ends the wait at once (-ENODEV):
+// given up, or a reset being found just then; the caller resets it either way.
+int status_until_answered(int fd, std::chrono::milliseconds budget = std::chrono::seconds(5),
+                          bool stop_if_given_up = false)
 {
     int err = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    auto deadline = std::chrono::steady_clock::now() + budget;
     while (std::chrono::steady_clock::now() < deadline) {
+        if (stop_if_given_up) {
+            host::CardStats st = host::Machine::embedded().stats(0);
+            if (!st.recovering && !st.online)
+                return -ENODEV;
+        }
         static uint8_t buf[kMaxManage]; // the answer is copied back over the message
         qaic_manage_trans_status_to_dev st{{QAIC_TRANS_STATUS_FROM_USR, sizeof(st)}};
         std::memcpy(buf, &st, sizeof(st));
         qaic_manage_msg m{sizeof(st), 1, uint64_t(uintptr_t(buf))};
         if ((err = call(fd, DRM_IOCTL_QAIC_MANAGE, &m)) == 0) {
-            if (!host::Machine::embedded().stats(0).recovering)
+            host::CardStats st = host::Machine::embedded().stats(0);
+            if (!st.recovering && st.online)
                 return 0;
             err = -EBUSY;
         }
@@ -502,18 +516,23 @@ int status_until_answered(int fd)
 // misbehave, every DBC the card has assigned must then be one the driver knows is in use:
 // once the late answers are in (the next answered message brings them) and dealt with (on
 // the driver's own time, within a second), as the driver takes back a DBC whose ACTIVATE its
-// caller gave up on.
-void check_late_answers(int fd)
+// caller gave up on. After a reset the input made, the card may have been given up instead:
+// its recovery asked with the inputs' 100 us timeout, and three questions can all lapse for
+// want of CPU (the driver then rightly gives the card up; undo_faults resets it).
+void check_late_answers(int fd, bool reset)
 {
     (void)qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0);
     (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 0, 0);
     // As after a reset (undo_faults): a card that works answers, within 5 s of tries that get
     // 1 s each, whatever MSIs were lost (a reset's among them).
     set_control_timeout_us(1000000);
-    if (int err = status_until_answered(fd); err != 0)
+    int err = status_until_answered(fd, std::chrono::seconds(5), reset);
+    set_control_timeout_us(kControlTimeoutUs);
+    if (err == -ENODEV && reset)
+        return;
+    if (err != 0)
         finding("a card without firmware misbehaviour did not answer STATUS within 5 s",
                 uint64_t(-err));
-    set_control_timeout_us(kControlTimeoutUs);
     int n = qaic_sim_num_dbc(fd);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (;;) {
@@ -533,17 +552,36 @@ void check_late_answers(int fd)
     }
 }
 
+// Whether the card and the driver agree on every DBC: assigned on the card exactly when the
+// driver holds it for a user.
+bool dbcs_agree(int fd)
+{
+    int n = qaic_sim_num_dbc(fd);
+    uint64_t known = host::Machine::embedded().stats(0).dbcs_in_use_mask;
+    for (int i = 0; i < n && i < 64; ++i) {
+        qaic_sim_dbc_status st{};
+        if (qaic_sim_get_dbc_status(fd, unsigned(i), &st) != 0 ||
+            (st.state == 1) != bool(known >> i & 1))
+            return false;
+    }
+    return true;
+}
+
 // Ends the faults an input left armed. After lost MSIs alone, with no MANAGE timed out, that
 // is all: the card and the driver must go on from there as they are (the next inputs, and
-// the checks after them, say whether they can). Otherwise the card is reset (which ends hangs
-// and DMA errors still armed, whatever a misbehaving firmware made the two disagree on, and
-// the rings a timed-out ACTIVATE left with the driver until then: kept across inputs, they
-// would unbalance the next ones' allocations, and libFuzzer would check for leaks after
-// each). The next input starts from a card that works. It must be back within 5 s; one whose
-// firmware answered wrongly during a recovery may have been given up for dead (the driver
-// gives up on a device whose answers it cannot read), and is replaced by a fresh one.
-// The recovery gets 1 s per control message, not the inputs' 100 us: on a loaded machine
-// three such tries can all lapse for want of CPU, and the driver rightly gives the card up.
+// the checks after them, say whether they can). After a reset the input made, or a firmware
+// made to answer wrongly, that is all too if the card answers within 50 ms, with no recovery
+// under way, and agrees with the driver on every DBC: as a reset would leave them (a reset
+// costs about 0.3 ms, and such inputs were two thirds of a grown corpus). Otherwise (a card
+// given up is not waited for) the card is reset (which ends hangs and DMA errors still armed,
+// whatever a misbehaving firmware made the two disagree on, and the rings a timed-out
+// ACTIVATE left with the driver until then: kept across inputs, they would unbalance the
+// next ones' allocations, and libFuzzer would check for leaks after each). The next input starts from a card that works. It must be back
+// within 5 s; one whose firmware answered wrongly during a recovery may have been given up
+// for dead (the driver gives up on a device whose answers it cannot read), and is replaced by
+// a fresh one. The recovery gets 1 s per control message, not the inputs' 100 us: on a
+// loaded machine three such tries can all lapse for want of CPU, and the driver rightly
+// gives the card up.
 // Returns whether it was replaced (the files are then closed).
 bool undo_faults(State &s)
 {
@@ -552,8 +590,16 @@ bool undo_faults(State &s)
         (void)qaic_sim_inject(fd, f, 0, 0);
     for (unsigned source = 0; source < 3; ++source)
         (void)qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, source, 0);
-    if (!s.reset_needed && !timed_out)
-        return false;
+    if (!s.reset_needed && !timed_out) {
+        if (!s.reset && !s.misbehaved)
+            return false;
+        set_control_timeout_us(1000000);
+        bool settled = status_until_answered(fd, std::chrono::milliseconds(50), true) == 0 &&
+                       dbcs_agree(fd);
+        set_control_timeout_us(kControlTimeoutUs);
+        if (settled)
+            return false;
+    }
     set_control_timeout_us(1000000);
     (void)qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0);
     int err = status_until_answered(fd);
@@ -625,7 +671,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned i = 0; i < kMaxOps && in.n; ++i)
         op(s, in);
     if (timed_out && !s.misbehaved)
-        check_late_answers(s.fd[0]);
+        check_late_answers(s.fd[0], s.reset);
     bool replaced = s.faulted && undo_faults(s);
     card_is_new = replaced;
     for (int fd : s.fd)

@@ -261,7 +261,8 @@ CardStats Machine::stats(unsigned card_nr)
         return st;
     st.minor = s.qdev->minor();
     st.bo_bytes = s.qdev->pool->size() - s.qdev->pool->free_bytes();
-    st.recovering = s.qdev->resetting;
+    st.recovering = s.qdev->resetting || s.qdev->recovering;
+    st.online = s.qdev->online;
     for (size_t i = 0; i < s.qdev->dbcs.size(); ++i) {
         std::lock_guard dl(s.qdev->dbcs[i]->lock);
         st.dbcs_in_use += s.qdev->dbcs[i]->in_use;

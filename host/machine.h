@@ -33,6 +33,8 @@ struct CardStats {
     uint64_t dbcs_in_use_mask = 0; // bit i: DBC i is activated for a user (the first 64)
     uint64_t bo_bytes = 0;  // host memory of BOs and bounce buffers in use
     bool recovering = false; // a reset's recovery is queued or under way
+    bool online = false;     // the driver serves the card (read after recovering: a recovery
+                             // that gave the card up has ended when this says so)
 };
 
 class Machine {

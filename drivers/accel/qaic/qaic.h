@@ -299,6 +299,9 @@ public:
     ErrorOr<void> bring_up();
 
     std::atomic<bool> resetting{false};
+    // recover() runs: its passes clear resetting before they look for a reset that came
+    // during them, and may go again (status tools see a recovery from detection to its end).
+    std::atomic<bool> recovering{false};
     kernel::Work recover_work{[this] { recover(); }}; // queued by device_reset_detected()
     std::atomic<unsigned> spinners{0}; // callers of spin_if_spare() deciding to spin, or spinning
     // Polls done() for up to budget, if the recently active DBCs and the other spinners leave

@@ -221,6 +221,7 @@ void QaicDevice::free_lost_rings(uint64_t before_epoch)
 void QaicDevice::recover()
 {
     constexpr unsigned kPasses = 3; // a device that keeps failing its bring-up stays offline
+    recovering = true;
     for (unsigned pass = 1;; ++pass) {
         // The device forgot every DBC it ran: release ours, then bring the device up again.
         // The reset's detection began a new epoch: what was offered in older ones is forgotten
@@ -244,11 +245,14 @@ void QaicDevice::recover()
                 pr_err("device did not come back after reset (%d)", r.is_error() ? r.code() : -EIO);
             else
                 uevent(accel::KobjAction::kOnline, {});
+            recovering = false;
             return;
         }
         pr_warn("device reset again during recovery: recovering again");
-        if (resetting.exchange(true))
+        if (resetting.exchange(true)) {
+            recovering = false;
             return; // a reset detected just now queued a recovery of its own
+        }
     }
 }
 
