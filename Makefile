@@ -71,6 +71,20 @@ ifdef NEED_CONFIG
 -include $(CONFIG)
 endif
 
+# ---------------------------------------------------------------------------- version
+# The project's one version (VERSION: the version, then its release date), for the library's
+# file name and pkg-config, every tool's --version and the driver's DRM_IOCTL_VERSION: through
+# the generated <qaic/version.h>. Its major number is the SONAME's: it changes exactly when
+# libqaic's ABI changes incompatibly (CHANGES says what each version changed).
+QAIC_VERSION := $(shell sed -n 1p $(SRC)/VERSION)
+QAIC_VERSION_MAJOR := $(firstword $(subst ., ,$(QAIC_VERSION)))
+VERSION_H := $(O)/include/qaic/version.h
+
+$(VERSION_H): $(SRC)/VERSION
+	$(Q)mkdir -p $(dir $@)
+	@echo "  GEN       $(patsubst $(O)/%,%,$@)"
+	$(Q)$(SRC)/scripts/gen-version-header.sh $< > $@.tmp && mv $@.tmp $@
+
 # ---------------------------------------------------------------------------- flags
 ifdef NEED_CONFIG
 PKG_CFLAGS := $(shell pkg-config --cflags libdrm gtest 2>/dev/null)
@@ -109,9 +123,8 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 
 # libqaic.so's ABI is the calls of userspace/lib/libqaic.map, in their version nodes, and
 # nothing else; the SONAME's number changes only when one of them changes incompatibly.
-LIBQAIC_VERSION := 1.0.0
-LIBQAIC_SONAME := libqaic.so.1
-LIBQAIC_REAL := $(O)/lib/libqaic.so.$(LIBQAIC_VERSION)
+LIBQAIC_SONAME := libqaic.so.$(QAIC_VERSION_MAJOR)
+LIBQAIC_REAL := $(O)/lib/libqaic.so.$(QAIC_VERSION)
 LIBQAIC_SO := $(O)/lib/libqaic.so
 LIBQAIC_A := $(O)/lib/libqaic.a
 QAIC_PC := $(O)/lib/pkgconfig/qaic.pc
@@ -145,9 +158,9 @@ ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
 
 # ---------------------------------------------------------------------------- rules
 .PHONY: all
-all: $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(PRELOAD) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
+all: $(VERSION_H) $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(PRELOAD) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
 
-$(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF)
+$(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF) | $(VERSION_H)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  CXX       $(patsubst $(SRC)/%,%,$<)"
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
@@ -171,14 +184,14 @@ $(LIBQAIC_A): $(LIB_OBJS)
 
 # The build-tree qaic.pc points at the source headers and this build's library, so clients
 # compile and link without installing (rpath included; sanitizer builds need the runtime first).
-$(QAIC_PC): $(SRC)/Makefile $(CONFIG)
+$(QAIC_PC): $(SRC)/Makefile $(CONFIG) $(SRC)/VERSION
 	$(Q)mkdir -p $(dir $@)
 	@echo "  GEN       $(patsubst $(O)/%,%,$@)"
 	$(Q)printf '%s\n' \
 		'prefix=$(O)' 'libdir=$${prefix}/lib' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library (build tree)' \
-		'Version: 0.1.0' 'Requires: libdrm' 'Requires.private: zlib' \
-		'Cflags: -I$(SRC)/include/uapi -I$(SRC)/userspace/include' \
+		'Version: $(QAIC_VERSION)' 'Requires: libdrm' 'Requires.private: zlib' \
+		'Cflags: -I$(SRC)/include/uapi -I$(SRC)/userspace/include -I$(O)/include' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -Wl,-rpath,$${libdir} -lqaic' \
 		'Libs.private: -lstdc++ -lpthread' > $@
 
@@ -323,11 +336,11 @@ install: all
 	$(Q)ln -sf $(LIBQAIC_SONAME) $(DESTDIR)$(PREFIX)/lib/libqaic.so
 	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/
 	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(SRC)/userspace/include/qaic/*.hpp \
-		$(DESTDIR)$(PREFIX)/include/qaic/
+		$(VERSION_H) $(DESTDIR)$(PREFIX)/include/qaic/
 	$(Q)printf '%s\n' \
 		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \
-		'Version: 0.1.0' 'Requires: libdrm' 'Requires.private: zlib' 'Cflags: -I$${includedir}' \
+		'Version: $(QAIC_VERSION)' 'Requires: libdrm' 'Requires.private: zlib' 'Cflags: -I$${includedir}' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
 	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"

@@ -4,6 +4,7 @@
 #include "host/qaicd/server.h"
 
 #include <CLI/CLI.hpp>
+#include <qaic/version.h>
 
 #include <cerrno>
 #include <csignal>
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
     app.add_flag("--socket-calls", socket_calls,
                  "take every call as a message on its channel's socket, never through a "
                  "shared slot (slower: for comparison and diagnosis)");
-    app.set_version_flag("--version", "qaicd 0.1.0");
+    app.set_version_flag("--version", "qaicd " QAIC_VERSION);
     CLI11_PARSE(app, argc, argv);
 
     opts.slots = !socket_calls;

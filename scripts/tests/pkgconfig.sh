@@ -20,6 +20,7 @@ source "$src/scripts/lib/ktap.sh"
 cat >"$tmp/client.c" <<'EOF'
 #include <drm/qaic_accel.h>
 #include <qaic/qaic.h>
+#include <qaic/version.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +51,11 @@ int main(void)
     }
     printf("name=%s\n", name);
     printf("desc=%s\n", desc);
+    printf("version=%s\n", v.version_major == QAIC_VERSION_MAJOR &&
+                                    v.version_minor == QAIC_VERSION_MINOR &&
+                                    v.version_patchlevel == QAIC_VERSION_PATCH
+                                ? "that of <qaic/version.h>"
+                                : "another");
 
     /* An fd number nothing in this small process has opened, let alone libqaic. */
     errno = 0;
@@ -68,6 +74,7 @@ EOF
 cat >"$tmp/client.cc" <<'EOF'
 #include <drm/qaic_accel.h>
 #include <qaic/qaic.h>
+#include <qaic/version.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -98,6 +105,9 @@ int main()
     desc.resize(v.desc_len);
     std::printf("name=%s\n", name.c_str());
     std::printf("desc=%s\n", desc.c_str());
+    bool same = v.version_major == QAIC_VERSION_MAJOR && v.version_minor == QAIC_VERSION_MINOR &&
+                v.version_patchlevel == QAIC_VERSION_PATCH;
+    std::printf("version=%s\n", same ? "that of <qaic/version.h>" : "another");
 
     errno = 0;
     int rc = qaic_ioctl(fd + 1000, DRM_IOCTL_VERSION, &v);
@@ -112,7 +122,8 @@ int main()
 }
 EOF
 
-printf '%s\n' 'name=qaic' 'desc=Qualcomm Cloud AI Accelerators' 'unopened=-1/EBADF' 'closed' \
+printf '%s\n' 'name=qaic' 'desc=Qualcomm Cloud AI Accelerators' 'version=that of <qaic/version.h>' \
+    'unopened=-1/EBADF' 'closed' \
     >"$tmp/expected"
 
 # build_and_run NAME PKG_CONFIG_PATH RUN_ENV COMPILER ARGS...: compiles and links the client

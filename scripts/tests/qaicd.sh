@@ -7,6 +7,7 @@
 set -u
 build=$(cd "${1:?usage: qaicd.sh BUILD_DIR}" && pwd) || exit 1
 qaicd=$build/bin/qaicd
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 client=$build/bin/qaic-client
 tmp=$(mktemp -d)
 pids=()
@@ -37,7 +38,7 @@ stop() {
 
 help_names_the_options() {
     "$qaicd" --help | grep -q -- "--cards" && "$qaicd" --help | grep -q -- "--group" &&
-        "$qaicd" --version | grep -q "qaicd 0.1.0"
+        "$qaicd" --version | grep -qx "qaicd $(sed -n 1p "$src/VERSION")"
 }
 two_cards_two_sockets() {
     start "$tmp/a" --cards 2 || return 1

@@ -1,21 +1,10 @@
 // SPDX-License-Identifier: MIT
 // qaic-bench: DMA throughput and submission latency of the driver, measured through the uAPI
-// (libqaic's C++ layer), beside the baselines they are judged against, in the same run:
-//   BM_Memcpy/<bytes>            host memcpy                            (bytes_per_second)
-//   BM_ThreadWake                two-thread block/wake round trip       (time per round trip)
-//   BM_SocketPingPong            two-process round trip over the kind of socket qaicd uses
-// The JSON's context names the host the driver ran on (qaic_host: embedded, qaicd, a node).
-//   BM_DmaToDevice/<bytes>       one BO, one slice, execute + wait      (bytes_per_second)
-//   BM_DmaFromDevice/<bytes>     the same, from device
-//   BM_ExecWait/4096             round trip of one small job            (time per job)
-//   BM_ManageStatus              MANAGE with one STATUS: a firmware round trip (time per call)
-//   BM_ManageActivate            a DBC activated and deactivated: two round trips, its rings
-//   BM_ManageDmaXfer/<bytes>     MANAGE DMA_XFER of an image: bounce pages, one round trip
-//   BM_ExecPipelined/<bos>       <bos> 4 KiB BOs per EXECUTE, wait last (items_per_second)
-//   BM_DmaMultiDbc/<dbcs>/<bytes> one thread per DBC, concurrently      (aggregate bytes/s)
-//   BM_MemcpyThreads/<n>/<bytes> its baseline: n threads copying at once (aggregate bytes/s)
+// (libqaic's C++ layer), beside the baselines they are judged against, in the same run. What
+// each benchmark measures is its --help (kHelp below), which is also its manual page.
 #include <benchmark/benchmark.h>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -24,6 +13,7 @@
 #include <mutex>
 #include <new>
 #include <qaic/qaic.hpp>
+#include <qaic/version.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -376,8 +366,55 @@ std::string host_of_device()
 
 } // namespace
 
+// The manual page is made from this text (help2man): usage, description, then options.
+constexpr char kHelp[] = R"(Usage: qaic-bench [OPTION]...
+Measures the qaic driver's DMA throughput and submission latency through the uAPI, beside the
+baselines they are judged against, in the same run (Google Benchmark).
+
+The device is $QAIC_DEVICE: "sim" (the embedded simulated card, the default when no accel node
+is there), a qaicd card socket, or an accel node. The results' context names the host the
+driver ran on (qaic_host: embedded, qaicd or a node).
+
+Benchmarks (BYTES, BOS, DBCS, N: their arguments):
+  BM_Memcpy/BYTES            host memcpy (bytes per second): the DMA engine's baseline
+  BM_ThreadWake              two-thread block and wake round trip: submission's baseline
+  BM_SocketPingPong          two-process round trip over the kind of socket qaicd uses
+  BM_DmaToDevice/BYTES       one BO, one slice, execute and wait (bytes per second)
+  BM_DmaFromDevice/BYTES     the same, from the device
+  BM_ExecWait/4096           the round trip of one small job (time per job)
+  BM_ManageStatus            MANAGE with one STATUS: a firmware round trip
+  BM_ManageActivate          a DBC activated and deactivated: two round trips and its rings
+  BM_ManageDmaXfer/BYTES     MANAGE DMA_XFER of an image: bounce pages, one round trip
+  BM_ExecPipelined/BOS       BOS 4 KiB BOs per EXECUTE, wait for the last (items per second)
+  BM_DmaMultiDbc/DBCS/BYTES  one thread per DBC, concurrently (aggregate bytes per second)
+  BM_MemcpyThreads/N/BYTES   its baseline: N threads copying at once
+
+Options (Google Benchmark's, of which these are the common ones):
+  --benchmark_filter=REGEX   run only the benchmarks whose names match REGEX
+  --benchmark_list_tests     list the benchmarks with their arguments, run none
+  --benchmark_format=FORMAT  console (the default), json or csv on standard output
+  --benchmark_out=FILE       also write the results to FILE
+  --benchmark_out_format=FORMAT
+                             json (the default), console or csv for --benchmark_out
+  --benchmark_repetitions=N  run each benchmark N times, with mean, median and deviation
+  --benchmark_min_time=TIME  run each for at least TIME (e.g. 2s)
+  --help                     print this help and exit
+  --version                  print the version and exit
+)";
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--help") == 0) {
+            std::fputs(kHelp, stdout);
+            return 0;
+        }
+        if (std::strcmp(argv[i], "--version") == 0) {
+            std::puts("qaic-bench " QAIC_VERSION);
+            return 0;
+        }
+    }
+
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))
         return 1;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <qaic/qaic.hpp>
 #include <qaic/qaic_sim.h>
+#include <qaic/version.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -335,6 +336,7 @@ int main(int argc, char **argv)
                    "else sim)");
     app.add_flag("--json", o.json, "print results as JSON");
     app.require_subcommand(1);
+    app.set_version_flag("--version", "qaic-client " QAIC_VERSION);
     auto *info = app.add_subcommand("info", "driver version, firmware status, NNC state, DBC states");
     auto *status = app.add_subcommand("status", "per-DBC counters");
     auto *host = app.add_subcommand("host", "what qaicd holds for its clients (a qaicd socket)");

@@ -12,6 +12,7 @@
 #include "userspace/lib/backend.h"
 
 #include <CLI/CLI.hpp>
+#include <qaic/version.h>
 #include <umockdev.h>
 
 #include <array>
@@ -533,6 +534,7 @@ int main(int argc, char **argv)
         ->excludes("--device");
     app.prefix_command(); // from the first positional on, all is the command's
     app.footer("usage: qaic-run [OPTIONS] [--] COMMAND [ARGS...]");
+    app.set_version_flag("--version", "qaic-run " QAIC_VERSION);
     CLI11_PARSE(app, argc, argv);
     cmd = app.remaining();
     if (!cmd.empty() && cmd.front() == "--")

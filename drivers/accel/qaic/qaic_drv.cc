@@ -6,6 +6,8 @@
 #include "kernel/bytes.h"
 #include "kernel/printk.h"
 
+#include <qaic/version.h>
+
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -62,10 +64,10 @@ void qaic_postclose(accel::Device &dev, accel::File &file)
 const accel::Driver kDriver = {
     .name = kDriverName,
     .desc = kDriverDesc,
-    .date = "20260101",
-    .major = 0,
-    .minor = 1,
-    .patchlevel = 0,
+    .date = QAIC_VERSION_DATE,
+    .major = QAIC_VERSION_MAJOR,
+    .minor = QAIC_VERSION_MINOR,
+    .patchlevel = QAIC_VERSION_PATCH,
     .ioctls = kIoctls,
     .open = qaic_open,
     .postclose = qaic_postclose,
