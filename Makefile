@@ -2,7 +2,7 @@
 # qaic: accel driver, simulated AIC100 card, libqaic, client, benchmark and tests.
 #
 #   make [O=DIR] [V=1] [SANITIZE=address,undefined|thread]   build everything into DIR (build/)
-#   make check | demo | bench | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
+#   make check | demo | bench | man | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
 #
 # Non-recursive: one make sees every object, so header dependencies (-MMD) and -j are exact.
 
@@ -249,7 +249,39 @@ $(O)/tests/qaic_selftest_failslab: $(call obj,$(call srcs,selftests/drivers/acce
 	$(Q)$(CXX) -o $@ $(filter %.o,$^) $(LIBQAIC_A) $(GTEST_LIBS) $(QAIC_DEP_LIBS) $(LDFLAGS)
 
 .PHONY: tests
-tests: all $(TESTS) $(FAILSLAB)
+tests: all $(TESTS) $(FAILSLAB) man
+
+# ---------------------------------------------------------------------------- manual pages
+# One source each: a tool's page is its --help (help2man), libqaic(3) is docs/libqaic.3.md
+# (go-md2man), under a title line made from VERSION. Dated by the release, not the build.
+MAN_DATE := $(shell sed -n 2p $(SRC)/VERSION)
+MAN_EPOCH = $(shell date -u -d $(MAN_DATE) +%s)
+MAN1 := $(patsubst $(O)/bin/%,$(O)/man/man1/%.1,$(CLIENT) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH)))
+MAN8 := $(if $(QAICD),$(O)/man/man8/qaicd.8)
+MAN3 := $(O)/man/man3/libqaic.3
+MANPAGES := $(MAN1) $(MAN8) $(MAN3)
+man_name_qaic-client := reference client for Qualcomm Cloud AI 100 accelerators
+man_name_qaic-bench := DMA throughput and submission latency of the qaic driver
+man_name_qaic-run := run an unmodified program against simulated AIC100 cards
+man_name_qaicd := host the qaic driver and its cards for many processes
+.PHONY: man
+man: $(MANPAGES)
+
+$(O)/man/man1/%.1: $(O)/bin/% $(SRC)/VERSION
+	$(Q)mkdir -p $(dir $@)
+	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
+	$(Q)SOURCE_DATE_EPOCH=$(MAN_EPOCH) help2man -N -s 1 -n "$(man_name_$*)" -o $@ $<
+
+$(O)/man/man8/%.8: $(O)/bin/% $(SRC)/VERSION
+	$(Q)mkdir -p $(dir $@)
+	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
+	$(Q)SOURCE_DATE_EPOCH=$(MAN_EPOCH) help2man -N -s 8 -n "$(man_name_$*)" -o $@ $<
+
+$(MAN3): $(SRC)/docs/libqaic.3.md $(SRC)/VERSION
+	$(Q)mkdir -p $(dir $@)
+	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
+	$(Q){ echo '% LIBQAIC 3 "$(MAN_DATE)" "qaic $(QAIC_VERSION)" "Library Functions Manual"'; \
+		echo; cat $<; } | go-md2man -out $@
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -326,7 +358,7 @@ $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean
-install: all
+install: all man
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
 	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(DESTDIR)$(PREFIX)/bin/
@@ -343,6 +375,11 @@ install: all
 		'Version: $(QAIC_VERSION)' 'Requires: libdrm' 'Requires.private: zlib' 'Cflags: -I$${includedir}' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
+	$(Q)for page in $(MANPAGES); do \
+		sec=$$(basename $$(dirname $$page)); \
+		install -d $(DESTDIR)$(PREFIX)/share/man/$$sec && \
+		install -m 644 $$page $(DESTDIR)$(PREFIX)/share/man/$$sec/ || exit 1; \
+	done
 	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"
 
 clean:

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # A client builds with nothing but `pkg-config --cflags --libs qaic`: against the build tree's
 # qaic.pc (C11 and C++17) and against the qaic.pc of `make install`. Each client opens the
-# simulated card, checks DRM_IOCTL_VERSION and EBADF for an fd libqaic never opened, and closes.
-# Prints KTAP.
+# simulated card, checks DRM_IOCTL_VERSION (against <qaic/version.h>) and EBADF for an fd
+# libqaic never opened, and closes. The install also puts the manual pages where man(1) finds
+# them. Prints KTAP.
 #   pkgconfig.sh BUILD_DIR
 set -u
 build=$(cd "${1:?usage: pkgconfig.sh BUILD_DIR}" && pwd) || exit 1
@@ -162,12 +163,12 @@ build_and_run() {
 }
 
 echo "TAP version 13"
-echo "1..3"
+echo "1..4"
 
 # Not a build folder: fail rather than let `make install` build one in its place.
 if [[ ! -f $build/lib/pkgconfig/qaic.pc ]]; then
     echo "# $build/lib/pkgconfig/qaic.pc missing: not a build folder of make O=$build"
-    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig; do
+    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig install_man_pages; do
         not_ok "$name"
     done
     totals
@@ -201,6 +202,22 @@ else
     # shellcheck disable=SC2086
     build_and_run install_pkgconfig "$prefix/lib/pkgconfig" "LD_LIBRARY_PATH=$prefix/lib" \
         "$cc" -std=c11 -Wall -Wextra -Werror "$tmp/client.c"
+fi
+# Each page of the build (make man) installed where man(1) finds it under the prefix.
+pages=("$build"/man/man*/*)
+missing=()
+for page in "${pages[@]}"; do
+    section=$(basename "$(dirname "$page")")
+    cmp -s "$page" "$prefix/share/man/$section/$(basename "$page")" || missing+=("$section/$(basename "$page")")
+done
+if [[ ! -e ${pages[0]} ]]; then
+    echo "# install_man_pages: no pages in $build/man"
+    not_ok install_man_pages
+elif [[ ${#missing[@]} -gt 0 ]]; then
+    echo "# install_man_pages: not installed under $prefix/share/man: ${missing[*]}"
+    not_ok install_man_pages
+else
+    ok install_man_pages
 fi
 
 totals

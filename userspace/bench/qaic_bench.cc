@@ -371,9 +371,10 @@ constexpr char kHelp[] = R"(Usage: qaic-bench [OPTION]...
 Measures the qaic driver's DMA throughput and submission latency through the uAPI, beside the
 baselines they are judged against, in the same run (Google Benchmark).
 
-The device is $QAIC_DEVICE: "sim" (the embedded simulated card, the default when no accel node
-is there), a qaicd card socket, or an accel node. The results' context names the host the
-driver ran on (qaic_host: embedded, qaicd or a node).
+The device is the one libqaic's qaic_open(NULL) opens: $QAIC_DEVICE if set, else a qaic accel
+node, else a running qaicd's default socket, else "sim" (the simulated card embedded in the
+process). The results' context names the host the driver ran on (qaic_host: embedded, qaicd or
+a node).
 
 Benchmarks (BYTES, BOS, DBCS, N: their arguments):
   BM_Memcpy/BYTES            host memcpy (bytes per second): the DMA engine's baseline
