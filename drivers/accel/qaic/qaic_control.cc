@@ -273,8 +273,9 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             TRY(check_device());
             return r.error();
         }
-        if (!w.err)
-            pr_warn("control message %u was answered but its interrupt was lost", seq);
+        if (!w.err && r.code() == -ETIMEDOUT)
+            pr_warn("control message %u was answered, but no interrupt came within the timeout",
+                    seq);
     }
     if (w.err)
         return Error(w.err);
