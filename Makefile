@@ -361,8 +361,9 @@ $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 install: all man
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
-	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(QAIC_RUN) $(DESTDIR)$(PREFIX)/bin/
 	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
+	$(if $(PRELOAD),$(Q)install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/)
 	$(Q)install -m 755 $(LIBQAIC_REAL) $(DESTDIR)$(PREFIX)/lib/
 	$(Q)ln -sf $(notdir $(LIBQAIC_REAL)) $(DESTDIR)$(PREFIX)/lib/$(LIBQAIC_SONAME)
 	$(Q)ln -sf $(LIBQAIC_SONAME) $(DESTDIR)$(PREFIX)/lib/libqaic.so

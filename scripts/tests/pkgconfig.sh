@@ -4,7 +4,7 @@
 # qaic.pc (C11 and C++17) and against the qaic.pc of `make install`. Each client opens the
 # simulated card, checks DRM_IOCTL_VERSION (against <qaic/version.h>) and EBADF for an fd
 # libqaic never opened, and closes. The install also puts the manual pages where man(1) finds
-# them. Prints KTAP.
+# them, and qaic-run with what it runs (its preload library, qaicd) under the prefix. Prints KTAP.
 #   pkgconfig.sh BUILD_DIR
 set -u
 build=$(cd "${1:?usage: pkgconfig.sh BUILD_DIR}" && pwd) || exit 1
@@ -163,12 +163,12 @@ build_and_run() {
 }
 
 echo "TAP version 13"
-echo "1..4"
+echo "1..5"
 
 # Not a build folder: fail rather than let `make install` build one in its place.
 if [[ ! -f $build/lib/pkgconfig/qaic.pc ]]; then
     echo "# $build/lib/pkgconfig/qaic.pc missing: not a build folder of make O=$build"
-    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig install_man_pages; do
+    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig install_man_pages installed_qaic_run; do
         not_ok "$name"
     done
     totals
@@ -218,6 +218,17 @@ elif [[ ${#missing[@]} -gt 0 ]]; then
     not_ok install_man_pages
 else
     ok install_man_pages
+fi
+# The installed qaic-run finds its preload library and qaicd under the prefix: an installed
+# qaic-client sees a card at /dev/accel/accel0 in it.
+installed_qaic_run() {
+    "$prefix/bin/qaic-run" "$prefix/bin/qaic-client" -d /dev/accel/accel0 info |
+        grep -q '^driver: *qaic '
+}
+if [[ -x $build/bin/qaic-run ]]; then
+    check installed_qaic_run installed_qaic_run
+else
+    skip installed_qaic_run "qaic-run not built"
 fi
 
 totals
