@@ -25,6 +25,14 @@ endif
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Where make install puts libqaic and qaic.pc (a distribution's multiarch folder, say), and
+# systemd's units and qaicd's defaults.
+LIBDIR ?= $(PREFIX)/lib
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# The run path the build's programs find libqaic.so in (empty for a package's build, whose
+# programs find the installed library).
+RPATH ?= $(O)/lib
 # Debian's kconfiglib lives in the system python, not in any python earlier on PATH.
 PYTHON ?= /usr/bin/python3
 CXX ?= g++
@@ -198,12 +206,12 @@ $(QAIC_PC): $(SRC)/Makefile $(CONFIG) $(SRC)/VERSION
 $(CLIENT): $(call obj,$(call srcs,userspace/client)) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(LDFLAGS)
 
 $(BENCH): $(call obj,$(call srcs,userspace/bench)) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(BENCH_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(BENCH_LIBS) $(LDFLAGS)
 
 $(O)/bin/qaicd: $(call obj,$(call srcs,host/qaicd)) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
@@ -241,7 +249,7 @@ $(O)/tests/host_qaicd_test: | $(QAICD)
 $(SELFTEST): $(call obj,$(call srcs,selftests/drivers/accel/qaic)) $(KTAP_OBJ) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib -Wl,-rpath,$(O)/lib -lqaic $(GTEST_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(GTEST_LIBS) $(LDFLAGS)
 
 $(O)/tests/qaic_selftest_failslab: $(call obj,$(call srcs,selftests/drivers/accel/qaic) $(call srcs,selftests/failslab)) $(KTAP_OBJ) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
@@ -252,8 +260,10 @@ $(O)/tests/qaic_selftest_failslab: $(call obj,$(call srcs,selftests/drivers/acce
 tests: all $(TESTS) $(FAILSLAB) man
 
 # ---------------------------------------------------------------------------- manual pages
-# One source each: a tool's page is its --help (help2man), libqaic(3) is docs/libqaic.3.md
-# (go-md2man), under a title line made from VERSION. Dated by the release, not the build.
+# One source each: qaic-client(1), qaic-bench(1) and qaic-run(1) are their --help (help2man);
+# qaicd(8) is docs/qaicd.md and libqaic(3) docs/libqaic.3.md (go-md2man, under a title line
+# made from VERSION; a page's "# name(N)" heading gives way to it, its "##" sections become
+# the page's). Dated by the release, not the build.
 MAN_DATE := $(shell sed -n 2p $(SRC)/VERSION)
 MAN_EPOCH = $(shell date -u -d $(MAN_DATE) +%s)
 MAN1 := $(patsubst $(O)/bin/%,$(O)/man/man1/%.1,$(CLIENT) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH)))
@@ -263,25 +273,27 @@ MANPAGES := $(MAN1) $(MAN8) $(MAN3)
 man_name_qaic-client := reference client for Qualcomm Cloud AI 100 accelerators
 man_name_qaic-bench := DMA throughput and submission latency of the qaic driver
 man_name_qaic-run := run an unmodified program against simulated AIC100 cards
-man_name_qaicd := host the qaic driver and its cards for many processes
 .PHONY: man
 man: $(MANPAGES)
 
 $(O)/man/man1/%.1: $(O)/bin/% $(SRC)/VERSION
 	$(Q)mkdir -p $(dir $@)
 	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
-	$(Q)SOURCE_DATE_EPOCH=$(MAN_EPOCH) help2man -N -s 1 -n "$(man_name_$*)" -o $@ $<
+	$(Q)LD_LIBRARY_PATH=$(O)/lib SOURCE_DATE_EPOCH=$(MAN_EPOCH) help2man -N -s 1 -n "$(man_name_$*)" -o $@ $<
 
-$(O)/man/man8/%.8: $(O)/bin/% $(SRC)/VERSION
+# md_page TITLE SECTION MANUAL
+md_page = $(Q){ echo '% $(1) $(2) "$(MAN_DATE)" "qaic $(QAIC_VERSION)" "$(3)"'; echo; \
+	sed '/^\# [a-z-]*([0-9])$$/d; s/^\#\# /\# /' $<; } | go-md2man -out $@
+
+$(MAN8): $(SRC)/docs/qaicd.md $(SRC)/VERSION
 	$(Q)mkdir -p $(dir $@)
 	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
-	$(Q)SOURCE_DATE_EPOCH=$(MAN_EPOCH) help2man -N -s 8 -n "$(man_name_$*)" -o $@ $<
+	$(call md_page,QAICD,8,System Administration)
 
 $(MAN3): $(SRC)/docs/libqaic.3.md $(SRC)/VERSION
 	$(Q)mkdir -p $(dir $@)
 	@echo "  MAN       $(patsubst $(O)/%,%,$@)"
-	$(Q){ echo '% LIBQAIC 3 "$(MAN_DATE)" "qaic $(QAIC_VERSION)" "Library Functions Manual"'; \
-		echo; cat $<; } | go-md2man -out $@
+	$(call md_page,LIBQAIC,3,Library Functions Manual)
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -359,28 +371,40 @@ $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 # ---------------------------------------------------------------------------- install, clean
 .PHONY: install clean distclean
 install: all man
-	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
 	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(QAIC_RUN) $(DESTDIR)$(PREFIX)/bin/
-	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(PREFIX)/lib/
-	$(if $(PRELOAD),$(Q)install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/)
-	$(Q)install -m 755 $(LIBQAIC_REAL) $(DESTDIR)$(PREFIX)/lib/
-	$(Q)ln -sf $(notdir $(LIBQAIC_REAL)) $(DESTDIR)$(PREFIX)/lib/$(LIBQAIC_SONAME)
-	$(Q)ln -sf $(LIBQAIC_SONAME) $(DESTDIR)$(PREFIX)/lib/libqaic.so
+	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 755 $(LIBQAIC_REAL) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf $(notdir $(LIBQAIC_REAL)) $(DESTDIR)$(LIBDIR)/$(LIBQAIC_SONAME)
+	$(Q)ln -sf $(LIBQAIC_SONAME) $(DESTDIR)$(LIBDIR)/libqaic.so
 	$(Q)install -m 644 $(SRC)/include/uapi/drm/qaic_accel.h $(DESTDIR)$(PREFIX)/include/drm/
 	$(Q)install -m 644 $(SRC)/userspace/include/qaic/*.h $(SRC)/userspace/include/qaic/*.hpp \
 		$(VERSION_H) $(DESTDIR)$(PREFIX)/include/qaic/
 	$(Q)printf '%s\n' \
-		'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
+		'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$${prefix}/include' \
 		'Name: qaic' 'Description: Qualcomm Cloud AI 100 accel userspace library' \
 		'Version: $(QAIC_VERSION)' 'Requires: libdrm' 'Requires.private: zlib' 'Cflags: -I$${includedir}' \
 		'Libs: $(SAN_FLAGS) -L$${libdir} -lqaic' 'Libs.private: -lstdc++ -lpthread' \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/qaic.pc
+		> $(DESTDIR)$(LIBDIR)/pkgconfig/qaic.pc
 	$(Q)for page in $(MANPAGES); do \
 		sec=$$(basename $$(dirname $$page)); \
 		install -d $(DESTDIR)$(PREFIX)/share/man/$$sec && \
 		install -m 644 $$page $(DESTDIR)$(PREFIX)/share/man/$$sec/ || exit 1; \
 	done
+ifneq ($(QAIC_RUN),)
+# qaic-run finds its preload library in ../lib and qaicd beside it.
+	$(Q)install -d $(DESTDIR)$(PREFIX)/lib
+	$(Q)install -m 644 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/
+endif
+ifneq ($(QAICD),)
+# qaicd's units and defaults, with this prefix's paths.
+	$(Q)install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	$(Q)sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' \
+		$(SRC)/contrib/systemd/qaicd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/qaicd.service
+	$(Q)install -m 644 $(SRC)/contrib/systemd/qaicd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(Q)install -m 644 $(SRC)/contrib/default/qaicd $(DESTDIR)$(SYSCONFDIR)/default/
+endif
 	@echo "  INSTALL   $(DESTDIR)$(PREFIX)"
 
 clean:

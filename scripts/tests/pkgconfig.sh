@@ -4,7 +4,8 @@
 # qaic.pc (C11 and C++17) and against the qaic.pc of `make install`. Each client opens the
 # simulated card, checks DRM_IOCTL_VERSION (against <qaic/version.h>) and EBADF for an fd
 # libqaic never opened, and closes. The install also puts the manual pages where man(1) finds
-# them, and qaic-run with what it runs (its preload library, qaicd) under the prefix. Prints KTAP.
+# them, qaic-run with what it runs (its preload library, qaicd) under the prefix, and qaicd's
+# systemd units and defaults with the prefix's paths. Prints KTAP.
 #   pkgconfig.sh BUILD_DIR
 set -u
 build=$(cd "${1:?usage: pkgconfig.sh BUILD_DIR}" && pwd) || exit 1
@@ -163,12 +164,12 @@ build_and_run() {
 }
 
 echo "TAP version 13"
-echo "1..5"
+echo "1..6"
 
 # Not a build folder: fail rather than let `make install` build one in its place.
 if [[ ! -f $build/lib/pkgconfig/qaic.pc ]]; then
     echo "# $build/lib/pkgconfig/qaic.pc missing: not a build folder of make O=$build"
-    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig install_man_pages installed_qaic_run; do
+    for name in pkgconfig_c11 pkgconfig_cxx17 install_pkgconfig install_man_pages installed_qaic_run installed_units; do
         not_ok "$name"
     done
     totals
@@ -229,6 +230,20 @@ if [[ -x $build/bin/qaic-run ]]; then
     check installed_qaic_run installed_qaic_run
 else
     skip installed_qaic_run "qaic-run not built"
+fi
+# qaicd's units name the installed daemon and defaults; the defaults file sets QAICD_OPTS.
+installed_units() {
+    local unit=$prefix/lib/systemd/system/qaicd.service
+    grep -qx "ExecStart=$prefix/bin/qaicd \$QAICD_OPTS" "$unit" &&
+        grep -qx "EnvironmentFile=-$prefix/etc/default/qaicd" "$unit" &&
+        [[ -x $prefix/bin/qaicd && -f $prefix/lib/systemd/system/qaicd.socket ]] &&
+        (. "$prefix/etc/default/qaicd" && [[ -v QAICD_OPTS ]]) ||
+        { cat "$unit"; return 1; }
+}
+if [[ -x $build/bin/qaicd ]]; then
+    check installed_units installed_units
+else
+    skip installed_units "qaicd not built"
 fi
 
 totals
