@@ -2,7 +2,7 @@
 # qaic: accel driver, simulated AIC100 card, libqaic, client, benchmark and tests.
 #
 #   make [O=DIR] [V=1] [SANITIZE=address,undefined|thread]   build everything into DIR (build/)
-#   make check | demo | bench | man | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
+#   make check | demo | bench | man | deb | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
 #
 # Non-recursive: one make sees every object, so header dependencies (-MMD) and -j are exact.
 
@@ -43,7 +43,7 @@ CC ?= gcc
 .DELETE_ON_ERROR:
 
 # Goals that must not generate a configuration or look up packages.
-NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench fuzz fuzz-regressions failslab
+NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench deb fuzz fuzz-regressions failslab
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 NEED_CONFIG := 1
 endif
@@ -354,6 +354,12 @@ fuzz:
 _fuzz: $(FUZZ_TARGETS)
 	$(Q)$(SRC)/scripts/fuzz.sh $(O) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# make deb: the Debian packages, into DIR/deb (scripts/deb.sh).
+.PHONY: deb
+deb:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(SRC)/scripts/deb.sh $(O)/deb
+
 # make fuzz-regressions [FUZZ_SECONDS=N]: each known defect within the uapi fuzzer's reach put
 # back (fuzz/regressions/*.patch) must be found again within N seconds.
 .PHONY: fuzz-regressions
@@ -393,9 +399,10 @@ install: all man
 		install -m 644 $$page $(DESTDIR)$(PREFIX)/share/man/$$sec/ || exit 1; \
 	done
 ifneq ($(QAIC_RUN),)
-# qaic-run finds its preload library in ../lib and qaicd beside it.
-	$(Q)install -d $(DESTDIR)$(PREFIX)/lib
-	$(Q)install -m 644 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/
+# qaic-run finds its preload library in ../lib/qaic (a private library: no SONAME users) and
+# qaicd beside it.
+	$(Q)install -d $(DESTDIR)$(PREFIX)/lib/qaic
+	$(Q)install -m 644 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/qaic/
 endif
 ifneq ($(QAICD),)
 # qaicd's units and defaults, with this prefix's paths.

@@ -8,7 +8,8 @@ set -euo pipefail
 PACKAGES=(g++ make pkg-config libdrm-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev zlib1g-dev python3 python3-kconfiglib gnuplot-nox
           umockdev libumockdev-dev libudev-dev libpci-dev pciutils clang libclang-rt-14-dev
-          binutils patch help2man go-md2man groff-base man-db bsdextrautils)
+          binutils patch help2man go-md2man groff-base man-db bsdextrautils
+          dpkg-dev debhelper lintian)
 
 missing() {
     local pkg status

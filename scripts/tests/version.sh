@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The project's one version (VERSION) everywhere it is reported: CHANGES's newest entry,
-# <qaic/version.h>, libqaic's file name and SONAME, pkg-config, each tool's --version and the
+# The project's one version (VERSION) everywhere it is reported: CHANGES's newest entry, the
+# Debian packages' (debian/changelog), <qaic/version.h>, libqaic's file name and SONAME, pkg-config, each tool's --version and the
 # driver's DRM_IOCTL_VERSION (through qaic-client info). Prints KTAP.
 #   version.sh BUILD_DIR
 set -u
@@ -23,6 +23,11 @@ changes_has_it_first() {
     local first
     first=$(grep -m1 -E '^[0-9]+\.[0-9]+\.[0-9]+ \(' "$src/CHANGES")
     [[ $first == "$version ($date)" ]] || { echo "CHANGES begins with '$first'"; return 1; }
+}
+debian_changelog_has_it() {
+    local first
+    first=$(head -n 1 "$src/debian/changelog")
+    [[ $first == "qaic ($version) "* ]] || { echo "debian/changelog begins with '$first'"; return 1; }
 }
 header_has_it() {
     grep -qx "#define QAIC_VERSION \"$version\"" "$build/include/qaic/version.h" &&
@@ -46,9 +51,10 @@ driver_reports_it() {
 
 tools=(qaic-client qaic-bench qaic-run qaicd)
 echo "TAP version 13"
-echo "1..$((6 + ${#tools[@]}))"
+echo "1..$((7 + ${#tools[@]}))"
 check version_file_is_well_formed well_formed
 check changes_begins_with_it changes_has_it_first
+check debian_changelog_begins_with_it debian_changelog_has_it
 check version_header_has_it header_has_it
 check library_file_and_soname library_is_named_by_it
 check pkg_config_modversion pkg_config_reports_it

@@ -546,7 +546,14 @@ int main(int argc, char **argv)
 
     std::error_code ec;
     fs::path bindir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-    std::string preload = (bindir.parent_path() / "lib/libqaic-preload.so").string();
+    // The preload library: beside libqaic in a build tree, in its private folder once
+    // installed (make install, the Debian package).
+    std::string preload;
+    for (const char *rel : {"lib/libqaic-preload.so", "lib/qaic/libqaic-preload.so"}) {
+        preload = (bindir.parent_path() / rel).string();
+        if (access(preload.c_str(), R_OK) == 0)
+            break;
+    }
     if (access(preload.c_str(), R_OK) != 0) {
         std::fprintf(stderr, "qaic-run: %s: %s\n", preload.c_str(), std::strerror(errno));
         return 125;
