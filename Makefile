@@ -33,6 +33,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 # The run path the build's programs find libqaic.so in (empty for a package's build, whose
 # programs find the installed library).
 RPATH ?= $(O)/lib
+RPATH_FLAG = $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH))
 # Debian's kconfiglib lives in the system python, not in any python earlier on PATH.
 PYTHON ?= /usr/bin/python3
 CXX ?= g++
@@ -206,12 +207,12 @@ $(QAIC_PC): $(SRC)/Makefile $(CONFIG) $(SRC)/VERSION
 $(CLIENT): $(call obj,$(call srcs,userspace/client)) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(RPATH_FLAG) -lqaic $(LDFLAGS)
 
 $(BENCH): $(call obj,$(call srcs,userspace/bench)) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(BENCH_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(RPATH_FLAG) -lqaic $(BENCH_LIBS) $(LDFLAGS)
 
 $(O)/bin/qaicd: $(call obj,$(call srcs,host/qaicd)) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
@@ -249,7 +250,7 @@ $(O)/tests/host_qaicd_test: | $(QAICD)
 $(SELFTEST): $(call obj,$(call srcs,selftests/drivers/accel/qaic)) $(KTAP_OBJ) $(LIBQAIC_SO)
 	$(Q)mkdir -p $(dir $@)
 	@echo "  LD        $(patsubst $(O)/%,%,$@)"
-	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(if $(RPATH),-Wl$(comma)-rpath$(comma)$(RPATH)) -lqaic $(GTEST_LIBS) $(LDFLAGS)
+	$(Q)$(CXX) -o $@ $(filter %.o,$^) -L$(O)/lib $(RPATH_FLAG) -lqaic $(GTEST_LIBS) $(LDFLAGS)
 
 $(O)/tests/qaic_selftest_failslab: $(call obj,$(call srcs,selftests/drivers/accel/qaic) $(call srcs,selftests/failslab)) $(KTAP_OBJ) $(LIBQAIC_A)
 	$(Q)mkdir -p $(dir $@)
