@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # The Debian packages of `make deb` as a user gets them (root, CI): installed with apt, the
-# group qaic made, qaicd started from the package serving a card (with --test-control, as
-# make check runs its own, for the selftests' faults), the installed qaic-client
-# and qaic-run using it through the installed libqaic, the selftest suite of BUILD_DIR run
-# against it through the installed library; then removed (purged), leaving none of their
-# files. Prints KTAP.
+# group qaic made, the packaged qaicd serving a card (with --test-control, as make check runs
+# its own, for the selftests' faults), the installed qaic-client and qaic-run using it
+# through the installed libqaic, the selftest suite of BUILD_DIR run against it through the
+# installed library; then purged, leaving none of their files. Prints KTAP.
 #   deb-install-test.sh DEB_DIR BUILD_DIR
 set -u
 debs=$(cd "${1:?usage: deb-install-test.sh DEB_DIR BUILD_DIR}" && pwd) || exit 1
