@@ -27,7 +27,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <set>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -44,6 +43,9 @@ constexpr uint32_t kMaxBo = 1 << 20; // bytes; keeps an input's memory small
 // Operations per input. 64 until session 17: twice the time per input, and from the seeds
 // no more coverage in five minutes than 32 reached in three (docs/testing.md).
 constexpr unsigned kMaxOps = 32;
+// One BO at most per operation, and one more operation inside a slow-firmware fault:
+// check_bos_held keeps the BOs of an input in a 64-bit mask.
+static_assert(2 * kMaxOps <= 64);
 
 // What earlier calls returned, to draw arguments from.
 struct State {
@@ -57,6 +59,7 @@ struct State {
     bool silenced = false;   // it was, in this input
     bool reset = false;      // the card was reset
     bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
+    unsigned ops = 0;        // operations run (one run inside a slow-firmware fault counts too)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
     // The BOs created, by file and open handle, as the number of each (a handle is reused
@@ -89,9 +92,45 @@ struct State {
     }
 };
 
+// The inputs run before the current one: the card is kept across inputs, so a finding may
+// need what they left. With UAPI_FUZZ_HISTORY=DIR a finding writes the last 64 to DIR, named
+// in the order they ran; running them and then the finding's input replays it
+// (uapi_fuzz DIR/* crash-...). Static: recording allocates nothing.
+struct History {
+    static constexpr unsigned kInputs = 64;
+    static constexpr size_t kBytes = 4096; // libFuzzer's -max_len unless told otherwise
+    uint8_t data[kInputs][kBytes];
+    size_t size[kInputs];
+    uint64_t count = 0;
+
+    void record(const uint8_t *p, size_t n)
+    {
+        unsigned slot = unsigned(count++ % kInputs);
+        size[slot] = std::min(n, kBytes);
+        std::memcpy(data[slot], p, size[slot]);
+    }
+    void write(const char *dir) const
+    {
+        uint64_t first = count > kInputs ? count - kInputs : 0;
+        for (uint64_t i = first; i < count; ++i) {
+            char path[4096];
+            std::snprintf(path, sizeof(path), "%s/%02llu", dir, (unsigned long long)(i - first));
+            if (FILE *f = std::fopen(path, "wb")) {
+                std::fwrite(data[i % kInputs], 1, size[i % kInputs], f);
+                std::fclose(f);
+            }
+        }
+        std::fprintf(stderr, "uapi_fuzz: the %llu inputs before this one are in %s\n",
+                     (unsigned long long)(count - first), dir);
+    }
+};
+History history;
+
 [[noreturn]] void finding(const char *what, uint64_t value)
 {
     std::fprintf(stderr, "uapi_fuzz: %s (%llu)\n", what, (unsigned long long)value);
+    if (const char *dir = std::getenv("UAPI_FUZZ_HISTORY"))
+        history.write(dir);
     std::abort();
 }
 
@@ -220,6 +259,7 @@ template <typename T> uint64_t array_arg(Input &in, uint32_t count, std::vector<
 
 void op(State &s, Input &in)
 {
+    ++s.ops;
     unsigned file = in.u8() & 1;
     int fd = s.fd[file];
     uint8_t code = in.u8() % 16;
@@ -243,17 +283,20 @@ void op(State &s, Input &in)
         uint32_t handle = s.handle(in);
         qaic_mmap_bo m{handle, 0, 0};
         auto *where = static_cast<qaic_mmap_bo *>(place(in, &m, sizeof(m)));
-        if (call(fd, DRM_IOCTL_QAIC_MMAP_BO, where) != 0 || where != static_cast<void *>(arena().rw))
-            break;
+        // The mapping is read before the calls: an input is the same program however they
+        // end, and whether one fails may depend on timing (ENODEV while the card recovers).
         size_t len = (size_t(in.u16()) + 1) * kPage % (kMaxBo + kPage);
         if (len == 0)
             len = kPage;
         uint8_t touch = in.u8(), how = in.u8();
+        size_t offset = how & 0x80 ? size_t(in.u8()) * kPage % kMaxBo : 0;
+        if (call(fd, DRM_IOCTL_QAIC_MMAP_BO, where) != 0 || where != static_cast<void *>(arena().rw))
+            break;
         Window &w = window();
         unsigned slot = how % Window::kSlots;
         if (w.broken[slot])
             break;
-        uint8_t *at = w.slot(slot) + (how & 0x80 ? size_t(in.u8()) * kPage % kMaxBo : 0);
+        uint8_t *at = w.slot(slot) + offset;
         void *p = qaic_mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
                             off_t(where->offset));
         if (p == MAP_FAILED)
@@ -567,21 +610,60 @@ bool dbcs_agree(int fd)
     return true;
 }
 
-// Ends the faults an input left armed. After lost MSIs alone, with no MANAGE timed out, that
-// is all: the card and the driver must go on from there as they are (the next inputs, and
-// the checks after them, say whether they can). After a reset the input made, or a firmware
-// made to answer wrongly, that is all too if the card answers within 50 ms, with no recovery
-// under way, and agrees with the driver on every DBC: as a reset would leave them (a reset
-// costs about 0.3 ms, and such inputs were two thirds of a grown corpus). Otherwise (a card
+// Every BO something still holds is allocated (BO memory in use covers them; there may be
+// more: a DBC holds the BOs attached to it, a CREATE whose answer could not be written leaves
+// a handle nobody knows). A mapping holds its BO, and the file it was made through (as a VMA
+// holds its object and its struct file: the file is released at its last munmap), and an open
+// file the BOs of its handles. With open_files, both files are open; else both are closed
+// and only the files mapped are left. Checked after each operation, so that a finding names
+// the operation, and after the files are closed.
+void check_bos_held(const State &s, const char *when, bool open_files)
+{
+    uint64_t held = 0, files = open_files ? 3 : 0; // bit i: BO i, file i
+    for (const State::Piece &p : s.pieces) {
+        held |= uint64_t(1) << p.bo;
+        files |= uint64_t(1) << p.file;
+    }
+    for (const auto &[key, bo] : s.bo_of)
+        if (files >> key.first & 1)
+            held |= uint64_t(1) << bo;
+    uint64_t bytes = 0;
+    for (unsigned bo = 0; bo < s.bo_size.size(); ++bo)
+        if (held >> bo & 1)
+            bytes += s.bo_size[bo];
+    uint64_t in_use = host::Machine::embedded().stats(0).bo_bytes;
+    if (in_use >= bytes)
+        return;
+    std::fprintf(stderr, "uapi_fuzz: %s, after operation %u: BO memory in use %llu, held %llu:",
+                 when, s.ops, (unsigned long long)in_use, (unsigned long long)bytes);
+    for (unsigned bo = 0; bo < s.bo_size.size(); ++bo)
+        if (held >> bo & 1)
+            std::fprintf(stderr, " BO %u (%llu bytes)", bo, (unsigned long long)s.bo_size[bo]);
+    for (const auto &[key, bo] : s.bo_of)
+        std::fprintf(stderr, "; file %u handle %u: BO %u", key.first, key.second, bo);
+    for (const State::Piece &p : s.pieces)
+        std::fprintf(stderr, "; mapping of BO %u through file %u, %zu bytes", p.bo, p.file, p.len);
+    std::fputc('\n', stderr);
+    finding("a BO something holds was freed: BO memory in use", in_use);
+}
+
+// Ends the faults an input left armed. After lost MSIs alone, with no MANAGE timed out, that is
+// all: the card and the driver must go on from there as they are (the next inputs, and the checks
+// after them, say whether they can). After a reset the input made, or a firmware made to answer
+// wrongly, that is all too if the card answers within 50 ms, with no recovery under way, agrees
+// with the driver on every DBC, and the driver keeps no ring for it: as a reset would leave them (a
+// reset costs about 0.3 ms, and such inputs were two thirds of a grown corpus). Otherwise (a card
 // given up is not waited for) the card is reset (which ends hangs and DMA errors still armed,
-// whatever a misbehaving firmware made the two disagree on, and the rings a timed-out
-// ACTIVATE left with the driver until then: kept across inputs, they would unbalance the
-// next ones' allocations, and libFuzzer would check for leaks after each). The next input starts from a card that works. It must be back
-// within 5 s; one whose firmware answered wrongly during a recovery may have been given up
-// for dead (the driver gives up on a device whose answers it cannot read), and is replaced by
-// a fresh one. The recovery gets 1 s per control message, not the inputs' 100 us: on a
-// loaded machine three such tries can all lapse for want of CPU, and the driver rightly
-// gives the card up.
+// whatever a misbehaving firmware made the two disagree on, and the rings an ACTIVATE whose DBC
+// could not be taken, or taken back, left with the driver until then: kept into the next input,
+// they were freed there, and such an input and the next allocated and freed unequal counts, which
+// libFuzzer takes for a possible leak: each ran again and scanned for leaks, until after 1,000 such
+// scans (a few minutes) it stopped looking for leaks at all). The next input starts from a card
+// that works. It must be back within 5 s; one whose firmware answered wrongly during a recovery may
+// have been given up for dead (the driver gives up on a device whose answers it cannot read), and
+// is replaced by a fresh one. The recovery gets 1 s per control message, not the inputs' 100 us: on
+// a loaded machine three such tries can all lapse for want of CPU, and the driver rightly gives the
+// card up.
 // Returns whether it was replaced (the files are then closed).
 bool undo_faults(State &s)
 {
@@ -595,7 +677,7 @@ bool undo_faults(State &s)
             return false;
         set_control_timeout_us(1000000);
         bool settled = status_until_answered(fd, std::chrono::milliseconds(50), true) == 0 &&
-                       dbcs_agree(fd);
+                       dbcs_agree(fd) && host::Machine::embedded().stats(0).lost_rings == 0;
         set_control_timeout_us(kControlTimeoutUs);
         if (settled)
             return false;
@@ -668,8 +750,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (qaic_sim_set_param("control_resp_timeout_us", kControlTimeoutUs) != 0 ||
          qaic_sim_set_param("dma_xfer_chunk_order", 0) != 0))
         finding("qaic_sim_set_param failed", uint64_t(errno));
-    for (unsigned i = 0; i < kMaxOps && in.n; ++i)
+    for (unsigned i = 0; i < kMaxOps && in.n; ++i) {
         op(s, in);
+        check_bos_held(s, "with both files open", true);
+    }
     if (timed_out && !s.misbehaved)
         check_late_answers(s.fd[0], s.reset);
     bool replaced = s.faulted && undo_faults(s);
@@ -677,28 +761,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int fd : s.fd)
         if (!replaced && qaic_close(fd) != 0)
             finding("qaic_close failed", uint64_t(errno));
-    // Both files closed: a mapping keeps its BO, and the file it was made through (as a VMA
-    // keeps its object and its struct file: the file is released at its last munmap), with
-    // the BOs of its open handles. Those at least are in use; there may be more (a DBC of
-    // that file holds the BOs attached to it, a CREATE whose answer could not be written
-    // leaves a handle nobody knows). Not after a replaced card: the pieces map the old one's.
-    if (!replaced) {
-        std::set<unsigned> live_files, kept;
-        for (const State::Piece &p : s.pieces) {
-            kept.insert(p.bo);
-            live_files.insert(p.file);
-        }
-        for (const auto &[key, bo] : s.bo_of)
-            if (live_files.count(key.first))
-                kept.insert(bo);
-        uint64_t bytes = 0;
-        for (unsigned bo : kept)
-            bytes += s.bo_size[bo];
-        uint64_t in_use = host::Machine::embedded().stats(0).bo_bytes;
-        if (in_use < bytes)
-            finding("a BO still mapped, or of a file still mapped, was freed: BO memory in use",
-                    in_use);
-    }
+    // Both files closed: what their mappings hold is still allocated. Not after a replaced
+    // card: the pieces map the old one's.
+    if (!replaced)
+        check_bos_held(s, "after both files were closed", false);
     for (const State::Piece &p : s.pieces)
         window().unmap(p.start, p.len);
     // Both files closed and nothing mapped: what they held is back.
@@ -707,5 +773,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         finding("DBCs in use after every file closed", st.dbcs_in_use);
     if (st.bo_bytes != 0)
         finding("BO memory in use after every file closed", st.bo_bytes);
+    history.record(data, size);
     return 0;
 }

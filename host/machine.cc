@@ -263,6 +263,7 @@ CardStats Machine::stats(unsigned card_nr)
     st.bo_bytes = s.qdev->pool->size() - s.qdev->pool->free_bytes();
     st.recovering = s.qdev->resetting || s.qdev->recovering;
     st.online = s.qdev->online;
+    st.lost_rings = uint32_t(s.qdev->lost_rings.with([](auto &v) { return v.size(); }));
     for (size_t i = 0; i < s.qdev->dbcs.size(); ++i) {
         std::lock_guard dl(s.qdev->dbcs[i]->lock);
         st.dbcs_in_use += s.qdev->dbcs[i]->in_use;
