@@ -148,7 +148,7 @@ KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
 
 # Test binaries: one per tests folder. Unit tests link libqaic.a (they reach internals);
 # the selftests link libqaic.so and use nothing but the uAPI and the device-file ABI.
-UNIT_TEST_DIRS := kernel/tests \
+UNIT_TEST_DIRS := kernel/tests fuzz/tests \
 	$(if $(CONFIG_DRM_ACCEL_QAIC),drivers/accel/tests drivers/accel/qaic/tests) \
 	$(if $(CONFIG_QAIC_SIM),hw/aic100/tests host/qaicd/tests)
 test_name = $(subst /,_,$(patsubst %/tests,%,$(1)))_test

@@ -39,9 +39,12 @@ struct Input {
     }
 };
 
-// Argument memory, made once: a read-write page, a read-only page, then an unmapped guard page.
-// A struct placed at the end of the read-write page runs into the read-only one (a write there
-// faults), at the end of the read-only page into the guard.
+// Argument memory, made once: a read-write page, a read-only page, then a guard page that no
+// access may touch. A struct placed at the end of the read-write page runs into the read-only
+// one (a write there faults), at the end of the read-only page into the guard. The guard stays
+// mapped (PROT_NONE): an unmapped page is a hole the next mmap of any thread may fill, and a
+// "bad" pointer into it then reads what was put there (session 18: a GEM_CLOSE given the
+// guard closed handle 1).
 struct Arena {
     uint8_t *rw, *ro, *guard;
     Arena()
@@ -54,7 +57,7 @@ struct Arena {
         ro = p + kPage;
         guard = p + 2 * kPage;
         mprotect(ro, kPage, PROT_READ);
-        munmap(guard, kPage);
+        mprotect(guard, kPage, PROT_NONE);
     }
 };
 inline Arena &arena()

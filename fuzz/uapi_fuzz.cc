@@ -5,7 +5,7 @@
 // timeouts), PERF_STATS, DETACH, GEM_CLOSE, VERSION, MANAGE (well-formed ACTIVATE and
 // DEACTIVATE, a DMA_XFER of several messages, and raw transaction buffers), with handles and
 // DBC ids drawn mostly from what earlier calls returned, and argument pointers that are valid,
-// NULL, unmapped, read-only, or run into a guard page; and faults of the card in between (DMA
+// NULL, inaccessible, read-only, or run into a guard page; and faults of the card in between (DMA
 // errors, hangs, lost MSIs, a slow firmware, NACKs, padded or misnamed answers, subsystem
 // restarts, resets).
 // No MANAGE may write past the user's 4096-byte message. The card stays up across inputs
@@ -215,7 +215,7 @@ void *place(Input &in, const void *arg, size_t len)
     fuzz::Arena &a = arena();
     switch (in.u8() % 16) {
     case 0: return nullptr;
-    case 1: return a.guard;                                         // unmapped
+    case 1: return a.guard;                                         // no access
     case 2: return a.ro;                                            // read-only
     case 3: return a.ro + kPage - std::min(len, kPage) / 2;         // into the guard
     case 4: {
