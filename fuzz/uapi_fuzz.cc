@@ -5,7 +5,7 @@
 // timeouts), PERF_STATS, DETACH, GEM_CLOSE, VERSION, MANAGE (well-formed ACTIVATE and
 // DEACTIVATE, a DMA_XFER of several messages, and raw transaction buffers), with handles and
 // DBC ids drawn mostly from what earlier calls returned, and argument pointers that are valid,
-// NULL, inaccessible, read-only, or run into a guard page; and faults of the card in between (DMA
+// NULL, in a guard page, read-only, or run into the guard; and faults of the card in between (DMA
 // errors, hangs, lost MSIs, a slow firmware, NACKs, padded or misnamed answers, subsystem
 // restarts, resets).
 // No MANAGE may write past the user's 4096-byte message. The card stays up across inputs

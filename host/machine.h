@@ -35,7 +35,7 @@ struct CardStats {
     bool recovering = false; // a reset's recovery is queued or under way
     bool online = false;     // the driver serves the card (read after recovering: a recovery
                              // that gave the card up has ended when this says so)
-    uint32_t lost_rings = 0; // rings kept for the card until its next reset (QaicDevice::lost_rings)
+    uint32_t lost_rings = 0; // rings kept for the card until it is reset (QaicDevice::lost_rings)
 };
 
 class Machine {
