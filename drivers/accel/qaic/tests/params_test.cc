@@ -28,6 +28,7 @@ const Range kRanges[] = {
     {"wait_spin_us", &Params::wait_spin_us, 0, 10000},
     {"wait_busy_poll", &Params::wait_busy_poll, 0, 1},
     {"control_busy_poll", &Params::control_busy_poll, 0, 1},
+    {"dma_xfer_chunk_order", &Params::dma_xfer_chunk_order, 0, qaic::PagePool::kMaxOrder},
 };
 
 class ModuleParam : public ::testing::TestWithParam<Range> {};
@@ -66,6 +67,7 @@ TEST(ModuleParams, DefaultsAreAsDocumented)
     EXPECT_EQ(p.datapath_polling, 0u);
     EXPECT_EQ(p.wait_exec_default_timeout_ms, 5000u);
     EXPECT_EQ(p.control_resp_timeout_us, 60000000u);
+    EXPECT_EQ(p.dma_xfer_chunk_order, 4u); // 64 KiB chunks
 }
 
 } // namespace
