@@ -29,6 +29,7 @@
 #include <map>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -111,17 +112,20 @@ struct History {
     }
     void write(const char *dir) const
     {
+        mkdir(dir, 0755); // or there already
         uint64_t first = count > kInputs ? count - kInputs : 0;
+        unsigned written = 0;
         for (uint64_t i = first; i < count; ++i) {
             char path[4096];
             std::snprintf(path, sizeof(path), "%s/%02llu", dir, (unsigned long long)(i - first));
-            if (FILE *f = std::fopen(path, "wb")) {
-                std::fwrite(data[i % kInputs], 1, size[i % kInputs], f);
-                std::fclose(f);
-            }
+            FILE *f = std::fopen(path, "wb");
+            if (!f)
+                continue;
+            written += std::fwrite(data[i % kInputs], 1, size[i % kInputs], f) == size[i % kInputs];
+            written -= std::fclose(f) != 0;
         }
-        std::fprintf(stderr, "uapi_fuzz: the %llu inputs before this one are in %s\n",
-                     (unsigned long long)(count - first), dir);
+        std::fprintf(stderr, "uapi_fuzz: %u of the %llu inputs before this one written to %s\n",
+                     written, (unsigned long long)(count - first), dir);
     }
 };
 History history;

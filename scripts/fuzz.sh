@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Runs each libFuzzer target for a bounded time from its seed corpus (fuzz/corpus/NAME, and
 # fuzz/NAME.dict if there is one), the corpus it grows kept in BUILD_DIR/fuzz-corpus/NAME, a
-# crash's input in BUILD_DIR/fuzz-artifacts/. Prints per target its executions, exec/s and
+# crash's input in BUILD_DIR/fuzz-artifacts/ (a uapi finding's 64 inputs before it in
+# BUILD_DIR/fuzz-artifacts/uapi-history/). Prints per target its executions, exec/s and
 # coverage (edges), and fails if any target found something.
 #   fuzz.sh BUILD_DIR SECONDS TARGET...
 # Each target runs on one CPU, its card's threads included (fuzz_cpu, scripts/fuzz-lib.sh),
@@ -18,6 +19,8 @@ for t in "$@"; do
     name=$(basename "$t" _fuzz)
     corpus=$out/fuzz-corpus/$name
     mkdir -p "$corpus"
+    # A uapi finding may need the inputs before it (the card is kept across inputs).
+    export UAPI_FUZZ_HISTORY=$out/fuzz-artifacts/$name-history
     args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096
           -artifact_prefix="$out/fuzz-artifacts/$name-")
     [[ -f $src/fuzz/$name.dict ]] && args+=(-dict="$src/fuzz/$name.dict")
