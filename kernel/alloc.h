@@ -12,6 +12,7 @@
 // use it to reach every allocation failure of a path; it costs one thread-local read.
 #pragma once
 
+#include "kernel/printk.h"
 #include "kernel/result.h"
 
 #include <cstddef>
@@ -62,13 +63,13 @@ int errno_of_exception(const char *where);
 template <typename F> ErrorOr<void> try_alloc(F &&step)
 {
     if (alloc_should_fail())
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory (injected)");
     try {
         step();
     } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory");
     } catch (const std::length_error &) {
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "a size past what a container can hold");
     }
     return {};
 }

@@ -3,6 +3,7 @@
 // Not locked: its owner serialises access (see Locked<T>).
 #pragma once
 
+#include "kernel/printk.h"
 #include "kernel/result.h"
 
 #include <cerrno>
@@ -77,7 +78,8 @@ private:
         if (!id && hint != start)
             id = first_free(start, limit);
         if (!id)
-            return Error(-ENOSPC);
+            return REJECT(-ENOSPC, "every id in [%u, %llu) is taken", start,
+                          (unsigned long long)limit);
         map_.emplace(uint32_t(*id), std::move(value));
         if (cyclic)
             next_ = *id + 1 >= limit ? start : uint32_t(*id + 1);

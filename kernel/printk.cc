@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Kernel-style log messages (printk.h).
+// Kernel-style log messages and debug categories (printk.h).
 #include "kernel/printk.h"
 
-#include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 
 namespace kernel {
 namespace {
@@ -16,7 +17,41 @@ void stderr_sink(LogLevel, const char *line)
 
 std::atomic<LogSink> sink{stderr_sink};
 
+thread_local const char *op_name = nullptr;
+
+int64_t monotonic_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// "qaic: <op>: " then the message; a line that would not fit is cut (lines are for people).
+void vprint(Ratelimit &rl, int err, const char *fmt, va_list ap)
+{
+    unsigned suppressed = 0;
+    if (!rl.allow(monotonic_ns(), &suppressed))
+        return;
+    const char *op = current_op();
+    if (suppressed)
+        printk(LogLevel::kDebug, "qaic: %s: %u debug messages suppressed", op, suppressed);
+    char msg[384];
+    std::vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (err) {
+        const char *name = strerrorname_np(-err);
+        printk(LogLevel::kDebug, "qaic: %s: %s -> %s", op, msg, name ? name : "?");
+    } else {
+        printk(LogLevel::kDebug, "qaic: %s: %s", op, msg);
+    }
+}
+
 } // namespace
+
+#ifdef CONFIG_QAIC_DEBUG
+std::atomic<uint32_t> debug_mask{kDebugAll};
+#else
+std::atomic<uint32_t> debug_mask{0};
+#endif
 
 void printk(LogLevel level, const char *fmt, ...)
 {
@@ -28,9 +63,87 @@ void printk(LogLevel level, const char *fmt, ...)
     sink.load(std::memory_order_acquire)(level, line);
 }
 
-void set_log_sink(LogSink s)
+LogSink set_log_sink(LogSink s)
 {
-    sink.store(s ? s : stderr_sink, std::memory_order_release);
+    return sink.exchange(s ? s : stderr_sink, std::memory_order_acq_rel);
+}
+
+ErrorOr<void> set_debug_mask(uint32_t mask)
+{
+    if (mask & ~kDebugAll)
+        return Error(-EINVAL);
+    debug_mask.store(mask, std::memory_order_relaxed);
+    return {};
+}
+
+bool Ratelimit::allow(int64_t now_ns, unsigned *suppressed)
+{
+    std::lock_guard lk(lock_);
+    *suppressed = 0;
+    if (!started_ || now_ns - begin_ns_ >= kRatelimitIntervalNs) {
+        *suppressed = missed_;
+        started_ = true;
+        begin_ns_ = now_ns;
+        printed_ = missed_ = 0;
+    }
+    if (printed_ < kRatelimitBurst) {
+        ++printed_;
+        return true;
+    }
+    ++missed_;
+    return false;
+}
+
+OpScope::OpScope(const char *name) : saved_(op_name)
+{
+    op_name = name;
+}
+
+OpScope::~OpScope()
+{
+    op_name = saved_;
+}
+
+// Named as userspace knows it: "EXECUTE_BO" for DRM_IOCTL_QAIC_EXECUTE_BO, "VERSION" for
+// DRM_IOCTL_VERSION.
+const char *current_op()
+{
+    if (!op_name)
+        return "device";
+    for (const char *prefix : {"DRM_IOCTL_QAIC_", "DRM_IOCTL_"})
+        if (std::strncmp(op_name, prefix, std::strlen(prefix)) == 0)
+            return op_name + std::strlen(prefix);
+    return op_name;
+}
+
+std::atomic<uint64_t> invariant_violations{0};
+
+void invariant_violated(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    invariant_violations.fetch_add(1, std::memory_order_relaxed);
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    printk(LogLevel::kErr, "qaic: error: invariant %s broken at %s:%d: %s", cond, file, line,
+           msg);
+}
+
+void debug_print(Ratelimit &rl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint(rl, 0, fmt, ap);
+    va_end(ap);
+}
+
+void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint(rl, err, fmt, ap);
+    va_end(ap);
 }
 
 } // namespace kernel

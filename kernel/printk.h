@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Kernel-style log messages. pr_debug prints only with CONFIG_QAIC_DEBUG.
+// Kernel-style log messages, and the driver's debug messages by category (DRM's drm.debug).
 //
 // Lines go to the host's log sink: stderr as "qaic: ..." by default (the embedded host, where
 // the client's own stderr is the log), or whatever a host sets (qaicd writes printk-style
 // lines with timestamps or journal levels).
+//
+// Debug messages print when their category's bit is set in the `debug` parameter
+// (debug_mask): off, each costs one relaxed load and a branch, its arguments unevaluated. On,
+// each call site prints at most kRatelimitBurst lines per kRatelimitInterval, then says how
+// many it suppressed, so a client looping on a bad call cannot flood the log.
 #pragma once
+
+#include "kernel/result.h"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
 
 namespace kernel {
 
@@ -12,19 +23,112 @@ enum class LogLevel { kErr = 3, kWarn = 4, kInfo = 6, kDebug = 7 };
 
 void printk(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Receives each formatted line (no trailing newline). Set once, before the driver runs.
+// Receives each formatted line (no trailing newline). Set before the driver logs; a test may
+// set it again, and restore the previous one it returned.
 using LogSink = void (*)(LogLevel level, const char *line);
-void set_log_sink(LogSink sink);
+LogSink set_log_sink(LogSink sink);
+
+// The categories of the `debug` parameter's bits.
+enum DebugCategory : uint32_t {
+    kDebugIoctl = 0x1,    // why an ioctl (or open, mmap) was refused: the rule and the values
+    kDebugControl = 0x2,  // control messages (MANAGE) sent and answered
+    kDebugDatapath = 0x4, // submissions to DBCs and their completions
+    kDebugCard = 0x8,     // card faults: resets, subsystem restarts, hangs, lost interrupts
+};
+inline constexpr uint32_t kDebugAll = 0xf;
+
+// The `debug` parameter: module-wide, as drm.debug is (every card of the process). Its
+// default is 0, or every category with CONFIG_QAIC_DEBUG.
+extern std::atomic<uint32_t> debug_mask;
+inline bool debug_on(uint32_t category)
+{
+    return debug_mask.load(std::memory_order_relaxed) & category;
+}
+// Sets it from a value in range (a mask of kDebug* bits); -EINVAL otherwise.
+ErrorOr<void> set_debug_mask(uint32_t mask);
+
+// One call site's rate limit (the kernel's ratelimit_state with its default 10 per 5 s).
+inline constexpr int64_t kRatelimitIntervalNs = 5'000'000'000;
+inline constexpr unsigned kRatelimitBurst = 10;
+class Ratelimit {
+public:
+    constexpr Ratelimit() = default;
+    // Whether a line may print at now_ns; *suppressed is set to the lines refused since the
+    // last one printed, when a new interval begins (the caller says so first).
+    bool allow(int64_t now_ns, unsigned *suppressed);
+
+private:
+    std::mutex lock_;
+    int64_t begin_ns_ = 0;
+    unsigned printed_ = 0, missed_ = 0;
+    bool started_ = false;
+};
+
+// The operation the calling thread is in, named in its debug lines ("EXECUTE_BO"): set by the
+// accel core for each ioctl, open and mmap, for as long as the scope lives.
+class OpScope {
+public:
+    explicit OpScope(const char *name);
+    ~OpScope();
+    OpScope(const OpScope &) = delete;
+    OpScope &operator=(const OpScope &) = delete;
+
+private:
+    const char *saved_;
+};
+const char *current_op();
+
+// Prints one debug line of a category through rl: "qaic: <op>: <message>".
+void debug_print(Ratelimit &rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// An internal invariant broke at file:line: logged as an error and counted; the driver goes
+// on (as the kernel's WARN_ON). See QAIC_CHECK.
+void invariant_violated(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+extern std::atomic<uint64_t> invariant_violations;
+
+// As debug_print, for a refusal: "qaic: <op>: <message> -> EINVAL".
+void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 } // namespace kernel
 
 #define pr_err(fmt, ...) ::kernel::printk(::kernel::LogLevel::kErr, "qaic: error: " fmt __VA_OPT__(, ) __VA_ARGS__)
 #define pr_warn(fmt, ...) ::kernel::printk(::kernel::LogLevel::kWarn, "qaic: warning: " fmt __VA_OPT__(, ) __VA_ARGS__)
 #define pr_info(fmt, ...) ::kernel::printk(::kernel::LogLevel::kInfo, "qaic: " fmt __VA_OPT__(, ) __VA_ARGS__)
-#ifdef CONFIG_QAIC_DEBUG
-#define pr_debug(fmt, ...) ::kernel::printk(::kernel::LogLevel::kDebug, "qaic: debug: " fmt __VA_OPT__(, ) __VA_ARGS__)
-#else
-#define pr_debug(fmt, ...)                                                                         \
+
+// A debug line of a category (kernel::kDebug*), rate-limited per call site.
+#define qaic_dbg(category, fmt, ...)                                                               \
     do {                                                                                           \
+        if (::kernel::debug_on(category)) [[unlikely]] {                                           \
+            static ::kernel::Ratelimit qaic_rl_;                                                   \
+            ::kernel::debug_print(qaic_rl_, fmt __VA_OPT__(, ) __VA_ARGS__);                       \
+        }                                                                                          \
+    } while (0)
+
+// An internal invariant, checked with CONFIG_QAIC_DEBUG (kernel::invariant_violated). Without
+// it the check is compiled, so it keeps up with the code, but never runs.
+#ifdef CONFIG_QAIC_DEBUG
+#define QAIC_CHECK(cond, fmt, ...)                                                                 \
+    do {                                                                                           \
+        if (!(cond)) [[unlikely]]                                                                  \
+            ::kernel::invariant_violated(__FILE__, __LINE__, #cond, fmt __VA_OPT__(, ) __VA_ARGS__);  \
+    } while (0)
+#else
+#define QAIC_CHECK(cond, fmt, ...)                                                                 \
+    do {                                                                                           \
+        if (false && !(cond))                                                                      \
+            ::kernel::invariant_violated(__FILE__, __LINE__, #cond, fmt __VA_OPT__(, ) __VA_ARGS__);  \
     } while (0)
 #endif
+
+// Refuses the current operation with err (a negative errno): yields kernel::Error(err), and
+// with debug's ioctl bit set logs the rule that refused it and the values that broke it,
+// e.g. return REJECT(-EINVAL, "entry %u: BO %u is sliced for DBC %u, not %u", ...);
+#define REJECT(err, fmt, ...)                                                                      \
+    ([&, qaic_err_ = int(err)]() -> ::kernel::Error {                                              \
+        if (::kernel::debug_on(::kernel::kDebugIoctl)) [[unlikely]] {                              \
+            static ::kernel::Ratelimit qaic_rl_;                                                   \
+            ::kernel::reject_print(qaic_rl_, qaic_err_, fmt __VA_OPT__(, ) __VA_ARGS__);           \
+        }                                                                                          \
+        return ::kernel::Error(qaic_err_);                                                         \
+    }())

@@ -37,7 +37,9 @@ public:
     // Drops a reference; the last one destroys the object.
     void put() const
     {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        uint32_t old = refs_.fetch_sub(1, std::memory_order_acq_rel);
+        QAIC_CHECK(old > 0, "put() of an object with no reference left");
+        if (old == 1)
             delete this;
     }
     uint32_t refcount() const { return refs_.load(std::memory_order_relaxed); }
@@ -105,10 +107,10 @@ template <typename T, typename... Args> RefPtr<T> make_ref(Args &&...args)
 template <typename T, typename... Args> ErrorOr<RefPtr<T>> try_make_ref(Args &&...args)
 {
     if (alloc_should_fail())
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory (injected)");
     T *p = new (std::nothrow) T(std::forward<Args>(args)...);
     if (!p)
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory");
     return RefPtr<T>::adopt(p);
 }
 

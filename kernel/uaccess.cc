@@ -276,8 +276,11 @@ ErrorOr<void> UserMm::read(void *dst, uint64_t src, size_t len) const
         if (!r.is_error() && pid_ != 0 && !alive())
             r = Error(-EFAULT);
     }
-    if (r.is_error())
+    if (r.is_error()) {
         std::memset(dst, 0, len);
+        return REJECT(r.code(), "user memory at %#llx (%zu bytes) is not readable",
+                      (unsigned long long)src, len);
+    }
     return r;
 }
 
@@ -290,13 +293,17 @@ ErrorOr<void> UserMm::write(uint64_t dst, const void *src, size_t len) const
         window_->written = true;
         return {};
     }
-    if (!range_ok(dst, len))
-        return Error(-EFAULT);
-    if (pid_ == 0 && fault_fixup_ready())
-        return fixup_copy(reinterpret_cast<void *>(dst), src, len, true);
-    if (!alive())
-        return Error(-EFAULT);
-    return transfer(pid(), const_cast<void *>(src), dst, len, true);
+    ErrorOr<void> r = Error(-EFAULT);
+    if (range_ok(dst, len)) {
+        if (pid_ == 0 && fault_fixup_ready())
+            r = fixup_copy(reinterpret_cast<void *>(dst), src, len, true);
+        else if (alive())
+            r = transfer(pid(), const_cast<void *>(src), dst, len, true);
+    }
+    if (r.is_error())
+        return REJECT(r.code(), "user memory at %#llx (%zu bytes) is not writable",
+                      (unsigned long long)dst, len);
+    return r;
 }
 
 const UserMm &current_mm()

@@ -120,14 +120,14 @@ template <typename T> ErrorOr<void> copy_array_from_user(T *dst, UserPtr<T> src,
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, sizeof(T), &bytes))
-        return Error(-EOVERFLOW);
+        return REJECT(-EOVERFLOW, "%zu objects of %zu bytes overflow a size", n, sizeof(T));
     return copy_from_user(dst, src.template cast<const void>(), bytes);
 }
 template <typename T> ErrorOr<void> copy_array_to_user(UserPtr<T> dst, const T *src, size_t n)
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, sizeof(T), &bytes))
-        return Error(-EOVERFLOW);
+        return REJECT(-EOVERFLOW, "%zu objects of %zu bytes overflow a size", n, sizeof(T));
     return copy_to_user(dst.template cast<void>(), src, bytes);
 }
 
@@ -137,7 +137,7 @@ template <typename T> ErrorOr<std::vector<T>> memdup_array_user(UserPtr<T> src, 
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, sizeof(T), &bytes))
-        return Error(-EOVERFLOW);
+        return REJECT(-EOVERFLOW, "%zu objects of %zu bytes overflow a size", n, sizeof(T));
     std::vector<T> v;
     TRY(try_resize(v, n));
     TRY(copy_from_user(v.data(), src.template cast<const void>(), bytes));
