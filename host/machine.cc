@@ -5,6 +5,7 @@
 #include "drivers/accel/qaic/qaic.h"
 #include "hw/aic100/sim_pci.h"
 #include "kernel/alloc.h"
+#include "kernel/printk.h"
 #include "qaic/qaic_sim.h"
 
 #include <cerrno>
@@ -49,7 +50,11 @@ struct Machine::Slot {
         // an errno here, as a probe's failure is to the kernel's.
         try {
             auto dev = std::make_unique<aic100::SimPciDev>(cfg);
-            qdev = TRY(qaic::probe(*dev, opts.bo_memory, [this](const accel::Uevent &ev) { uevent(ev); }));
+            auto probed = TRY(qaic::probe(*dev, opts.bo_memory,
+                                          [this](const accel::Uevent &ev) { uevent(ev); }));
+            for (const qaic::ParamSetting &p : opts.params) // checked when parsed
+                (void)probed->params.set(p.name.c_str(), p.value);
+            qdev = std::move(probed);
             pci = std::move(dev);
         } catch (...) {
             return kernel::Error(kernel::errno_of_exception("probe"));
@@ -61,8 +66,10 @@ struct Machine::Slot {
     aic100::Card *card() { return pci && !removed ? &pci->card() : nullptr; }
 };
 
-Machine::Machine(unsigned cards, CardOptions opts) : opts_(opts)
+Machine::Machine(unsigned cards, CardOptions opts) : opts_(std::move(opts))
 {
+    for (const qaic::ParamSetting &p : opts_.params)
+        (void)qaic::Params::set_module(p.name.c_str(), p.value); // -ENOENT: a card's own
     for (unsigned i = 0; i < cards; ++i)
         slots_.push_back(std::make_unique<Slot>());
 }
@@ -89,7 +96,22 @@ Machine &Machine::embedded()
         unsigned long long v = std::strtoull(mb, &end, 0);
         return end && !*end && v > 0 && v < (1ull << 24) ? v << 20 : 0;
     };
-    static Machine machine(1, CardOptions{mib("QAIC_SIM_DDR_MB"), mib("QAIC_SIM_BO_MEMORY_MB")});
+    auto params = [] {
+        std::vector<qaic::ParamSetting> out;
+        const char *text = std::getenv("QAIC_PARAMS");
+        if (!text)
+            return out;
+        auto parsed = qaic::Params::parse(text);
+        if (parsed.is_error())
+            pr_warn("QAIC_PARAMS=\"%s\" is not name=value,... of known parameters in range: "
+                    "ignored",
+                    text);
+        else
+            out = parsed.release_value();
+        return out;
+    };
+    static Machine machine(1, CardOptions{mib("QAIC_SIM_DDR_MB"), mib("QAIC_SIM_BO_MEMORY_MB"),
+                                          params()});
     return machine;
 }
 
@@ -241,6 +263,8 @@ int Machine::replug(unsigned card_nr)
 
 int Machine::set_param(unsigned card_nr, const char *name, unsigned value)
 {
+    if (int ret = qaic::Params::set_module(name, value).code(); ret != -ENOENT)
+        return ret;
     if (card_nr >= slots_.size())
         return -ENODEV;
     Slot &s = *slots_[card_nr];
@@ -265,9 +289,9 @@ CardStats Machine::stats(unsigned card_nr)
     st.online = s.qdev->online;
     st.lost_rings = uint32_t(s.qdev->lost_rings.with([](auto &v) { return v.size(); }));
     for (size_t i = 0; i < s.qdev->dbcs.size(); ++i) {
-        std::lock_guard dl(s.qdev->dbcs[i]->lock);
-        st.dbcs_in_use += s.qdev->dbcs[i]->in_use;
-        if (s.qdev->dbcs[i]->in_use && i < 64)
+        bool in_use = s.qdev->dbcs[i]->state.lock()->in_use;
+        st.dbcs_in_use += in_use;
+        if (in_use && i < 64)
             st.dbcs_in_use_mask |= uint64_t(1) << i;
     }
     return st;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "drivers/accel/accel.h"
+#include "drivers/accel/qaic/qaic_params.h"
 #include "kernel/result.h"
 
 #include <cstdint>
@@ -19,11 +20,16 @@ namespace aic100 {
 class Card;
 }
 
+
 namespace host {
 
 struct CardOptions {
     uint64_t ddr_size = 0;  // bytes of device DDR; 0: the Kconfig default
     uint64_t bo_memory = 0; // bytes of host memory for its driver's BOs; 0: the Kconfig default
+    // The driver's parameters, as a module's are given when it loads (checked: see
+    // qaic::Params::parse): module-wide ones (debug) are set when the machine is made, the
+    // others on each card's driver when it is probed.
+    std::vector<qaic::ParamSetting> params;
 };
 
 // What a host reports about one card and its driver (the daemon's stats request, leak checks).
@@ -46,7 +52,8 @@ public:
     Machine &operator=(const Machine &) = delete;
 
     // The embedded host's machine: one card, options from the environment
-    // (QAIC_SIM_DDR_MB, QAIC_SIM_BO_MEMORY_MB), made on first use and taken down at exit.
+    // (QAIC_SIM_DDR_MB, QAIC_SIM_BO_MEMORY_MB, QAIC_PARAMS="debug=0x1,..."), made on first
+    // use and taken down at exit. A QAIC_PARAMS that does not parse is ignored, with a warning.
     static Machine &embedded();
 
     unsigned cards() const { return unsigned(slots_.size()); }
@@ -62,6 +69,7 @@ public:
     int num_dbc(unsigned card);
     // A fresh card after a removal (0 when the card was not removed).
     int replug(unsigned card);
+    // A module-wide parameter (debug) needs no card: it is set whatever the card's state.
     int set_param(unsigned card, const char *name, unsigned value);
     CardStats stats(unsigned card);
 

@@ -4,6 +4,7 @@
 #include "kernel/idr.h"
 #include "kernel/locked.h"
 #include "kernel/mm.h"
+#include "kernel/printk.h"
 
 namespace accel {
 namespace {
@@ -133,24 +134,28 @@ ErrorOr<RefPtr<GemObject>> Device::lookup_mmap_offset(const File &file, uint64_t
                                                       uint64_t len)
 {
     if (!kernel::page_aligned(offset))
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "offset %#llx is not page-aligned", (unsigned long long)offset);
     RefPtr<GemObject> obj;
     {
         std::lock_guard lock(offsets_lock_);
         auto it = offsets_.find(offset >> kernel::kPageShift);
         if (it == offsets_.end())
-            return Error(-EINVAL);
+            return REJECT(-EINVAL, "offset %#llx is no BO's", (unsigned long long)offset);
         OffsetNode &node = it->second;
         if (len > node.pages << kernel::kPageShift)
-            return Error(-EINVAL);
+            return REJECT(-EINVAL, "length %llu is past the BO's %llu bytes",
+                          (unsigned long long)len,
+                          (unsigned long long)(node.pages << kernel::kPageShift));
         if (!node.obj->get_unless_zero())
-            return Error(-EINVAL); // being destroyed
+            return REJECT(-EINVAL, "offset %#llx: its BO is being freed",
+                          (unsigned long long)offset);
         obj = RefPtr<GemObject>::adopt(node.obj);
     }
     // Outside offsets_lock_: mmap_offset() takes the object's lock, then offsets_lock_; and
     // dropping the last reference here removes the offset, which takes offsets_lock_.
     if (!obj->mmap_allowed(file))
-        return Error(-EACCES);
+        return REJECT(-EACCES, "offset %#llx: this file holds no handle to its BO",
+                      (unsigned long long)offset);
     return obj;
 }
 

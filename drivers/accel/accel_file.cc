@@ -2,17 +2,19 @@
 // Files: open, release, and the per-file GEM handle table.
 #include "drivers/accel/accel.h"
 #include "kernel/alloc.h"
+#include "kernel/printk.h"
 
 namespace accel {
 
 ErrorOr<RefPtr<File>> open_minor(int minor)
 {
+    kernel::OpScope op("open");
     RefPtr<Device> dev = find_device(minor);
     if (!dev)
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "no device has minor %d", minor);
     DeviceSection section(*dev);
     if (!section)
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "accel%d is gone", minor);
     try {
         // As in DRM, a file whose open failed gets no postclose.
         auto file = TRY(kernel::try_make_ref<File>(dev));
@@ -60,7 +62,7 @@ ErrorOr<RefPtr<GemObject>> File::lookup(uint32_t handle) const
     return handles_.with([&](auto &idr) -> ErrorOr<RefPtr<GemObject>> {
         const RefPtr<GemObject> *obj = idr.find(handle);
         if (!obj)
-            return Error(-ENOENT);
+            return REJECT(-ENOENT, "BO %u: no such handle in this file", handle);
         return *obj;
     });
 }
@@ -69,7 +71,7 @@ ErrorOr<void> File::handle_delete(uint32_t handle)
 {
     auto obj = handles_.with([&](auto &idr) { return idr.remove(handle); });
     if (obj.is_error())
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "BO %u: no such handle in this file", handle);
     drop_handle(handle, obj.release_value());
     return {};
 }

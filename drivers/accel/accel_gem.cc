@@ -4,6 +4,7 @@
 #include "kernel/alloc.h"
 #include "kernel/locked.h"
 #include "kernel/mm.h"
+#include "kernel/printk.h"
 
 #include <new>
 #include <sys/mman.h>
@@ -132,11 +133,14 @@ struct MmapTarget {
 ErrorOr<MmapTarget> lookup_for_mmap(File &file, uint64_t offset, uint64_t len)
 {
     auto aligned_len = kernel::page_align(len);
-    if (len == 0 || !aligned_len)
-        return Error(-EINVAL);
+    if (len == 0)
+        return REJECT(-EINVAL, "length is 0");
+    if (!aligned_len)
+        return REJECT(-EINVAL, "length %llu overflows when rounded up to a page",
+                      (unsigned long long)len);
     DeviceSection section(file.device());
     if (!section)
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "the device is gone");
     RefPtr<GemObject> obj = TRY(file.device().lookup_mmap_offset(file, offset, *aligned_len));
     return MmapTarget{std::move(obj), *aligned_len};
 }
@@ -152,15 +156,19 @@ ErrorOr<MmapSource> mmap_source(File &file, uint64_t offset, uint64_t len)
 
 static ErrorOr<void *> do_mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
 {
-    if (len == 0 || (flags & MAP_TYPE) != MAP_SHARED)
-        return Error(-EINVAL);
+    if (len == 0)
+        return REJECT(-EINVAL, "length is 0");
+    if ((flags & MAP_TYPE) != MAP_SHARED)
+        return REJECT(-EINVAL, "flags %#x are not MAP_SHARED: BOs are only shared", flags);
     MmapTarget target = TRY(lookup_for_mmap(file, offset, len));
     // A fixed address may not replace the kernel side's memory; a hint there is only a hint.
     auto fixed_at = reinterpret_cast<uintptr_t>(addr);
     if ((flags & MAP_FIXED) && !kernel::page_aligned(fixed_at))
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "MAP_FIXED address %#llx is not page-aligned",
+                      (unsigned long long)fixed_at);
     if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, target.len))
-        return Error(-EPERM);
+        return REJECT(-EPERM, "MAP_FIXED range at %#llx covers the driver's own memory",
+                      (unsigned long long)fixed_at);
 
     auto node = TRY(new_node());
     auto spare = TRY(new_node());
@@ -188,9 +196,10 @@ ErrorOr<void *> mmap_foreign(void *addr, size_t len, int flags, RefPtr<kernel::R
     auto fixed_at = reinterpret_cast<uintptr_t>(addr);
     auto aligned_len = kernel::page_align(len);
     if (len == 0 || !aligned_len)
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "length %zu is 0 or overflows when rounded up to a page", len);
     if ((flags & MAP_FIXED) && kernel::touches_kernel_range(fixed_at, *aligned_len))
-        return Error(-EPERM);
+        return REJECT(-EPERM, "MAP_FIXED range at %#llx covers the driver's own memory",
+                      (unsigned long long)fixed_at);
     auto node = TRY(new_node());
     auto spare = TRY(new_node());
     MappingTable gone;
@@ -210,11 +219,16 @@ static ErrorOr<void> do_munmap(void *addr, size_t len)
     auto start = reinterpret_cast<uintptr_t>(addr);
     auto aligned_len = kernel::page_align(len);
     uintptr_t end;
-    if (len == 0 || !kernel::page_aligned(start) || !aligned_len ||
-        __builtin_add_overflow(start, *aligned_len, &end))
-        return Error(-EINVAL);
+    if (len == 0)
+        return REJECT(-EINVAL, "length is 0");
+    if (!kernel::page_aligned(start))
+        return REJECT(-EINVAL, "address %#llx is not page-aligned", (unsigned long long)start);
+    if (!aligned_len || __builtin_add_overflow(start, *aligned_len, &end))
+        return REJECT(-EINVAL, "address %#llx + length %zu overflows", (unsigned long long)start,
+                      len);
     if (kernel::touches_kernel_range(start, *aligned_len))
-        return Error(-EPERM);
+        return REJECT(-EPERM, "range at %#llx covers the driver's own memory",
+                      (unsigned long long)start);
 
     auto spare = TRY(new_node());
     // The references of what is unmapped drop after the lock, once the pages are no longer
@@ -222,7 +236,7 @@ static ErrorOr<void> do_munmap(void *addr, size_t len)
     MappingTable gone;
     return mappings().with([&](MappingTable &m) -> ErrorOr<void> {
         if (::munmap(addr, *aligned_len) != 0)
-            return Error(-errno);
+            return REJECT(-errno, "munmap(2) failed");
         carve(m, start, end, gone, spare);
         return {};
     });
@@ -232,6 +246,7 @@ static ErrorOr<void> do_munmap(void *addr, size_t len)
 // last line of defence, as for ioctls). Both leave the table as it was when they throw.
 ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, uint64_t offset)
 {
+    kernel::OpScope op("mmap");
     try {
         return do_mmap(file, addr, len, prot, flags, offset);
     } catch (...) {
@@ -241,6 +256,7 @@ ErrorOr<void *> mmap(File &file, void *addr, size_t len, int prot, int flags, ui
 
 ErrorOr<void> munmap(void *addr, size_t len)
 {
+    kernel::OpScope op("munmap");
     try {
         return do_munmap(addr, len);
     } catch (...) {

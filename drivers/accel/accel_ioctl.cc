@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Table-driven ioctl dispatch with DRM's rules, and the generic ioctls of an accel file.
 #include "drivers/accel/accel.h"
+#include "kernel/printk.h"
 
 #include <algorithm>
 #include <cstring>
@@ -68,7 +69,7 @@ int call_handler(const IoctlDesc &desc, File &file, void *kdata)
 {
     DeviceSection section(file.device());
     if (!section)
-        return -ENODEV;
+        return REJECT(-ENODEV, "the device is gone").code();
     try {
         return desc.func(file, kdata).code();
     } catch (...) {
@@ -82,8 +83,11 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
 {
     Device &dev = file.device();
     const IoctlDesc *desc = find_ioctl(dev, _IOC_NR(cmd));
-    if (!desc || !desc->func)
-        return -EINVAL;
+    if (!desc || !desc->func) {
+        kernel::OpScope op("ioctl");
+        return REJECT(-EINVAL, "no ioctl has nr %#x", unsigned(_IOC_NR(cmd))).code();
+    }
+    kernel::OpScope op(desc->name);
 
     // Sizes come from the user's cmd: a shorter struct (older userspace) is zero-extended, a
     // longer one truncated; only directions both sides agree on are copied.
@@ -100,18 +104,22 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
     unsigned char *kdata = stack_data;
     if (ksize > sizeof(stack_data)) {
         if (kernel::try_resize(heap_data, ksize).is_error())
-            return -ENOMEM;
+            return REJECT(-ENOMEM, "no memory for a %zu-byte argument", ksize).code();
         kdata = heap_data.data();
     }
     if (kernel::copy_from_user(kdata, arg.cast<const void>(), in_size).is_error())
-        return -EFAULT;
+        return REJECT(-EFAULT, "argument %#llx (%zu bytes) is not readable",
+                      (unsigned long long)arg.addr(), in_size)
+            .code();
     std::memset(kdata + in_size, 0, ksize - in_size);
 
     int ret = call_handler(*desc, file, kdata);
     // As DRM does, the argument is copied back even when the handler failed, so partial
     // results (a MANAGE response after a NACK) reach the user.
     if (kernel::copy_to_user(arg, kdata, out_size).is_error())
-        ret = -EFAULT;
+        ret = REJECT(-EFAULT, "argument %#llx (%zu bytes) is not writable",
+                     (unsigned long long)arg.addr(), out_size)
+                  .code();
     return ret;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "drivers/accel/qaic/page_pool.h"
 #include "kernel/alloc.h"
+#include "kernel/printk.h"
 #include "kernel/mm.h"
 
 #include <algorithm>
@@ -208,7 +209,8 @@ kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::take_chunks(uint64_t byt
     std::vector<Chunk> chunks;
     std::lock_guard lk(lock_);
     if (pages > free_pages_)
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "%llu pages asked, %llu of the BO memory limit are free",
+                      (unsigned long long)pages, (unsigned long long)free_pages_);
     auto give_back = [&] {
         for (const Chunk &c : chunks)
             give_block(c.offset >> kPageShift, chunk_order(c));

@@ -6,7 +6,9 @@
 
 #include "drivers/accel/accel.h"
 #include "drivers/accel/qaic/page_pool.h"
+#include "drivers/accel/qaic/qaic_params.h"
 #include "drivers/accel/qaic/qaic_sched.h"
+#include "drivers/accel/qaic/qaic_slice.h"
 #include "include/hw/aic100_regs.h"
 #include "kernel/idr.h"
 #include "kernel/locked.h"
@@ -38,34 +40,29 @@ inline constexpr const char *kDriverDesc = "Qualcomm Cloud AI Accelerators";
 class QaicDevice;
 struct QaicUser;
 
-// Module parameters (upstream's module_param), adjustable while the device runs.
-struct Params {
-    // MANAGE: -ETIMEDOUT after this. Set in ms (upstream's unit is the second) or in us: a
-    // fuzzer's lost answers each cost it, and a millisecond is ten answers under ASan.
-    std::atomic<uint32_t> control_resp_timeout_us{60000000};
-    std::atomic<uint32_t> boot_timeout_ms{10000}; // probe and reset: device must come ONLINE
-    std::atomic<uint32_t> wait_exec_default_timeout_ms{5000}; // WAIT_BO with timeout 0
-    std::atomic<uint32_t> exec_timeout_ms{10000}; // a job without progress this long is hung
-    std::atomic<uint32_t> sched_queue_depth{4096}; // jobs queued in software per DBC
-    std::atomic<uint32_t> datapath_polling{0};     // 1: poll responses instead of MSIs
-    std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
-    std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
-    std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
-    std::atomic<uint32_t> control_busy_poll{1};    // MANAGE lends its thread to the device
-    // DMA_XFER bounce chunks: at most 2^this pages each, one address/size pair per chunk.
-    // 0 gives a pair per page, as a user's scattered pages give upstream's driver.
-    std::atomic<uint32_t> dma_xfer_chunk_order{4};
-
-    // Sets a parameter by name; -EINVAL for an unknown name or an out-of-range value.
-    ErrorOr<void> set(const char *name, uint32_t value);
-};
-
 // ---------------------------------------------------------------------------- buffer objects
 
 // One slice of a BO as attached: the user's entry and its encoded request elements.
 struct Slice {
     qaic_attach_slice_entry entry;
     std::vector<aic100::DbcReq> reqs;
+};
+
+// A BO's slicing (ATTACH_SLICE_BO) and its executions: under the BO's lock, reached through
+// Bo::slicing.
+struct BoSlicing {
+    bool sliced = false;
+    bool queued = false; // a job of it is queued or running: it cannot be queued again
+    uint32_t dbc_id = 0;
+    DmaDir dir = DmaDir::kToDevice;
+    uint64_t total_elems = 0;
+    std::vector<Slice> slices;
+    bool dma_mapped = false;
+    // The last execution: its fence (WAIT_BO). While it runs, the job holds the BO; when it
+    // finishes it lets go, so there is no cycle.
+    RefPtr<Job> job;
+    // The last finished execution: its timings (PERF_STATS_BO), also while a newer one runs.
+    RefPtr<Job> done;
 };
 
 class Bo : public accel::GemObject {
@@ -80,24 +77,15 @@ public:
     QaicDevice &qdev() const;
     const kernel::SgTable &sgt() const { return sgt_; }
 
-    // Slicing state, under `lock`.
-    std::mutex lock;
-    bool sliced = false;
-    bool queued = false;
-    uint32_t dbc_id = 0;
-    uint32_t dir = 0;
-    uint64_t total_elems = 0;
-    std::vector<Slice> slices;
-    bool dma_mapped = false;
-    // The last execution: its fence (WAIT_BO). While it runs, the job holds the BO; when it
-    // finishes it lets go, so there is no cycle.
-    RefPtr<Job> job;
-    // The last finished execution: its timings (PERF_STATS_BO), also while a newer one runs.
-    RefPtr<Job> done;
+    kernel::Locked<BoSlicing> slicing;
 
-    // Maps the pages for the device in `dir`; unmap waits for DMA in flight.
-    ErrorOr<void> dma_map(uint32_t dir);
-    void dma_unmap();
+    // Maps the pages for the device in dir; unmap waits for DMA in flight. s is this BO's
+    // slicing, locked.
+    ErrorOr<void> dma_map(BoSlicing &s, DmaDir dir);
+    void dma_unmap(BoSlicing &s);
+    // Forgets the slicing (its DBC released it, or DETACH_SLICE_BO): unmaps, which waits for
+    // DMA in flight.
+    void detach(BoSlicing &s);
 
 private:
     PagePool::Pages pages_;
@@ -117,41 +105,48 @@ enum DbcSysfsState : int {
     kDbcStateAfterPowerUp = 5,
 };
 
-// The driver's side of one DMA Bridge Channel (upstream dma_bridge_chan).
-struct Dbc {
-    unsigned id = 0;
-    std::mutex lock;
-    // Taken before `lock` by whoever takes jobs off the DBC (completions, hang recovery,
-    // release, SSR, removal) and held until they are finished: jobs finish, and their fences
-    // signal, in the order they left. A waiter on the last job of a call then finds every
-    // earlier BO of the DBC idle again, whichever thread reaped the earlier ones.
-    std::mutex finish_lock;
+// What a DBC's lock guards: whose it is, its rings and the datapath that runs them.
+struct DbcState {
     bool in_use = false;      // activated for `usr`
     uint32_t usr = 0;         // owner's user handle
     bool in_ssr = false;      // subsystem restart in progress
-    // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written by
-    // QaicDevice::set_dbc_state under state_lock, a leaf lock (the SSR interrupt takes it
-    // without `lock`: the firmware's thread must not wait for the DBC's users), read without
-    // it.
-    std::mutex state_lock;
-    std::atomic<int> sysfs_state{0};
     kernel::DmaCoherent queue; // request + response rings
     uint32_t nelem = 0;
     std::list<RefPtr<Bo>> bos; // sliced on this DBC
 
-    // Datapath, under `lock`: the ring as the scheduler's owner, and the scheduler.
+    // Datapath: the ring as the scheduler's owner, and the scheduler.
     uint32_t req_tail = 0; // next request slot we write
     uint32_t rsp_head = 0; // next response slot we read
     uint64_t fence_context = 0;
     uint64_t fence_seqno = 0;
     std::unique_ptr<RingOwner> ring;
     std::unique_ptr<DbcScheduler> sched;
+
+    // Activated for this file's user: the one rule behind every "not your DBC".
+    bool owned_by(const accel::File &file) const;
+};
+
+// The driver's side of one DMA Bridge Channel (upstream dma_bridge_chan).
+struct Dbc {
+    unsigned id = 0;
+    kernel::Locked<DbcState> state;
+    // Taken before `state` by whoever takes jobs off the DBC (completions, hang recovery,
+    // release, SSR, removal) and held until they are finished: jobs finish, and their fences
+    // signal, in the order they left. A waiter on the last job of a call then finds every
+    // earlier BO of the DBC idle again, whichever thread reaped the earlier ones.
+    std::mutex finish_lock;
+    // dbc<N>_state in sysfs (upstream's stable ABI): kDbcState*, written by
+    // QaicDevice::set_dbc_state under state_lock, a leaf lock (the SSR interrupt takes it
+    // without `state`: the firmware's thread must not wait for the DBC's users), read without
+    // it.
+    std::mutex state_lock;
+    std::atomic<int> sysfs_state{0};
     // Jobs in flight or queued, or only since recently not: read without the lock by
     // waiters deciding whether to spin.
     kernel::Activity activity;
-    void update_busy()
+    void update_busy(const DbcState &s)
     {
-        if (sched && !sched->idle())
+        if (s.sched && !s.sched->idle())
             activity.set_busy();
         else
             activity.set_idle();
@@ -274,6 +269,10 @@ public:
     std::atomic<bool> online{false};
     unsigned num_vectors = 0;
 
+    // The handlers' first rule: -ENODEV while the device is not online (booting, being
+    // reset, or gone), with the reason logged.
+    ErrorOr<void> check_online() const;
+
     unsigned num_dbc() const { return unsigned(dbcs.size()); }
     // The device-gone check: a register that is never all ones reads all ones.
     bool gone() { return pdev.read32(aic100::kBarDev, aic100::kRegDevId) == aic100::kRegGone; }
@@ -351,17 +350,20 @@ public:
         std::unique_ptr<DbcScheduler> sched;
     };
     ErrorOr<DbcRuntime> make_dbc_runtime();
-    // Sets up a freshly activated DBC with rt. Caller holds dbc.lock.
-    void dbc_start(Dbc &dbc, DbcRuntime rt);
-    // Takes every job off a DBC and finishes them with err. Caller holds dbc.lock; the jobs
-    // are returned to be finished outside it with finish_jobs().
-    JobList dbc_stop(Dbc &dbc);
+    // Sets up a freshly activated DBC with rt; s is its state, locked.
+    void dbc_start(Dbc &dbc, DbcState &s, DbcRuntime rt);
+    // Takes every job off a DBC (s: its state, locked); they are returned to be finished
+    // outside the lock with finish_jobs().
+    JobList dbc_stop(Dbc &dbc, DbcState &s);
     static void finish_jobs(JobList &jobs, int err);
     // A DBC's MSI (or a poll): drains its responses and finishes the jobs they complete.
     void dbc_irq(unsigned id);
     // Hang recovery: soft-resets the DBC, its jobs fail (-ETIMEDOUT for the hung one, -EIO
     // for the rest), and it works again.
     void dbc_recover(Dbc &dbc);
+    // WAIT_BO's wait for a job: busy polling, a spin if a CPU is spare, then sleep; the
+    // job's status, -ETIMEDOUT, or -EINTR when the caller's task is killed.
+    ErrorOr<void> wait_job(Job &job, std::chrono::milliseconds timeout);
     // The polling / watchdog thread.
     void start_datapath_thread();
     void stop_datapath_thread();

@@ -5,6 +5,7 @@
 #include "drivers/accel/qaic/qaic_slice.h"
 #include "kernel/alloc.h"
 #include "kernel/mm.h"
+#include "kernel/printk.h"
 
 #include <cstdio>
 #include <sys/mman.h>
@@ -15,20 +16,10 @@ namespace {
 // More slices than this can never fit a ring (65536 elements at most, one stays empty).
 constexpr uint32_t kMaxSlices = 65535;
 
-kernel::DmaDirection dma_dir(uint32_t dir)
+kernel::DmaDirection dma_dir(DmaDir dir)
 {
-    return dir == 1 ? kernel::DmaDirection::kToDevice : kernel::DmaDirection::kFromDevice;
-}
-
-// Drops the slicing of a BO whose DBC it was attached to: unmaps it for the device (which
-// waits for DMA in flight) and forgets the slices. Caller holds bo.lock.
-void detach_locked(Bo &bo)
-{
-    bo.dma_unmap();
-    bo.slices.clear();
-    bo.total_elems = 0;
-    bo.sliced = false;
-    bo.queued = false;
+    return dir == DmaDir::kToDevice ? kernel::DmaDirection::kToDevice
+                                    : kernel::DmaDirection::kFromDevice;
 }
 
 } // namespace
@@ -50,7 +41,7 @@ Bo::Bo(QaicDevice &qdev, uint64_t size, PagePool::Pages pages)
 
 Bo::~Bo()
 {
-    dma_unmap(); // before pages_ goes: the device may not reach freed chunks
+    dma_unmap(*slicing.lock()); // before pages_ goes: the device may not reach freed chunks
 }
 
 QaicDevice &Bo::qdev() const
@@ -58,20 +49,29 @@ QaicDevice &Bo::qdev() const
     return to_qdev(device());
 }
 
-ErrorOr<void> Bo::dma_map(uint32_t dir)
+ErrorOr<void> Bo::dma_map(BoSlicing &s, DmaDir dir)
 {
     TRY(qdev().pdev.dma_map_sgtable(sgt_, dma_dir(dir)));
-    dma_mapped = true;
-    this->dir = dir;
+    s.dma_mapped = true;
+    s.dir = dir;
     return {};
 }
 
-void Bo::dma_unmap()
+void Bo::dma_unmap(BoSlicing &s)
 {
-    if (!dma_mapped)
+    if (!s.dma_mapped)
         return;
-    qdev().pdev.dma_unmap_sgtable(sgt_, dma_dir(dir));
-    dma_mapped = false;
+    qdev().pdev.dma_unmap_sgtable(sgt_, dma_dir(s.dir));
+    s.dma_mapped = false;
+}
+
+void Bo::detach(BoSlicing &s)
+{
+    dma_unmap(s);
+    s.slices.clear();
+    s.total_elems = 0;
+    s.sliced = false;
+    s.queued = false;
 }
 
 // The BO's memfd holds exactly its pages, in order: one mapping of it is the BO.
@@ -80,7 +80,7 @@ ErrorOr<void> Bo::mmap(accel::Vma &vma)
     void *p = ::mmap(vma.addr, vma.len, vma.prot, MAP_SHARED | (vma.flags & MAP_FIXED),
                      pages_.fd(), 0);
     if (p == MAP_FAILED)
-        return Error(-errno);
+        return REJECT(-errno, "mmap(2) of the BO's memfd failed");
     vma.addr = p;
     return {};
 }
@@ -97,12 +97,14 @@ ErrorOr<void> create_bo_ioctl(accel::File &file, void *data)
     auto *args = static_cast<qaic_create_bo *>(data);
     QaicDevice &qdev = to_qdev(file.device());
     if (args->pad)
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "pad is %#x, not 0", args->pad);
     auto size = kernel::page_align(args->size);
-    if (!size || *size == 0)
-        return Error(-EINVAL);
-    if (!qdev.online)
-        return Error(-ENODEV);
+    if (!size)
+        return REJECT(-EINVAL, "size %llu overflows when rounded up to a page",
+                      (unsigned long long)args->size);
+    if (*size == 0)
+        return REJECT(-EINVAL, "size is 0");
+    TRY(qdev.check_online());
     // Memory comes zeroed: a new memfd reads zero until first written.
     PagePool::Pages pages = TRY(qdev.pool->alloc(*size));
     RefPtr<Bo> bo = TRY(kernel::try_make_ref<Bo>(qdev, *size, std::move(pages)));
@@ -114,9 +116,8 @@ ErrorOr<void> mmap_bo_ioctl(accel::File &file, void *data)
 {
     auto *args = static_cast<qaic_mmap_bo *>(data);
     if (args->pad)
-        return Error(-EINVAL);
-    if (!to_qdev(file.device()).online)
-        return Error(-ENODEV);
+        return REJECT(-EINVAL, "pad is %#x, not 0", args->pad);
+    TRY(to_qdev(file.device()).check_online());
     RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
     args->offset = TRY(bo->mmap_offset());
     return {};
@@ -126,63 +127,70 @@ ErrorOr<void> attach_slice_bo_ioctl(accel::File &file, void *data)
 {
     auto *args = static_cast<qaic_attach_slice *>(data);
     QaicDevice &qdev = to_qdev(file.device());
-    QaicUser &usr = to_usr(file);
     const qaic_attach_slice_hdr &hdr = args->hdr;
 
     size_t bytes;
-    if (hdr.count == 0 ||
-        __builtin_mul_overflow(size_t(hdr.count), sizeof(qaic_attach_slice_entry), &bytes))
-        return Error(-EINVAL);
-    if ((hdr.dir != 1 && hdr.dir != 2) || args->data == 0 || hdr.dbc_id >= qdev.num_dbc())
-        return Error(-EINVAL);
+    if (hdr.count == 0)
+        return REJECT(-EINVAL, "count is 0");
+    if (__builtin_mul_overflow(size_t(hdr.count), sizeof(qaic_attach_slice_entry), &bytes))
+        return REJECT(-EINVAL, "count %u entries overflow a size", hdr.count);
+    std::optional<DmaDir> dir = dma_dir_from_user(hdr.dir);
+    if (!dir)
+        return REJECT(-EINVAL, "dir %u is not 1 (to device) or 2 (from device)", hdr.dir);
+    if (args->data == 0)
+        return REJECT(-EINVAL, "data is NULL");
+    if (hdr.dbc_id >= qdev.num_dbc())
+        return REJECT(-EINVAL, "DBC %u does not exist (the device has %u)", hdr.dbc_id,
+                      qdev.num_dbc());
     if (hdr.count > kMaxSlices)
-        return Error(-ENOSPC);
-    if (!qdev.online)
-        return Error(-ENODEV);
+        return REJECT(-ENOSPC, "%u slices are more than a ring can ever hold (%u)", hdr.count,
+                      kMaxSlices);
+    TRY(qdev.check_online());
 
     std::vector<qaic_attach_slice_entry> entries = TRY(kernel::memdup_array_user(
         kernel::UserPtr<qaic_attach_slice_entry>(args->data), hdr.count));
     RefPtr<Bo> bo = TRY(lookup_bo(file, hdr.handle));
-    for (const qaic_attach_slice_entry &e : entries)
-        TRY(validate_slice_entry(e, bo->size())); // hdr.size is deprecated: the BO's size counts
+    for (unsigned i = 0; i < entries.size(); ++i) // hdr.size is deprecated: the BO's size counts
+        TRY(validate_slice_entry(i, entries[i], bo->size()));
 
     Dbc &dbc = *qdev.dbcs[hdr.dbc_id];
-    std::lock_guard dbc_lock(dbc.lock);
-    if (!dbc.in_use || dbc.usr != usr.handle)
-        return Error(-EINVAL);
-    if (dbc.in_ssr)
-        return Error(-EPIPE);
-    std::lock_guard bo_lock(bo->lock);
-    if (bo->sliced)
-        return Error(-EINVAL);
+    auto d = dbc.state.lock();
+    if (!d->owned_by(file))
+        return REJECT(-EINVAL, "DBC %u is not activated by this file", dbc.id);
+    if (d->in_ssr)
+        return REJECT(-EPIPE, "DBC %u is in a subsystem restart", dbc.id);
+    auto s = bo->slicing.lock();
+    if (s->sliced)
+        return REJECT(-EINVAL, "BO %u is already sliced (for DBC %u)", hdr.handle, s->dbc_id);
 
     // The ring can hold nelem - 1 elements: a BO needing more could never be queued.
     uint64_t elems = 0;
     for (const qaic_attach_slice_entry &e : entries)
         elems += slice_elements(slice_sg(bo->sgt(), e.offset, e.size));
-    if (elems > dbc.nelem - 1)
-        return Error(-ENOSPC);
+    if (elems > d->nelem - 1)
+        return REJECT(-ENOSPC, "the slices need %llu ring elements, DBC %u's ring holds %u",
+                      (unsigned long long)elems, dbc.id, d->nelem - 1);
 
     // Everything that allocates comes before the BO changes: the DBC's list node, then the
     // slices (encoded from the DMA addresses, so after the mapping, which failing undoes).
     std::list<RefPtr<Bo>> node;
     TRY(kernel::try_alloc([&] { node.push_back(bo); }));
-    TRY(bo->dma_map(hdr.dir));
+    TRY(bo->dma_map(*s, *dir));
     std::vector<Slice> slices;
     auto encoded = kernel::try_alloc([&] {
         slices.reserve(entries.size());
         for (const qaic_attach_slice_entry &e : entries)
-            slices.push_back({e, encode_slice(e, hdr.dir, slice_sg(bo->sgt(), e.offset, e.size))});
+            slices.push_back({e, encode_slice(e, *dir, slice_sg(bo->sgt(), e.offset, e.size))});
     });
     if (encoded.is_error()) {
-        bo->dma_unmap();
+        bo->dma_unmap(*s);
         return encoded.error();
     }
-    bo->slices = std::move(slices);
-    bo->total_elems = elems;
-    bo->dbc_id = hdr.dbc_id;
-    bo->sliced = true;
-    dbc.bos.splice(dbc.bos.end(), node);
+    s->slices = std::move(slices);
+    s->total_elems = elems;
+    s->dbc_id = hdr.dbc_id;
+    s->sliced = true;
+    d->bos.splice(d->bos.end(), node);
     return {};
 }
 
@@ -191,31 +199,32 @@ ErrorOr<void> detach_slice_bo_ioctl(accel::File &file, void *data)
     auto *args = static_cast<qaic_detach_slice *>(data);
     QaicDevice &qdev = to_qdev(file.device());
     if (args->pad)
-        return Error(-EINVAL);
-    if (!qdev.online)
-        return Error(-ENODEV);
+        return REJECT(-EINVAL, "pad is %#x, not 0", args->pad);
+    TRY(qdev.check_online());
     RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
     uint32_t dbc_id;
     {
-        std::lock_guard lk(bo->lock);
-        if (!bo->sliced)
-            return Error(-EINVAL);
-        dbc_id = bo->dbc_id;
+        auto s = bo->slicing.lock();
+        if (!s->sliced)
+            return REJECT(-EINVAL, "BO %u is not sliced", args->handle);
+        dbc_id = s->dbc_id;
     }
     Dbc &dbc = *qdev.dbcs[dbc_id];
-    std::lock_guard dbc_lock(dbc.lock);
-    if (!dbc.in_use || dbc.usr != to_usr(file).handle)
-        return Error(-EINVAL);
+    auto d = dbc.state.lock();
+    if (!d->owned_by(file))
+        return REJECT(-EINVAL, "BO %u is sliced for DBC %u, which this file has not activated",
+                      args->handle, dbc_id);
     {
-        std::lock_guard lk(bo->lock);
+        auto s = bo->slicing.lock();
         // Re-check: the DBC may have been released and the BO detached meanwhile.
-        if (!bo->sliced || bo->dbc_id != dbc_id)
-            return Error(-EINVAL);
-        if (bo->queued)
-            return Error(-EBUSY);
-        detach_locked(*bo);
+        if (!s->sliced || s->dbc_id != dbc_id)
+            return REJECT(-EINVAL, "BO %u was detached meanwhile (its DBC was released)",
+                          args->handle);
+        if (s->queued)
+            return REJECT(-EBUSY, "BO %u is queued for execution", args->handle);
+        bo->detach(*s);
     }
-    dbc.bos.remove(bo);
+    d->bos.remove(bo);
     return {};
 }
 
@@ -229,25 +238,28 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
         std::lock_guard fin(dbc.finish_lock);
         JobList jobs;
         {
-            std::lock_guard lk(dbc.lock);
-            jobs = dbc_stop(dbc);
-            bos.swap(dbc.bos);
-            queue = dbc.queue;
-            dbc.queue = {};
-            dbc.nelem = 0;
-            dbc.in_use = false;
-            dbc.in_ssr = false;
-            dbc.usr = 0;
+            auto d = dbc.state.lock();
+            jobs = dbc_stop(dbc, *d);
+            bos.swap(d->bos);
+            queue = d->queue;
+            d->queue = {};
+            d->nelem = 0;
+            d->in_use = false;
+            d->in_ssr = false;
+            d->usr = 0;
             set_dbc_state(dbc, kDbcStateIdle);
         }
         finish_jobs(jobs, err);
     }
-    for (RefPtr<Bo> &bo : bos) {
-        std::lock_guard lk(bo->lock);
-        detach_locked(*bo);
-    }
+    for (RefPtr<Bo> &bo : bos)
+        bo->detach(*bo->slicing.lock());
     if (queue.cpu_addr)
         pdev.dma_free_coherent(queue);
+}
+
+bool DbcState::owned_by(const accel::File &file) const
+{
+    return in_use && usr == file.priv<QaicUser>().handle;
 }
 
 void QaicDevice::set_dbc_state(Dbc &dbc, DbcSysfsState state, bool only_if_active)

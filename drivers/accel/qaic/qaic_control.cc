@@ -172,11 +172,11 @@ ErrorOr<void> ControlChannel::check_device()
     uint32_t enabled = qdev_.pdev.read32(kBarDev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
         qdev_.mark_gone();
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "the control channel reads all ones: the device is gone");
     }
     if (enabled != 1) {
         reset_seen(programs);
-        return Error(-EIO);
+        return REJECT(-EIO, "the device forgot the control channel: it was reset");
     }
     return {};
 }
@@ -221,20 +221,23 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             auto r = wq_.wait_event_timeout([&] { return room(); }, timeout, how);
             lk.lock();
             if (r.is_error())
-                return r.error();
+                return REJECT(r.code(), "no room in the control ring: the firmware takes no "
+                                        "messages");
         }
         if (head == kRegGone) {
             lk.unlock();
             qdev_.mark_gone();
-            return Error(-ENODEV);
+            return REJECT(-ENODEV, "the control ring reads all ones: the device is gone");
         }
         // Checked last, under the lock the waiter is registered with, after any wait for
         // room (a reset makes room): a reset's fail_all() runs either after this waiter is
         // registered, and fails it, or before, and then online is false here.
         if (!qdev_.online)
-            return Error(-ENODEV);
+            return REJECT(-ENODEV, "the device went offline (reset or gone)");
         seq = ++seq_;
         frame_message(msg, seq, crc_required());
+        qaic_dbg(kernel::kDebugControl, "control message %u sent: %zu bytes, user %u", seq,
+                 msg.size(), load<WireMsgHdr>(msg.data()).handle);
         std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
                     msg.data(), msg.size());
         h2d_tail_ = (h2d_tail_ + 1) % rings_.nelem;
@@ -271,15 +274,19 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             }
             lk.unlock();
             TRY(check_device());
-            return r.error();
+            return REJECT(r.code(), "control message %u: no answer in %lld us", seq,
+                          (long long)timeout.count());
         }
         if (!w.err && r.code() == -ETIMEDOUT)
             pr_warn("control message %u was answered, but no interrupt came within the timeout",
                     seq);
     }
     if (w.err)
-        return Error(w.err);
+        return REJECT(w.err, "control message %u: the device was %s before it answered", seq,
+                      w.err == -ENODEV ? "removed" : "reset");
     TRY(check_response(w.rsp, crc_required()));
+    qaic_dbg(kernel::kDebugControl, "control message %u answered (%zu bytes)", seq,
+             w.rsp.size());
     return std::move(w.rsp);
 }
 
@@ -381,13 +388,17 @@ ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer 
 {
     uint64_t end;
     // pad is not checked, as upstream does not: Qualcomm's runtime puts its count (1) there.
-    if (t.size == 0 || __builtin_add_overflow(t.addr, t.size, &end))
-        return Error(-EINVAL);
+    if (t.size == 0)
+        return REJECT(-EINVAL, "DMA_XFER: size is 0");
+    if (__builtin_add_overflow(t.addr, t.size, &end))
+        return REJECT(-EINVAL, "DMA_XFER: addr %#llx + size %llu overflows",
+                      (unsigned long long)t.addr, (unsigned long long)t.size);
     if (!ctx.bounce.empty())
-        return Error(-EINVAL); // one DMA_XFER per message
+        return REJECT(-EINVAL, "a second DMA_XFER: one per message");
     auto size = kernel::page_align(t.size);
     if (!size)
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "DMA_XFER: size %llu overflows when rounded up to a page",
+                      (unsigned long long)t.size);
     // Chunks of at most 2^dma_xfer_chunk_order pages: many address/size pairs for big
     // transfers, which is what makes multi-message transfers happen.
     ctx.bounce = TRY(ctx.qdev.pool->alloc(*size, ctx.qdev.params.dma_xfer_chunk_order,
@@ -411,12 +422,14 @@ ErrorOr<void> add_dma_xfer(ManageCtx &ctx, WireMsg &msg, bool must_finish)
 {
     uint32_t room = msg.room();
     if (room < sizeof(WireDmaXfer) + sizeof(WireAddrSize))
-        return Error(-ENOSPC);
+        return REJECT(-ENOSPC, "DMA_XFER: the message has %u bytes left, too few for a pair",
+                      room);
     size_t left = ctx.bounce_sgt.entries.size() - ctx.next_pair;
     size_t n = std::min<size_t>(left, (room - sizeof(WireDmaXfer)) / sizeof(WireAddrSize));
     bool more = n < left;
     if (more && must_finish)
-        return Error(-ENOSPC);
+        return REJECT(-ENOSPC, "DMA_XFER: %zu address/size pairs do not fit the message and "
+                               "only the last transaction may continue", left);
     if (more && !ctx.chunk_id)
         ctx.chunk_id = 1 + g_chunk_ids.fetch_add(1) % 0x7fffffff;
     std::vector<uint8_t> t;
@@ -435,8 +448,12 @@ ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
                               const qaic_manage_trans_activate_to_dev &t)
 {
     // Above 65536 elements the device refuses; don't allocate a ring it must refuse.
-    if (t.queue_size == 0 || t.pad || t.queue_size > 65536)
-        return Error(-EINVAL);
+    if (t.queue_size == 0)
+        return REJECT(-EINVAL, "ACTIVATE: queue_size is 0");
+    if (t.pad)
+        return REJECT(-EINVAL, "ACTIVATE: pad is %#x, not 0", t.pad);
+    if (t.queue_size > 65536)
+        return REJECT(-EINVAL, "ACTIVATE: queue_size %u is over 65536", t.queue_size);
     uint64_t size = queue_buf_size(t.queue_size);
     // Room first: once the ring is allocated nothing may throw before ctx owns it.
     TRY(kernel::try_alloc([&] {
@@ -461,13 +478,16 @@ ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
 
 ErrorOr<void> encode_deactivate(ManageCtx &ctx, WireMsg &msg, const qaic_manage_trans_deactivate &t)
 {
-    if (t.dbc_id >= ctx.qdev.num_dbc() || t.pad)
-        return Error(-EINVAL);
+    if (t.dbc_id >= ctx.qdev.num_dbc())
+        return REJECT(-EINVAL, "DEACTIVATE: DBC %u does not exist (the device has %u)",
+                      t.dbc_id, ctx.qdev.num_dbc());
+    if (t.pad)
+        return REJECT(-EINVAL, "DEACTIVATE: pad is %#x, not 0", t.pad);
     Dbc &dbc = *ctx.qdev.dbcs[t.dbc_id];
     {
-        std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || dbc.usr != ctx.usr)
-            return Error(-EPERM);
+        auto d = dbc.state.lock();
+        if (!d->in_use || d->usr != ctx.usr)
+            return REJECT(-EPERM, "DEACTIVATE: DBC %u is not activated by this file", t.dbc_id);
     }
     WireDeactivateToDev w{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(WireDeactivateToDev)}, t.dbc_id, 0};
     TRY(msg.add(&w, sizeof(w)));
@@ -550,132 +570,166 @@ bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
 {
     Dbc &dbc = *ctx.qdev.dbcs[dbc_id];
     {
-        std::lock_guard lk(dbc.lock);
-        if (ctx.qdev.ctrl.epoch() != ctx.epoch || !dbc.in_use || dbc.usr != ctx.usr)
+        auto d = dbc.state.lock();
+        if (ctx.qdev.ctrl.epoch() != ctx.epoch || !d->in_use || d->usr != ctx.usr)
             return false;
     }
     ctx.qdev.release_dbc(dbc, -EPERM);
     return true;
 }
 
-// Decodes one response message into user-visible transactions (appended to out). Returns
-// whether the firmware asked for the rest of a DMA transfer. Every transaction is decoded even
-// after one was found wrong, so the DBC table never misses what the device did; the first
-// error is returned. Answers change the DBC table only if the device was not reset since the
-// message was sent (ctx.epoch): a reset's recovery releases every DBC without the manage
-// lock, so an older answer would revive a DBC the device has forgotten. A ring the device may
-// use for a DBC the driver cannot take (an answer naming a DBC that is not there or is taken)
-// is kept (QaicDevice::lost_rings) until the device is reset. Caller holds the manage lock.
-ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
+// What decoding a response message found so far: whether the firmware asked for the rest
+// of a DMA transfer, the first rule the answer broke (-EIO, -ENODEV), and whether the
+// firmware refused a transaction (-ECANCELED). Every transaction is decoded even after one
+// was found wrong, so the DBC table never misses what the device did.
+struct Decoded {
+    bool cont = false;
+    int err = 0;
+    int refused = 0;
+    void fail(Error e)
+    {
+        if (!err)
+            err = e.code();
+    }
+    void refuse(Error e) { refused = e.code(); }
+};
+
+// The decode_* functions, one per transaction type the device may answer, mirror the
+// encode_* ones. Each gets the transaction (header h, bytes p, checked to lie within the
+// message), and appends what the user sees to out. Caller holds the manage lock.
+
+void decode_passthrough(const uint8_t *p, const WireTransHdr &h, Answers &out)
+{
+    out.put(p, h.len);
+}
+
+// Answers change the DBC table only if the device was not reset since the message was sent
+// (ctx.epoch): a reset's recovery releases every DBC without the manage lock, so an older
+// answer would revive a DBC the device has forgotten. A ring the device may use for a DBC the
+// driver cannot take (an answer naming a DBC that is not there or is taken) is kept
+// (QaicDevice::lost_rings) until the device is reset.
+void decode_activate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, Answers &out,
+                     Decoded &res)
 {
     QaicDevice &qdev = ctx.qdev;
-    ResponseTrans offsets = TRY(check_response(rsp, qdev.ctrl.crc_required()));
-    bool cont = false;
-    int err = 0, refused = 0;
-    auto fail = [&](int e) {
-        if (!err)
-            err = e;
-    };
-    auto keep = [&](kernel::DmaCoherent &q) { qdev.keep_lost_ring(std::exchange(q, {}), ctx.epoch); };
+    if (h.len != sizeof(WireActivateFromDev))
+        return res.fail(REJECT(-EIO, "ACTIVATE answer of %u bytes, not %zu", h.len,
+                               sizeof(WireActivateFromDev)));
+    if (ctx.next_queue >= ctx.queues.size())
+        return res.fail(REJECT(-EIO, "an ACTIVATE answer beyond the %zu asked for",
+                               ctx.queues.size()));
+    auto a = load<WireActivateFromDev>(p);
+    qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)}, a.status,
+                                          a.dbc_id, a.options};
+    out.put(&u, sizeof(u));
+    uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
+    QaicDevice::DbcRuntime &rt = ctx.runtimes[ctx.next_queue];
+    kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
+    auto keep = [&] { qdev.keep_lost_ring(std::exchange(q, {}), ctx.epoch); };
+    if (a.status) // the ring stays in ctx and is freed with it
+        return res.refuse(REJECT(-ECANCELED, "the firmware refused ACTIVATE (status %u)",
+                                 a.status));
+    if (a.dbc_id >= qdev.num_dbc()) {
+        keep();
+        return res.fail(REJECT(-ENODEV, "ACTIVATE answer names DBC %u (the device has %u)",
+                               a.dbc_id, qdev.num_dbc()));
+    }
+    Dbc &dbc = *qdev.dbcs[a.dbc_id];
+    auto d = dbc.state.lock();
+    if (qdev.ctrl.epoch() != ctx.epoch) // it forgot this DBC and the ring
+        return res.fail(REJECT(-EIO, "ACTIVATE answered for DBC %u, but the device was reset "
+                                     "since", a.dbc_id));
+    if (d->in_use) {
+        keep();
+        return res.fail(REJECT(-EIO, "ACTIVATE answer hands out DBC %u, which is taken",
+                               a.dbc_id));
+    }
+    d->queue = std::exchange(q, {}); // the DBC owns the ring now
+    d->nelem = nelem;
+    d->in_use = true;
+    d->in_ssr = false;
+    d->usr = ctx.usr;
+    qdev.set_dbc_state(dbc, kDbcStateAssigned);
+    qdev.dbc_start(dbc, *d, std::move(rt));
+    qaic_dbg(kernel::kDebugControl, "DBC %u activated for user %u, %u elements", dbc.id,
+             ctx.usr, nelem);
+}
+
+void decode_deactivate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, Decoded &res)
+{
+    if (h.len != sizeof(WireDeactivateFromDev))
+        return res.fail(REJECT(-EIO, "DEACTIVATE answer of %u bytes, not %zu", h.len,
+                               sizeof(WireDeactivateFromDev)));
+    auto d = load<WireDeactivateFromDev>(p);
+    if (!take_deactivating(ctx, d.dbc_id)) // maybe another user's
+        return res.fail(REJECT(-EIO, "DEACTIVATE answer names DBC %u, which was not asked for",
+                               d.dbc_id));
+    if (d.status)
+        return res.refuse(REJECT(-ECANCELED, "the firmware refused DEACTIVATE of DBC %u "
+                                             "(status %u)", d.dbc_id, d.status));
+    if (!release_deactivated(ctx, d.dbc_id))
+        return res.fail(REJECT(-EIO, "DBC %u deactivated, but it was released or the device "
+                                     "reset meanwhile", d.dbc_id));
+    qaic_dbg(kernel::kDebugControl, "DBC %u deactivated", d.dbc_id);
+}
+
+void decode_status(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, Answers &out,
+                   Decoded &res)
+{
+    if (h.len != sizeof(WireStatusFromDev))
+        return res.fail(REJECT(-EIO, "STATUS answer of %u bytes, not %zu", h.len,
+                               sizeof(WireStatusFromDev)));
+    auto st = load<WireStatusFromDev>(p);
+    qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)}, st.major,
+                                        st.minor, st.status, st.status_flags};
+    out.put(&u, sizeof(u));
+    ctx.qdev.ctrl.set_crc_required(st.status_flags & kStatusFlagCrcRequired);
+    if (st.status)
+        res.refuse(REJECT(-ECANCELED, "the firmware answered STATUS with status %u",
+                          st.status));
+}
+
+void decode_dma_xfer_cont(const ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h,
+                          Decoded &res)
+{
+    if (h.len != sizeof(WireDmaXferCont))
+        return res.fail(REJECT(-EIO, "DMA_XFER_CONT of %u bytes, not %zu", h.len,
+                               sizeof(WireDmaXferCont)));
+    uint32_t chunk = load<WireDmaXferCont>(p).dma_chunk_id;
+    if (!ctx.chunk_id || chunk != ctx.chunk_id)
+        return res.fail(REJECT(-EIO, "DMA_XFER_CONT for chunk %u, the transfer's is %u", chunk,
+                               ctx.chunk_id));
+    res.cont = true;
+}
+
+// Decodes one response message into user-visible transactions (appended to out). Returns
+// whether the firmware asked for the rest of a DMA transfer, or the first error (then the
+// refusal, then -ENOSPC for answers too long for the user's buffer).
+ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, Answers &out)
+{
+    ResponseTrans offsets = TRY(check_response(rsp, ctx.qdev.ctrl.crc_required()));
+    Decoded res;
     for (uint32_t off : offsets) {
         const uint8_t *p = rsp.data() + off;
         auto h = load<WireTransHdr>(p);
         switch (h.type) {
-        case QAIC_TRANS_PASSTHROUGH_FROM_DEV:
-            out.put(p, h.len);
-            break;
-        case QAIC_TRANS_ACTIVATE_FROM_DEV: {
-            if (h.len != sizeof(WireActivateFromDev) || ctx.next_queue >= ctx.queues.size()) {
-                fail(-EIO);
-                break;
-            }
-            auto a = load<WireActivateFromDev>(p);
-            qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)},
-                                                  a.status, a.dbc_id, a.options};
-            out.put(&u, sizeof(u));
-            uint32_t nelem = ctx.queue_nelem[ctx.next_queue];
-            QaicDevice::DbcRuntime &rt = ctx.runtimes[ctx.next_queue];
-            kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
-            if (a.status) {
-                refused = -ECANCELED; // the ring stays in ctx and is freed with it
-                break;
-            }
-            if (a.dbc_id >= qdev.num_dbc()) {
-                keep(q);
-                fail(-ENODEV);
-                break;
-            }
-            Dbc &dbc = *qdev.dbcs[a.dbc_id];
-            std::lock_guard lk(dbc.lock);
-            if (qdev.ctrl.epoch() != ctx.epoch) {
-                fail(-EIO); // the device was reset since: it forgot this DBC and the ring
-                break;
-            }
-            if (dbc.in_use) {
-                keep(q); // the device handed out a DBC we believe is taken
-                fail(-EIO);
-                break;
-            }
-            dbc.queue = std::exchange(q, {}); // the DBC owns the ring now
-            dbc.nelem = nelem;
-            dbc.in_use = true;
-            dbc.in_ssr = false;
-            dbc.usr = ctx.usr;
-            qdev.set_dbc_state(dbc, kDbcStateAssigned);
-            qdev.dbc_start(dbc, std::move(rt));
-            break;
-        }
-        case QAIC_TRANS_DEACTIVATE_FROM_DEV: {
-            if (h.len != sizeof(WireDeactivateFromDev)) {
-                fail(-EIO);
-                break;
-            }
-            auto d = load<WireDeactivateFromDev>(p);
-            if (!take_deactivating(ctx, d.dbc_id)) {
-                fail(-EIO); // not a DBC this message asked for: maybe another user's
-                break;
-            }
-            if (d.status)
-                refused = -ECANCELED;
-            else if (!release_deactivated(ctx, d.dbc_id))
-                fail(-EIO);
-            break;
-        }
-        case QAIC_TRANS_STATUS_FROM_DEV: {
-            if (h.len != sizeof(WireStatusFromDev)) {
-                fail(-EIO);
-                break;
-            }
-            auto st = load<WireStatusFromDev>(p);
-            qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)},
-                                                st.major, st.minor, st.status, st.status_flags};
-            out.put(&u, sizeof(u));
-            qdev.ctrl.set_crc_required(st.status_flags & kStatusFlagCrcRequired);
-            if (st.status)
-                refused = -ECANCELED;
-            break;
-        }
-        case QAIC_TRANS_DMA_XFER_CONT:
-            if (h.len != sizeof(WireDmaXferCont) || !ctx.chunk_id ||
-                load<WireDmaXferCont>(p).dma_chunk_id != ctx.chunk_id)
-                fail(-EIO);
-            else
-                cont = true;
-            break;
-        case kTransNack:
-            refused = -ECANCELED;
-            break;
-        default:
-            fail(-EIO);
+        case QAIC_TRANS_PASSTHROUGH_FROM_DEV: decode_passthrough(p, h, out); break;
+        case QAIC_TRANS_ACTIVATE_FROM_DEV: decode_activate(ctx, p, h, out, res); break;
+        case QAIC_TRANS_DEACTIVATE_FROM_DEV: decode_deactivate(ctx, p, h, res); break;
+        case QAIC_TRANS_STATUS_FROM_DEV: decode_status(ctx, p, h, out, res); break;
+        case QAIC_TRANS_DMA_XFER_CONT: decode_dma_xfer_cont(ctx, p, h, res); break;
+        case kTransNack: res.refuse(REJECT(-ECANCELED, "the firmware NACKed the message")); break;
+        default: res.fail(REJECT(-EIO, "answer has transaction type %#x", h.type));
         }
     }
-    if (err)
-        return Error(err);
+    if (res.err)
+        return Error(res.err);
     if (out.overflow)
-        return Error(-ENOSPC);
-    if (refused)
-        return Error(refused);
-    return cont;
+        return REJECT(-ENOSPC, "the answers are longer than the user's %u-byte buffer",
+                      QAIC_MANAGE_MAX_MSG_LENGTH);
+    if (res.refused)
+        return Error(res.refused);
+    return res.cont;
 }
 
 // Gives a DBC the device assigned to usr back to the device: true once the device runs nothing
@@ -746,16 +800,21 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
 {
     auto *args = static_cast<qaic_manage_msg *>(data);
     QaicDevice &qdev = to_qdev(file.device());
-    if (args->len > QAIC_MANAGE_MAX_MSG_LENGTH || args->count > kManageMaxTrans ||
-        args->count == 0 || args->len < sizeof(qaic_manage_trans_hdr))
-        return Error(-EINVAL);
+    if (args->len > QAIC_MANAGE_MAX_MSG_LENGTH)
+        return REJECT(-EINVAL, "len %u is over %u", args->len, QAIC_MANAGE_MAX_MSG_LENGTH);
+    if (args->count > kManageMaxTrans)
+        return REJECT(-EINVAL, "count %u is over %u", args->count, kManageMaxTrans);
+    if (args->count == 0)
+        return REJECT(-EINVAL, "count is 0");
+    if (args->len < sizeof(qaic_manage_trans_hdr))
+        return REJECT(-EINVAL, "len %u is less than a transaction header's 8", args->len);
     if (!qdev.online) {
         // A recovery that gave up (the device was reset again and again under it) left the
         // device offline, and the interrupt of the reset that followed came while it ran: that
         // reset is found here, as a lost interrupt is when a message is sent, and recovered.
         if (!qdev.resetting)
             TRY(qdev.ctrl.check_device());
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "the device is not online (booting, being reset, or gone)");
     }
 
     std::vector<uint8_t> user =
@@ -772,7 +831,8 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     std::lock_guard manage_lock(qdev.manage_lock);
     WireMsg first = TRY(encode_message(*ctx, user, trans));
     if (first.count() == 0)
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "no transaction for the device (only DMA_XFER pairs, all "
+                               "sent)");
 
     // What decoding the answers needs, made before the device acts on the message.
     Answers out;
@@ -795,7 +855,8 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
     // Further messages carry the rest of a DMA transfer the firmware asked for.
     while (!more.is_error() && more.value()) {
         if (ctx->next_pair >= ctx->bounce_sgt.entries.size()) {
-            more = Error(-EIO);
+            more = REJECT(-EIO, "the firmware asked for more of a DMA transfer that was all "
+                                "sent");
             break;
         }
         WireMsg next(ctx->usr);
@@ -811,7 +872,8 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
         more = decode_response(*ctx, r.value(), out);
     }
     if (!more.is_error() && ctx->next_pair < ctx->bounce_sgt.entries.size())
-        more = Error(-EIO); // the firmware stopped asking before the transfer was done
+        more = REJECT(-EIO, "the firmware stopped asking after %zu of %zu address/size pairs",
+                      ctx->next_pair, ctx->bounce_sgt.entries.size());
 
     // The response replaces the user's transactions, also after a NACK.
     if (more.is_error() && more.error().code() != -ECANCELED)
@@ -832,8 +894,8 @@ void release_usr(QaicDevice &qdev, QaicUser &usr)
     std::lock_guard manage_lock(qdev.manage_lock);
     bool owns_dbc = false;
     for (auto &dbc : qdev.dbcs) {
-        std::lock_guard lk(dbc->lock);
-        owns_dbc |= dbc->in_use && dbc->usr == usr.handle;
+        auto d = dbc->state.lock();
+        owns_dbc |= d->in_use && d->usr == usr.handle;
     }
     if (qdev.online) {
         WireMsg msg(usr.handle);
@@ -848,8 +910,8 @@ void release_usr(QaicDevice &qdev, QaicUser &usr)
     for (auto &dbc : qdev.dbcs) {
         bool mine;
         {
-            std::lock_guard lk(dbc->lock);
-            mine = dbc->in_use && dbc->usr == usr.handle;
+            auto d = dbc->state.lock();
+            mine = d->in_use && d->usr == usr.handle;
         }
         if (mine)
             qdev.release_dbc(*dbc, -EPERM);

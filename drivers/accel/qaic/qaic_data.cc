@@ -18,35 +18,46 @@ using namespace aic100;
 using kernel::Clock;
 
 // The DBC's request ring as the scheduler sees it.
+// The scheduler calls it only from inside the DBC's state (it owns the ring), so always with
+// the state locked.
 class DbcRing : public RingOwner {
 public:
     explicit DbcRing(QaicDevice &qdev) : qdev_(qdev) {}
-    void bind(Dbc &dbc) { dbc_ = &dbc; }
+    void bind(unsigned id, DbcState &s)
+    {
+        id_ = id;
+        s_ = &s;
+    }
 
     uint32_t ring_free() override
     {
-        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(dbc_->id, kDbcReqHp));
-        if (head >= dbc_->nelem)
+        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(id_, kDbcReqHp));
+        if (head >= s_->nelem)
             return 0; // gone (all ones) or nonsense: queue nothing more
-        return aic100::ring_free(head, dbc_->req_tail, dbc_->nelem);
+        return aic100::ring_free(head, s_->req_tail, s_->nelem);
     }
-    uint32_t ring_level() override { return dbc_->nelem - 1 - ring_free(); }
+    uint32_t ring_level() override { return s_->nelem - 1 - ring_free(); }
     void ring_write(const std::vector<DbcReq> &reqs) override
     {
-        auto *ring = static_cast<DbcReq *>(dbc_->queue.cpu_addr);
+        auto *ring = static_cast<DbcReq *>(s_->queue.cpu_addr);
+        QAIC_CHECK(s_->req_tail < s_->nelem, "DBC %u: request tail %u past the ring's %u", id_,
+                   s_->req_tail, s_->nelem);
+        QAIC_CHECK(reqs.size() <= ring_free(), "DBC %u: %zu elements written to %u free slots",
+                   id_, reqs.size(), ring_free());
         for (const DbcReq &r : reqs) {
-            ring[dbc_->req_tail] = r;
-            dbc_->req_tail = (dbc_->req_tail + 1) % dbc_->nelem;
+            ring[s_->req_tail] = r;
+            s_->req_tail = (s_->req_tail + 1) % s_->nelem;
         }
     }
     void ring_doorbell() override
     {
-        qdev_.pdev.write32(kBarDbc, dbc_reg(dbc_->id, kDbcReqTp), dbc_->req_tail);
+        qdev_.pdev.write32(kBarDbc, dbc_reg(id_, kDbcReqTp), s_->req_tail);
     }
 
 private:
     QaicDevice &qdev_;
-    Dbc *dbc_ = nullptr; // bound by dbc_start
+    unsigned id_ = 0;
+    DbcState *s_ = nullptr; // bound by dbc_start
 };
 
 class SteadyClock : public SchedClock {
@@ -57,18 +68,19 @@ SteadyClock g_clock;
 
 // The elements of one execution. resize (partial execute) trims the BO: a slice at or past
 // it moves nothing but keeps its doorbell and semaphores; one it cuts is shortened.
-ErrorOr<std::vector<DbcReq>> job_elements(const Bo &bo, std::optional<uint64_t> resize)
+ErrorOr<std::vector<DbcReq>> job_elements(const Bo &bo, const BoSlicing &s,
+                                          std::optional<uint64_t> resize)
 {
     std::vector<DbcReq> reqs;
-    TRY(kernel::try_reserve(reqs, bo.total_elems));
-    for (const Slice &s : bo.slices) {
-        if (!resize || *resize >= s.entry.offset + s.entry.size) {
-            reqs.insert(reqs.end(), s.reqs.begin(), s.reqs.end());
+    TRY(kernel::try_reserve(reqs, s.total_elems));
+    for (const Slice &sl : s.slices) {
+        if (!resize || *resize >= sl.entry.offset + sl.entry.size) {
+            reqs.insert(reqs.end(), sl.reqs.begin(), sl.reqs.end());
             continue;
         }
-        qaic_attach_slice_entry e = s.entry;
+        qaic_attach_slice_entry e = sl.entry;
         e.size = *resize > e.offset ? *resize - e.offset : 0;
-        auto part = encode_slice(e, bo.dir, slice_sg(bo.sgt(), e.offset, e.size));
+        auto part = encode_slice(e, s.dir, slice_sg(bo.sgt(), e.offset, e.size));
         reqs.insert(reqs.end(), part.begin(), part.end());
     }
     return reqs;
@@ -85,10 +97,8 @@ public:
     {
         if (committed_)
             return;
-        for (auto &job : jobs) {
-            std::lock_guard lk(job->bo->lock);
-            job->bo->queued = false;
-        }
+        for (auto &job : jobs)
+            job->bo->slicing.lock()->queued = false;
     }
     void commit() { committed_ = true; }
 
@@ -98,85 +108,122 @@ private:
     bool committed_ = false;
 };
 
-// EXECUTE and PARTIAL_EXECUTE: T is qaic_execute_entry or qaic_partial_execute_entry.
-template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
-{
-    auto *args = static_cast<qaic_execute *>(data);
-    QaicDevice &qdev = to_qdev(file.device());
-    auto received = Clock::now();
-    if (args->hdr.count == 0)
-        return Error(-EINVAL);
-    size_t bytes;
-    if (__builtin_mul_overflow(size_t(args->hdr.count), sizeof(T), &bytes))
-        return Error(-EOVERFLOW);
-    if (args->hdr.dbc_id >= qdev.num_dbc())
-        return Error(-EINVAL);
-    if (!qdev.online)
-        return Error(-ENODEV);
-    Dbc &dbc = *qdev.dbcs[args->hdr.dbc_id];
-    {
-        // Before the entries are copied, so that no file makes the driver allocate for a DBC
-        // it does not own, or for more BOs than the DBC could ever take: each BO needs a ring
-        // slot (nelem - 1 of them) or a place in the software queue. The copy is made
-        // without the lock (user memory may be slow); ownership is checked again after it.
-        std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || dbc.usr != to_usr(file).handle)
-            return Error(-EPERM);
-        if (args->hdr.count > uint64_t(dbc.nelem - 1) + dbc.sched->max_queued())
-            return Error(-E2BIG);
-    }
-    std::vector<T> entries =
-        TRY(kernel::memdup_array_user(kernel::UserPtr<T>(args->data), args->hdr.count));
+// EXECUTE and PARTIAL_EXECUTE in three phases (as ivpu's create / prepare / submit):
+// execute_check finds the DBC and bounds the call before anything is copied or allocated,
+// execute_prepare turns the entries into jobs, submit_jobs hands them to the DBC's scheduler.
+// T is qaic_execute_entry or qaic_partial_execute_entry.
 
-    // The whole submission happens under the DBC's lock, so concurrent submitters can never
-    // interleave their elements on the ring.
-    std::lock_guard dbc_lock(dbc.lock);
-    if (!dbc.in_use || dbc.usr != to_usr(file).handle)
-        return Error(-EPERM);
-    if (dbc.in_ssr)
-        return Error(-EPIPE);
+// The header's rules. Before the entries are copied, so that no file makes the driver
+// allocate for a DBC it does not own, or for more BOs than the DBC could ever take: each BO
+// needs a ring slot (nelem - 1 of them) or a place in the software queue. The copy is made
+// without the lock (user memory may be slow); ownership is checked again after it.
+template <typename T> ErrorOr<Dbc *> execute_check(accel::File &file, const qaic_execute_hdr &hdr)
+{
+    QaicDevice &qdev = to_qdev(file.device());
+    if (hdr.count == 0)
+        return REJECT(-EINVAL, "count is 0");
+    size_t bytes;
+    if (__builtin_mul_overflow(size_t(hdr.count), sizeof(T), &bytes))
+        return REJECT(-EOVERFLOW, "count %u entries overflow a size", hdr.count);
+    if (hdr.dbc_id >= qdev.num_dbc())
+        return REJECT(-EINVAL, "DBC %u does not exist (the device has %u)", hdr.dbc_id,
+                      qdev.num_dbc());
+    TRY(qdev.check_online());
+    Dbc &dbc = *qdev.dbcs[hdr.dbc_id];
+    auto d = dbc.state.lock();
+    if (!d->owned_by(file))
+        return REJECT(-EPERM, "DBC %u is not activated by this file", dbc.id);
+    if (hdr.count > uint64_t(d->nelem - 1) + d->sched->max_queued())
+        return REJECT(-E2BIG, "%u entries are more than DBC %u's ring (%u) and queue (%zu) hold",
+                      hdr.count, dbc.id, d->nelem - 1, d->sched->max_queued());
+    return &dbc;
+}
+
+// One job per entry, staged, with the DBC's state locked (d) for the whole call: concurrent
+// submitters can never interleave their elements on the ring.
+template <typename T>
+ErrorOr<void> execute_prepare(accel::File &file, Dbc &dbc, DbcState &d,
+                              const std::vector<T> &entries, Clock::time_point received,
+                              StagedJobs &staged)
+{
+    QaicDevice &qdev = to_qdev(file.device());
+    if (!d.owned_by(file))
+        return REJECT(-EPERM, "DBC %u was released meanwhile", dbc.id);
+    if (d.in_ssr)
+        return REJECT(-EPIPE, "DBC %u is in a subsystem restart", dbc.id);
     if (qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqHp)) == kRegGone ||
         qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqTp)) == kRegGone)
-        return Error(-ENODEV);
+        return REJECT(-ENODEV, "DBC %u's registers read all ones: the device is gone", dbc.id);
 
-    // Declared after dbc_lock: staged BOs are unmarked under it, before it is dropped.
-    StagedJobs staged;
     TRY(kernel::try_reserve(staged.jobs, entries.size()));
-    for (const T &ent : entries) {
+    for (unsigned i = 0; i < entries.size(); ++i) {
+        const T &ent = entries[i];
         RefPtr<Bo> bo = TRY(lookup_bo(file, ent.handle));
-        std::lock_guard lk(bo->lock);
+        auto s = bo->slicing.lock();
+        QAIC_CHECK(!s->sliced || (s->dma_mapped && !s->slices.empty()),
+                   "BO %u is sliced but not mapped for the device, or has no slices", ent.handle);
         // Ours: the BO must be sliced on this DBC and executed in its attached direction;
         // a BO given twice is queued by its first entry.
-        bool valid = bo->sliced && !bo->queued && bo->dbc_id == dbc.id && ent.dir == bo->dir;
+        if (!s->sliced)
+            return REJECT(-EINVAL, "entry %u: BO %u is not sliced", i, ent.handle);
+        if (s->queued)
+            return REJECT(-EINVAL, "entry %u: BO %u is already queued (given twice, or still "
+                                   "running)", i, ent.handle);
+        if (s->dbc_id != dbc.id)
+            return REJECT(-EINVAL, "entry %u: BO %u is sliced for DBC %u, not %u", i, ent.handle,
+                          s->dbc_id, dbc.id);
+        if (ent.dir != uint32_t(s->dir))
+            return REJECT(-EINVAL, "entry %u: dir %u is not BO %u's attached dir %u", i, ent.dir,
+                          ent.handle, uint32_t(s->dir));
         std::optional<uint64_t> resize;
         if constexpr (std::is_same_v<T, qaic_partial_execute_entry>) {
-            valid = valid && ent.resize <= bo->size();
+            if (ent.resize > bo->size())
+                return REJECT(-EINVAL, "entry %u: resize %llu is past BO %u's %llu bytes", i,
+                              (unsigned long long)ent.resize, ent.handle,
+                              (unsigned long long)bo->size());
             resize = ent.resize;
         }
-        if (!valid)
-            return Error(-EINVAL);
         RefPtr<Job> job = TRY(kernel::try_make_ref<Job>());
-        job->fence = TRY(kernel::try_make_ref<kernel::Fence>(dbc.fence_context,
-                                                             dbc.fence_seqno + 1));
-        ++dbc.fence_seqno;
+        job->fence = TRY(kernel::try_make_ref<kernel::Fence>(d.fence_context,
+                                                             d.fence_seqno + 1));
+        ++d.fence_seqno;
         job->dbc_id = dbc.id;
-        job->reqs = TRY(job_elements(*bo, resize));
-        job->slices = uint32_t(bo->slices.size());
+        job->reqs = TRY(job_elements(*bo, *s, resize));
+        job->slices = uint32_t(s->slices.size());
         for (const DbcReq &r : job->reqs)
             job->bytes += (r.cmd & kCmdDirMask) ? r.len : 0;
         job->received = received;
-        bo->queued = true;
+        s->queued = true;
         job->bo = bo;
         staged.jobs.push_back(std::move(job)); // reserved: cannot throw
     }
-    TRY(dbc.sched->submit(staged.jobs));
-    staged.commit();
-    dbc.update_busy();
-    for (auto &job : staged.jobs) {
-        std::lock_guard lk(job->bo->lock);
-        job->bo->job = job;
-    }
     return {};
+}
+
+ErrorOr<void> submit_jobs(Dbc &dbc, DbcState &d, StagedJobs &staged)
+{
+    TRY(d.sched->submit(staged.jobs));
+    staged.commit();
+    dbc.update_busy(d);
+    for (auto &job : staged.jobs)
+        job->bo->slicing.lock()->job = job;
+    qaic_dbg(kernel::kDebugDatapath, "DBC %u: %zu jobs submitted, %u elements on the ring",
+             dbc.id, staged.jobs.size(), d.ring->ring_level());
+    return {};
+}
+
+template <typename T> ErrorOr<void> execute(accel::File &file, void *data)
+{
+    auto *args = static_cast<qaic_execute *>(data);
+    auto received = Clock::now();
+    Dbc &dbc = *TRY(execute_check<T>(file, args->hdr));
+    std::vector<T> entries =
+        TRY(kernel::memdup_array_user(kernel::UserPtr<T>(args->data), args->hdr.count));
+    auto d = dbc.state.lock();
+    // Declared after the lock: staged BOs are unmarked under it, before it is dropped.
+    StagedJobs staged;
+    TRY(execute_prepare(file, dbc, *d, entries, received, staged));
+    return submit_jobs(dbc, *d, staged);
 }
 
 } // namespace
@@ -196,23 +243,23 @@ ErrorOr<QaicDevice::DbcRuntime> QaicDevice::make_dbc_runtime()
     return rt;
 }
 
-void QaicDevice::dbc_start(Dbc &dbc, DbcRuntime rt)
+void QaicDevice::dbc_start(Dbc &dbc, DbcState &s, DbcRuntime rt)
 {
-    dbc.req_tail = dbc.rsp_head = 0;
-    dbc.fence_context = kernel::Fence::new_context();
-    static_cast<DbcRing &>(*rt.ring).bind(dbc);
-    dbc.ring = std::move(rt.ring);
-    dbc.sched = std::move(rt.sched);
+    s.req_tail = s.rsp_head = 0;
+    s.fence_context = kernel::Fence::new_context();
+    static_cast<DbcRing &>(*rt.ring).bind(dbc.id, s);
+    s.ring = std::move(rt.ring);
+    s.sched = std::move(rt.sched);
 }
 
-JobList QaicDevice::dbc_stop(Dbc &dbc)
+JobList QaicDevice::dbc_stop(Dbc &dbc, DbcState &s)
 {
     JobList jobs;
-    if (dbc.sched)
-        jobs = dbc.sched->take_all();
-    dbc.sched.reset();
-    dbc.ring.reset();
-    dbc.update_busy();
+    if (s.sched)
+        jobs = s.sched->take_all();
+    s.sched.reset();
+    s.ring.reset();
+    dbc.update_busy(s);
     return jobs;
 }
 
@@ -232,10 +279,13 @@ void QaicDevice::finish_jobs(JobList &jobs, int err)
         }
         RefPtr<Bo> bo = std::move(job->bo);
         {
-            std::lock_guard lk(bo->lock);
-            bo->queued = false;
-            bo->done = job;
+            auto s = bo->slicing.lock();
+            s->queued = false;
+            s->done = job;
         }
+        if (status)
+            qaic_dbg(kernel::kDebugDatapath, "DBC %u: job %u finished with %s", job->dbc_id,
+                     job->req_id, strerrorname_np(-status));
         job->fence->signal(status);
     }
 }
@@ -246,26 +296,28 @@ void QaicDevice::dbc_irq(unsigned id)
     std::lock_guard fin(dbc.finish_lock);
     JobList done;
     {
-        std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || !dbc.sched)
+        auto d = dbc.state.lock();
+        if (!d->in_use || !d->sched)
             return;
         uint32_t tail = pdev.read32(kBarDbc, dbc_reg(id, kDbcRspTp));
-        if (tail >= dbc.nelem)
+        if (tail >= d->nelem)
             return; // gone or garbage: the watchdog notices
         auto *rsp = reinterpret_cast<const DbcRsp *>(static_cast<const uint8_t *>(
-                                                         dbc.queue.cpu_addr) +
-                                                     dbc.queue.size -
-                                                     size_t(dbc.nelem) * sizeof(DbcRsp));
-        if (dbc.rsp_head == tail)
+                                                         d->queue.cpu_addr) +
+                                                     d->queue.size -
+                                                     size_t(d->nelem) * sizeof(DbcRsp));
+        if (d->rsp_head == tail)
             return;
-        while (dbc.rsp_head != tail) {
-            DbcRsp r = rsp[dbc.rsp_head];
-            if (RefPtr<Job> finished = dbc.sched->complete(r.req_id, r.status))
+        QAIC_CHECK(d->rsp_head < d->nelem, "DBC %u: response head %u past the ring's %u", id,
+                   d->rsp_head, d->nelem);
+        while (d->rsp_head != tail) {
+            DbcRsp r = rsp[d->rsp_head];
+            if (RefPtr<Job> finished = d->sched->complete(r.req_id, r.status))
                 done.push_back(std::move(finished));
-            dbc.rsp_head = (dbc.rsp_head + 1) % dbc.nelem;
+            d->rsp_head = (d->rsp_head + 1) % d->nelem;
         }
-        dbc.update_busy();
-        pdev.write32(kBarDbc, dbc_reg(id, kDbcRspHp), dbc.rsp_head);
+        dbc.update_busy(*d);
+        pdev.write32(kBarDbc, dbc_reg(id, kDbcRspHp), d->rsp_head);
     }
     finish_jobs(done, 0);
 }
@@ -275,16 +327,17 @@ void QaicDevice::dbc_recover(Dbc &dbc)
     std::lock_guard fin(dbc.finish_lock);
     JobList jobs;
     {
-        std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || !dbc.sched || !dbc.sched->hung(std::chrono::milliseconds(
-                                                             params.exec_timeout_ms)))
+        auto d = dbc.state.lock();
+        if (!d->in_use || !d->sched || !d->sched->hung(std::chrono::milliseconds(
+                                                           params.exec_timeout_ms)))
             return;
         pr_warn("DBC %u: no progress for %u ms, resetting it", dbc.id,
                 params.exec_timeout_ms.load());
-        jobs = dbc.sched->take_all();
-        dbc.update_busy();
+        jobs = d->sched->take_all();
+        qaic_dbg(kernel::kDebugCard, "DBC %u hung: %zu jobs fail", dbc.id, jobs.size());
+        dbc.update_busy(*d);
         pdev.write32(kBarDbc, dbc_reg(dbc.id, kDbcReset), kResetMagic);
-        dbc.req_tail = dbc.rsp_head = 0;
+        d->req_tail = d->rsp_head = 0;
     }
     // The oldest job is the one that hung; the others never got their turn.
     JobList hung;
@@ -329,6 +382,39 @@ void QaicDevice::stop_datapath_thread()
         datapath_thread_.join();
 }
 
+// WAIT_BO's policy, in three stages that each end when the job is done or the caller's
+// task is killed (its process died, so its file can be released at once: -EINTR).
+//  1. Busy polling (NAPI's, for a DMA queue): a simulated device runs the job's elements on
+//     this thread, which would otherwise only wait for them. In polling mode the MSIs it
+//     raises are not handled, so the waiter reaps the responses itself.
+//  2. Spinning while the job can be expected to finish soon: the base spin plus the job's
+//     transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
+//     tens of microseconds here, more than a megabyte-sized copy's tail. It pays only with a
+//     CPU to spare: not while other DBCs' engines and submitters, or other spinners, need
+//     the CPUs.
+//  3. Sleeping on the job's fence until the deadline.
+ErrorOr<void> QaicDevice::wait_job(Job &job, std::chrono::milliseconds timeout)
+{
+    auto deadline = kernel::WaitQueue::deadline_after(timeout);
+    auto over = [&] { return job.fence->signaled() || kernel::fatal_signal_pending(); };
+    if (params.wait_busy_poll && !over()) {
+        bool reap = params.datapath_polling != 0;
+        pdev.busy_poll(job.dbc_id, [&] {
+            if (reap)
+                dbc_irq(job.dbc_id);
+            return over();
+        }, deadline);
+    }
+    auto spin = std::chrono::microseconds(
+        std::min<uint64_t>({params.wait_spin_us + job.bytes / 20000, 2000,
+                            uint64_t(timeout.count()) * 1000}));
+    spin_if_spare(over, spin);
+    int status = TRY(job.fence->wait_interruptible_until(deadline));
+    if (status)
+        return Error(status);
+    return {};
+}
+
 // ---------------------------------------------------------------------------- ioctls
 
 ErrorOr<void> execute_bo_ioctl(accel::File &file, void *data)
@@ -345,80 +431,59 @@ ErrorOr<void> wait_bo_ioctl(accel::File &file, void *data)
 {
     auto *args = static_cast<qaic_wait *>(data);
     QaicDevice &qdev = to_qdev(file.device());
-    if (args->pad || args->dbc_id >= qdev.num_dbc())
-        return Error(-EINVAL);
-    if (!qdev.online)
-        return Error(-ENODEV);
+    if (args->pad)
+        return REJECT(-EINVAL, "pad is %#x, not 0", args->pad);
+    if (args->dbc_id >= qdev.num_dbc())
+        return REJECT(-EINVAL, "DBC %u does not exist (the device has %u)", args->dbc_id,
+                      qdev.num_dbc());
+    TRY(qdev.check_online());
     RefPtr<Bo> bo = TRY(lookup_bo(file, args->handle));
     Dbc &dbc = *qdev.dbcs[args->dbc_id];
     {
-        std::lock_guard lk(dbc.lock);
-        if (!dbc.in_use || dbc.usr != to_usr(file).handle)
-            return Error(-EPERM);
-        if (dbc.in_ssr)
-            return Error(-EPIPE);
+        auto d = dbc.state.lock();
+        if (!d->owned_by(file))
+            return REJECT(-EPERM, "DBC %u is not activated by this file", dbc.id);
+        if (d->in_ssr)
+            return REJECT(-EPIPE, "DBC %u is in a subsystem restart", dbc.id);
     }
-    RefPtr<Job> job;
-    {
-        std::lock_guard lk(bo->lock);
-        job = bo->job;
-    }
+    RefPtr<Job> job = bo->slicing.lock()->job;
     if (!job)
         return {}; // never queued
     uint32_t ms = args->timeout ? args->timeout : qdev.params.wait_exec_default_timeout_ms.load();
-    auto deadline = kernel::WaitQueue::deadline_after(std::chrono::milliseconds(ms));
-    // Every stage of the wait ends when the caller's task is killed (its process died), so
-    // its file can be released at once: -EINTR.
-    auto over = [&] { return job->fence->signaled() || kernel::fatal_signal_pending(); };
-    // Busy polling (NAPI's, for a DMA queue): a simulated device runs the job's elements on
-    // this thread, which would otherwise only wait for them. In polling mode the MSIs it
-    // raises are not handled, so the waiter reaps the responses itself.
-    if (qdev.params.wait_busy_poll && !over()) {
-        bool reap = qdev.params.datapath_polling != 0;
-        qdev.pdev.busy_poll(job->dbc_id, [&] {
-            if (reap)
-                qdev.dbc_irq(job->dbc_id);
-            return over();
-        }, deadline);
-    }
-    // Spin while the job can be expected to finish soon: the base spin plus the job's
-    // transfer time at a nominal 20 GB/s (capped at 2 ms). Waking a sleeping thread costs
-    // tens of microseconds here, more than a megabyte-sized copy's tail.
-    // Spinning pays only with a CPU to spare: not while other DBCs' engines and submitters,
-    // or other spinners, need the CPUs.
-    auto spin = std::chrono::microseconds(std::min<uint64_t>(
-        {qdev.params.wait_spin_us + job->bytes / 20000, 2000, uint64_t(ms) * 1000}));
-    qdev.spin_if_spare(over, spin);
-    auto status_or = job->fence->wait_interruptible_until(deadline);
-    int status = TRY(status_or);
-    if (status)
-        return Error(status);
-    return {};
+    return qdev.wait_job(*job, std::chrono::milliseconds(ms));
 }
 
 ErrorOr<void> perf_stats_bo_ioctl(accel::File &file, void *data)
 {
     auto *args = static_cast<qaic_perf_stats *>(data);
     QaicDevice &qdev = to_qdev(file.device());
-    if (args->hdr.count == 0 || args->hdr.pad || args->hdr.dbc_id >= qdev.num_dbc())
-        return Error(-EINVAL);
-    if (!qdev.online)
-        return Error(-ENODEV);
+    if (args->hdr.count == 0)
+        return REJECT(-EINVAL, "count is 0");
+    if (args->hdr.pad)
+        return REJECT(-EINVAL, "pad is %#x, not 0", args->hdr.pad);
+    if (args->hdr.dbc_id >= qdev.num_dbc())
+        return REJECT(-EINVAL, "DBC %u does not exist (the device has %u)", args->hdr.dbc_id,
+                      qdev.num_dbc());
+    TRY(qdev.check_online());
     kernel::UserPtr<qaic_perf_stats_entry> uptr(args->data);
     std::vector<qaic_perf_stats_entry> ents =
         TRY(kernel::memdup_array_user(uptr, args->hdr.count));
     auto us = [](Clock::duration d) {
         return uint32_t(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
     };
-    for (qaic_perf_stats_entry &e : ents) {
+    for (unsigned i = 0; i < ents.size(); ++i) {
+        qaic_perf_stats_entry &e = ents[i];
         RefPtr<Bo> bo = TRY(lookup_bo(file, e.handle));
-        std::lock_guard lk(bo->lock);
-        if (!bo->sliced || bo->dbc_id != args->hdr.dbc_id)
-            return Error(-EINVAL);
+        auto s = bo->slicing.lock();
+        if (!s->sliced)
+            return REJECT(-EINVAL, "entry %u: BO %u is not sliced", i, e.handle);
+        if (s->dbc_id != args->hdr.dbc_id)
+            return REJECT(-EINVAL, "entry %u: BO %u is sliced for DBC %u, not %u", i, e.handle,
+                          s->dbc_id, args->hdr.dbc_id);
         uint32_t handle = e.handle;
         e = {};
         e.handle = handle;
-        if (const Job *job = bo->done.get()) {
+        if (const Job *job = s->done.get()) {
             e.queue_level_before = job->queue_level_before;
             e.num_queue_element = uint32_t(job->reqs.size());
             e.submit_latency_us = us(job->submitted - job->received);

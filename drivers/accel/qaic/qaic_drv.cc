@@ -3,12 +3,15 @@
 // interrupts, and recovery after a device reset.
 #include "drivers/accel/qaic/qaic.h"
 #include "drivers/accel/qaic/qaic_manage.h"
+#include "kernel/alloc.h"
 #include "kernel/bytes.h"
 #include "kernel/printk.h"
 
 #include <qaic/version.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -43,8 +46,7 @@ static_assert(table_in_order(), "kIoctls[i] must serve DRM_COMMAND_BASE + i");
 ErrorOr<void> qaic_open(accel::Device &dev, accel::File &file)
 {
     QaicDevice &qdev = to_qdev(dev);
-    if (!qdev.online)
-        return Error(-ENODEV); // the core owes no postclose for a failed open
+    TRY(qdev.check_online()); // the core owes no postclose for a failed open
     auto usr = std::make_unique<QaicUser>();
     // Unique among open files: the firmware knows a user's DBCs and images by this handle.
     // Cyclic, so a closed file's handle (whose TERMINATE may still be on its way) comes back
@@ -102,40 +104,102 @@ ErrorOr<void> query_crc_requirement(QaicDevice &qdev)
 
 QaicDevice::QaicDevice(kernel::PciDev &pdev) : accel::Device(kDriver), pdev(pdev) {}
 
-ErrorOr<void> Params::set(const char *name, uint32_t value)
+namespace {
+
+// A parameter: a field of every device's Params, or (module) one value for every device.
+struct ParamDesc {
+    const char *name;
+    std::atomic<uint32_t> Params::*field;
+    std::atomic<uint32_t> *module;
+    uint32_t min, max;
+    uint32_t unit = 1; // the field's units per unit of the name's
+};
+
+const ParamDesc kParams[] = {
+    {"control_resp_timeout_ms", &Params::control_resp_timeout_us, nullptr, 1, 600000, 1000},
+    {"control_resp_timeout_us", &Params::control_resp_timeout_us, nullptr, 1, 600000000},
+    {"boot_timeout_ms", &Params::boot_timeout_ms, nullptr, 1, 600000},
+    {"wait_exec_default_timeout_ms", &Params::wait_exec_default_timeout_ms, nullptr, 1, 600000},
+    {"exec_timeout_ms", &Params::exec_timeout_ms, nullptr, 1, 600000},
+    {"sched_queue_depth", &Params::sched_queue_depth, nullptr, 0, 1 << 20},
+    {"datapath_polling", &Params::datapath_polling, nullptr, 0, 1},
+    {"poll_interval_us", &Params::poll_interval_us, nullptr, 10, 1000000},
+    {"wait_spin_us", &Params::wait_spin_us, nullptr, 0, 10000},
+    {"wait_busy_poll", &Params::wait_busy_poll, nullptr, 0, 1},
+    {"control_busy_poll", &Params::control_busy_poll, nullptr, 0, 1},
+    {"dma_xfer_chunk_order", &Params::dma_xfer_chunk_order, nullptr, 0, PagePool::kMaxOrder},
+    {"debug", nullptr, &kernel::debug_mask, 0, kernel::kDebugAll},
+};
+
+ErrorOr<const ParamDesc *> find_param(std::string_view name, uint32_t value)
 {
-    struct {
-        const char *name;
-        std::atomic<uint32_t> &param;
-        uint32_t min, max;
-        uint32_t unit = 1; // the field's units per unit of the name's
-    } table[] = {
-        {"control_resp_timeout_ms", control_resp_timeout_us, 1, 600000, 1000},
-        {"control_resp_timeout_us", control_resp_timeout_us, 1, 600000000},
-        {"boot_timeout_ms", boot_timeout_ms, 1, 600000},
-        {"wait_exec_default_timeout_ms", wait_exec_default_timeout_ms, 1, 600000},
-        {"exec_timeout_ms", exec_timeout_ms, 1, 600000},
-        {"sched_queue_depth", sched_queue_depth, 0, 1 << 20},
-        {"datapath_polling", datapath_polling, 0, 1},
-        {"poll_interval_us", poll_interval_us, 10, 1000000},
-        {"wait_spin_us", wait_spin_us, 0, 10000},
-        {"wait_busy_poll", wait_busy_poll, 0, 1},
-        {"control_busy_poll", control_busy_poll, 0, 1},
-        {"dma_xfer_chunk_order", dma_xfer_chunk_order, 0, PagePool::kMaxOrder},
-    };
-    for (auto &p : table) {
-        if (std::strcmp(name, p.name) != 0)
+    for (const ParamDesc &p : kParams) {
+        if (name != p.name)
             continue;
         if (value < p.min || value > p.max)
-            return Error(-EINVAL);
-        p.param = value * p.unit;
-        return {};
+            return REJECT(-EINVAL, "parameter %s: %u is outside [%u, %u]", p.name, value, p.min,
+                          p.max);
+        return &p;
     }
-    return Error(-EINVAL);
+    return REJECT(-EINVAL, "no parameter is named %.*s", int(name.size()), name.data());
+}
+
+} // namespace
+
+ErrorOr<void> Params::set(const char *name, uint32_t value)
+{
+    const ParamDesc *p = TRY(find_param(name, value));
+    (p->module ? *p->module : this->*(p->field)) = value * p->unit;
+    return {};
+}
+
+ErrorOr<void> Params::set_module(const char *name, uint32_t value)
+{
+    const ParamDesc *p = TRY(find_param(name, value));
+    if (!p->module)
+        return Error(-ENOENT);
+    *p->module = value;
+    return {};
+}
+
+ErrorOr<std::vector<ParamSetting>> Params::parse(std::string_view text)
+{
+    std::vector<ParamSetting> out;
+    kernel::OpScope op("parameters");
+    while (!text.empty()) {
+        size_t end = text.find_first_of(", \t\n");
+        std::string_view item = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+        if (item.empty())
+            continue;
+        size_t eq = item.find('=');
+        if (eq == std::string_view::npos)
+            return REJECT(-EINVAL, "'%.*s' is not name=value", int(item.size()), item.data());
+        std::string value(item.substr(eq + 1));
+        char *rest = nullptr;
+        errno = 0;
+        unsigned long long v = std::strtoull(value.c_str(), &rest, 0);
+        if (value.empty() || *rest || errno || v > UINT32_MAX || value[0] == '-')
+            return REJECT(-EINVAL, "'%.*s': the value is not a number up to %u",
+                          int(item.size()), item.data(), UINT32_MAX);
+        ParamSetting ps{std::string(item.substr(0, eq)), uint32_t(v)};
+        TRY(find_param(ps.name, ps.value));
+        TRY(kernel::try_alloc([&] { out.push_back(std::move(ps)); }));
+    }
+    return out;
+}
+
+ErrorOr<void> QaicDevice::check_online() const
+{
+    if (online.load(std::memory_order_acquire))
+        return {};
+    return REJECT(-ENODEV, "the device is not online (booting, being reset, or gone)");
 }
 
 void QaicDevice::mark_gone()
 {
+    qaic_dbg(kernel::kDebugCard, "accel%d: registers read all ones: the device is gone",
+             minor());
     online = false;
     ctrl.fail_all(-ENODEV);
 }
@@ -187,6 +251,7 @@ void QaicDevice::device_reset_detected()
 {
     online = false;
     ctrl.fail_all(-EIO);
+    qaic_dbg(kernel::kDebugCard, "accel%d: the device was reset", minor());
     if (resetting.exchange(true))
         return; // the recovery that runs looks for this reset before it ends
     uevent(accel::KobjAction::kOffline, {});
@@ -340,10 +405,10 @@ void remove(QaicDevice &qdev)
         std::lock_guard fin(dbc->finish_lock);
         JobList jobs;
         {
-            std::lock_guard lk(dbc->lock);
-            if (dbc->sched)
-                jobs = dbc->sched->take_all();
-            dbc->update_busy();
+            auto d = dbc->state.lock();
+            if (d->sched)
+                jobs = d->sched->take_all();
+            dbc->update_busy(*d);
         }
         QaicDevice::finish_jobs(jobs, -ENODEV);
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "drivers/accel/qaic/qaic_sched.h"
+#include "kernel/printk.h"
 
 namespace qaic {
 
@@ -80,7 +81,9 @@ kernel::ErrorOr<void> DbcScheduler::submit(const std::vector<kernel::RefPtr<Job>
             room -= uint32_t(jobs[direct++]->reqs.size());
     }
     if (queue_.size() + (jobs.size() - direct) > max_queued_)
-        return kernel::Error(-EAGAIN);
+        return REJECT(-EAGAIN, "the DBC's software queue holds %zu jobs (sched_queue_depth "
+                               "%zu): no room for %zu more",
+                      queue_.size(), max_queued_, jobs.size() - direct);
 
     for (const auto &job : jobs) {
         job->req_id = next_req_id_++;
@@ -120,6 +123,8 @@ kernel::RefPtr<Job> DbcScheduler::complete(uint16_t req_id, uint16_t status)
     last_progress_ = clock_.now();
     if (status && !job->first_error)
         job->first_error = status;
+    QAIC_CHECK(job->slices_done < job->slices, "job %u: completion %u of %u slices", req_id,
+               job->slices_done + 1, job->slices);
     if (++job->slices_done != job->slices)
         return nullptr;
     job->completed = last_progress_;

@@ -66,18 +66,19 @@ void QaicDevice::ssr_irq()
         if (ev.cmd != kSsrEvent || ev.dbc_id >= num_dbc())
             continue;
         Dbc &dbc = *dbcs[ev.dbc_id];
+        qaic_dbg(kernel::kDebugCard, "DBC %u: subsystem restart event %u", ev.dbc_id, ev.event);
         if (ev.event >= kSsrBeforeShutdown && ev.event <= kSsrAfterPowerUp)
             set_dbc_state(dbc, DbcSysfsState(ev.event), true); // event codes are the states
         if (ev.event == kSsrBeforeShutdown) {
             std::lock_guard fin(dbc.finish_lock);
             JobList jobs;
             {
-                std::lock_guard lk(dbc.lock);
-                dbc.in_ssr = true;
-                if (dbc.sched)
-                    jobs = dbc.sched->take_all();
-                dbc.update_busy();
-                dbc.req_tail = dbc.rsp_head = 0;
+                auto d = dbc.state.lock();
+                d->in_ssr = true;
+                if (d->sched)
+                    jobs = d->sched->take_all();
+                dbc.update_busy(*d);
+                d->req_tail = d->rsp_head = 0;
             }
             finish_jobs(jobs, -EPIPE);
         }

@@ -168,10 +168,8 @@ TEST(Interrupt, WaitBoOnAHungEngineEndsWithEintrWhenKilled)
     ASSERT_GE(other, 0) << std::strerror(errno);
     EXPECT_TRUE(all_dbcs_idle(other)) << "a DBC stayed assigned on the card";
     EXPECT_EQ(qdev.pool->free_bytes(), free_before) << "BO pages were not freed";
-    for (auto &d : qdev.dbcs) {
-        std::lock_guard lk(d->lock);
-        EXPECT_FALSE(d->in_use) << "the driver still holds a DBC";
-    }
+    for (auto &d : qdev.dbcs)
+        EXPECT_FALSE(d->state.lock()->in_use) << "the driver still holds a DBC";
     EXPECT_EQ(qaic_close(other), 0);
 }
 

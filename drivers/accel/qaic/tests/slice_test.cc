@@ -110,8 +110,8 @@ qaic_attach_slice_entry entry(uint64_t offset, uint64_t size)
 
 TEST(ValidateSliceEntry, AcceptsAPlainEntry)
 {
-    EXPECT_FALSE(validate_slice_entry(entry(0, 4096), 4096).is_error());
-    EXPECT_FALSE(validate_slice_entry(entry(4096, 0), 4096).is_error());
+    EXPECT_FALSE(validate_slice_entry(0, entry(0, 4096), 4096).is_error());
+    EXPECT_FALSE(validate_slice_entry(0, entry(4096, 0), 4096).is_error());
 }
 
 TEST(ValidateSliceEntry, Doorbell)
@@ -120,20 +120,20 @@ TEST(ValidateSliceEntry, Doorbell)
     for (uint32_t len : {0u, 8u, 16u, 32u}) {
         e.db_len = len;
         e.db_addr = 0x1000;
-        EXPECT_FALSE(validate_slice_entry(e, 4096).is_error()) << len;
+        EXPECT_FALSE(validate_slice_entry(0, e, 4096).is_error()) << len;
     }
     e.db_len = 7;
-    EXPECT_EQ(validate_slice_entry(e, 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, e, 4096).code(), -EINVAL);
     e.db_len = 64;
-    EXPECT_EQ(validate_slice_entry(e, 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, e, 4096).code(), -EINVAL);
     e.db_len = 16;
     e.db_addr = 0x1001;
-    EXPECT_EQ(validate_slice_entry(e, 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, e, 4096).code(), -EINVAL);
     e.db_len = 32;
     e.db_addr = 0x1002;
-    EXPECT_EQ(validate_slice_entry(e, 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, e, 4096).code(), -EINVAL);
     e.db_len = 8;
-    EXPECT_FALSE(validate_slice_entry(e, 4096).is_error());
+    EXPECT_FALSE(validate_slice_entry(0, e, 4096).is_error());
 }
 
 TEST(ValidateSliceEntry, Semaphores)
@@ -141,7 +141,7 @@ TEST(ValidateSliceEntry, Semaphores)
     auto check = [](auto mutate) {
         auto e = entry(0, 4096);
         mutate(e.sem2);
-        return validate_slice_entry(e, 4096).code();
+        return validate_slice_entry(0, e, 4096).code();
     };
     EXPECT_EQ(check([](qaic_sem &s) { s.val = 0xFFF; }), 0);
     EXPECT_EQ(check([](qaic_sem &s) { s.val = 0x1000; }), -EINVAL);
@@ -159,20 +159,20 @@ TEST(ValidateSliceEntry, OnePresyncAtMost)
 {
     auto e = entry(0, 4096);
     e.sem0.presync = 1;
-    EXPECT_FALSE(validate_slice_entry(e, 4096).is_error());
+    EXPECT_FALSE(validate_slice_entry(0, e, 4096).is_error());
     e.sem3.presync = 1;
-    EXPECT_EQ(validate_slice_entry(e, 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, e, 4096).code(), -EINVAL);
 }
 
 TEST(ValidateSliceEntry, RangeWithinTheBo)
 {
-    EXPECT_EQ(validate_slice_entry(entry(1, 4096), 4096).code(), -EINVAL);
-    EXPECT_EQ(validate_slice_entry(entry(0, 4097), 4096).code(), -EINVAL);
-    EXPECT_EQ(validate_slice_entry(entry(4097, 0), 4096).code(), -EINVAL);
-    EXPECT_EQ(validate_slice_entry(entry(UINT64_MAX, 2), UINT64_MAX).code(), -EINVAL);
-    EXPECT_EQ(validate_slice_entry(entry(2, UINT64_MAX), UINT64_MAX).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, entry(1, 4096), 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, entry(0, 4097), 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, entry(4097, 0), 4096).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, entry(UINT64_MAX, 2), UINT64_MAX).code(), -EINVAL);
+    EXPECT_EQ(validate_slice_entry(0, entry(2, UINT64_MAX), UINT64_MAX).code(), -EINVAL);
     uint64_t big = uint64_t(5) << 30;
-    EXPECT_FALSE(validate_slice_entry(entry(uint64_t(4) << 30, 1 << 30), big).is_error());
+    EXPECT_FALSE(validate_slice_entry(0, entry(uint64_t(4) << 30, 1 << 30), big).is_error());
 }
 
 TEST(EncodeSem, BitLayout)
@@ -199,7 +199,7 @@ TEST(EncodeSlice, ToDeviceOneSegment)
     e.db_len = 16;
     e.db_data = 0xBEEF;
     e.sem1 = {7, 3, 0, QAIC_SEM_INC, 0, 0};
-    auto reqs = encode_slice(e, 1, slice_sg(t, 0, 8192));
+    auto reqs = encode_slice(e, qaic::DmaDir::kToDevice, slice_sg(t, 0, 8192));
     ASSERT_EQ(reqs.size(), 1u);
     const DbcReq &r = reqs[0];
     EXPECT_EQ(r.cmd, aic100::kCmdBulk | aic100::kCmdToDevice | aic100::kCmdGenCompletion);
@@ -224,7 +224,7 @@ TEST(EncodeSlice, FromDeviceSeveralSegmentsAdvanceDevAddr)
     e.db_addr = 0x200;
     e.db_data = 0x12345678;
     e.sem0 = {1, 0, 0, QAIC_SEM_INC, 0, 0};
-    auto reqs = encode_slice(e, 2, slice_sg(t, e.offset, e.size));
+    auto reqs = encode_slice(e, qaic::DmaDir::kFromDevice, slice_sg(t, e.offset, e.size));
     ASSERT_EQ(reqs.size(), 3u);
     uint64_t dev = 0x1000000;
     uint64_t lens[] = {2048, 8192, 2048};
@@ -256,7 +256,7 @@ TEST(EncodeSlice, PresyncOnEveryElementAndNoFence)
     auto e = entry(0, 8192);
     e.sem2 = {0, 4, 1, QAIC_SEM_WAIT_GT_0, 0, 0};
     e.sem3 = {1, 4, 0, QAIC_SEM_DEC, 0, 0};
-    auto reqs = encode_slice(e, 1, slice_sg(t, 0, 8192));
+    auto reqs = encode_slice(e, qaic::DmaDir::kToDevice, slice_sg(t, 0, 8192));
     ASSERT_EQ(reqs.size(), 2u);
     EXPECT_EQ(reqs[0].sem_cmd[2], qaic::encode_sem(e.sem2));
     EXPECT_EQ(reqs[0].sem_cmd[3], 0u);
@@ -268,7 +268,7 @@ TEST(EncodeSlice, PresyncOnEveryElementAndNoFence)
 TEST(EncodeSlice, ToDeviceFenceIsInsync)
 {
     SgTable t = table({4096, 4096});
-    auto reqs = encode_slice(entry(0, 8192), 1, slice_sg(t, 0, 8192));
+    auto reqs = encode_slice(entry(0, 8192), qaic::DmaDir::kToDevice, slice_sg(t, 0, 8192));
     ASSERT_EQ(reqs.size(), 2u);
     EXPECT_EQ(reqs[1].sem_cmd[0], uint32_t(QAIC_SEM_INSYNCFENCE) << 29);
 }
@@ -280,7 +280,7 @@ TEST(EncodeSlice, ZeroSizeIsOneZeroLengthElementWithoutDirection)
     e.db_addr = 0x33;
     e.db_data = 0x1FF;
     e.sem0 = {2, 1, 0, QAIC_SEM_INIT, 0, 0};
-    auto reqs = encode_slice(e, 2, {});
+    auto reqs = encode_slice(e, qaic::DmaDir::kFromDevice, {});
     ASSERT_EQ(reqs.size(), 1u);
     EXPECT_EQ(reqs[0].cmd & aic100::kCmdDirMask, 0);
     EXPECT_TRUE(reqs[0].cmd & aic100::kCmdGenCompletion);
@@ -297,7 +297,7 @@ TEST(EncodeSlice, HugeSegmentsAreSplit)
     t.entries.push_back({reinterpret_cast<void *>(0x1000), uint64_t(5) << 30, 0x100000000});
     auto segs = slice_sg(t, 0, uint64_t(5) << 30);
     EXPECT_EQ(qaic::slice_elements(segs), 3u);
-    auto reqs = encode_slice(entry(0, uint64_t(5) << 30), 1, segs);
+    auto reqs = encode_slice(entry(0, uint64_t(5) << 30), qaic::DmaDir::kToDevice, segs);
     ASSERT_EQ(reqs.size(), 3u);
     EXPECT_EQ(reqs[0].len, uint32_t(1) << 31);
     EXPECT_EQ(reqs[1].src_addr, 0x100000000u + (uint64_t(1) << 31));

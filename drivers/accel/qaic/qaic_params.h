@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The driver's parameters (upstream's module_param): their values, and the settings a host
+// passes at load time (QAIC_PARAMS, qaicd --param).
+#pragma once
+
+#include "kernel/result.h"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qaic {
+
+using kernel::ErrorOr;
+
+// One parameter as a host was asked to set it.
+struct ParamSetting {
+    std::string name;
+    uint32_t value;
+};
+
+// Module parameters (upstream's module_param), adjustable while the device runs. debug (the
+// categories of kernel/printk.h) is module-wide, as drm.debug is; the others are per device.
+struct Params {
+    // MANAGE: -ETIMEDOUT after this. Set in ms (upstream's unit is the second) or in us: a
+    // fuzzer's lost answers each cost it, and a millisecond is ten answers under ASan.
+    std::atomic<uint32_t> control_resp_timeout_us{60000000};
+    std::atomic<uint32_t> boot_timeout_ms{10000}; // probe and reset: device must come ONLINE
+    std::atomic<uint32_t> wait_exec_default_timeout_ms{5000}; // WAIT_BO with timeout 0
+    std::atomic<uint32_t> exec_timeout_ms{10000}; // a job without progress this long is hung
+    std::atomic<uint32_t> sched_queue_depth{4096}; // jobs queued in software per DBC
+    std::atomic<uint32_t> datapath_polling{0};     // 1: poll responses instead of MSIs
+    std::atomic<uint32_t> poll_interval_us{100};   // polling period (and watchdog tick / 1000)
+    std::atomic<uint32_t> wait_spin_us{50};        // WAIT_BO spins this long before sleeping
+    std::atomic<uint32_t> wait_busy_poll{1};       // WAIT_BO lends its thread to the device
+    std::atomic<uint32_t> control_busy_poll{1};    // MANAGE lends its thread to the device
+    // DMA_XFER bounce chunks: at most 2^this pages each, one address/size pair per chunk.
+    // 0 gives a pair per page, as a user's scattered pages give upstream's driver.
+    std::atomic<uint32_t> dma_xfer_chunk_order{4};
+
+    // Sets a parameter by name (a module-wide one, such as debug, for every device);
+    // -EINVAL for an unknown name or an out-of-range value.
+    ErrorOr<void> set(const char *name, uint32_t value);
+    // Sets a module-wide parameter, which needs no device: -ENOENT for a device's own.
+    static ErrorOr<void> set_module(const char *name, uint32_t value);
+    // Parses "name=value[,name=value...]" (commas or blanks between; values decimal, 0x hex
+    // or 0 octal), each checked against the table: a host's QAIC_PARAMS or --param.
+    static ErrorOr<std::vector<ParamSetting>> parse(std::string_view text);
+};
+
+} // namespace qaic
