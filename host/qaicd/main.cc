@@ -87,6 +87,10 @@ int main(int argc, char **argv)
                    "most connections (open files) of one user's clients at once")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
+    std::vector<std::string> params;
+    app.add_option("--param", params,
+                   "a driver parameter, name=value (repeatable; e.g. debug=0x1 logs why each "
+                   "call was refused; the list: docs/uapi.md, \"Module parameters\")");
     bool socket_calls = false;
     app.add_flag("--socket-calls", socket_calls,
                  "take every call as a message on its channel's socket, never through a "
@@ -128,7 +132,19 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
 
-    host::Machine machine(opts.cards, host::CardOptions{ddr_mb << 20, bo_mb << 20});
+    std::vector<qaic::ParamSetting> settings;
+    for (const std::string &p : params) {
+        auto one = qaic::Params::parse(p);
+        if (one.is_error() || one.value().size() != 1) {
+            qaicd::log(qaicd::Level::kErr, "--param %s: not name=value of a known parameter in "
+                                           "its range (docs/uapi.md, \"Module parameters\")",
+                       p.c_str());
+            return 2;
+        }
+        settings.push_back(std::move(one.value()[0]));
+    }
+    host::Machine machine(opts.cards,
+                          host::CardOptions{ddr_mb << 20, bo_mb << 20, std::move(settings)});
     qaicd::Server server(machine, opts);
     if (!server.listen())
         return 1;

@@ -48,19 +48,32 @@ namespace qaicd {
 // ---------------------------------------------------------------------------- logging
 
 // The daemon's lines and the driver's (kernel::printk) go out the same way.
+namespace {
+// The client whose call this thread serves: the driver's lines name it (its debug lines say
+// what a client did wrong, and a daemon has many).
+thread_local pid_t serving_pid = 0;
+struct ServingScope {
+    explicit ServingScope(pid_t pid) { serving_pid = pid; }
+    ~ServingScope() { serving_pid = 0; }
+};
+} // namespace
+
 void log_line(kernel::LogLevel level, const char *line)
 {
     static const auto start = std::chrono::steady_clock::now();
     static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    char client[32] = "";
+    if (serving_pid)
+        std::snprintf(client, sizeof(client), " [pid %d]", int(serving_pid));
     if (journal) {
-        std::fprintf(stderr, "<%d>%s\n", int(level), line);
+        std::fprintf(stderr, "<%d>%s%s\n", int(level), line, client);
         return;
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();
-    std::fprintf(stderr, "[%5lld.%06lld] %s\n", (long long)(us / 1000000),
-                 (long long)(us % 1000000), line);
+    std::fprintf(stderr, "[%5lld.%06lld] %s%s\n", (long long)(us / 1000000),
+                 (long long)(us % 1000000), line, client);
 }
 
 void log(Level level, const char *fmt, ...)
@@ -1088,6 +1101,7 @@ wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsig
     {
         kernel::ScopedUserMm mm(ch.mm);
         kernel::ScopedTask task(ch.task);
+        ServingScope serving(ch.peer.cred.pid);
         ret = accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg));
     }
     ch.mm.set_arg_window(nullptr);
@@ -1156,6 +1170,12 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
     default:
         break;
     }
+    // The debug parameter is the daemon's owner's, as drm.debug is root's: what the daemon
+    // logs is not for any client to decide (the log is shared, and filling it costs
+    // everyone).
+    if (op == wire::Op::kSimSetParam && std::strncmp(req.name, "debug", sizeof(req.name)) == 0 &&
+        (ch.peer.cred.uid == 0 || ch.peer.cred.uid == geteuid()))
+        return {machine_.set_param(card, "debug", req.arg[0]), 0};
     // What changes the card for every client is for test setups only.
     if (!opts_.test_control)
         return {-EPERM, 0};

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <qaic/qaic.hpp>
@@ -26,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
     std::string device;
     bool json = false;
+    bool verbose = false;
     // run
     uint32_t iterations = 100;
     uint32_t batch = 8;
@@ -324,6 +326,35 @@ int cmd_inject(qaic::Device &dev, const Options &o)
     return 0;
 }
 
+// -v: the embedded card lives in this process, so its debug parameter is this client's to
+// set, before the card is made (QAIC_PARAMS, read by nothing else), and its log is this
+// stderr. qaicd's parameter is the daemon owner's (as drm.debug is root's); a real node's is
+// the kernel's.
+void verbose_before_open(const Options &o)
+{
+    const char *old = std::getenv("QAIC_PARAMS");
+    std::string params = old && *old ? std::string(old) + ",debug=0x1" : "debug=0x1";
+    setenv("QAIC_PARAMS", params.c_str(), 1);
+    if (!o.device.empty())
+        setenv("QAIC_DEVICE", o.device.c_str(), 1); // the device qaic_sim_* calls act on
+}
+
+void verbose_after_open()
+{
+    qaic_host_stats st;
+    bool daemon = qaic_host_get_stats(nullptr, &st) == 0;
+    if (qaic_sim_set_param("debug", 0x1) == 0) {
+        if (daemon)
+            std::fprintf(stderr, "qaic-client: qaicd's debug parameter is now 0x1: its log says "
+                                 "why calls are refused, until it is set to 0 again\n");
+        return;
+    }
+    std::fprintf(stderr, "qaic-client: -v: %s: only the daemon's owner sets qaicd's debug "
+                         "parameter (qaicd --param debug=0x1); a real node's is the kernel's "
+                         "drm.debug\n",
+                 std::strerror(errno));
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -335,6 +366,9 @@ int main(int argc, char **argv)
                    "qaicd socket (default: $QAIC_DEVICE, a real qaic node, a running qaicd, "
                    "else sim)");
     app.add_flag("--json", o.json, "print results as JSON");
+    app.add_flag("-v,--verbose", o.verbose,
+                 "the driver says why each refused call was refused (its debug parameter's "
+                 "ioctl category): on the embedded card to stderr, through qaicd in its log");
     app.require_subcommand(1);
     app.set_version_flag("--version", "qaic-client " QAIC_VERSION);
     auto *info = app.add_subcommand("info", "driver version, firmware status, NNC state, DBC states");
@@ -366,7 +400,11 @@ int main(int argc, char **argv)
     try {
         if (*host)
             return cmd_host(o);
+        if (o.verbose)
+            verbose_before_open(o);
         qaic::Device dev(o.device.empty() ? nullptr : o.device.c_str());
+        if (o.verbose)
+            verbose_after_open();
         if (*info)
             return cmd_info(dev, o);
         if (*status)
