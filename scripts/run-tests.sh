@@ -65,8 +65,9 @@ stop_qaicd() {
 # a later call (an ACTIVATE answered late), timing decides (an EXECUTE must land inside a
 # restart window; swept calls are slower), or a real memory limit fails allocations beside the
 # injected one. docs/testing.md, "Allocation-failure sweep"; qaic_selftest runs them all.
-failslab_unjudged='Qaic.ActivateAnsweredAfterItsTimeoutIsUndone:QaicDatapathFault.SubsystemRestart'
-failslab_unjudged+=':Qaic.DmaXferUnderAnAddressSpaceLimitIsRefused'
+failslab_unjudged='ManageFirmwareFaults.ActivateAnsweredAfterItsTimeoutIsUndone'
+failslab_unjudged+=':DatapathFault.SubsystemRestart'
+failslab_unjudged+=':ManageDmaXfer.UnderAnAddressSpaceLimitIsRefused'
 
 for t in "$@"; do
     if [[ $(basename "$t") == qaic_selftest_failslab ]]; then
