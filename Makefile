@@ -44,7 +44,8 @@ CC ?= gcc
 .DELETE_ON_ERROR:
 
 # Goals that must not generate a configuration or look up packages.
-NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench deb fuzz fuzz-regressions failslab
+NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench deb fuzz fuzz-regressions failslab \
+	check-sources
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 NEED_CONFIG := 1
 endif
@@ -115,7 +116,165 @@ CXXFLAGS := -std=c++20 -O2 -g -fPIC -fvisibility=hidden $(WARN) $(SAN_FLAGS) $(P
 LDFLAGS := $(SAN_FLAGS) -pthread $(EXTRA_LDFLAGS)
 
 # ---------------------------------------------------------------------------- sources
-srcs = $(wildcard $(SRC)/$(1)/*.cc)
+# Every source file, by folder, one per line and sorted; $(call srcs,FOLDER) is FOLDER's list
+# as paths. Whether a folder is built is decided below (by the configuration), not here. A .cc
+# file under SOURCE_FOLDERS that no list names fails `make` and `make check`
+# (check-sources), so a new file cannot silently stay out of the build: add it here.
+SOURCE_FOLDERS := drivers fuzz host hw kernel selftests userspace
+
+srcs-kernel := $(addprefix kernel/, \
+	alloc.cc \
+	crc32.cc \
+	fence.cc \
+	mm.cc \
+	printk.cc \
+	task.cc \
+	uaccess.cc \
+	workqueue.cc \
+)
+srcs-kernel-tests := $(addprefix kernel/tests/, \
+	alloc_test.cc \
+	bytes_test.cc \
+	idr_test.cc \
+	locked_test.cc \
+	mm_test.cc \
+	refcount_test.cc \
+	result_test.cc \
+	spin_test.cc \
+	task_test.cc \
+	uaccess_test.cc \
+	wait_test.cc \
+	workqueue_test.cc \
+)
+srcs-drivers-accel := $(addprefix drivers/accel/, \
+	accel_device.cc \
+	accel_file.cc \
+	accel_gem.cc \
+	accel_ioctl.cc \
+)
+srcs-drivers-accel-tests := $(addprefix drivers/accel/tests/, \
+	accel_core_test.cc \
+)
+srcs-drivers-accel-qaic := $(addprefix drivers/accel/qaic/, \
+	page_pool.cc \
+	qaic_bo.cc \
+	qaic_control.cc \
+	qaic_data.cc \
+	qaic_drv.cc \
+	qaic_manage.cc \
+	qaic_sched.cc \
+	qaic_slice.cc \
+	qaic_ssr.cc \
+)
+srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
+	bo_memfd_test.cc \
+	control_race_test.cc \
+	execute_alloc_test.cc \
+	interrupt_test.cc \
+	manage_test.cc \
+	page_pool_test.cc \
+	params_test.cc \
+	probe_alloc_test.cc \
+	sched_test.cc \
+	slice_test.cc \
+	uapi_layout_test.cc \
+)
+srcs-hw-aic100 := $(addprefix hw/aic100/, \
+	card.cc \
+	channel.cc \
+	dbc.cc \
+	firmware.cc \
+	iommu.cc \
+	nnc.cc \
+	nsp.cc \
+	sim_pci.cc \
+)
+srcs-hw-aic100-tests := $(addprefix hw/aic100/tests/, \
+	busy_poll_test.cc \
+	dbc_cmd_test.cc \
+	dbc_ring_test.cc \
+	device_test.cc \
+	fault_test.cc \
+	firmware_test.cc \
+	iommu_test.cc \
+	msi_test.cc \
+	nnc_test.cc \
+	nsp_test.cc \
+	reset_test.cc \
+	semaphore_test.cc \
+)
+srcs-host := $(addprefix host/, \
+	machine.cc \
+)
+srcs-host-qaicd := $(addprefix host/qaicd/, \
+	main.cc \
+	server.cc \
+)
+srcs-host-qaicd-tests := $(addprefix host/qaicd/tests/, \
+	death_test.cc \
+	isolation_test.cc \
+	lifetime_test.cc \
+	peer_test.cc \
+	watch_test.cc \
+	wire_test.cc \
+)
+srcs-userspace-lib := $(addprefix userspace/lib/, \
+	backend_daemon.cc \
+	backend_node.cc \
+	backend_sim.cc \
+	qaic.cc \
+)
+srcs-userspace-client := $(addprefix userspace/client/, \
+	mlp.cc \
+	qaic_client.cc \
+)
+srcs-userspace-bench := $(addprefix userspace/bench/, \
+	qaic_bench.cc \
+)
+srcs-userspace-run := $(addprefix userspace/run/, \
+	qaic_run.cc \
+)
+srcs-userspace-preload := $(addprefix userspace/preload/, \
+	preload.cc \
+)
+srcs-selftests-lib := $(addprefix selftests/lib/, \
+	ktap_main.cc \
+)
+srcs-selftests-drivers-accel-qaic := $(addprefix selftests/drivers/accel/qaic/, \
+	bo_test.cc \
+	concurrency_test.cc \
+	control_fault_test.cc \
+	core_ioctl_test.cc \
+	datapath_fault_test.cc \
+	device_file_test.cc \
+	execute_test.cc \
+	manage_fault_test.cc \
+	manage_test.cc \
+	mmap_test.cc \
+	nnc_test.cc \
+	nsp_test.cc \
+	slice_test.cc \
+	wait_test.cc \
+)
+srcs-selftests-failslab := $(addprefix selftests/failslab/, \
+	control_irq_test.cc \
+	failslab.cc \
+)
+srcs-selftests-unmodified := $(addprefix selftests/unmodified/, \
+	unmodified_test.cc \
+)
+srcs-fuzz := $(addprefix fuzz/, \
+	firmware_fuzz.cc \
+	uapi_fuzz.cc \
+	wire_fuzz.cc \
+)
+srcs-fuzz-tests := $(addprefix fuzz/tests/, \
+	harness_test.cc \
+)
+
+srcs = $(addprefix $(SRC)/,$(srcs-$(subst /,-,$(1))))
+# Every file some list names, whether or not this configuration builds it.
+LISTED_SRCS = $(sort $(foreach v,$(filter srcs-%,$(.VARIABLES)),$($(v))))
 
 KERNEL_SRCS := $(call srcs,kernel)
 DRIVER_SRCS := $(if $(CONFIG_DRM_ACCEL_QAIC),$(call srcs,drivers/accel) $(call srcs,drivers/accel/qaic))
@@ -144,7 +303,7 @@ QAICD := $(if $(CONFIG_QAIC_SIM),$(O)/bin/qaicd)
 PRELOAD := $(if $(CONFIG_QAIC_SIM),$(O)/lib/libqaic-preload.so)
 QAIC_RUN := $(if $(CONFIG_QAIC_SIM),$(O)/bin/qaic-run)
 
-KTAP_OBJ := $(call obj,$(SRC)/selftests/lib/ktap_main.cc)
+KTAP_OBJ := $(call obj,$(call srcs,selftests/lib))
 
 # Test binaries: one per tests folder. Unit tests link libqaic.a (they reach internals);
 # the selftests link libqaic.so and use nothing but the uAPI and the device-file ABI.
@@ -166,8 +325,13 @@ ALL_OBJS := $(LIB_OBJS) $(KTAP_OBJ) \
 	$(call obj,$(foreach d,$(UNIT_TEST_DIRS) selftests/drivers/accel/qaic selftests/failslab selftests/unmodified userspace/client userspace/bench userspace/run userspace/preload host/qaicd fuzz,$(call srcs,$(d))))
 
 # ---------------------------------------------------------------------------- rules
+# Every .cc file under SOURCE_FOLDERS is in a list, and every listed file exists.
+.PHONY: check-sources
+check-sources:
+	$(Q)$(SRC)/scripts/check-sources.sh $(SRC) "$(SOURCE_FOLDERS)" $(LISTED_SRCS)
+
 .PHONY: all
-all: $(VERSION_H) $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(PRELOAD) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH))
+all: check-sources $(VERSION_H) $(LIBQAIC_SO) $(LIBQAIC_A) $(QAIC_PC) $(CLIENT) $(QAICD) $(PRELOAD) $(QAIC_RUN) $(BENCH)
 
 $(O)/obj/%.o: $(SRC)/%.cc $(AUTOCONF) | $(VERSION_H)
 	$(Q)mkdir -p $(dir $@)
@@ -267,7 +431,7 @@ tests: all $(TESTS) $(FAILSLAB) man
 # the page's). Dated by the release, not the build.
 MAN_DATE := $(shell sed -n 2p $(SRC)/VERSION)
 MAN_EPOCH = $(shell date -u -d $(MAN_DATE) +%s)
-MAN1 := $(patsubst $(O)/bin/%,$(O)/man/man1/%.1,$(CLIENT) $(QAIC_RUN) $(if $(wildcard $(SRC)/userspace/bench/*.cc),$(BENCH)))
+MAN1 := $(patsubst $(O)/bin/%,$(O)/man/man1/%.1,$(CLIENT) $(QAIC_RUN) $(BENCH))
 MAN8 := $(if $(QAICD),$(O)/man/man8/qaicd.8)
 MAN3 := $(O)/man/man3/libqaic.3
 MANPAGES := $(MAN1) $(MAN8) $(MAN3)
@@ -344,7 +508,7 @@ _failslab: $(FAILSLAB)
 FUZZ_SECONDS ?= 60
 # Coverage for libFuzzer, without the standard library's containers (fuzz/coverage.ignorelist).
 FUZZ_CXXFLAGS = -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(SRC)/fuzz/coverage.ignorelist
-FUZZ_TARGETS := $(patsubst $(SRC)/fuzz/%.cc,$(O)/fuzz/%,$(wildcard $(SRC)/fuzz/*_fuzz.cc))
+FUZZ_TARGETS := $(patsubst $(SRC)/fuzz/%.cc,$(O)/fuzz/%,$(filter %_fuzz.cc,$(call srcs,fuzz)))
 .PHONY: fuzz _fuzz
 fuzz:
 	$(Q)$(SRC)/scripts/deps.sh ensure
@@ -380,7 +544,7 @@ $(O)/fuzz/%: $(O)/obj/fuzz/%.o $(LIBQAIC_A)
 install: all man
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/drm $(DESTDIR)$(PREFIX)/include/qaic
-	$(Q)install -m 755 $(CLIENT) $(wildcard $(BENCH)) $(QAICD) $(QAIC_RUN) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)install -m 755 $(CLIENT) $(BENCH) $(QAICD) $(QAIC_RUN) $(DESTDIR)$(PREFIX)/bin/
 	$(Q)install -m 644 $(LIBQAIC_A) $(DESTDIR)$(LIBDIR)/
 	$(Q)install -m 755 $(LIBQAIC_REAL) $(DESTDIR)$(LIBDIR)/
 	$(Q)ln -sf $(notdir $(LIBQAIC_REAL)) $(DESTDIR)$(LIBDIR)/$(LIBQAIC_SONAME)

@@ -65,8 +65,38 @@ stop_qaicd() {
 # a later call (an ACTIVATE answered late), timing decides (an EXECUTE must land inside a
 # restart window; swept calls are slower), or a real memory limit fails allocations beside the
 # injected one. docs/testing.md, "Allocation-failure sweep"; qaic_selftest runs them all.
-failslab_unjudged='Qaic.ActivateAnsweredAfterItsTimeoutIsUndone:QaicDatapathFault.SubsystemRestart'
-failslab_unjudged+=':Qaic.DmaXferUnderAnAddressSpaceLimitIsRefused'
+failslab_unjudged='ManageFirmwareFaults.ActivateAnsweredAfterItsTimeoutIsUndone'
+failslab_unjudged+=':DatapathFault.SubsystemRestart'
+failslab_unjudged+=':ManageDmaXfer.UnderAnAddressSpaceLimitIsRefused'
+
+# The build's configuration against the selftests' config file: each option it lacks is
+# printed with what that costs (the comment above the option there). Informational only:
+# cases that need a missing option skip, or fail on their own saying why.
+#   check_config CONFIG_FILE DOT_CONFIG
+check_config() {
+    local want=$1 have=$2 line why= option_last=0 name value got
+    [[ -r $want && -r $have ]] || return 0
+    while IFS= read -r line; do
+        case $line in
+        '#') why= ;;
+        '# '*)
+            # A comment after an option starts the next options' explanation.
+            [[ $option_last -eq 1 ]] && why=
+            why+="${why:+ }${line#\# }"
+            option_last=0
+            ;;
+        CONFIG_*=*)
+            option_last=1
+            name=${line%%=*} value=${line#*=}
+            got=$(sed -n "s/^$name=//p" "$have")
+            if [[ $got != "$value" ]]; then
+                echo "# config: $name=$value wanted, this build has ${got:-it off} ($have)"
+                fmt -w 84 <<<"$why" | sed 's/^/# config:   /'
+            fi
+            ;;
+        esac
+    done <"$want"
+}
 
 for t in "$@"; do
     if [[ $(basename "$t") == qaic_selftest_failslab ]]; then
@@ -84,6 +114,9 @@ for t in "$@"; do
         done
         stop_qaicd
         continue
+    fi
+    if [[ $(basename "$t") == qaic_selftest ]]; then
+        check_config "$src/selftests/drivers/accel/qaic/config" "$out/.config"
     fi
     run "$(basename "$t")" "$t"
     if [[ $(basename "$t") == qaic_selftest && -x $out/bin/qaicd ]]; then

@@ -8,7 +8,7 @@ namespace {
 
 using namespace selftest;
 
-TEST_F(Qaic, CreateBoGivesAHandle)
+TEST_F(CreateBo, GivesAHandle)
 {
     uint32_t h = 0;
     ASSERT_EQ(create_bo(fd, kPage, &h), 0);
@@ -17,7 +17,7 @@ TEST_F(Qaic, CreateBoGivesAHandle)
 }
 
 // The size is rounded up to whole pages: the mapping may cover the rounded size, no more.
-TEST_F(Qaic, CreateBoRoundsSizeUpToPages)
+TEST_F(CreateBo, RoundsSizeUpToPages)
 {
     const struct {
         uint64_t size, rounded;
@@ -37,7 +37,7 @@ TEST_F(Qaic, CreateBoRoundsSizeUpToPages)
     }
 }
 
-TEST_F(Qaic, CreateBoMemoryIsZeroed)
+TEST_F(CreateBo, MemoryIsZeroed)
 {
     const size_t size = 1 << 20;
     uint32_t h;
@@ -51,7 +51,7 @@ TEST_F(Qaic, CreateBoMemoryIsZeroed)
 }
 
 // Memory a freed BO dirtied comes back zeroed in the next one.
-TEST_F(Qaic, CreateBoReusedMemoryIsZeroed)
+TEST_F(CreateBo, ReusedMemoryIsZeroed)
 {
     const size_t size = 256 * kPage;
     for (int round = 0; round < 2; ++round) {
@@ -68,7 +68,7 @@ TEST_F(Qaic, CreateBoReusedMemoryIsZeroed)
     }
 }
 
-TEST_F(Qaic, CreateBoPadIsEinval)
+TEST_F(CreateBo, PadIsEinval)
 {
     qaic_create_bo c{};
     c.size = kPage;
@@ -76,18 +76,18 @@ TEST_F(Qaic, CreateBoPadIsEinval)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_CREATE_BO, &c), -EINVAL);
 }
 
-TEST_F(Qaic, CreateBoSizeZeroIsEinval)
+TEST_F(CreateBo, SizeZeroIsEinval)
 {
     EXPECT_EQ(create_bo(fd, 0, nullptr), -EINVAL);
 }
 
-TEST_F(Qaic, CreateBoSizeWhoseRoundingOverflowsIsEinval)
+TEST_F(CreateBo, SizeWhoseRoundingOverflowsIsEinval)
 {
     EXPECT_EQ(create_bo(fd, UINT64_MAX, nullptr), -EINVAL);
     EXPECT_EQ(create_bo(fd, UINT64_MAX - kPage + 2, nullptr), -EINVAL);
 }
 
-TEST_F(Qaic, CreateBoBeyondTheMemoryLimitIsEnomem)
+TEST_F(CreateBo, BeyondTheMemoryLimitIsEnomem)
 {
     // Rounds fine but no driver can back it: refused now, not "lazily".
     EXPECT_EQ(create_bo(fd, uint64_t(1) << 62, nullptr), -ENOMEM);
@@ -98,7 +98,7 @@ TEST_F(Qaic, CreateBoBeyondTheMemoryLimitIsEnomem)
     EXPECT_EQ(gem_close(fd, h), 0);
 }
 
-TEST_F(Qaic, CreateBoHandlesAreDistinct)
+TEST_F(CreateBo, HandlesAreDistinct)
 {
     std::set<uint32_t> seen;
     for (int i = 0; i < 64; ++i) {
@@ -112,7 +112,7 @@ TEST_F(Qaic, CreateBoHandlesAreDistinct)
 }
 
 // Ours: handles are allocated cyclically, so a closed handle is not handed out again soon.
-TEST_F(Qaic, CreateBoDoesNotReuseAClosedHandle)
+TEST_F(CreateBo, DoesNotReuseAClosedHandle)
 {
     if (!on_sim())
         GTEST_SKIP() << "cyclic handle allocation is this driver's, upstream DRM reuses";
@@ -125,7 +125,7 @@ TEST_F(Qaic, CreateBoDoesNotReuseAClosedHandle)
 }
 
 // Handles are per file: two files each count from their own start and see only their own.
-TEST_F(Qaic, BoHandlesArePerFile)
+TEST_F(CreateBo, HandlesArePerFile)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -139,7 +139,7 @@ TEST_F(Qaic, BoHandlesArePerFile)
     EXPECT_EQ(qaic_close(fd2), 0);
 }
 
-TEST_F(Qaic, ManyBos)
+TEST_F(CreateBo, ManyBos)
 {
     std::vector<uint32_t> handles;
     for (int i = 0; i < 2000; ++i) {
@@ -154,7 +154,7 @@ TEST_F(Qaic, ManyBos)
 }
 
 // Closing the file releases every BO it still holds: their memory is available again.
-TEST_F(Qaic, CloseReleasesTheFilesBos)
+TEST_F(FileClose, ReleasesTheFilesBos)
 {
     // Each round holds 1 GiB without closing it; 16 rounds exceed the 8 GiB pool unless each
     // closed file gives its BOs back. The memory is never touched, so this costs nothing.
@@ -166,7 +166,7 @@ TEST_F(Qaic, CloseReleasesTheFilesBos)
     }
 }
 
-TEST_F(Qaic, GemCloseReleasesTheHandle)
+TEST_F(GemClose, ReleasesTheHandle)
 {
     uint32_t h;
     ASSERT_EQ(create_bo(fd, kPage, &h), 0);
@@ -177,7 +177,7 @@ TEST_F(Qaic, GemCloseReleasesTheHandle)
 }
 
 // Upstream DRM ignores drm_gem_close.pad.
-TEST_F(Qaic, GemClosePadIsIgnored)
+TEST_F(GemClose, PadIsIgnored)
 {
     uint32_t h;
     ASSERT_EQ(create_bo(fd, kPage, &h), 0);

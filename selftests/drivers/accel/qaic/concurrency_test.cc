@@ -52,10 +52,10 @@ int round_trips(int fd, uint32_t dbc, uint64_t dev, int rounds)
     return failed;
 }
 
-class QaicDatapathConcurrency : public Datapath {};
+class DatapathConcurrency : public Datapath {};
 
 // Threads sharing one DBC, each with its own BOs: all data arrives, nothing interleaves.
-TEST_F(QaicDatapathConcurrency, ThreadsShareOneDbc)
+TEST_F(DatapathConcurrency, ThreadsShareOneDbc)
 {
     constexpr int kThreads = 4, kRounds = 25;
     std::atomic<int> failed{0};
@@ -69,7 +69,7 @@ TEST_F(QaicDatapathConcurrency, ThreadsShareOneDbc)
 }
 
 // Threads on DBCs of their own, in this file and in files of their own.
-TEST_F(QaicDatapathConcurrency, ThreadsOnSeparateDbcsAndFiles)
+TEST_F(DatapathConcurrency, ThreadsOnSeparateDbcsAndFiles)
 {
     constexpr int kSameFile = 3, kOwnFile = 2, kRounds = 25;
     std::vector<uint32_t> dbcs(kSameFile);
@@ -106,7 +106,7 @@ TEST_F(QaicDatapathConcurrency, ThreadsOnSeparateDbcsAndFiles)
 
 // WAIT and PERF_STATS of a BO while another thread keeps executing it: WAIT gives the result
 // of an execution (always 0 here), PERF_STATS all zero or a finished execution's stats.
-TEST_F(QaicDatapathConcurrency, WaitAndPerfStatsRaceExecutions)
+TEST_F(DatapathConcurrency, WaitAndPerfStatsRaceExecutions)
 {
     Bo bo;
     ASSERT_NO_FATAL_FAILURE(make(bo, 3 * kPage));
@@ -158,7 +158,7 @@ TEST_F(QaicDatapathConcurrency, WaitAndPerfStatsRaceExecutions)
 // (EXECUTE refuses a BO still queued with EINVAL). In polling mode every busy-polling waiter
 // reaps: here the main thread waits for the last BO while two others wait for earlier ones,
 // and the datapath thread polls at its shortest interval, so batches are reaped side by side.
-TEST_F(QaicDatapathConcurrency, JobsFinishInOrderWhoeverReaps)
+TEST_F(DatapathConcurrency, JobsFinishInOrderWhoeverReaps)
 {
     ParamGuard polling("datapath_polling", kDefaultPolling);
     ParamGuard interval("poll_interval_us", kDefaultPollIntervalUs);
@@ -199,7 +199,7 @@ TEST_F(QaicDatapathConcurrency, JobsFinishInOrderWhoeverReaps)
 // Files closed with jobs in flight (data moving, a job blocked on a semaphore, more queued
 // behind it), again and again, while another file moves data: no crash, nothing leaked (the
 // DBCs come back, the BO memory too), and the other file's work is unaffected.
-TEST_F(QaicDatapathConcurrency, CloseWithJobsInFlight)
+TEST_F(DatapathConcurrency, CloseWithJobsInFlight)
 {
     std::string why;
     bool sim = sim_control(fd, &why);

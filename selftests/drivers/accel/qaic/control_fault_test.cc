@@ -64,7 +64,7 @@ template <typename F> void answer_late(int fd, F call)
 // A firmware that pads every answer must not make the driver write more than the 4096 bytes
 // of the user's message: here the answers to a STATUS and a two-message DMA_XFER come to more
 // than that, summed over the messages. The bytes after the buffer stay untouched.
-TEST_F(Qaic, PaddedAnswersNeverOverrunTheUsersMessage)
+TEST_F(ManageFirmwareFaults, PaddedAnswersNeverOverrunTheUsersMessage)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_PAD, 100, 0));
@@ -86,7 +86,7 @@ TEST_F(Qaic, PaddedAnswersNeverOverrunTheUsersMessage)
 }
 
 // Padding within 4096 bytes is passed on, every answer counted.
-TEST_F(Qaic, PaddedAnswersThatFitArePassedOn)
+TEST_F(ManageFirmwareFaults, PaddedAnswersThatFitArePassedOn)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_PAD, 3, 0));
@@ -100,7 +100,7 @@ TEST_F(Qaic, PaddedAnswersThatFitArePassedOn)
 
 // A DEACTIVATE answer that names another DBC than the one asked for (here another file's)
 // releases nothing: that file's DBC keeps working.
-TEST_F(Qaic, DeactivateAnswerForAnotherDbcReleasesNothing)
+TEST_F(ManageFirmwareFaults, DeactivateAnswerForAnotherDbcReleasesNothing)
 {
     FirmwareFaultGuard guard{fd};
     int other = qaic_open(nullptr);
@@ -124,7 +124,7 @@ TEST_F(Qaic, DeactivateAnswerForAnotherDbcReleasesNothing)
 // elsewhere those of its fallible helpers. The card refuses a made-to-fail message (ECANCELED)
 // and never leaves it unanswered (ETIMEDOUT, after a minute); the refusal has no effect (no
 // DBC assigned, a DEACTIVATE's DBC kept), and the same call then succeeds.
-TEST_F(Qaic, FirmwareOutOfMemoryRefusesTheMessageAndLeavesNothing)
+TEST_F(ManageFirmwareFaults, FirmwareOutOfMemoryRefusesTheMessageAndLeavesNothing)
 {
     FirmwareFaultGuard guard{fd};
     // Armed far past any message's allocations: answered as usual.
@@ -164,7 +164,7 @@ TEST_F(Qaic, FirmwareOutOfMemoryRefusesTheMessageAndLeavesNothing)
 // An ACTIVATE whose answer comes after its caller timed out: the card assigned a DBC with
 // rings the caller no longer waits for. The driver takes the DBC back from the card (and only
 // then frees the rings), so no DBC stays assigned unknown to it.
-TEST_F(Qaic, ActivateAnsweredAfterItsTimeoutIsUndone)
+TEST_F(ManageFirmwareFaults, ActivateAnsweredAfterItsTimeoutIsUndone)
 {
     FirmwareFaultGuard guard{fd};
     ASSERT_TRUE(all_dbcs_idle(fd) || qaic_sim_num_dbc(fd) < 0);
@@ -188,7 +188,7 @@ TEST_F(Qaic, ActivateAnsweredAfterItsTimeoutIsUndone)
 // A DEACTIVATE answered after its timeout: the device released the DBC, so the driver
 // releases it too when the answer comes; it must not go on believing the file owns a DBC the
 // device has freed (and may hand to someone else).
-TEST_F(Qaic, DeactivateAnsweredAfterItsTimeoutReleasesTheDbc)
+TEST_F(ManageFirmwareFaults, DeactivateAnsweredAfterItsTimeoutReleasesTheDbc)
 {
     FirmwareFaultGuard guard{fd};
     uint32_t id;
@@ -212,7 +212,7 @@ TEST_F(Qaic, DeactivateAnsweredAfterItsTimeoutReleasesTheDbc)
 // the DBC, and both sides agree it is assigned. (Found by uapi_fuzz: the ACTIVATE failed
 // with EIO, and the DBC stayed assigned on the card, unknown to the driver, until the file
 // was closed.)
-TEST_F(Qaic, ActivateAfterALateDeactivateGetsTheDbc)
+TEST_F(ManageFirmwareFaults, ActivateAfterALateDeactivateGetsTheDbc)
 {
     FirmwareFaultGuard guard{fd};
     uint32_t id;
@@ -237,7 +237,7 @@ TEST_F(Qaic, ActivateAfterALateDeactivateGetsTheDbc)
 // its timeout, then finds its answer in the ring and takes it, as the MSI would have. Left
 // there, the answers would fill the ring, and the device, waiting for room, would answer
 // nothing more (found by uapi_fuzz: every MANAGE timed out until the device was reset).
-TEST_F(Qaic, LostControlMsisCostOnlyTheirTimeouts)
+TEST_F(ManageFirmwareFaults, LostControlMsisCostOnlyTheirTimeouts)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 20));
@@ -260,7 +260,7 @@ TEST_F(Qaic, LostControlMsisCostOnlyTheirTimeouts)
 
 // A device reset whose control MSI is lost: the next MANAGE finds the channel forgotten,
 // fails with EIO and starts the recovery; the device then answers again.
-TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
+TEST_F(ManageFirmwareFaults, ResetWithLostControlMsiIsNoticed)
 {
     FirmwareFaultGuard guard{fd};
     uint32_t dbc;
@@ -285,7 +285,7 @@ TEST_F(Qaic, ResetWithLostControlMsiIsNoticed)
 // arg0), so on any host the NACK meets the first message after the reset; whether that is
 // the recovery's or this test's first STATUS still depends on timing, and a round counts
 // only when the recovery took it (the test's first STATUS then answers at once).
-TEST_F(Qaic, NackDuringRecoveryIsRetried)
+TEST_F(ManageFirmwareFaults, NackDuringRecoveryIsRetried)
 {
     FirmwareFaultGuard guard{fd};
     // Short enough that a recovery broken by the NACK fails the test in seconds; long enough
@@ -308,7 +308,7 @@ TEST_F(Qaic, NackDuringRecoveryIsRetried)
 
 // One file's MANAGE copies DMA_XFER data from memory that faults slowly (a userfaultfd page
 // nobody serves yet). Another file's MANAGE and a third file's close must not wait for it.
-TEST_F(Qaic, SlowUserMemoryBlocksOnlyItsOwnManage)
+TEST_F(ManageDmaXfer, SlowUserMemoryBlocksOnlyItsOwnManage)
 {
     if (!on_sim())
         GTEST_SKIP() << "the copy happens in the host's address space only on sim";

@@ -11,9 +11,12 @@
 namespace {
 
 using selftest::ioctl_err;
+using selftest::DrmVersion;
+using selftest::GemClose;
+using selftest::IoctlDispatch;
 using selftest::Qaic;
 
-TEST_F(Qaic, VersionNamesTheDriver)
+TEST_F(DrmVersion, NamesTheDriver)
 {
     char name[32] = {}, desc[64] = {}, date[32] = {};
     drm_version v{};
@@ -30,7 +33,7 @@ TEST_F(Qaic, VersionNamesTheDriver)
     EXPECT_EQ(v.desc_len, strlen("Qualcomm Cloud AI Accelerators"));
 }
 
-TEST_F(Qaic, VersionWithNoBuffersReportsLengths)
+TEST_F(DrmVersion, WithNoBuffersReportsLengths)
 {
     drm_version v{};
     ASSERT_EQ(ioctl_err(fd, DRM_IOCTL_VERSION, &v), 0);
@@ -38,7 +41,7 @@ TEST_F(Qaic, VersionWithNoBuffersReportsLengths)
     EXPECT_EQ(v.desc_len, strlen("Qualcomm Cloud AI Accelerators"));
 }
 
-TEST_F(Qaic, VersionTruncatesToTheBuffer)
+TEST_F(DrmVersion, TruncatesToTheBuffer)
 {
     char name[8];
     memset(name, 'x', sizeof(name));
@@ -52,7 +55,7 @@ TEST_F(Qaic, VersionTruncatesToTheBuffer)
     EXPECT_EQ(v.name_len, 4u);
 }
 
-TEST_F(Qaic, VersionBadStringPointerIsEfault)
+TEST_F(DrmVersion, BadStringPointerIsEfault)
 {
     drm_version v{};
     v.desc = reinterpret_cast<char *>(16);
@@ -60,7 +63,7 @@ TEST_F(Qaic, VersionBadStringPointerIsEfault)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_VERSION, &v), -EFAULT);
 }
 
-TEST_F(Qaic, GemCloseOfUnknownHandleIsEinval)
+TEST_F(GemClose, UnknownHandleIsEinval)
 {
     drm_gem_close c{};
     c.handle = 0;
@@ -69,14 +72,14 @@ TEST_F(Qaic, GemCloseOfUnknownHandleIsEinval)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_GEM_CLOSE, &c), -EINVAL);
 }
 
-TEST_F(Qaic, DriverIndexPastTheTableIsEinval)
+TEST_F(IoctlDispatch, DriverIndexPastTheTableIsEinval)
 {
     uint64_t arg[4] = {};
     for (unsigned nr = DRM_COMMAND_BASE + 9; nr < DRM_COMMAND_END; ++nr)
         EXPECT_EQ(ioctl_err(fd, DRM_IOWR(nr, uint64_t[4]), arg), -EINVAL) << "nr " << nr;
 }
 
-TEST_F(Qaic, UnsupportedCoreIoctlIsEinval)
+TEST_F(IoctlDispatch, UnsupportedCoreIoctlIsEinval)
 {
     drm_unique u{};
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_GET_UNIQUE, &u), -EINVAL);
@@ -141,7 +144,7 @@ TEST_P(BadPointer, ReadOnlyIsEfaultWhenWrittenBack)
 INSTANTIATE_TEST_SUITE_P(Implemented, BadPointer, testing::ValuesIn(kImplemented),
                          [](const auto &info) { return std::string(info.param.name); });
 
-TEST_F(Qaic, IoctlsFromManyThreads)
+TEST_F(IoctlDispatch, FromManyThreads)
 {
     // Concurrent callers on one file each get a correct, private result.
     std::vector<std::thread> threads;

@@ -11,7 +11,7 @@ namespace {
 
 constexpr uint64_t kDev = 48 * kMiB;
 
-class QaicDatapathFault : public Datapath {
+class DatapathFault : public Datapath {
 protected:
     void SetUp() override
     {
@@ -65,7 +65,7 @@ struct MsiDropGuard {
 // A DMA error fails its BO with EIO, moves none of the failed element's data (the other
 // elements still move theirs), leaves the other BOs of the call alone, and the next
 // execution succeeds. The result sticks: WAIT again gives EIO again.
-TEST_F(QaicDatapathFault, DmaErrorIsEio)
+TEST_F(DatapathFault, DmaErrorIsEio)
 {
     Shadow dev = window(kDev, 4 * kPage);
     Bo a, b;
@@ -112,7 +112,7 @@ TEST_F(QaicDatapathFault, DmaErrorIsEio)
 }
 
 // Lost completion MSIs delay jobs but never lose them: the watchdog drains the DBC.
-TEST_F(QaicDatapathFault, LostMsiStillCompletes)
+TEST_F(DatapathFault, LostMsiStillCompletes)
 {
     Bo in, out;
     ASSERT_NO_FATAL_FAILURE(make(in, 2 * kPage));
@@ -140,7 +140,7 @@ TEST_F(QaicDatapathFault, LostMsiStillCompletes)
 
 // A DBC that makes no progress for exec_timeout_ms is reset: the hung job fails with
 // ETIMEDOUT, the jobs behind it with EIO, and the DBC works again. Other DBCs never notice.
-TEST_F(QaicDatapathFault, HungDbcIsRecovered)
+TEST_F(DatapathFault, HungDbcIsRecovered)
 {
     ParamGuard guard("exec_timeout_ms", kDefaultExecTimeoutMs);
     SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", kDefaultExecTimeoutMs));
@@ -270,7 +270,7 @@ void ssr_once(int fd, bool *saw_epipe)
 // A subsystem restart: jobs fail with EPIPE, EXECUTE gets EPIPE during it, the DBC is
 // released, and a new activation works. Restarts are repeated (bounded) until EXECUTE was
 // seen to run during one.
-TEST_F(QaicDatapathFault, SubsystemRestart)
+TEST_F(DatapathFault, SubsystemRestart)
 {
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 1 + dbc, 0)); // a no-op: FI built in?
     bool saw_epipe = false;
@@ -284,9 +284,12 @@ TEST_F(QaicDatapathFault, SubsystemRestart)
     fresh_dbc_moves_data(fd);
 }
 
+// A device reset's cases, a suite of their own on the same fixture.
+class DeviceReset : public DatapathFault {};
+
 // A device reset with work in flight: every job fails with EIO (on every file), ioctls get
 // ENODEV until the device is back, every DBC is released, and new work runs.
-TEST_F(QaicDatapathFault, DeviceResetFailsJobsWithEio)
+TEST_F(DeviceReset, FailsJobsWithEio)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -334,7 +337,7 @@ TEST_F(QaicDatapathFault, DeviceResetFailsJobsWithEio)
 
 // Files opened while the device recovers from a reset: each open works or fails with ENODEV
 // (the open of a file on a device that is not online), never worse; afterwards files work.
-TEST_F(QaicDatapathFault, OpensDuringResetRecovery)
+TEST_F(DeviceReset, OpensDuringResetRecovery)
 {
     int refused = 0;
     for (int round = 0; round < 5; ++round) {
@@ -375,7 +378,7 @@ void restart_and_wait(int fd, uint32_t id)
 // A reset that hits while the driver recovers from another: the device resets again when
 // the recovery's first control message reaches it, and the recovery's reset detection is
 // dropped. The driver must notice and recover again, not stay offline.
-TEST_F(QaicDatapathFault, ResetDuringRecovery)
+TEST_F(DeviceReset, ResetDuringRecovery)
 {
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 1, 0));
     EXPECT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET_ON_MESSAGE, 0, 0), -1); // the 0th: none
@@ -388,7 +391,7 @@ TEST_F(QaicDatapathFault, ResetDuringRecovery)
 // The SSR channel's ring keeps old events in memory. A reset must not make the driver take
 // them for new ones: here the ring is full of restart events of the very DBC that has a job
 // in flight when the reset comes, and that job must fail with EIO, not EPIPE.
-TEST_F(QaicDatapathFault, ResetDoesNotReplayOldRestartEvents)
+TEST_F(DeviceReset, DoesNotReplayOldRestartEvents)
 {
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DROP_MSI, 1 + dbc, 0)); // a no-op: FI built in?
     // A reset first: the channel starts over at slot 0.
@@ -428,7 +431,7 @@ TEST_F(QaicDatapathFault, ResetDoesNotReplayOldRestartEvents)
 // With datapath_polling = 1 completions are polled instead of signalled: data still moves,
 // also through a ring smaller than the work, whether the waiters busy-poll (and so reap the
 // completions themselves) or not.
-TEST_F(QaicDatapathFault, PollingMode)
+TEST_F(DatapathFault, PollingMode)
 {
     ParamGuard guard("datapath_polling", kDefaultPolling);
     ParamGuard busy_guard("wait_busy_poll", 1);
@@ -440,7 +443,7 @@ TEST_F(QaicDatapathFault, PollingMode)
     }
 }
 
-void QaicDatapathFault::polling_rounds(bool busy)
+void DatapathFault::polling_rounds(bool busy)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 4, &small), 0);

@@ -9,15 +9,15 @@
 namespace {
 
 using selftest::ioctl_err;
-using selftest::Qaic;
+using selftest::DeviceFile;
 
-TEST_F(Qaic, FdIsARealDescriptor)
+TEST_F(DeviceFile, FdIsARealDescriptor)
 {
     EXPECT_NE(fcntl(fd, F_GETFD), -1);
     EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 }
 
-TEST_F(Qaic, EveryOpenIsANewFile)
+TEST_F(DeviceFile, EveryOpenIsANewFile)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -28,7 +28,7 @@ TEST_F(Qaic, EveryOpenIsANewFile)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_VERSION, &v), 0);
 }
 
-TEST_F(Qaic, ClosedFdIsEbadf)
+TEST_F(DeviceFile, ClosedFdIsEbadf)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -40,7 +40,7 @@ TEST_F(Qaic, ClosedFdIsEbadf)
     EXPECT_EQ(ioctl_err(fd2, DRM_IOCTL_VERSION, &v), -EBADF);
 }
 
-TEST(QaicDeviceFile, UnknownFdIsEbadf)
+TEST(DeviceFileCalls, UnknownFdIsEbadf)
 {
     drm_version v{};
     errno = 0;
@@ -59,14 +59,14 @@ TEST(QaicDeviceFile, UnknownFdIsEbadf)
     close(other);
 }
 
-TEST(QaicDeviceFile, MissingNodeIsEnoent)
+TEST(DeviceFileOpen, MissingNodeIsEnoent)
 {
     errno = 0;
     EXPECT_EQ(qaic_open("/dev/accel/no-such-node"), -1);
     EXPECT_EQ(errno, ENOENT);
 }
 
-TEST(QaicDeviceFile, SimIsAlwaysThere)
+TEST(DeviceFileOpen, SimIsAlwaysThere)
 {
     int fd = qaic_open("sim");
     if (fd < 0 && errno == ENODEV)
@@ -81,7 +81,7 @@ TEST(QaicDeviceFile, SimIsAlwaysThere)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
-TEST(QaicDeviceFile, MmapOfUnknownOffsetIsEinval)
+TEST(DeviceFileCalls, MmapOfUnknownOffsetIsEinval)
 {
     int fd = qaic_open(nullptr);
     ASSERT_GE(fd, 0);
@@ -91,7 +91,7 @@ TEST(QaicDeviceFile, MmapOfUnknownOffsetIsEinval)
     EXPECT_EQ(qaic_close(fd), 0);
 }
 
-TEST(QaicDeviceFile, MunmapOfOrdinaryMemoryWorks)
+TEST(DeviceFileCalls, MunmapOfOrdinaryMemoryWorks)
 {
     void *p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(p, MAP_FAILED);

@@ -19,7 +19,7 @@ using Slices = std::vector<qaic_attach_slice_entry>;
 
 // Every round trip runs twice: with WAIT_BO busy polling (the default: a waiter executes its
 // DBC's elements on its own thread) and without (the card's engine threads execute them all).
-class QaicRoundTrip : public Datapath, public ::testing::WithParamInterface<bool> {
+class ExecuteBoRoundTrip : public Datapath, public ::testing::WithParamInterface<bool> {
 protected:
     void SetUp() override
     {
@@ -31,7 +31,7 @@ protected:
     ParamGuard restore_{"wait_busy_poll", 1};
 };
 
-INSTANTIATE_TEST_SUITE_P(WaitBusyPoll, QaicRoundTrip, ::testing::Bool(),
+INSTANTIATE_TEST_SUITE_P(WaitBusyPoll, ExecuteBoRoundTrip, ::testing::Bool(),
                          [](const auto &info) { return info.param ? "On" : "Off"; });
 
 // Where the elements ran: with busy polling off, never on a waiter; on, on the waiters, all
@@ -39,7 +39,7 @@ INSTANTIATE_TEST_SUITE_P(WaitBusyPoll, QaicRoundTrip, ::testing::Bool(),
 // waiter still finds its element queued depends on timing (through qaicd a socket round trip
 // lies between EXECUTE and WAIT_BO, and an engine polling its ring often takes the element
 // first), so with polling on the test runs on, a bounded number of times, until one was.
-TEST_P(QaicRoundTrip, BusyPollingDecidesWhereElementsRun)
+TEST_P(ExecuteBoRoundTrip, BusyPollingDecidesWhereElementsRun)
 {
     std::string why;
     if (!sim_control(fd, &why))
@@ -74,7 +74,7 @@ TEST_P(QaicRoundTrip, BusyPollingDecidesWhereElementsRun)
         EXPECT_EQ(after.polled, before.polled);
 }
 
-TEST_P(QaicRoundTrip, OneSlice)
+TEST_P(ExecuteBoRoundTrip, OneSlice)
 {
     Shadow dev = window(kDev, 3 * kPage);
     Bo in, out;
@@ -93,7 +93,7 @@ TEST_P(QaicRoundTrip, OneSlice)
 }
 
 // A BO is page-rounded, but a slice moves exactly its size, from and to any byte.
-TEST_P(QaicRoundTrip, UnalignedSizesOffsetsAndAddresses)
+TEST_P(ExecuteBoRoundTrip, UnalignedSizesOffsetsAndAddresses)
 {
     Shadow dev = window(kDev, 0x6000);
     Bo in;
@@ -123,7 +123,7 @@ TEST_P(QaicRoundTrip, UnalignedSizesOffsetsAndAddresses)
 
 // Scatter: slices at many offsets of one BO to scattered device addresses, out of order and
 // overlapping (the later slice wins); gather them back in a different layout.
-TEST_P(QaicRoundTrip, ScatterGather)
+TEST_P(ExecuteBoRoundTrip, ScatterGather)
 {
     Shadow dev = window(kDev, 0x40000);
     Bo in;
@@ -160,7 +160,7 @@ TEST_P(QaicRoundTrip, ScatterGather)
 
 // The BOs of one call run in their order, and calls in theirs: a from-device BO queued after
 // a to-device one reads its data, one queued before reads what was there.
-TEST_P(QaicRoundTrip, JobsRunInSubmissionOrder)
+TEST_P(ExecuteBoRoundTrip, JobsRunInSubmissionOrder)
 {
     Shadow dev = window(kDev, kPage);
     Bo to, before, after, again;
@@ -194,7 +194,7 @@ TEST_P(QaicRoundTrip, JobsRunInSubmissionOrder)
 
 // Several MiB: the BO is made of several chunks (at most 4 MiB each), so the slice becomes
 // several elements; read back in pieces of other sizes.
-TEST_P(QaicRoundTrip, MultiMiBBoSpansSeveralChunks)
+TEST_P(ExecuteBoRoundTrip, MultiMiBBoSpansSeveralChunks)
 {
     const uint64_t size = 12 * kMiB + 3 * kPage;
     Bo in, out;
@@ -217,7 +217,7 @@ TEST_P(QaicRoundTrip, MultiMiBBoSpansSeveralChunks)
 
 // A BO over 4 GiB with slices past 4 GiB, to a device address past 4 GiB: 64-bit offsets
 // and addresses all the way. Only the pages used are touched.
-TEST_P(QaicRoundTrip, SlicePast4GiB)
+TEST_P(ExecuteBoRoundTrip, SlicePast4GiB)
 {
     const uint64_t size = 4 * kGiB + 8 * kMiB;
     const uint64_t off = 4 * kGiB + kMiB, n = 64 * 1024;
@@ -247,7 +247,7 @@ TEST_P(QaicRoundTrip, SlicePast4GiB)
 }
 
 // Zero-size slices move nothing, yet the job completes and their doorbells ring.
-TEST_P(QaicRoundTrip, ZeroSizeSlices)
+TEST_P(ExecuteBoRoundTrip, ZeroSizeSlices)
 {
     Shadow dev = window(kDev, 3 * kPage);
     Bo in;
@@ -278,7 +278,7 @@ TEST_P(QaicRoundTrip, ZeroSizeSlices)
 }
 
 // Doorbells of each width write the low bytes of db_data, after the slice's own data.
-TEST_P(QaicRoundTrip, DoorbellsOfEveryWidth)
+TEST_P(ExecuteBoRoundTrip, DoorbellsOfEveryWidth)
 {
     Shadow dev = window(kDev, kPage);
     Bo in;
@@ -312,7 +312,7 @@ TEST_P(QaicRoundTrip, DoorbellsOfEveryWidth)
 
 // Semaphore commands that do not block (INIT, INC, DEC with wrap-around, and waits already
 // satisfied, presync or not) and fence flags: every job completes and moves its data.
-TEST_P(QaicRoundTrip, SemaphoresThatDoNotBlock)
+TEST_P(ExecuteBoRoundTrip, SemaphoresThatDoNotBlock)
 {
     Shadow dev = window(kDev, 4 * kPage);
     Bo a;
@@ -367,7 +367,7 @@ TEST_P(QaicRoundTrip, SemaphoresThatDoNotBlock)
 
 // More work than the ring holds: the software queue takes the rest and feeds the ring as
 // it drains, in order.
-TEST_P(QaicRoundTrip, MoreWorkThanTheRingHolds)
+TEST_P(ExecuteBoRoundTrip, MoreWorkThanTheRingHolds)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 4, &small), 0); // 3 elements in flight at most
@@ -400,7 +400,7 @@ TEST_P(QaicRoundTrip, MoreWorkThanTheRingHolds)
 }
 
 // A BO executes again and again, each time with what its mapping holds then.
-TEST_P(QaicRoundTrip, ReexecutionMovesCurrentData)
+TEST_P(ExecuteBoRoundTrip, ReexecutionMovesCurrentData)
 {
     Bo in, out;
     ASSERT_NO_FATAL_FAILURE(make(in, kPage));
@@ -420,7 +420,7 @@ TEST_P(QaicRoundTrip, ReexecutionMovesCurrentData)
 
 // A to-device BO of three slices (each with a doorbell, the last raising semaphore 7) laid
 // over device memory at kDev + offset, so "moved" and "not moved" show byte for byte.
-class QaicPartialExecute : public Datapath {
+class PartialExecuteBo : public Datapath {
 protected:
     static constexpr uint64_t kSize = 4 * kPage;
     static constexpr uint64_t kDb = kDev + 0x10000;
@@ -459,7 +459,7 @@ protected:
     std::unique_ptr<Shadow> dev;
 };
 
-TEST_F(QaicPartialExecute, ResizeZeroMovesNothingButRingsTheDoorbells)
+TEST_F(PartialExecuteBo, ResizeZeroMovesNothingButRingsTheDoorbells)
 {
     std::vector<uint8_t> old(dev->bytes().begin(), dev->bytes().begin() + kSize);
     ASSERT_NO_FATAL_FAILURE(check(0));
@@ -470,26 +470,26 @@ TEST_F(QaicPartialExecute, ResizeZeroMovesNothingButRingsTheDoorbells)
     EXPECT_TRUE(same_bytes(db.data(), want, sizeof(want)));
 }
 
-TEST_F(QaicPartialExecute, ResizeInsideASliceMovesItsFirstPart)
+TEST_F(PartialExecuteBo, ResizeInsideASliceMovesItsFirstPart)
 {
     ASSERT_NO_FATAL_FAILURE(check(6000));
     ASSERT_NO_FATAL_FAILURE(check(1));
     ASSERT_NO_FATAL_FAILURE(check(kSize - 1));
 }
 
-TEST_F(QaicPartialExecute, ResizeAtSliceBoundaries)
+TEST_F(PartialExecuteBo, ResizeAtSliceBoundaries)
 {
     ASSERT_NO_FATAL_FAILURE(check(4096));
     ASSERT_NO_FATAL_FAILURE(check(10000));
 }
 
-TEST_F(QaicPartialExecute, ResizeOfTheWholeBoMovesAll)
+TEST_F(PartialExecuteBo, ResizeOfTheWholeBoMovesAll)
 {
     ASSERT_NO_FATAL_FAILURE(check(kSize));
 }
 
 // A full EXECUTE after a partial one moves everything again: resize does not stick.
-TEST_F(QaicPartialExecute, ExecuteAfterPartialMovesAll)
+TEST_F(PartialExecuteBo, ExecuteAfterPartialMovesAll)
 {
     ASSERT_NO_FATAL_FAILURE(check(3000));
     fill(bo.data(), kSize, fresh_seed());
@@ -500,7 +500,7 @@ TEST_F(QaicPartialExecute, ExecuteAfterPartialMovesAll)
 
 // Slices past resize still run their semaphores: a job waiting for semaphore 7 (raised by
 // the last slice) completes.
-TEST_F(QaicPartialExecute, SemaphoresRunPastResize)
+TEST_F(PartialExecuteBo, SemaphoresRunPastResize)
 {
     ASSERT_NO_FATAL_FAILURE(check(0));
     Bo waiter;
@@ -513,7 +513,7 @@ TEST_F(QaicPartialExecute, SemaphoresRunPastResize)
 }
 
 // resize 0 sends each slice as one zero-length element.
-TEST_F(QaicPartialExecute, ResizeZeroUsesOneElementPerSlice)
+TEST_F(PartialExecuteBo, ResizeZeroUsesOneElementPerSlice)
 {
     ASSERT_NO_FATAL_FAILURE(check(0));
     qaic_perf_stats_entry st{};
@@ -521,7 +521,7 @@ TEST_F(QaicPartialExecute, ResizeZeroUsesOneElementPerSlice)
     EXPECT_EQ(st.num_queue_element, 3u);
 }
 
-TEST_F(QaicPartialExecute, ResizeOverTheBoSizeIsEinval)
+TEST_F(PartialExecuteBo, ResizeOverTheBoSizeIsEinval)
 {
     for (uint64_t resize : {kSize + 1, kSize + kPage, uint64_t(UINT64_MAX)}) {
         SCOPED_TRACE(resize);
@@ -540,7 +540,7 @@ TEST_F(QaicPartialExecute, ResizeOverTheBoSizeIsEinval)
 }
 
 // The BO's size is its page-rounded size: resize may reach it, not pass it.
-TEST_F(QaicPartialExecute, ResizeLimitIsThePageRoundedSize)
+TEST_F(PartialExecuteBo, ResizeLimitIsThePageRoundedSize)
 {
     Bo odd;
     ASSERT_NO_FATAL_FAILURE(make(odd, 10000)); // 12288 bytes
@@ -555,7 +555,7 @@ TEST_F(QaicPartialExecute, ResizeLimitIsThePageRoundedSize)
 }
 
 // From the device, only the first resize bytes of the BO are written.
-TEST_F(QaicPartialExecute, FromDevice)
+TEST_F(PartialExecuteBo, FromDevice)
 {
     ASSERT_NO_FATAL_FAILURE(check(kSize)); // known device content
     Bo out;
@@ -602,7 +602,7 @@ private:
     uint8_t *base_ = nullptr;
 };
 
-class QaicExecute : public Datapath {
+class ExecuteBo : public Datapath {
 protected:
     void SetUp() override
     {
@@ -644,7 +644,7 @@ protected:
 constexpr unsigned long kExecIoctls[] = {DRM_IOCTL_QAIC_EXECUTE_BO,
                                          DRM_IOCTL_QAIC_PARTIAL_EXECUTE_BO};
 
-TEST_F(QaicExecute, CountZeroIsEinval)
+TEST_F(ExecuteBo, CountZeroIsEinval)
 {
     qaic_partial_execute_entry e{in.handle(), kDirToDev, 0};
     for (unsigned long req : kExecIoctls) {
@@ -655,7 +655,7 @@ TEST_F(QaicExecute, CountZeroIsEinval)
 }
 
 // Checked before the entries are read.
-TEST_F(QaicExecute, DbcOutOfRangeIsEinval)
+TEST_F(ExecuteBo, DbcOutOfRangeIsEinval)
 {
     qaic_partial_execute_entry e{in.handle(), kDirToDev, kPage};
     std::vector<uint32_t> ids = {0x10000, UINT32_MAX};
@@ -673,7 +673,7 @@ TEST_F(QaicExecute, DbcOutOfRangeIsEinval)
 
 // Entries that cannot be read: EFAULT. A DBC this file does not own is EPERM before that:
 // its entries are never copied.
-TEST_F(QaicExecute, UnreadableEntriesAreEfault)
+TEST_F(ExecuteBo, UnreadableEntriesAreEfault)
 {
     PageBeforeAHole mem;
     ASSERT_TRUE(mem.ok());
@@ -703,7 +703,7 @@ TEST_F(QaicExecute, UnreadableEntriesAreEfault)
 // together) is E2BIG, and a DBC this file did not activate EPERM, both before the entries
 // are copied: 2^27 entries behind a 16-byte buffer must not make the driver allocate and
 // zero gigabytes (nor report EFAULT after doing so).
-TEST_F(QaicExecute, CountBeyondTheQueueIsE2bigBeforeTheCopy)
+TEST_F(ExecuteBo, CountBeyondTheQueueIsE2bigBeforeTheCopy)
 {
     qaic_partial_execute_entry one{in.handle(), kDirToDev, kPage};
     uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
@@ -720,7 +720,7 @@ TEST_F(QaicExecute, CountBeyondTheQueueIsE2bigBeforeTheCopy)
 // The bound is the DBC's: ring slots (queue size - 1) plus sched_queue_depth jobs. One entry
 // more than that is E2BIG; a count within it is looked at (here: EFAULT, the entries
 // cannot all be read).
-TEST_F(QaicExecute, CountBoundIsTheRingPlusTheSoftwareQueue)
+TEST_F(ExecuteBo, CountBoundIsTheRingPlusTheSoftwareQueue)
 {
     ParamGuard depth("sched_queue_depth", kDefaultSchedQueueDepth);
     SIM_OR_SKIP(qaic_sim_set_param("sched_queue_depth", 3));
@@ -739,7 +739,7 @@ TEST_F(QaicExecute, CountBoundIsTheRingPlusTheSoftwareQueue)
 }
 
 // A DBC this file did not activate: EPERM, before any entry is looked at.
-TEST_F(QaicExecute, DbcNotActivatedIsEperm)
+TEST_F(ExecuteBo, DbcNotActivatedIsEperm)
 {
     uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1;
     EXPECT_EQ(execute(fd, other, in.handle(), kDirToDev), -EPERM);
@@ -751,7 +751,7 @@ TEST_F(QaicExecute, DbcNotActivatedIsEperm)
     EXPECT_EQ(partial_execute(fd, dbc, in.handle(), kDirToDev, 0), -EPERM);
 }
 
-TEST_F(QaicExecute, AnotherFilesDbcIsEperm)
+TEST_F(ExecuteBo, AnotherFilesDbcIsEperm)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -771,7 +771,7 @@ TEST_F(QaicExecute, AnotherFilesDbcIsEperm)
     expect_round_trip();
 }
 
-TEST_F(QaicExecute, UnknownHandleIsEnoent)
+TEST_F(ExecuteBo, UnknownHandleIsEnoent)
 {
     Bo gone;
     ASSERT_NO_FATAL_FAILURE(make(gone, kPage));
@@ -787,7 +787,7 @@ TEST_F(QaicExecute, UnknownHandleIsEnoent)
     expect_round_trip();
 }
 
-TEST_F(QaicExecute, BoNotSlicedIsEinval)
+TEST_F(ExecuteBo, BoNotSlicedIsEinval)
 {
     Bo plain;
     ASSERT_NO_FATAL_FAILURE(make(plain, kPage));
@@ -803,7 +803,7 @@ TEST_F(QaicExecute, BoNotSlicedIsEinval)
 
 // The same BO twice in one call is EINVAL, and the call leaves nothing queued: both BOs can
 // be detached (not EBUSY) and executed afterwards.
-TEST_F(QaicExecute, SameBoTwiceInOneCallIsEinval)
+TEST_F(ExecuteBo, SameBoTwiceInOneCallIsEinval)
 {
     EXPECT_EQ(execute(fd, dbc, {{in.handle(), kDirToDev}, {in.handle(), kDirToDev}}), -EINVAL);
     EXPECT_EQ(execute(fd, dbc,
@@ -828,7 +828,7 @@ TEST_F(QaicExecute, SameBoTwiceInOneCallIsEinval)
 
 // A BO whose earlier execution has not finished is EINVAL (also inside a call with others,
 // which stay unqueued).
-TEST_F(QaicExecute, AlreadyQueuedIsEinval)
+TEST_F(ExecuteBo, AlreadyQueuedIsEinval)
 {
     Bo blocker;
     ASSERT_NO_FATAL_FAILURE(make(blocker, kPage));
@@ -850,7 +850,7 @@ TEST_F(QaicExecute, AlreadyQueuedIsEinval)
 }
 
 // Ours: a BO sliced on another DBC of the same file is EINVAL; on its own DBC it runs.
-TEST_F(QaicExecute, SlicedOnAnotherDbcIsEinval)
+TEST_F(ExecuteBo, SlicedOnAnotherDbcIsEinval)
 {
     uint32_t dbc2;
     ASSERT_EQ(activate(fd, 16, &dbc2), 0);
@@ -869,7 +869,7 @@ TEST_F(QaicExecute, SlicedOnAnotherDbcIsEinval)
 }
 
 // Ours: the direction must be the one the BO was attached with.
-TEST_F(QaicExecute, WrongDirectionIsEinval)
+TEST_F(ExecuteBo, WrongDirectionIsEinval)
 {
     for (uint32_t dir : {0u, kDirFromDev, 3u, 0xFFFFFFFFu}) {
         SCOPED_TRACE(dir);
@@ -884,7 +884,7 @@ TEST_F(QaicExecute, WrongDirectionIsEinval)
 // With no software queue (sched_queue_depth 0) a call that does not fit the ring is EAGAIN,
 // and none of its BOs is queued, not even those that would have fit. The ring is held full
 // by a job blocked on a semaphore; hang recovery (a short exec_timeout_ms) clears it.
-TEST_F(QaicExecute, RingFullIsEagainAndQueuesNothing)
+TEST_F(ExecuteBo, RingFullIsEagainAndQueuesNothing)
 {
     ParamGuard depth("sched_queue_depth", kDefaultSchedQueueDepth);
     ParamGuard hang("exec_timeout_ms", kDefaultExecTimeoutMs);

@@ -27,7 +27,7 @@ int wait_until_online(int fd)
     return err;
 }
 
-TEST_F(Qaic, FirmwareNackIsEcanceled)
+TEST_F(ManageFirmwareFaults, FirmwareNackIsEcanceled)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_NACK, 1, 0));
@@ -39,7 +39,7 @@ TEST_F(Qaic, FirmwareNackIsEcanceled)
 }
 
 // A refused ACTIVATE leaves no DBC behind: every one can still be activated.
-TEST_F(Qaic, NackedActivateActivatesNothing)
+TEST_F(ManageFirmwareFaults, NackedActivateActivatesNothing)
 {
     FirmwareFaultGuard guard{fd};
     size_t total;
@@ -55,7 +55,7 @@ TEST_F(Qaic, NackedActivateActivatesNothing)
     EXPECT_EQ(activate_all(fd).size(), total);
 }
 
-TEST_F(Qaic, SilentFirmwareTimesOut)
+TEST_F(ManageFirmwareFaults, SilentFirmwareTimesOut)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_set_param("control_resp_timeout_ms", 200));
@@ -77,7 +77,7 @@ TEST_F(Qaic, SilentFirmwareTimesOut)
     EXPECT_EQ(deactivate(fd, id), 0);
 }
 
-TEST_F(Qaic, UnknownParameterIsEinval)
+TEST_F(SimTestControl, UnknownParameterIsEinval)
 {
     errno = 0;
     int r = qaic_sim_set_param("no_such_param", 1);
@@ -89,7 +89,7 @@ TEST_F(Qaic, UnknownParameterIsEinval)
 
 // A reset while a MANAGE waits for its answer fails it with EIO; the device then recovers,
 // having forgotten every DBC.
-TEST_F(Qaic, ResetWhileManageWaitsIsEio)
+TEST_F(ManageFirmwareFaults, ResetWhileManageWaitsIsEio)
 {
     FirmwareFaultGuard guard{fd};
     // A safety net: should the reset not reach the waiter, the call still ends.
@@ -138,7 +138,7 @@ TEST_F(Qaic, ResetWhileManageWaitsIsEio)
 
 // Surprise removal: the open file stays valid but every ioctl says ENODEV, the device cannot
 // be opened, and a replugged card works. Later tests run on the new card.
-TEST_F(Qaic, DeviceRemoval)
+TEST_F(DeviceRemoval, SurpriseRemoval)
 {
     uint32_t dbc, bo;
     ASSERT_EQ(activate(fd, 16, &dbc), 0);

@@ -54,7 +54,7 @@ std::vector<uint8_t> pattern(size_t size, uint32_t seed)
 
 // ---------------------------------------------------------------------------- our CRC
 
-TEST(QaicCrc32, MatchesTheStandardCheckValue)
+TEST(Crc32, MatchesTheStandardCheckValue)
 {
     // Sanity of the test's own CRC: the CRC-32/ISO-HDLC check value of "123456789".
     EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);
@@ -63,7 +63,7 @@ TEST(QaicCrc32, MatchesTheStandardCheckValue)
 
 // ---------------------------------------------------------------------------- STATUS
 
-TEST_F(Qaic, StatusReportsProtocolVersionAndCrc)
+TEST_F(ManageStatus, ReportsProtocolVersionAndCrc)
 {
     Manage m;
     m.add(status_trans());
@@ -79,7 +79,7 @@ TEST_F(Qaic, StatusReportsProtocolVersionAndCrc)
     EXPECT_EQ(s.status_flags & 1, 1u) << "the device requires CRCs";
 }
 
-TEST_F(Qaic, TransactionsAreAnsweredInOrder)
+TEST_F(ManageMessage, TransactionsAreAnsweredInOrder)
 {
     Manage m;
     m.add(status_trans());
@@ -101,7 +101,7 @@ TEST_F(Qaic, TransactionsAreAnsweredInOrder)
 
 // ---------------------------------------------------------------------------- ACTIVATE
 
-TEST_F(Qaic, ActivateAndDeactivate)
+TEST_F(ManageActivate, ActivateAndDeactivate)
 {
     Manage m;
     m.add(activate_trans(16));
@@ -124,7 +124,7 @@ TEST_F(Qaic, ActivateAndDeactivate)
     EXPECT_EQ(deactivate(fd, a.dbc_id), -EPERM);
 }
 
-TEST_F(Qaic, ActivateQueueSizesAtTheLimits)
+TEST_F(ManageActivate, QueueSizesAtTheLimits)
 {
     for (uint32_t qs : {2u, 3u, 1000u, 65536u}) {
         SCOPED_TRACE(qs);
@@ -135,14 +135,14 @@ TEST_F(Qaic, ActivateQueueSizesAtTheLimits)
 }
 
 // The device needs at least two elements per ring and says so in the status.
-TEST_F(Qaic, ActivateWithOneElementIsRefusedByTheDevice)
+TEST_F(ManageActivate, OneElementIsRefusedByTheDevice)
 {
     uint32_t id = 0, st = 0;
     EXPECT_EQ(activate(fd, 1, &id, &st), -ECANCELED);
     EXPECT_NE(st, 0u);
 }
 
-TEST_F(Qaic, ActivateGivesDistinctDbcs)
+TEST_F(ManageActivate, GivesDistinctDbcs)
 {
     uint32_t a, b;
     ASSERT_EQ(activate(fd, 16, &a), 0);
@@ -152,7 +152,7 @@ TEST_F(Qaic, ActivateGivesDistinctDbcs)
     EXPECT_EQ(deactivate(fd, b), 0);
 }
 
-TEST_F(Qaic, ActivatingEveryDbcThenOneMoreIsEcanceled)
+TEST_F(ManageActivate, EveryDbcThenOneMoreIsEcanceled)
 {
     std::vector<uint32_t> ids = activate_all(fd);
     ASSERT_GE(ids.size(), 1u);
@@ -176,7 +176,7 @@ TEST_F(Qaic, ActivatingEveryDbcThenOneMoreIsEcanceled)
     EXPECT_EQ(again, ids.back());
 }
 
-TEST_F(Qaic, ClosingAFileReleasesItsDbcs)
+TEST_F(FileClose, ReleasesTheFilesDbcs)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -193,7 +193,7 @@ TEST_F(Qaic, ClosingAFileReleasesItsDbcs)
 
 // Concurrent MANAGE calls get their own answers, and DBCs freed by one caller (DEACTIVATE,
 // or TERMINATE when a file closes) and taken by another are never lost on the way.
-TEST_F(Qaic, ManageFromManyThreads)
+TEST_F(ManageMessage, FromManyThreads)
 {
     std::vector<uint32_t> all = activate_all(fd);
     for (uint32_t id : all)
@@ -232,7 +232,7 @@ TEST_F(Qaic, ManageFromManyThreads)
 // The simulated card's firmware serves a MANAGE on the waiting caller's thread
 // (control_busy_poll, on by default); off, its own thread serves every message. The answers
 // are the same either way, with several threads at once too.
-TEST_F(Qaic, ManageWithAndWithoutControlBusyPoll)
+TEST_F(ManageMessage, WithAndWithoutControlBusyPoll)
 {
     ParamGuard restore("control_busy_poll", 1);
     for (uint32_t busy : {0u, 1u}) {
@@ -258,7 +258,7 @@ TEST_F(Qaic, ManageWithAndWithoutControlBusyPoll)
 
 // ---------------------------------------------------------------------------- DEACTIVATE
 
-TEST_F(Qaic, DeactivateOfAnotherFilesDbcIsEperm)
+TEST_F(ManageDeactivate, AnotherFilesDbcIsEperm)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -270,7 +270,7 @@ TEST_F(Qaic, DeactivateOfAnotherFilesDbcIsEperm)
     EXPECT_EQ(qaic_close(fd2), 0);
 }
 
-TEST_F(Qaic, DeactivateOfAnIdleDbcIsEperm)
+TEST_F(ManageDeactivate, IdleDbcIsEperm)
 {
     uint32_t id;
     ASSERT_EQ(activate(fd, 16, &id), 0);
@@ -278,13 +278,13 @@ TEST_F(Qaic, DeactivateOfAnIdleDbcIsEperm)
     EXPECT_EQ(deactivate(fd, id), -EPERM);
 }
 
-TEST_F(Qaic, DeactivateOutOfRangeIsEinval)
+TEST_F(ManageDeactivate, OutOfRangeIsEinval)
 {
     EXPECT_EQ(deactivate(fd, 16), -EINVAL);
     EXPECT_EQ(deactivate(fd, UINT32_MAX), -EINVAL);
 }
 
-TEST_F(Qaic, DeactivatePadIsEinval)
+TEST_F(ManageDeactivate, PadIsEinval)
 {
     uint32_t id;
     ASSERT_EQ(activate(fd, 16, &id), 0);
@@ -298,14 +298,14 @@ TEST_F(Qaic, DeactivatePadIsEinval)
 
 // ---------------------------------------------------------------------------- ACTIVATE rules
 
-TEST_F(Qaic, ActivateQueueSizeZeroIsEinval)
+TEST_F(ManageActivate, QueueSizeZeroIsEinval)
 {
     Manage m;
     m.add(activate_trans(0));
     EXPECT_EQ(m.send(fd), -EINVAL);
 }
 
-TEST_F(Qaic, ActivatePadIsEinval)
+TEST_F(ManageActivate, PadIsEinval)
 {
     auto a = activate_trans(16);
     a.pad = 1;
@@ -314,7 +314,7 @@ TEST_F(Qaic, ActivatePadIsEinval)
     EXPECT_EQ(m.send(fd), -EINVAL);
 }
 
-TEST_F(Qaic, ActivateQueueSizeAboveTheDeviceMaximumIsEinval)
+TEST_F(ManageActivate, QueueSizeAboveTheDeviceMaximumIsEinval)
 {
     for (uint32_t qs : {65537u, UINT32_MAX}) {
         Manage m;
@@ -325,7 +325,7 @@ TEST_F(Qaic, ActivateQueueSizeAboveTheDeviceMaximumIsEinval)
 
 // A message failing validation sends nothing: an ACTIVATE before the bad transaction did
 // not happen.
-TEST_F(Qaic, AnInvalidTransactionFailsTheWholeMessage)
+TEST_F(ManageMessage, AnInvalidTransactionFailsTheWholeMessage)
 {
     std::vector<uint32_t> before = activate_all(fd);
     for (uint32_t id : before)
@@ -339,7 +339,7 @@ TEST_F(Qaic, AnInvalidTransactionFailsTheWholeMessage)
 
 // ---------------------------------------------------------------------------- message rules
 
-TEST_F(Qaic, LenOver4096IsEinval)
+TEST_F(ManageMessage, LenOver4096IsEinval)
 {
     std::vector<uint8_t> buf(8192);
     qaic_manage_trans_hdr h{QAIC_TRANS_PASSTHROUGH_FROM_USR, 4104};
@@ -349,27 +349,27 @@ TEST_F(Qaic, LenOver4096IsEinval)
     EXPECT_EQ(manage_raw(fd, buf.data(), UINT32_MAX, 1), -EINVAL);
 }
 
-TEST_F(Qaic, CountOver512IsEinval)
+TEST_F(ManageMessage, CountOver512IsEinval)
 {
     std::vector<qaic_manage_trans_status_to_dev> t(513, status_trans());
     EXPECT_EQ(manage_raw(fd, t.data(), 4096, 513), -EINVAL);
     EXPECT_EQ(manage_raw(fd, t.data(), 4096, UINT32_MAX), -EINVAL);
 }
 
-TEST_F(Qaic, CountZeroIsEinval)
+TEST_F(ManageMessage, CountZeroIsEinval)
 {
     auto t = status_trans();
     EXPECT_EQ(manage_raw(fd, &t, 8, 0), -EINVAL);
 }
 
-TEST_F(Qaic, LenUnder8IsEinval)
+TEST_F(ManageMessage, LenUnder8IsEinval)
 {
     auto t = status_trans();
     EXPECT_EQ(manage_raw(fd, &t, 0, 1), -EINVAL);
     EXPECT_EQ(manage_raw(fd, &t, 7, 1), -EINVAL);
 }
 
-TEST_F(Qaic, TransactionLenUnder8IsEinval)
+TEST_F(ManageMessage, TransactionLenUnder8IsEinval)
 {
     for (uint32_t len : {0u, 4u, 7u}) {
         uint8_t buf[16] = {};
@@ -379,7 +379,7 @@ TEST_F(Qaic, TransactionLenUnder8IsEinval)
     }
 }
 
-TEST_F(Qaic, TransactionRunningPastLenIsEinval)
+TEST_F(ManageMessage, TransactionRunningPastLenIsEinval)
 {
     // One STATUS claiming 16 bytes in an 8-byte message.
     uint8_t buf[16] = {};
@@ -398,7 +398,7 @@ TEST_F(Qaic, TransactionRunningPastLenIsEinval)
     EXPECT_EQ(manage_raw(fd, two, 16, 2), -EINVAL);
 }
 
-TEST_F(Qaic, LengthsNotAddingUpToLenIsEinval)
+TEST_F(ManageMessage, LengthsNotAddingUpToLenIsEinval)
 {
     uint8_t buf[24] = {};
     auto t = status_trans();
@@ -408,7 +408,7 @@ TEST_F(Qaic, LengthsNotAddingUpToLenIsEinval)
     EXPECT_EQ(manage_raw(fd, buf, 24, 2), -EINVAL);
 }
 
-TEST_F(Qaic, UnknownOrNonUserTypeIsEinval)
+TEST_F(ManageMessage, UnknownOrNonUserTypeIsEinval)
 {
     // Only *_FROM_USR types may be sent; the rest are answers or wire-only forms.
     const uint32_t users[] = {QAIC_TRANS_PASSTHROUGH_FROM_USR, QAIC_TRANS_DMA_XFER_FROM_USR,
@@ -423,7 +423,7 @@ TEST_F(Qaic, UnknownOrNonUserTypeIsEinval)
             EXPECT_EQ(manage_one(fd, type, len), -EINVAL) << "type " << type << " len " << len;
 }
 
-TEST_F(Qaic, FixedSizeTypeWithAnotherLenIsEinval)
+TEST_F(ManageMessage, FixedSizeTypeWithAnotherLenIsEinval)
 {
     const struct {
         uint32_t type, size;
@@ -440,21 +440,21 @@ TEST_F(Qaic, FixedSizeTypeWithAnotherLenIsEinval)
         }
 }
 
-TEST_F(Qaic, PassthroughLenNotAMultipleOf8IsEinval)
+TEST_F(ManageMessage, PassthroughLenNotAMultipleOf8IsEinval)
 {
     for (uint32_t len : {12u, 17u, 23u, 4095u})
         EXPECT_EQ(manage_one(fd, QAIC_TRANS_PASSTHROUGH_FROM_USR, len), -EINVAL) << len;
 }
 
 // The driver adds a 32-byte wire header: 4096 user bytes do not fit one wire message.
-TEST_F(Qaic, MessageTooLargeForTheWireIsEnospc)
+TEST_F(ManageMessage, TooLargeForTheWireIsEnospc)
 {
     std::vector<qaic_manage_trans_status_to_dev> t(512, status_trans());
     EXPECT_EQ(manage_raw(fd, t.data(), 4096, 512), -ENOSPC);
     EXPECT_EQ(manage_one(fd, QAIC_TRANS_PASSTHROUGH_FROM_USR, 4096), -ENOSPC);
 }
 
-TEST_F(Qaic, BadDataPointerIsEfault)
+TEST_F(ManageMessage, BadDataPointerIsEfault)
 {
     EXPECT_EQ(manage_raw(fd, nullptr, 8, 1), -EFAULT);
     EXPECT_EQ(manage_raw(fd, reinterpret_cast<void *>(16), 8, 1), -EFAULT);
@@ -472,7 +472,7 @@ TEST_F(Qaic, BadDataPointerIsEfault)
 }
 
 // The answer is written over the transactions: a read-only buffer cannot take it.
-TEST_F(Qaic, ReadOnlyDataIsEfault)
+TEST_F(ManageMessage, ReadOnlyDataIsEfault)
 {
     long page = sysconf(_SC_PAGESIZE);
     auto *p = static_cast<uint8_t *>(mmap(nullptr, size_t(page), PROT_READ | PROT_WRITE,
@@ -487,13 +487,13 @@ TEST_F(Qaic, ReadOnlyDataIsEfault)
 
 // ---------------------------------------------------------------------------- DMA_XFER rules
 
-TEST_F(Qaic, DmaXferSizeZeroIsEinval)
+TEST_F(ManageDmaXfer, SizeZeroIsEinval)
 {
     uint8_t b[8] = {};
     EXPECT_EQ(dma_xfer(fd, 1, b, 0), -EINVAL);
 }
 
-TEST_F(Qaic, DmaXferAddrPlusSizeOverflowIsEinval)
+TEST_F(ManageDmaXfer, AddrPlusSizeOverflowIsEinval)
 {
     Manage m;
     auto x = dma_xfer_trans(1, nullptr, 0x100);
@@ -506,7 +506,7 @@ TEST_F(Qaic, DmaXferAddrPlusSizeOverflowIsEinval)
 
 // Upstream does not check DMA_XFER's pad, and Qualcomm's runtime sets it to 1 (its "count"):
 // any value is accepted, and the data arrives.
-TEST_F(Qaic, DmaXferPadIsIgnored)
+TEST_F(ManageDmaXfer, PadIsIgnored)
 {
     uint8_t b[24];
     for (size_t i = 0; i < sizeof(b); ++i)
@@ -525,7 +525,7 @@ TEST_F(Qaic, DmaXferPadIsIgnored)
     }
 }
 
-TEST_F(Qaic, TwoDmaXfersInOneMessageIsEinval)
+TEST_F(ManageDmaXfer, TwoDmaXfersInOneMessageIsEinval)
 {
     uint8_t b[64] = {};
     Manage m;
@@ -538,7 +538,7 @@ TEST_F(Qaic, TwoDmaXfersInOneMessageIsEinval)
     EXPECT_EQ(image_info(fd, 2, &info), -ENOENT);
 }
 
-TEST_F(Qaic, DmaXferFromBadAddressIsEfault)
+TEST_F(ManageDmaXfer, FromBadAddressIsEfault)
 {
     EXPECT_EQ(dma_xfer(fd, 1, reinterpret_cast<void *>(16), 64), -EFAULT);
 
@@ -554,7 +554,7 @@ TEST_F(Qaic, DmaXferFromBadAddressIsEfault)
 
 // More than any driver's memory limit (1 TiB at most) for the bounce copy. The source is a
 // reserved, never touched mapping, so the data is readable and only memory can run out.
-TEST_F(Qaic, DmaXferBeyondTheMemoryLimitIsEnomem)
+TEST_F(ManageDmaXfer, BeyondTheMemoryLimitIsEnomem)
 {
     const size_t size = (size_t(1) << 40) + kPage;
     void *p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -570,7 +570,7 @@ TEST_F(Qaic, DmaXferBeyondTheMemoryLimitIsEnomem)
 // The card's firmware in a process under an address-space limit (a container's ulimit -v):
 // storing a DMA_XFER's image runs out of memory on the firmware's thread. The transfer is
 // refused (ECANCELED, the firmware's NO_RESOURCES), never an abort, and the card goes on.
-TEST_F(Qaic, DmaXferUnderAnAddressSpaceLimitIsRefused)
+TEST_F(ManageDmaXfer, UnderAnAddressSpaceLimitIsRefused)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     GTEST_SKIP() << "the sanitizers' shadow memory makes an address-space limit meaningless";
@@ -602,7 +602,7 @@ TEST_F(Qaic, DmaXferUnderAnAddressSpaceLimitIsRefused)
 }
 
 // Only the last transaction may continue in further messages.
-TEST_F(Qaic, DmaXferNeedingMoreMessagesBeforeAnotherTransactionIsEnospc)
+TEST_F(ManageDmaXfer, NeedingMoreMessagesBeforeAnotherTransactionIsEnospc)
 {
     std::vector<uint8_t> big(24 << 20, 1);
     Manage m;
@@ -613,7 +613,7 @@ TEST_F(Qaic, DmaXferNeedingMoreMessagesBeforeAnotherTransactionIsEnospc)
 
 // ---------------------------------------------------------------------------- DMA_XFER + firmware
 
-TEST_F(Qaic, DmaXferThenImageInfo)
+TEST_F(ManageDmaXfer, ThenImageInfo)
 {
     auto data = pattern(100000, 1);
     Manage m;
@@ -628,7 +628,7 @@ TEST_F(Qaic, DmaXferThenImageInfo)
     EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
 }
 
-TEST_F(Qaic, DmaXferOfOneByte)
+TEST_F(ManageDmaXfer, OfOneByte)
 {
     uint8_t b = 0x42;
     ASSERT_EQ(dma_xfer(fd, 3, &b, 1), 0);
@@ -639,7 +639,7 @@ TEST_F(Qaic, DmaXferOfOneByte)
 }
 
 // 24 MiB needs more address/size pairs than one wire message holds: several messages.
-TEST_F(Qaic, LargeDmaXferSpansSeveralMessages)
+TEST_F(ManageDmaXfer, LargeDmaXferSpansSeveralMessages)
 {
     auto data = pattern(24 << 20, 2);
     ASSERT_EQ(dma_xfer(fd, 9, data.data(), data.size()), 0);
@@ -651,7 +651,7 @@ TEST_F(Qaic, LargeDmaXferSpansSeveralMessages)
 
 // With a pair per page (dma_xfer_chunk_order 0), 2 MiB no longer fit one message: the same
 // transfer that fits with 64 KiB chunks needs continuation messages, and arrives whole.
-TEST_F(Qaic, DmaXferOfPageSizedChunksSpansSeveralMessages)
+TEST_F(ManageDmaXfer, OfPageSizedChunksSpansSeveralMessages)
 {
     ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
     auto data = pattern(2 << 20, 11);
@@ -674,7 +674,7 @@ TEST_F(Qaic, DmaXferOfPageSizedChunksSpansSeveralMessages)
 }
 
 // An unaligned user buffer is copied exactly, not from its page start.
-TEST_F(Qaic, DmaXferFromAnUnalignedAddress)
+TEST_F(ManageDmaXfer, FromAnUnalignedAddress)
 {
     auto data = pattern(3 * kPage + 100, 3);
     ASSERT_EQ(dma_xfer(fd, 4, data.data() + 13, data.size() - 13), 0);
@@ -684,7 +684,7 @@ TEST_F(Qaic, DmaXferFromAnUnalignedAddress)
     EXPECT_EQ(info.crc, crc32(data.data() + 13, data.size() - 13));
 }
 
-TEST_F(Qaic, DmaXferReplacesTheImageOfItsTag)
+TEST_F(ManageDmaXfer, ReplacesTheImageOfItsTag)
 {
     auto a = pattern(50000, 4), b = pattern(20000, 5);
     ASSERT_EQ(dma_xfer(fd, 5, a.data(), a.size()), 0);
@@ -699,7 +699,7 @@ TEST_F(Qaic, DmaXferReplacesTheImageOfItsTag)
 }
 
 // A DMA_XFER that fits one message may precede other transactions.
-TEST_F(Qaic, DmaXferAndImageInfoInOneMessage)
+TEST_F(ManageDmaXfer, AndImageInfoInOneMessage)
 {
     auto data = pattern(10000, 6);
     uint32_t args[2] = {8, 0};
@@ -716,7 +716,7 @@ TEST_F(Qaic, DmaXferAndImageInfoInOneMessage)
 }
 
 // Images belong to the file that sent them.
-TEST_F(Qaic, ImagesArePerFile)
+TEST_F(ManageFirmwareCommand, ImagesArePerFile)
 {
     auto data = pattern(5000, 7);
     ASSERT_EQ(dma_xfer(fd, 10, data.data(), data.size()), 0);
@@ -728,13 +728,13 @@ TEST_F(Qaic, ImagesArePerFile)
     EXPECT_EQ(image_info(fd, 10, &info), 0);
 }
 
-TEST_F(Qaic, ImageInfoOfAnUnknownTagIsBadCommand)
+TEST_F(ManageFirmwareCommand, ImageInfoOfAnUnknownTagIsBadCommand)
 {
     ImageInfo info{};
     EXPECT_EQ(image_info(fd, 0x1234, &info), -ENOENT);
 }
 
-TEST_F(Qaic, ImageDrop)
+TEST_F(ManageFirmwareCommand, ImageDrop)
 {
     auto data = pattern(4096, 8);
     ASSERT_EQ(dma_xfer(fd, 11, data.data(), data.size()), 0);
@@ -749,7 +749,7 @@ TEST_F(Qaic, ImageDrop)
 }
 
 // The command's answers; ImageToDdrReadBack checks the data.
-TEST_F(Qaic, ImageToDdr)
+TEST_F(ManageFirmwareCommand, ImageToDdr)
 {
     auto data = pattern(8192, 9);
     ASSERT_EQ(dma_xfer(fd, 12, data.data(), data.size()), 0);
@@ -773,7 +773,7 @@ TEST_F(Qaic, ImageToDdr)
 }
 
 // The image lands in DDR: read it back into a BO through a from-device slice.
-TEST_F(Qaic, ImageToDdrReadBack)
+TEST_F(ManageFirmwareCommand, ImageToDdrReadBack)
 {
     const size_t size = 64 * 1024;
     const uint64_t dev_addr = 0x400000;
@@ -804,7 +804,7 @@ TEST_F(Qaic, ImageToDdrReadBack)
 }
 
 // Our commands' opcodes start at 0x10000 (below are NNC's, tested in nnc_test.cc).
-TEST_F(Qaic, UnknownFirmwareCommandIsBadCommand)
+TEST_F(ManageFirmwareCommand, UnknownIsBadCommand)
 {
     uint32_t args[2] = {};
     for (uint32_t op : {0x10000u, 0x17FFFu, 0xFFFFFFFFu}) {
@@ -814,7 +814,7 @@ TEST_F(Qaic, UnknownFirmwareCommandIsBadCommand)
     }
 }
 
-TEST_F(Qaic, ShortFirmwareCommandIsBadCommand)
+TEST_F(ManageFirmwareCommand, ShortIsBadCommand)
 {
     // IMAGE_INFO without its tag, and a passthrough too short for a command header.
     uint32_t st = 0;

@@ -10,7 +10,7 @@ namespace {
 using namespace selftest;
 
 // A fixture with one BO of kSize bytes and its fake offset.
-class QaicMmap : public Qaic {
+class MmapFixture : public Qaic {
 protected:
     static constexpr size_t kSize = 4 * kPage;
 
@@ -31,13 +31,17 @@ protected:
     uint64_t offset = 0;
 };
 
+// MMAP_BO and qaic_mmap of the fixture's BO; qaic_munmap of its mappings.
+class MmapBo : public MmapFixture {};
+class MunmapBo : public MmapFixture {};
+
 // errno of a qaic_mmap expected to fail.
 int mmap_errno(void *p)
 {
     return p == MAP_FAILED ? errno : 0;
 }
 
-TEST_F(QaicMmap, OffsetIsPageAlignedAndStable)
+TEST_F(MmapBo, OffsetIsPageAlignedAndStable)
 {
     EXPECT_NE(offset, 0u);
     EXPECT_EQ(offset % kPage, 0u);
@@ -46,7 +50,7 @@ TEST_F(QaicMmap, OffsetIsPageAlignedAndStable)
     EXPECT_EQ(again, offset);
 }
 
-TEST_F(QaicMmap, OffsetsOfDifferentBosDiffer)
+TEST_F(MmapBo, OffsetsOfDifferentBosDiffer)
 {
     uint32_t bo2;
     uint64_t off2;
@@ -55,7 +59,7 @@ TEST_F(QaicMmap, OffsetsOfDifferentBosDiffer)
     EXPECT_NE(off2, offset);
 }
 
-TEST_F(QaicMmap, WriteAndReadBack)
+TEST_F(MmapBo, WriteAndReadBack)
 {
     auto *p = static_cast<uint32_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -71,7 +75,7 @@ TEST_F(QaicMmap, WriteAndReadBack)
     EXPECT_EQ(qaic_munmap(p, kSize), 0);
 }
 
-TEST_F(QaicMmap, TwoMappingsShareTheData)
+TEST_F(MmapBo, TwoMappingsShareTheData)
 {
     auto *a = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(a, MAP_FAILED) << std::strerror(errno);
@@ -89,7 +93,7 @@ TEST_F(QaicMmap, TwoMappingsShareTheData)
     EXPECT_EQ(qaic_munmap(b, kSize), 0);
 }
 
-TEST_F(QaicMmap, PrefixOfTheBo)
+TEST_F(MmapBo, PrefixOfTheBo)
 {
     // len may be less than the BO (and is rounded up to pages).
     auto *p = static_cast<uint8_t *>(map(kPage + 1));
@@ -98,24 +102,24 @@ TEST_F(QaicMmap, PrefixOfTheBo)
     EXPECT_EQ(qaic_munmap(p, 2 * kPage), 0);
 }
 
-TEST_F(QaicMmap, LenBeyondTheBoIsEinval)
+TEST_F(MmapBo, LenBeyondTheBoIsEinval)
 {
     EXPECT_EQ(mmap_errno(map(kSize + 1)), EINVAL);
     EXPECT_EQ(mmap_errno(map(kSize + kPage)), EINVAL);
     EXPECT_EQ(mmap_errno(map(SIZE_MAX)), EINVAL);
 }
 
-TEST_F(QaicMmap, LenZeroIsEinval)
+TEST_F(MmapBo, LenZeroIsEinval)
 {
     EXPECT_EQ(mmap_errno(map(0)), EINVAL);
 }
 
-TEST_F(QaicMmap, MapPrivateIsEinval)
+TEST_F(MmapBo, MapPrivateIsEinval)
 {
     EXPECT_EQ(mmap_errno(map(kSize, MAP_PRIVATE)), EINVAL);
 }
 
-TEST_F(QaicMmap, WrongOffsetIsEinval)
+TEST_F(MmapBo, WrongOffsetIsEinval)
 {
     EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset + kPage)), EINVAL); // inside the BO
     EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset + 1)), EINVAL);     // unaligned
@@ -123,7 +127,7 @@ TEST_F(QaicMmap, WrongOffsetIsEinval)
     EXPECT_EQ(mmap_errno(map(kPage, MAP_SHARED, offset - kPage)), EINVAL);
 }
 
-TEST_F(QaicMmap, OffsetOfAnotherFilesBoIsEacces)
+TEST_F(MmapBo, OffsetOfAnotherFilesBoIsEacces)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -142,7 +146,7 @@ TEST_F(QaicMmap, OffsetOfAnotherFilesBoIsEacces)
     EXPECT_EQ(qaic_close(fd2), 0);
 }
 
-TEST_F(QaicMmap, PadIsEinval)
+TEST_F(MmapBo, PadIsEinval)
 {
     qaic_mmap_bo m{};
     m.handle = bo;
@@ -150,7 +154,7 @@ TEST_F(QaicMmap, PadIsEinval)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_QAIC_MMAP_BO, &m), -EINVAL);
 }
 
-TEST_F(QaicMmap, UnknownHandleIsEnoent)
+TEST_F(MmapBo, UnknownHandleIsEnoent)
 {
     uint64_t off;
     EXPECT_EQ(mmap_offset(fd, 0, &off), -ENOENT);
@@ -158,7 +162,7 @@ TEST_F(QaicMmap, UnknownHandleIsEnoent)
 }
 
 // A mapping holds the BO: after GEM_CLOSE its pages are still there, shared with nobody new.
-TEST_F(QaicMmap, MappingKeepsTheBoAliveAfterGemClose)
+TEST_F(MmapBo, MappingKeepsTheBoAliveAfterGemClose)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -184,7 +188,7 @@ TEST_F(QaicMmap, MappingKeepsTheBoAliveAfterGemClose)
 }
 
 // A mapping also holds the file: closing the fd leaves the mapping usable until munmap.
-TEST_F(QaicMmap, MappingKeepsTheFileAlive)
+TEST_F(MmapBo, MappingKeepsTheFileAlive)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -212,7 +216,7 @@ bool fully_unmapped(const void *p, size_t len)
 }
 
 // As munmap(2): part of a mapping may be unmapped; the rest stays, still holding the BO.
-TEST_F(QaicMmap, MunmapOfPartOfAMappingUnmapsOnlyThatPart)
+TEST_F(MunmapBo, PartOfAMappingUnmapsOnlyThatPart)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -238,7 +242,7 @@ TEST_F(QaicMmap, MunmapOfPartOfAMappingUnmapsOnlyThatPart)
     EXPECT_EQ(mmap_errno(map(kPage)), EINVAL); // the BO is gone
 }
 
-TEST_F(QaicMmap, MunmapRulesAreMunmaps)
+TEST_F(MunmapBo, RulesAreMunmaps)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -255,7 +259,7 @@ TEST_F(QaicMmap, MunmapRulesAreMunmaps)
 }
 
 // qaic_mmap with MAP_FIXED over the user's own memory maps the BO there.
-TEST_F(QaicMmap, MapFixedOverOwnMemory)
+TEST_F(MmapBo, MapFixedOverOwnMemory)
 {
     void *mine =
         mmap(nullptr, 2 * kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -273,7 +277,7 @@ TEST_F(QaicMmap, MapFixedOverOwnMemory)
     EXPECT_EQ(munmap(mine, 2 * kSize), 0);
 }
 
-TEST_F(QaicMmap, MapFixedAtAnUnalignedAddressIsEinval)
+TEST_F(MmapBo, MapFixedAtAnUnalignedAddressIsEinval)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -287,7 +291,7 @@ TEST_F(QaicMmap, MapFixedAtAnUnalignedAddressIsEinval)
 // A BO mapped with MAP_FIXED over the start of another BO's mapping replaces only those
 // pages: the rest of the old mapping still shows the old BO, which lives on (after its
 // GEM_CLOSE) until its last page is unmapped, and a new BO never shares its pages.
-TEST_F(Qaic, MapFixedOverPartOfAMappingKeepsTheRestOfTheBo)
+TEST_F(MmapOwnBo, MapFixedOverPartOfAMappingKeepsTheRestOfTheBo)
 {
     const size_t big = 1 << 20;
     uint32_t h1, h2, h3;
@@ -324,7 +328,7 @@ TEST_F(Qaic, MapFixedOverPartOfAMappingKeepsTheRestOfTheBo)
 }
 
 // MAP_FIXED into the middle of a mapping splits it; each piece can be unmapped on its own.
-TEST_F(QaicMmap, MapFixedIntoTheMiddleSplitsTheMapping)
+TEST_F(MmapBo, MapFixedIntoTheMiddleSplitsTheMapping)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -349,7 +353,7 @@ TEST_F(QaicMmap, MapFixedIntoTheMiddleSplitsTheMapping)
     EXPECT_EQ(mmap_errno(map(kPage)), EINVAL);
 }
 
-TEST_F(QaicMmap, MunmapOfALenRoundingToTheMappingWorks)
+TEST_F(MunmapBo, ALenRoundingToTheMappingWorks)
 {
     auto *p = static_cast<uint8_t *>(map(kSize));
     ASSERT_NE(p, MAP_FAILED) << std::strerror(errno);
@@ -357,7 +361,7 @@ TEST_F(QaicMmap, MunmapOfALenRoundingToTheMappingWorks)
 }
 
 // A BO of several 4 MiB chunks still maps as one contiguous range.
-TEST_F(Qaic, LargeBoMapsContiguously)
+TEST_F(MmapOwnBo, LargeBoMapsContiguously)
 {
     const size_t size = 9 << 20;
     uint32_t h;
@@ -376,7 +380,7 @@ TEST_F(Qaic, LargeBoMapsContiguously)
 }
 
 // Concurrent BO life cycles on one file: each thread sees only its own data.
-TEST_F(Qaic, BosFromManyThreads)
+TEST_F(CreateBo, BosFromManyThreads)
 {
     std::vector<std::thread> threads;
     std::atomic<int> bad{0};

@@ -65,7 +65,7 @@ int load_elf(int fd, uint8_t (&buf)[4096], const std::vector<uint8_t> &image)
 // Step 1 of the runtime's query: STATUS (13) with info type 0. It needs rc 0, response type
 // 14 and status 0, then reads the host API info; it requires metadata 1.0 and NNC command
 // protocol major 17 before it loads a network.
-TEST_F(Qaic, NncStatusQuery)
+TEST_F(ManageNnc, StatusQuery)
 {
     uint8_t buf[4096];
     uint32_t req[2] = {13, 0};
@@ -86,7 +86,7 @@ TEST_F(Qaic, NncStatusQuery)
 
 // RESOURCE_INFO (32) of the whole card (group -1): response type 33, status at 48, and the
 // virtual channel counts (the DBCs).
-TEST_F(Qaic, NncResourceInfo)
+TEST_F(ManageNnc, ResourceInfo)
 {
     uint8_t buf[4096];
     int32_t req[4] = {32, 0, -1, 0};
@@ -102,7 +102,7 @@ TEST_F(Qaic, NncResourceInfo)
 }
 
 // PERFORMANCE_INFO (34): response type 35, status 0.
-TEST_F(Qaic, NncPerformanceInfo)
+TEST_F(ManageNnc, PerformanceInfo)
 {
     uint8_t buf[4096];
     uint32_t req[2] = {34, 0};
@@ -114,7 +114,7 @@ TEST_F(Qaic, NncPerformanceInfo)
 // LOAD_ELF as the runtime sends it (load_elf): it reads the response at buf + 8: type 4, the
 // ELF's id, status 0 (it does not check the count). Then UNLOAD_ELF (7) -> type 8, status 0.
 // Sizes that take one message and several (the driver sends large data in parts).
-TEST_F(Qaic, NncLoadAndUnloadElf)
+TEST_F(ManageNnc, LoadAndUnloadElf)
 {
     for (size_t size : {size_t(4096), size_t(24) << 20}) {
         SCOPED_TRACE(size);
@@ -141,7 +141,7 @@ TEST_F(Qaic, NncLoadAndUnloadElf)
 // virtual channel (<= 15) as the DBC: a BO attached and executed on it moves its data.
 // DEACTIVATE is MANAGE{48, 2} = [PASSTHROUGH, 32 | DEACTIVATE acid, teardown 1]
 // [DEACTIVATE, 16 | dbc = vcid]: type 12, status 0. Then the ELF unloads.
-TEST_F(Qaic, NncActivateRunDeactivate)
+TEST_F(ManageNnc, ActivateRunDeactivate)
 {
     uint8_t buf[4096];
     ASSERT_EQ(load_elf(fd, buf, std::vector<uint8_t>(4096, 0x5a)), 0);

@@ -49,4 +49,25 @@ protected:
     int fd = -1;
 };
 
+// The suites whose cases need nothing but Qaic's open file, one class each. A suite is named
+// after the ioctl or behaviour its cases test (docs/testing.md, "Suite names"); a suite's
+// cases may live in several files, which must all use the same fixture class.
+class CreateBo : public Qaic {};
+class DeviceFile : public Qaic {};
+class DeviceRemoval : public Qaic {};
+class DrmVersion : public Qaic {};
+class FileClose : public Qaic {};
+class GemClose : public Qaic {};
+class IoctlDispatch : public Qaic {};
+class ManageActivate : public Qaic {};
+class ManageDeactivate : public Qaic {};
+class ManageDmaXfer : public Qaic {};
+class ManageFirmwareCommand : public Qaic {};
+class ManageFirmwareFaults : public Qaic {};
+class ManageMessage : public Qaic {};
+class ManageNnc : public Qaic {};
+class ManageStatus : public Qaic {};
+class MmapOwnBo : public Qaic {};
+class SimTestControl : public Qaic {};
+
 } // namespace selftest

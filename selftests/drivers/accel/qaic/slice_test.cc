@@ -9,7 +9,7 @@ namespace {
 using namespace selftest;
 
 // A fixture with an activated DBC and a BO of kSize bytes to slice on it.
-class QaicSlice : public Qaic {
+class SliceFixture : public Qaic {
 protected:
     static constexpr uint64_t kSize = 16 * kPage;
 
@@ -57,23 +57,27 @@ protected:
     uint32_t bo = 0;
 };
 
+// ATTACH_SLICE_BO and DETACH_SLICE_BO (with the other ways a slicing ends), one suite each.
+class AttachSliceBo : public SliceFixture {};
+class DetachSliceBo : public SliceFixture {};
+
 // ---------------------------------------------------------------------------- positive
 
-TEST_F(QaicSlice, AttachAndDetach)
+TEST_F(AttachSliceBo, AttachAndDetach)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
     EXPECT_EQ(detach(fd, bo), 0);
     EXPECT_EQ(detach(fd, bo), -EINVAL);
 }
 
-TEST_F(QaicSlice, AttachFromDevice)
+TEST_F(AttachSliceBo, FromDevice)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirFromDev, {slice(0, kSize, 0x1000)}), 0);
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
 // A detached BO can be attached again, in either direction.
-TEST_F(QaicSlice, ReattachInBothDirections)
+TEST_F(AttachSliceBo, ReattachInBothDirections)
 {
     for (uint32_t dir : {kDirToDev, kDirFromDev, kDirFromDev, kDirToDev}) {
         SCOPED_TRACE(dir);
@@ -82,7 +86,7 @@ TEST_F(QaicSlice, ReattachInBothDirections)
     }
 }
 
-TEST_F(QaicSlice, SeveralSlicesWithDoorbellsAndSemaphores)
+TEST_F(AttachSliceBo, SeveralSlicesWithDoorbellsAndSemaphores)
 {
     std::vector<qaic_attach_slice_entry> e;
     for (uint64_t i = 0; i < 4; ++i) {
@@ -100,7 +104,7 @@ TEST_F(QaicSlice, SeveralSlicesWithDoorbellsAndSemaphores)
 }
 
 // Slices need not cover the BO, and may overlap.
-TEST_F(QaicSlice, SlicesAnywhereInTheBo)
+TEST_F(AttachSliceBo, SlicesAnywhereInTheBo)
 {
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev,
                      {slice(100, 1), slice(kSize - 1, 1), slice(0, kSize), slice(4097, 8000)}),
@@ -108,7 +112,7 @@ TEST_F(QaicSlice, SlicesAnywhereInTheBo)
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
-TEST_F(QaicSlice, SizeZeroSliceIsOk)
+TEST_F(AttachSliceBo, SizeZeroSliceIsOk)
 {
     auto e = slice(0, 0);
     e.db_len = 8;
@@ -122,7 +126,7 @@ TEST_F(QaicSlice, SizeZeroSliceIsOk)
 }
 
 // hdr.size is deprecated: the BO's own size counts, whatever it says.
-TEST_F(QaicSlice, HdrSizeIsIgnored)
+TEST_F(AttachSliceBo, HdrSizeIsIgnored)
 {
     auto e = slice(0, kSize);
     for (uint64_t size : {uint64_t(0), uint64_t(1), kSize + 1, UINT64_MAX}) {
@@ -134,7 +138,7 @@ TEST_F(QaicSlice, HdrSizeIsIgnored)
     }
 }
 
-TEST_F(QaicSlice, ExtremeValidFields)
+TEST_F(AttachSliceBo, ExtremeValidFields)
 {
     EXPECT_EQ(attach_with([](qaic_attach_slice_entry &e) {
                   e.sem0 = {0xFFF, 31, 1, QAIC_SEM_WAIT_GT_0,
@@ -151,7 +155,7 @@ TEST_F(QaicSlice, ExtremeValidFields)
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
-TEST_F(QaicSlice, EveryDoorbellWidthAligned)
+TEST_F(AttachSliceBo, EveryDoorbellWidthAligned)
 {
     const struct {
         uint32_t len;
@@ -168,7 +172,7 @@ TEST_F(QaicSlice, EveryDoorbellWidthAligned)
     }
 }
 
-TEST_F(QaicSlice, SeveralBosOnOneDbc)
+TEST_F(AttachSliceBo, SeveralBosOnOneDbc)
 {
     uint32_t bo2;
     ASSERT_EQ(create_bo(fd, kPage, &bo2), 0);
@@ -178,7 +182,7 @@ TEST_F(QaicSlice, SeveralBosOnOneDbc)
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
-TEST_F(QaicSlice, AttachToAnotherDbcAfterDetach)
+TEST_F(AttachSliceBo, AttachToAnotherDbcAfterDetach)
 {
     uint32_t dbc2;
     ASSERT_EQ(activate(fd, 64, &dbc2), 0);
@@ -189,7 +193,7 @@ TEST_F(QaicSlice, AttachToAnotherDbcAfterDetach)
 }
 
 // The ring keeps one slot empty: a BO may use up to queue_size - 1 elements.
-TEST_F(QaicSlice, ElementsUpToTheRingsCapacity)
+TEST_F(AttachSliceBo, ElementsUpToTheRingsCapacity)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 3, &small), 0);
@@ -199,13 +203,13 @@ TEST_F(QaicSlice, ElementsUpToTheRingsCapacity)
 
 // ---------------------------------------------------------------------------- header rules
 
-TEST_F(QaicSlice, CountZeroIsEinval)
+TEST_F(AttachSliceBo, CountZeroIsEinval)
 {
     auto e = slice(0, kSize);
     EXPECT_EQ(attach_hdr(hdr(0), &e), -EINVAL);
 }
 
-TEST_F(QaicSlice, DirNotOneOrTwoIsEinval)
+TEST_F(AttachSliceBo, DirNotOneOrTwoIsEinval)
 {
     auto e = slice(0, kSize);
     for (uint32_t dir : {0u, 3u, 4u, UINT32_MAX}) {
@@ -215,12 +219,12 @@ TEST_F(QaicSlice, DirNotOneOrTwoIsEinval)
     }
 }
 
-TEST_F(QaicSlice, DataZeroIsEinval)
+TEST_F(AttachSliceBo, DataZeroIsEinval)
 {
     EXPECT_EQ(attach_hdr(hdr(), nullptr), -EINVAL);
 }
 
-TEST_F(QaicSlice, DbcIdOutOfRangeIsEinval)
+TEST_F(AttachSliceBo, DbcIdOutOfRangeIsEinval)
 {
     auto e = slice(0, kSize);
     for (uint32_t id : {16u, 17u, 0x10000u, UINT32_MAX}) {
@@ -231,14 +235,14 @@ TEST_F(QaicSlice, DbcIdOutOfRangeIsEinval)
 }
 
 // Ours: no ring holds more than 65535 slices; refused before the entries are read.
-TEST_F(QaicSlice, CountOver65535IsEnospc)
+TEST_F(AttachSliceBo, CountOver65535IsEnospc)
 {
     auto e = slice(0, kSize);
     EXPECT_EQ(attach_hdr(hdr(65536), &e), -ENOSPC);
     EXPECT_EQ(attach_hdr(hdr(UINT32_MAX), &e), -ENOSPC);
 }
 
-TEST_F(QaicSlice, UnreadableEntriesAreEfault)
+TEST_F(AttachSliceBo, UnreadableEntriesAreEfault)
 {
     EXPECT_EQ(attach_hdr(hdr(), reinterpret_cast<void *>(16)), -EFAULT);
 
@@ -257,7 +261,7 @@ TEST_F(QaicSlice, UnreadableEntriesAreEfault)
     EXPECT_EQ(detach(fd, bo), -EINVAL);
 }
 
-TEST_F(QaicSlice, UnknownHandleIsEnoent)
+TEST_F(AttachSliceBo, UnknownHandleIsEnoent)
 {
     EXPECT_EQ(attach(fd, 0, dbc, kDirToDev, {slice(0, kPage)}), -ENOENT);
     EXPECT_EQ(attach(fd, bo + 1000, dbc, kDirToDev, {slice(0, kPage)}), -ENOENT);
@@ -265,14 +269,14 @@ TEST_F(QaicSlice, UnknownHandleIsEnoent)
 
 // ---------------------------------------------------------------------------- entry rules
 
-TEST_F(QaicSlice, DoorbellLenNotAWidthIsEinval)
+TEST_F(AttachSliceBo, DoorbellLenNotAWidthIsEinval)
 {
     for (uint32_t len : {1u, 7u, 9u, 24u, 64u, UINT32_MAX})
         EXPECT_EQ(attach_with([&](qaic_attach_slice_entry &e) { e.db_len = len; }), -EINVAL)
             << len;
 }
 
-TEST_F(QaicSlice, MisalignedDoorbellIsEinval)
+TEST_F(AttachSliceBo, MisalignedDoorbellIsEinval)
 {
     const struct {
         uint32_t len;
@@ -287,7 +291,7 @@ TEST_F(QaicSlice, MisalignedDoorbellIsEinval)
             << c.len << " at " << c.addr;
 }
 
-TEST_F(QaicSlice, SemaphoreValueOver12BitsIsEinval)
+TEST_F(AttachSliceBo, SemaphoreValueOver12BitsIsEinval)
 {
     for (int i = 0; i < 4; ++i)
         EXPECT_EQ(attach_with([&](qaic_attach_slice_entry &e) { sem(e, i).val = 0x1000; }),
@@ -295,7 +299,7 @@ TEST_F(QaicSlice, SemaphoreValueOver12BitsIsEinval)
             << "sem" << i;
 }
 
-TEST_F(QaicSlice, SemaphoreIndexOver31IsEinval)
+TEST_F(AttachSliceBo, SemaphoreIndexOver31IsEinval)
 {
     for (int i = 0; i < 4; ++i)
         for (uint8_t index : {32, 255})
@@ -304,7 +308,7 @@ TEST_F(QaicSlice, SemaphoreIndexOver31IsEinval)
                 << "sem" << i;
 }
 
-TEST_F(QaicSlice, SemaphorePresyncOver1IsEinval)
+TEST_F(AttachSliceBo, SemaphorePresyncOver1IsEinval)
 {
     for (int i = 0; i < 4; ++i)
         EXPECT_EQ(attach_with([&](qaic_attach_slice_entry &e) { sem(e, i).presync = 2; }),
@@ -312,7 +316,7 @@ TEST_F(QaicSlice, SemaphorePresyncOver1IsEinval)
             << "sem" << i;
 }
 
-TEST_F(QaicSlice, SemaphoreCmdOver6IsEinval)
+TEST_F(AttachSliceBo, SemaphoreCmdOver6IsEinval)
 {
     for (int i = 0; i < 4; ++i)
         for (uint8_t cmd : {7, 255})
@@ -321,7 +325,7 @@ TEST_F(QaicSlice, SemaphoreCmdOver6IsEinval)
                 << "sem" << i;
 }
 
-TEST_F(QaicSlice, SemaphoreFlagsOutsideBits0To1AreEinval)
+TEST_F(AttachSliceBo, SemaphoreFlagsOutsideBits0To1AreEinval)
 {
     for (int i = 0; i < 4; ++i)
         for (uint8_t flags : {4, 7, 0x80})
@@ -330,14 +334,14 @@ TEST_F(QaicSlice, SemaphoreFlagsOutsideBits0To1AreEinval)
                 << "sem" << i;
 }
 
-TEST_F(QaicSlice, SemaphorePadIsEinval)
+TEST_F(AttachSliceBo, SemaphorePadIsEinval)
 {
     for (int i = 0; i < 4; ++i)
         EXPECT_EQ(attach_with([&](qaic_attach_slice_entry &e) { sem(e, i).pad = 1; }), -EINVAL)
             << "sem" << i;
 }
 
-TEST_F(QaicSlice, TwoPresyncSemaphoresAreEinval)
+TEST_F(AttachSliceBo, TwoPresyncSemaphoresAreEinval)
 {
     for (int i = 0; i < 4; ++i)
         for (int j = i + 1; j < 4; ++j)
@@ -349,14 +353,14 @@ TEST_F(QaicSlice, TwoPresyncSemaphoresAreEinval)
                 << "sem" << i << " and sem" << j;
 }
 
-TEST_F(QaicSlice, OffsetPlusSizeOverflowIsEinval)
+TEST_F(AttachSliceBo, OffsetPlusSizeOverflowIsEinval)
 {
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(UINT64_MAX, 2)}), -EINVAL);
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(kPage, UINT64_MAX)}), -EINVAL);
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(UINT64_MAX - kPage + 1, kPage)}), -EINVAL);
 }
 
-TEST_F(QaicSlice, SlicePastTheBoIsEinval)
+TEST_F(AttachSliceBo, SlicePastTheBoIsEinval)
 {
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize + 1)}), -EINVAL);
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(kSize, 1)}), -EINVAL);
@@ -368,7 +372,7 @@ TEST_F(QaicSlice, SlicePastTheBoIsEinval)
 }
 
 // One bad entry among good ones fails the whole ATTACH: nothing is sliced.
-TEST_F(QaicSlice, OneBadEntryFailsTheAttach)
+TEST_F(AttachSliceBo, OneBadEntryFailsTheAttach)
 {
     std::vector<qaic_attach_slice_entry> e = {slice(0, kPage), slice(kPage, kPage),
                                               slice(2 * kPage, kPage), slice(3 * kPage, kPage)};
@@ -382,14 +386,14 @@ TEST_F(QaicSlice, OneBadEntryFailsTheAttach)
 
 // ---------------------------------------------------------------------------- check order
 
-TEST_F(QaicSlice, UnknownHandleIsCheckedBeforeTheEntries)
+TEST_F(AttachSliceBo, UnknownHandleIsCheckedBeforeTheEntries)
 {
     auto e = slice(0, kSize);
     e.db_len = 7;
     EXPECT_EQ(attach(fd, bo + 1000, dbc, kDirToDev, {e}), -ENOENT);
 }
 
-TEST_F(QaicSlice, EntriesAreCheckedBeforeTheRingCapacity)
+TEST_F(AttachSliceBo, EntriesAreCheckedBeforeTheRingCapacity)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 2, &small), 0);
@@ -400,7 +404,7 @@ TEST_F(QaicSlice, EntriesAreCheckedBeforeTheRingCapacity)
 
 // ---------------------------------------------------------------------------- state rules
 
-TEST_F(QaicSlice, AlreadySlicedIsEinval)
+TEST_F(AttachSliceBo, AlreadySlicedIsEinval)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), -EINVAL);
@@ -411,13 +415,13 @@ TEST_F(QaicSlice, AlreadySlicedIsEinval)
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
-TEST_F(QaicSlice, DbcNotActivatedIsEinval)
+TEST_F(AttachSliceBo, DbcNotActivatedIsEinval)
 {
     ASSERT_EQ(deactivate(fd, dbc), 0);
     EXPECT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), -EINVAL);
 }
 
-TEST_F(QaicSlice, DbcOfAnotherFileIsEinval)
+TEST_F(AttachSliceBo, DbcOfAnotherFileIsEinval)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -432,7 +436,7 @@ TEST_F(QaicSlice, DbcOfAnotherFileIsEinval)
 }
 
 // Ours: slices needing more elements than the ring can ever hold (queue_size - 1).
-TEST_F(QaicSlice, MoreElementsThanTheRingHoldsIsEnospc)
+TEST_F(AttachSliceBo, MoreElementsThanTheRingHoldsIsEnospc)
 {
     uint32_t small;
     ASSERT_EQ(activate(fd, 2, &small), 0);
@@ -444,7 +448,7 @@ TEST_F(QaicSlice, MoreElementsThanTheRingHoldsIsEnospc)
 
 // A 9 MiB BO has at least three scatter-gather segments (4 MiB at most each): one slice
 // over all of it takes at least three elements.
-TEST_F(QaicSlice, OneSliceOverSeveralSegmentsNeedsSeveralElements)
+TEST_F(AttachSliceBo, OneSliceOverSeveralSegmentsNeedsSeveralElements)
 {
     uint32_t big, three;
     ASSERT_EQ(create_bo(fd, 9 << 20, &big), 0);
@@ -456,7 +460,7 @@ TEST_F(QaicSlice, OneSliceOverSeveralSegmentsNeedsSeveralElements)
 
 // ---------------------------------------------------------------------------- DETACH
 
-TEST_F(QaicSlice, DetachPadIsEinval)
+TEST_F(DetachSliceBo, PadIsEinval)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
     qaic_detach_slice d{};
@@ -466,12 +470,12 @@ TEST_F(QaicSlice, DetachPadIsEinval)
     EXPECT_EQ(detach(fd, bo), 0);
 }
 
-TEST_F(QaicSlice, DetachOfAnUnslicedBoIsEinval)
+TEST_F(DetachSliceBo, UnslicedBoIsEinval)
 {
     EXPECT_EQ(detach(fd, bo), -EINVAL);
 }
 
-TEST_F(QaicSlice, DetachOfAnUnknownHandleIsEnoent)
+TEST_F(DetachSliceBo, UnknownHandleIsEnoent)
 {
     EXPECT_EQ(detach(fd, 0), -ENOENT);
     EXPECT_EQ(detach(fd, bo + 1000), -ENOENT);
@@ -483,7 +487,7 @@ TEST_F(QaicSlice, DetachOfAnUnknownHandleIsEnoent)
 // call runs DETACH_SLICE_BO on the same 8 bytes: partition_id is taken for a BO handle, remove
 // and pad for pad, and the direction bits copy the struct back unchanged. Partitions never work
 // on an upstream driver; a runtime that tries gets these answers.
-TEST_F(QaicSlice, VendorPartDevRunsDetach)
+TEST_F(DetachSliceBo, VendorPartDevRunsDetach)
 {
     struct PartDev {
         uint32_t partition_id;
@@ -505,7 +509,7 @@ TEST_F(QaicSlice, VendorPartDevRunsDetach)
 }
 
 // Deactivating the DBC detaches its BOs; they can be attached again elsewhere.
-TEST_F(QaicSlice, DeactivateDetachesTheDbcsBos)
+TEST_F(DetachSliceBo, DeactivateDetachesTheDbcsBos)
 {
     uint32_t bo2;
     ASSERT_EQ(create_bo(fd, kPage, &bo2), 0);
@@ -523,7 +527,7 @@ TEST_F(QaicSlice, DeactivateDetachesTheDbcsBos)
 }
 
 // The BO's DBC went away and another file now holds a DBC of that id: not ours to detach.
-TEST_F(QaicSlice, DetachAfterTheDbcWentToAnotherFileIsEinval)
+TEST_F(DetachSliceBo, AfterTheDbcWentToAnotherFileIsEinval)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
     ASSERT_EQ(deactivate(fd, dbc), 0);
@@ -536,7 +540,7 @@ TEST_F(QaicSlice, DetachAfterTheDbcWentToAnotherFileIsEinval)
 }
 
 // GEM_CLOSE of a sliced BO drops the handle; the slicing goes with the DBC.
-TEST_F(QaicSlice, GemCloseOfASlicedBo)
+TEST_F(DetachSliceBo, GemCloseOfASlicedBo)
 {
     ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kSize)}), 0);
     EXPECT_EQ(gem_close(fd, bo), 0);
@@ -549,7 +553,7 @@ TEST_F(QaicSlice, GemCloseOfASlicedBo)
 }
 
 // Closing a file with sliced BOs on its DBCs releases everything; the DBCs are free again.
-TEST_F(QaicSlice, CloseWithSlicedBos)
+TEST_F(DetachSliceBo, CloseWithSlicedBos)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);

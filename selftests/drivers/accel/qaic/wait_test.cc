@@ -10,7 +10,7 @@ namespace {
 constexpr uint64_t kDev = 32 * kMiB;
 
 // A file with a DBC, a to-device BO `in` and a BO `blocker` whose job blocks the DBC.
-class QaicWait : public Datapath {
+class WaitBo : public Datapath {
 protected:
     void SetUp() override
     {
@@ -38,7 +38,7 @@ protected:
     Bo in, blocker;
 };
 
-TEST_F(QaicWait, PadIsEinval)
+TEST_F(WaitBo, PadIsEinval)
 {
     ASSERT_EQ(run_bo(in, kDirToDev), 0);
     EXPECT_EQ(raw_wait(in.handle(), 100, dbc, 1), -EINVAL);
@@ -47,7 +47,7 @@ TEST_F(QaicWait, PadIsEinval)
 }
 
 // Checked before the handle.
-TEST_F(QaicWait, DbcOutOfRangeIsEinval)
+TEST_F(WaitBo, DbcOutOfRangeIsEinval)
 {
     std::vector<uint32_t> ids = {0x10000, UINT32_MAX};
     int n = qaic_sim_num_dbc(fd);
@@ -60,7 +60,7 @@ TEST_F(QaicWait, DbcOutOfRangeIsEinval)
     }
 }
 
-TEST_F(QaicWait, UnknownHandleIsEnoent)
+TEST_F(WaitBo, UnknownHandleIsEnoent)
 {
     Bo gone;
     ASSERT_NO_FATAL_FAILURE(make(gone, kPage));
@@ -70,7 +70,7 @@ TEST_F(QaicWait, UnknownHandleIsEnoent)
         EXPECT_EQ(wait_bo(fd, h, dbc, 100), -ENOENT) << h;
 }
 
-TEST_F(QaicWait, DbcNotActivatedIsEperm)
+TEST_F(WaitBo, DbcNotActivatedIsEperm)
 {
     ASSERT_EQ(run_bo(in, kDirToDev), 0);
     uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1;
@@ -79,7 +79,7 @@ TEST_F(QaicWait, DbcNotActivatedIsEperm)
     EXPECT_EQ(wait_bo(fd, in.handle(), dbc, 100), -EPERM);
 }
 
-TEST_F(QaicWait, AnotherFilesDbcIsEperm)
+TEST_F(WaitBo, AnotherFilesDbcIsEperm)
 {
     int fd2 = qaic_open(nullptr);
     ASSERT_GE(fd2, 0);
@@ -91,7 +91,7 @@ TEST_F(QaicWait, AnotherFilesDbcIsEperm)
 }
 
 // A BO never executed (sliced or not) has nothing to wait for: 0 at once, whatever the timeout.
-TEST_F(QaicWait, NeverExecutedReturnsAtOnce)
+TEST_F(WaitBo, NeverExecutedReturnsAtOnce)
 {
     Bo plain;
     ASSERT_NO_FATAL_FAILURE(make(plain, kPage));
@@ -104,7 +104,7 @@ TEST_F(QaicWait, NeverExecutedReturnsAtOnce)
 
 // A finished execution's result stays: WAIT after it returns at once, as often as asked, and
 // also once the BO is detached.
-TEST_F(QaicWait, FinishedExecutionKeepsItsResult)
+TEST_F(WaitBo, FinishedExecutionKeepsItsResult)
 {
     ASSERT_EQ(execute(fd, dbc, in.handle(), kDirToDev), 0);
     for (int i = 0; i < 3; ++i)
@@ -113,7 +113,7 @@ TEST_F(QaicWait, FinishedExecutionKeepsItsResult)
     EXPECT_EQ(wait_bo(fd, in.handle(), dbc), 0);
 }
 
-TEST_F(QaicWait, TimeoutIsEtimedout)
+TEST_F(WaitBo, TimeoutIsEtimedout)
 {
     ASSERT_EQ(execute(fd, dbc, blocker.handle(), kDirToDev), 0);
     ASSERT_EQ(execute(fd, dbc, in.handle(), kDirToDev), 0); // queued behind it
@@ -128,7 +128,7 @@ TEST_F(QaicWait, TimeoutIsEtimedout)
 }
 
 // timeout 0 means wait_exec_default_timeout_ms.
-TEST_F(QaicWait, TimeoutZeroUsesTheDefault)
+TEST_F(WaitBo, TimeoutZeroUsesTheDefault)
 {
     ParamGuard guard("wait_exec_default_timeout_ms", kDefaultWaitTimeoutMs);
     SIM_OR_SKIP(qaic_sim_set_param("wait_exec_default_timeout_ms", 100));
@@ -143,7 +143,7 @@ TEST_F(QaicWait, TimeoutZeroUsesTheDefault)
 }
 
 // DEACTIVATE from another thread while a WAIT sleeps on a queued job: EPERM for every waiter.
-TEST_F(QaicWait, DbcReleasedWhileWaitingIsEperm)
+TEST_F(WaitBo, DbcReleasedWhileWaitingIsEperm)
 {
     ASSERT_EQ(execute(fd, dbc, blocker.handle(), kDirToDev), 0);
     ASSERT_EQ(execute(fd, dbc, in.handle(), kDirToDev), 0);
@@ -165,7 +165,7 @@ TEST_F(QaicWait, DbcReleasedWhileWaitingIsEperm)
 }
 
 // A WAIT on one DBC is not disturbed by another DBC of the file going away.
-TEST_F(QaicWait, ReleaseOfAnotherDbcLeavesWaitersAlone)
+TEST_F(WaitBo, ReleaseOfAnotherDbcLeavesWaitersAlone)
 {
     uint32_t dbc2;
     ASSERT_EQ(activate(fd, 16, &dbc2), 0);
@@ -185,7 +185,7 @@ TEST_F(QaicWait, ReleaseOfAnotherDbcLeavesWaitersAlone)
 
 // BO `a`: three one-page slices and a zero-size one, four elements whatever the memory
 // layout (no slice crosses a page).
-class QaicPerfStats : public Datapath {
+class PerfStatsBo : public Datapath {
 protected:
     void SetUp() override
     {
@@ -225,7 +225,7 @@ protected:
     Bo a;
 };
 
-TEST_F(QaicPerfStats, CountZeroIsEinval)
+TEST_F(PerfStatsBo, CountZeroIsEinval)
 {
     qaic_perf_stats_entry e{};
     e.handle = a.handle();
@@ -233,7 +233,7 @@ TEST_F(QaicPerfStats, CountZeroIsEinval)
     EXPECT_EQ(raw(0, 0, dbc, nullptr), -EINVAL);
 }
 
-TEST_F(QaicPerfStats, PadIsEinval)
+TEST_F(PerfStatsBo, PadIsEinval)
 {
     qaic_perf_stats_entry e{};
     e.handle = a.handle();
@@ -242,7 +242,7 @@ TEST_F(QaicPerfStats, PadIsEinval)
     EXPECT_EQ(raw(1, 0, dbc, &e), 0);
 }
 
-TEST_F(QaicPerfStats, DbcOutOfRangeIsEinval)
+TEST_F(PerfStatsBo, DbcOutOfRangeIsEinval)
 {
     qaic_perf_stats_entry e{};
     e.handle = a.handle();
@@ -256,7 +256,7 @@ TEST_F(QaicPerfStats, DbcOutOfRangeIsEinval)
     }
 }
 
-TEST_F(QaicPerfStats, UnreadableEntriesAreEfault)
+TEST_F(PerfStatsBo, UnreadableEntriesAreEfault)
 {
     EXPECT_EQ(raw(1, 0, dbc, nullptr), -EFAULT);
     long page = sysconf(_SC_PAGESIZE);
@@ -274,7 +274,7 @@ TEST_F(QaicPerfStats, UnreadableEntriesAreEfault)
     munmap(p, size_t(page));
 }
 
-TEST_F(QaicPerfStats, UnknownHandleIsEnoent)
+TEST_F(PerfStatsBo, UnknownHandleIsEnoent)
 {
     std::vector<qaic_perf_stats_entry> v(2);
     v[0].handle = a.handle();
@@ -284,7 +284,7 @@ TEST_F(QaicPerfStats, UnknownHandleIsEnoent)
     }
 }
 
-TEST_F(QaicPerfStats, BoNotSlicedIsEinval)
+TEST_F(PerfStatsBo, BoNotSlicedIsEinval)
 {
     Bo plain;
     ASSERT_NO_FATAL_FAILURE(make(plain, kPage));
@@ -294,7 +294,7 @@ TEST_F(QaicPerfStats, BoNotSlicedIsEinval)
     EXPECT_EQ(perf_stats(fd, dbc, a.handle(), &e), -EINVAL);
 }
 
-TEST_F(QaicPerfStats, BoSlicedOnAnotherDbcIsEinval)
+TEST_F(PerfStatsBo, BoSlicedOnAnotherDbcIsEinval)
 {
     uint32_t dbc2;
     ASSERT_EQ(activate(fd, 16, &dbc2), 0);
@@ -312,7 +312,7 @@ TEST_F(QaicPerfStats, BoSlicedOnAnotherDbcIsEinval)
 }
 
 // No execution yet: all zero; the output fields are overwritten whatever they held.
-TEST_F(QaicPerfStats, NeverExecutedIsAllZero)
+TEST_F(PerfStatsBo, NeverExecutedIsAllZero)
 {
     qaic_perf_stats_entry e;
     std::memset(&e, 0xA5, sizeof(e));
@@ -327,7 +327,7 @@ TEST_F(QaicPerfStats, NeverExecutedIsAllZero)
 }
 
 // After an execution: its element count, and latencies within the time the test saw pass.
-TEST_F(QaicPerfStats, AfterAnExecution)
+TEST_F(PerfStatsBo, AfterAnExecution)
 {
     auto start = Clock::now();
     ASSERT_EQ(run_bo(a, kDirToDev), 0);
@@ -340,7 +340,7 @@ TEST_F(QaicPerfStats, AfterAnExecution)
 }
 
 // Several BOs in one call: the second reached the ring behind the first one's elements.
-TEST_F(QaicPerfStats, SeveralBosInOneCall)
+TEST_F(PerfStatsBo, SeveralBosInOneCall)
 {
     Bo b;
     ASSERT_NO_FATAL_FAILURE(make(b, kPage));
@@ -368,7 +368,7 @@ TEST_F(QaicPerfStats, SeveralBosInOneCall)
 
 // The stats are those of the last *finished* execution: a newer one still queued does not
 // hide them.
-TEST_F(QaicPerfStats, StatsOfTheLastFinishedExecution)
+TEST_F(PerfStatsBo, StatsOfTheLastFinishedExecution)
 {
     ASSERT_EQ(run_bo(a, kDirToDev), 0);
     auto first = stats(a, dbc);
@@ -392,7 +392,7 @@ TEST_F(QaicPerfStats, StatsOfTheLastFinishedExecution)
 
 // Jobs ended by hang recovery finished too: their stats count the elements ahead of them,
 // and their latencies stay within the time that passed.
-TEST_F(QaicPerfStats, JobsEndedByHangRecovery)
+TEST_F(PerfStatsBo, JobsEndedByHangRecovery)
 {
     ParamGuard hang("exec_timeout_ms", kDefaultExecTimeoutMs);
     SIM_OR_SKIP(qaic_sim_set_param("exec_timeout_ms", kDefaultExecTimeoutMs));
