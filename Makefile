@@ -175,6 +175,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	page_pool_test.cc \
 	params_test.cc \
 	probe_alloc_test.cc \
+	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
 	uapi_layout_test.cc \
