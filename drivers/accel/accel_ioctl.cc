@@ -104,22 +104,19 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
     unsigned char *kdata = stack_data;
     if (ksize > sizeof(stack_data)) {
         if (kernel::try_resize(heap_data, ksize).is_error())
-            return REJECT(-ENOMEM, "no memory for a %zu-byte argument", ksize).code();
+            return -ENOMEM; // said by try_resize
         kdata = heap_data.data();
     }
+    // A failed copy says why itself (kernel/uaccess.cc).
     if (kernel::copy_from_user(kdata, arg.cast<const void>(), in_size).is_error())
-        return REJECT(-EFAULT, "argument %#llx (%zu bytes) is not readable",
-                      (unsigned long long)arg.addr(), in_size)
-            .code();
+        return -EFAULT;
     std::memset(kdata + in_size, 0, ksize - in_size);
 
     int ret = call_handler(*desc, file, kdata);
     // As DRM does, the argument is copied back even when the handler failed, so partial
     // results (a MANAGE response after a NACK) reach the user.
     if (kernel::copy_to_user(arg, kdata, out_size).is_error())
-        ret = REJECT(-EFAULT, "argument %#llx (%zu bytes) is not writable",
-                     (unsigned long long)arg.addr(), out_size)
-                  .code();
+        ret = -EFAULT;
     return ret;
 }
 

@@ -122,8 +122,10 @@ struct DbcState {
     std::unique_ptr<RingOwner> ring;
     std::unique_ptr<DbcScheduler> sched;
 
-    // Activated for this file's user: the one rule behind every "not your DBC".
+    // Activated for this file's user (or this user handle, for work that outlives the
+    // file): the one rule behind every "not your DBC".
     bool owned_by(const accel::File &file) const;
+    bool owned_by(uint32_t user) const { return in_use && usr == user; }
 };
 
 // The driver's side of one DMA Bridge Channel (upstream dma_bridge_chan).

@@ -259,7 +259,7 @@ void QaicDevice::release_dbc(Dbc &dbc, int err)
 
 bool DbcState::owned_by(const accel::File &file) const
 {
-    return in_use && usr == file.priv<QaicUser>().handle;
+    return owned_by(file.priv<QaicUser>().handle);
 }
 
 void QaicDevice::set_dbc_state(Dbc &dbc, DbcSysfsState state, bool only_if_active)

@@ -486,7 +486,7 @@ ErrorOr<void> encode_deactivate(ManageCtx &ctx, WireMsg &msg, const qaic_manage_
     Dbc &dbc = *ctx.qdev.dbcs[t.dbc_id];
     {
         auto d = dbc.state.lock();
-        if (!d->in_use || d->usr != ctx.usr)
+        if (!d->owned_by(ctx.usr))
             return REJECT(-EPERM, "DEACTIVATE: DBC %u is not activated by this file", t.dbc_id);
     }
     WireDeactivateToDev w{{QAIC_TRANS_DEACTIVATE_FROM_USR, sizeof(WireDeactivateToDev)}, t.dbc_id, 0};
@@ -571,7 +571,7 @@ bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
     Dbc &dbc = *ctx.qdev.dbcs[dbc_id];
     {
         auto d = dbc.state.lock();
-        if (ctx.qdev.ctrl.epoch() != ctx.epoch || !d->in_use || d->usr != ctx.usr)
+        if (ctx.qdev.ctrl.epoch() != ctx.epoch || !d->owned_by(ctx.usr))
             return false;
     }
     ctx.qdev.release_dbc(dbc, -EPERM);
@@ -895,7 +895,7 @@ void release_usr(QaicDevice &qdev, QaicUser &usr)
     bool owns_dbc = false;
     for (auto &dbc : qdev.dbcs) {
         auto d = dbc->state.lock();
-        owns_dbc |= d->in_use && d->usr == usr.handle;
+        owns_dbc |= d->owned_by(usr.handle);
     }
     if (qdev.online) {
         WireMsg msg(usr.handle);
@@ -911,7 +911,7 @@ void release_usr(QaicDevice &qdev, QaicUser &usr)
         bool mine;
         {
             auto d = dbc->state.lock();
-            mine = d->in_use && d->usr == usr.handle;
+            mine = d->owned_by(usr.handle);
         }
         if (mine)
             qdev.release_dbc(*dbc, -EPERM);

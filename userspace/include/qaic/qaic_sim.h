@@ -56,14 +56,16 @@ int qaic_sim_num_dbc(int fd);
 
 /* The two calls below act on the card qaic_open(NULL) would open: the embedded card, or the
  * card behind a qaicd socket ($QAIC_DEVICE or qaicd's default socket). Through qaicd they need
- * a daemon started with --test-control (EPERM otherwise). */
+ * a daemon started with --test-control (EPERM otherwise), except for the "debug" parameter,
+ * which the daemon's own user and root may set. */
 
 /* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens use it. */
 int qaic_sim_replug(void);
 
 /* Sets a driver module parameter of the simulated device, such as "control_resp_timeout_ms"
- * (the list: docs/uapi.md, "Module parameters").
- * EINVAL for an unknown name, ENODEV before the first open of "sim". */
+ * (the list: docs/uapi.md, "Module parameters"); "debug", the driver's debug message
+ * categories, is module-wide and may be set before the first open too.
+ * EINVAL for an unknown name or a value out of range, ENODEV before the first open of "sim". */
 int qaic_sim_set_param(const char *name, unsigned value);
 
 /* What qaicd holds, for status tools and leak checks: a client that closed or died leaves

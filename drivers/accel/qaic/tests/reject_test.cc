@@ -142,7 +142,7 @@ TEST_F(Reasons, CoreAndBoRejections)
                   "qaic: ioctl: no ioctl has nr 0x70 -> EINVAL");
     expect_reason(
         [&] { return err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_MMAP_BO, reinterpret_cast<void *>(8))); },
-        -EFAULT, "qaic: MMAP_BO: argument 0x8 (16 bytes) is not readable -> EFAULT");
+        -EFAULT, "qaic: MMAP_BO: user memory at 0x8 (16 bytes) is not readable -> EFAULT");
 
     uint32_t bo = new_bo();
     expect_reason([&] { return detach(fd, bo); }, -EINVAL,
