@@ -37,8 +37,18 @@ json_ok() { # the client's stdout parses as JSON and satisfies a python expressi
         { cat "$tmp/json"; return 1; }
 }
 
+# -v: the embedded card (in the client's process) says why it refused a call, on stderr;
+# without it, only the errno.
+verbose_says_why() {
+    QAIC_SIM_BO_MEMORY_MB=64 expect 1 "^qaic: CREATE_BO: 262144 pages asked, 16384 of the BO memory limit are free -> ENOMEM$" -- -v dma -s 1073741824 -n 1
+}
+quiet_without_verbose() {
+    QAIC_SIM_BO_MEMORY_MB=64 expect 1 "CREATE_BO: ENOMEM" -- dma -s 1073741824 -n 1 &&
+        ! grep -q "pages asked" "$tmp/out"
+}
+
 echo "TAP version 13"
-echo "1..14"
+echo "1..18"
 check no_subcommand_is_an_error expect 106 "subcommand is required" --
 check unknown_option_is_an_error expect 109 "" -- --frobnicate info
 check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --batch 0
@@ -55,4 +65,6 @@ check dma_round_trip_is_verified expect 0 "to device .* GB/s, from device .* GB/
 check dma_size_out_of_range expect 105 "--size" -- dma -s 100
 check inject_reset_of_the_card "$client" inject reset
 check inject_ssr_of_no_such_dbc expect 1 "qaic_sim_inject: EINVAL" -- inject ssr 63
+check verbose_says_why verbose_says_why
+check quiet_without_verbose quiet_without_verbose
 totals

@@ -108,9 +108,31 @@ socket_activation() {
     "$client" -d "$tmp/d/accel0" run -n 3 -b 1 | grep -q "verified: *3/3" || { cat "$tmp/d.log"; return 1; }
     grep -q "serving the socket passed by the service manager" "$tmp/d.log" && stop "${pids[-1]}"
 }
+# --param: a driver parameter at start; one the driver does not know is a usage error.
+bad_param_is_a_usage_error() {
+    "$qaicd" --dir "$tmp/f" --param nosuch=1 2>"$tmp/f.log"
+    local rc=$?
+    [[ $rc -eq 2 ]] && grep -q -- "--param nosuch=1: not name=value" "$tmp/f.log" ||
+        { echo "exit $rc"; cat "$tmp/f.log"; return 1; }
+}
+# The debug parameter: the daemon's log says why a client's call was refused, naming the
+# client; set at start (--param) or at run time by the daemon's owner (qaic-client -v, run
+# here as the daemon's own user).
+refusals_are_explained_in_the_log() {
+    start "$tmp/g" --bo-memory 64 --param debug=0x1 || return 1
+    "$client" -d "$tmp/g/accel0" dma -s 1073741824 -n 1 >/dev/null 2>&1
+    local want="qaic: CREATE_BO: 262144 pages asked, 16384 of the BO memory limit are free -> ENOMEM \\[pid [0-9]+\\]"
+    grep -Eq "$want" "$tmp/g.log" || { cat "$tmp/g.log"; return 1; }
+    stop "${pids[-1]}"
+    start "$tmp/h" --bo-memory 64 || return 1
+    "$client" -v -d "$tmp/h/accel0" dma -s 1073741824 -n 1 >"$tmp/h.out" 2>&1
+    grep -q "qaicd's debug parameter is now 0x1" "$tmp/h.out" || { cat "$tmp/h.out"; return 1; }
+    grep -Eq "$want" "$tmp/h.log" || { cat "$tmp/h.log"; return 1; }
+    stop "${pids[-1]}"
+}
 
 echo "TAP version 13"
-echo "1..10"
+echo "1..12"
 check help_names_the_options help_names_the_options
 check two_cards_two_sockets two_cards_two_sockets
 check client_on_each_card client_on_each_card
@@ -119,6 +141,8 @@ check second_daemon_is_refused second_daemon_is_refused
 check sigterm_stops_cleanly sigterm_stops_cleanly
 check stale_socket_is_replaced stale_socket_is_replaced
 check unknown_group_is_an_error unknown_group_is_an_error
+check bad_param_is_a_usage_error bad_param_is_a_usage_error
+check refusals_are_explained_in_the_log refusals_are_explained_in_the_log
 if [[ -n ${SAN_FLAGS:-} ]]; then
     skip small_cards_under_an_address_space_limit "sanitizers need more address space"
 else
