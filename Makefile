@@ -2,7 +2,7 @@
 # qaic: accel driver, simulated AIC100 card, libqaic, client, benchmark and tests.
 #
 #   make [O=DIR] [V=1] [SANITIZE=address,undefined|thread]   build everything into DIR (build/)
-#   make check | demo | bench | man | deb | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
+#   make check | check-debug | demo | bench | man | deb | fuzz | fuzz-regressions | failslab | deps | install PREFIX=... | clean | defconfig | menuconfig
 #
 # Non-recursive: one make sees every object, so header dependencies (-MMD) and -j are exact.
 
@@ -45,7 +45,7 @@ CC ?= gcc
 
 # Goals that must not generate a configuration or look up packages.
 NOCONFIG_GOALS := clean distclean deps help defconfig menuconfig check demo bench deb fuzz fuzz-regressions failslab \
-	check-sources
+	check-sources check-debug
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 NEED_CONFIG := 1
 endif
@@ -493,6 +493,13 @@ _bench: all
 	$(Q)$(BENCH) --benchmark_out=$(O)/bench.json --benchmark_out_format=json $(BENCH_ARGS)
 	$(Q)echo
 	$(Q)$(PYTHON) $(SRC)/scripts/bench-report.py $(O)/bench.json
+
+# The driver's tests again in a CONFIG_QAIC_DEBUG build, in $(O)-debug: every debug category
+# on from the start, the invariant checks compiled in; none may break.
+.PHONY: check-debug
+check-debug:
+	$(Q)$(SRC)/scripts/deps.sh ensure
+	$(Q)$(SRC)/scripts/check-debug.sh $(O)-debug
 
 # make failslab: the allocation-failure sweep over the selftests (selftests/failslab).
 .PHONY: failslab _failslab

@@ -16,6 +16,8 @@ void stderr_sink(LogLevel, const char *line)
 }
 
 std::atomic<LogSink> sink{stderr_sink};
+// Bumped by each set_debug_mask: rate limits restart.
+std::atomic<uint64_t> debug_generation{0};
 
 thread_local const char *op_name = nullptr;
 
@@ -38,8 +40,7 @@ void vprint(Ratelimit &rl, int err, const char *fmt, va_list ap)
     char msg[384];
     std::vsnprintf(msg, sizeof(msg), fmt, ap);
     if (err) {
-        const char *name = strerrorname_np(-err);
-        printk(LogLevel::kDebug, "qaic: %s: %s -> %s", op, msg, name ? name : "?");
+        printk(LogLevel::kDebug, "qaic: %s: %s -> %s", op, msg, errno_name(err));
     } else {
         printk(LogLevel::kDebug, "qaic: %s: %s", op, msg);
     }
@@ -73,6 +74,7 @@ ErrorOr<void> set_debug_mask(uint32_t mask)
     if (mask & ~kDebugAll)
         return Error(-EINVAL);
     debug_mask.store(mask, std::memory_order_relaxed);
+    debug_generation.fetch_add(1, std::memory_order_relaxed);
     return {};
 }
 
@@ -80,9 +82,12 @@ bool Ratelimit::allow(int64_t now_ns, unsigned *suppressed)
 {
     std::lock_guard lk(lock_);
     *suppressed = 0;
-    if (!started_ || now_ns - begin_ns_ >= kRatelimitIntervalNs) {
-        *suppressed = missed_;
+    uint64_t generation = debug_generation.load(std::memory_order_relaxed);
+    if (!started_ || generation != generation_ || now_ns - begin_ns_ >= kRatelimitIntervalNs) {
+        // What was dropped under an earlier setting is not this one's to report.
+        *suppressed = generation == generation_ ? missed_ : 0;
         started_ = true;
+        generation_ = generation;
         begin_ns_ = now_ns;
         printed_ = missed_ = 0;
     }
@@ -92,6 +97,12 @@ bool Ratelimit::allow(int64_t now_ns, unsigned *suppressed)
     }
     ++missed_;
     return false;
+}
+
+const char *errno_name(int negative_errno)
+{
+    const char *name = strerrorname_np(-negative_errno);
+    return name ? name : "?";
 }
 
 OpScope::OpScope(const char *name) : saved_(op_name)

@@ -44,7 +44,8 @@ inline bool debug_on(uint32_t category)
 {
     return debug_mask.load(std::memory_order_relaxed) & category;
 }
-// Sets it from a value in range (a mask of kDebug* bits); -EINVAL otherwise.
+// Sets it from a value in range (a mask of kDebug* bits); -EINVAL otherwise. Every call
+// site's rate limit starts afresh: who sets it wants the lines from now on.
 ErrorOr<void> set_debug_mask(uint32_t mask);
 
 // One call site's rate limit (the kernel's ratelimit_state with its default 10 per 5 s).
@@ -62,7 +63,11 @@ private:
     int64_t begin_ns_ = 0;
     unsigned printed_ = 0, missed_ = 0;
     bool started_ = false;
+    uint64_t generation_ = 0; // of the debug setting the interval began under
 };
+
+// "EINVAL" for -EINVAL ("?" for what is no errno).
+const char *errno_name(int negative_errno);
 
 // The operation the calling thread is in, named in its debug lines ("EXECUTE_BO"): set by the
 // accel core for each ioctl, open and mmap, for as long as the scope lives.

@@ -274,6 +274,9 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             }
             lk.unlock();
             TRY(check_device());
+            if (r.code() == -EINTR)
+                return REJECT(-EINTR, "control message %u: the caller was killed waiting for "
+                                      "its answer", seq);
             return REJECT(r.code(), "control message %u: no answer in %lld us", seq,
                           (long long)timeout.count());
         }

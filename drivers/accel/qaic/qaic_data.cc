@@ -285,7 +285,7 @@ void QaicDevice::finish_jobs(JobList &jobs, int err)
         }
         if (status)
             qaic_dbg(kernel::kDebugDatapath, "DBC %u: job %u finished with %s", job->dbc_id,
-                     job->req_id, strerrorname_np(-status));
+                     job->req_id, kernel::errno_name(status));
         job->fence->signal(status);
     }
 }

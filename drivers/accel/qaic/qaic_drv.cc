@@ -9,9 +9,8 @@
 
 #include <qaic/version.h>
 
-#include <cerrno>
+#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -106,11 +105,12 @@ QaicDevice::QaicDevice(kernel::PciDev &pdev) : accel::Device(kDriver), pdev(pdev
 
 namespace {
 
-// A parameter: a field of every device's Params, or (module) one value for every device.
+// A parameter: a field of every device's Params, or (module) one value for every device,
+// set through its own function.
 struct ParamDesc {
     const char *name;
     std::atomic<uint32_t> Params::*field;
-    std::atomic<uint32_t> *module;
+    ErrorOr<void> (*module)(uint32_t value);
     uint32_t min, max;
     uint32_t unit = 1; // the field's units per unit of the name's
 };
@@ -128,7 +128,7 @@ const ParamDesc kParams[] = {
     {"wait_busy_poll", &Params::wait_busy_poll, nullptr, 0, 1},
     {"control_busy_poll", &Params::control_busy_poll, nullptr, 0, 1},
     {"dma_xfer_chunk_order", &Params::dma_xfer_chunk_order, nullptr, 0, PagePool::kMaxOrder},
-    {"debug", nullptr, &kernel::debug_mask, 0, kernel::kDebugAll},
+    {"debug", nullptr, kernel::set_debug_mask, 0, kernel::kDebugAll},
 };
 
 ErrorOr<const ParamDesc *> find_param(std::string_view name, uint32_t value)
@@ -149,7 +149,9 @@ ErrorOr<const ParamDesc *> find_param(std::string_view name, uint32_t value)
 ErrorOr<void> Params::set(const char *name, uint32_t value)
 {
     const ParamDesc *p = TRY(find_param(name, value));
-    (p->module ? *p->module : this->*(p->field)) = value * p->unit;
+    if (p->module)
+        return p->module(value);
+    this->*(p->field) = value * p->unit;
     return {};
 }
 
@@ -158,8 +160,7 @@ ErrorOr<void> Params::set_module(const char *name, uint32_t value)
     const ParamDesc *p = TRY(find_param(name, value));
     if (!p->module)
         return Error(-ENOENT);
-    *p->module = value;
-    return {};
+    return p->module(value);
 }
 
 ErrorOr<std::vector<ParamSetting>> Params::parse(std::string_view text)
@@ -175,16 +176,24 @@ ErrorOr<std::vector<ParamSetting>> Params::parse(std::string_view text)
         size_t eq = item.find('=');
         if (eq == std::string_view::npos)
             return REJECT(-EINVAL, "'%.*s' is not name=value", int(item.size()), item.data());
-        std::string value(item.substr(eq + 1));
-        char *rest = nullptr;
-        errno = 0;
-        unsigned long long v = std::strtoull(value.c_str(), &rest, 0);
-        if (value.empty() || *rest || errno || v > UINT32_MAX || value[0] == '-')
+        // As C literals: 0x hex, a leading 0 octal, else decimal.
+        std::string_view num = item.substr(eq + 1);
+        int base = 10;
+        if (num.size() > 2 && num[0] == '0' && (num[1] == 'x' || num[1] == 'X')) {
+            base = 16;
+            num.remove_prefix(2);
+        } else if (num.size() > 1 && num[0] == '0') {
+            base = 8;
+            num.remove_prefix(1);
+        }
+        uint32_t value = 0;
+        auto conv = std::from_chars(num.data(), num.data() + num.size(), value, base);
+        if (num.empty() || conv.ec != std::errc() || conv.ptr != num.data() + num.size())
             return REJECT(-EINVAL, "'%.*s': the value is not a number up to %u",
                           int(item.size()), item.data(), UINT32_MAX);
-        ParamSetting ps{std::string(item.substr(0, eq)), uint32_t(v)};
-        TRY(find_param(ps.name, ps.value));
-        TRY(kernel::try_alloc([&] { out.push_back(std::move(ps)); }));
+        std::string_view name = item.substr(0, eq);
+        TRY(find_param(name, value));
+        TRY(kernel::try_alloc([&] { out.push_back({std::string(name), value}); }));
     }
     return out;
 }

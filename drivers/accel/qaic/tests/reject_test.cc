@@ -353,6 +353,14 @@ TEST(Ratelimit, TenPerIntervalThenACountOfTheRest)
     EXPECT_EQ(suppressed, 2u) << "the next interval's first line reports what was dropped";
     EXPECT_TRUE(rl.allow(t + kernel::kRatelimitIntervalNs + 1, &suppressed));
     EXPECT_EQ(suppressed, 0u);
+    // Setting debug starts every limit afresh, and what an earlier setting dropped is not
+    // reported under the new one.
+    for (unsigned i = 0; i < 2 * kernel::kRatelimitBurst; ++i)
+        (void)rl.allow(t + kernel::kRatelimitIntervalNs + 2, &suppressed);
+    ASSERT_FALSE(rl.allow(t + kernel::kRatelimitIntervalNs + 3, &suppressed));
+    ASSERT_EQ(kernel::set_debug_mask(0).code(), 0);
+    EXPECT_TRUE(rl.allow(t + kernel::kRatelimitIntervalNs + 4, &suppressed));
+    EXPECT_EQ(suppressed, 0u);
 }
 
 TEST_F(Reasons, ARepeatedRejectionIsRateLimited)
