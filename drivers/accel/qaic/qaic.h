@@ -177,9 +177,15 @@ struct ChannelRings {
 class ControlChannel {
 public:
     explicit ControlChannel(QaicDevice &qdev);
+    // Allocates the rings.
     ErrorOr<void> init();
+    // Programs the channel registers with the rings, the first time: from now on the control
+    // interrupt reads them.
+    ErrorOr<void> start();
     // Programs the channel registers again (after a device reset) with the same rings.
     ErrorOr<void> reinit();
+    // Disables the channel, fails its waiters (-ENODEV) and frees the rings: after init(),
+    // whether or not start() ran or worked.
     void fini();
 
     // What becomes of the answer to a message whose sender stopped waiting (timeout, kill):
@@ -251,9 +257,9 @@ private:
     void queue_late_answers();
     std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
-    // The channel was programmed (init) and not yet torn down (fini). Before that the device
+    // The channel was programmed (start) and not yet torn down (fini). Before that the device
     // has no channel of ours to have forgotten: its boot MSI, which may come between
-    // request_irq and init, says nothing about a reset.
+    // request_irq and start, says nothing about a reset.
     std::atomic<bool> programmed_{false};
     std::mutex program_lock_;           // reinit() against reset_seen()
     std::atomic<uint64_t> programs_{0}; // reinit()s so far

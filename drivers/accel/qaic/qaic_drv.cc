@@ -321,7 +321,8 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     if (auto hook = test_hooks.irqs_requested.load())
         hook(*qdev);
     TRY(qdev->ctrl.init());
-    unwind.ctrl = true;
+    unwind.ctrl = true; // fini() frees the rings of a channel that start() could not program
+    TRY(qdev->ctrl.start());
     TRY(qdev->ssr_init());
     unwind.ssr = true;
     qdev->start_datapath_thread();
