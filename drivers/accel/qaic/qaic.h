@@ -8,6 +8,7 @@
 #include "drivers/accel/qaic/page_pool.h"
 #include "drivers/accel/qaic/qaic_sched.h"
 #include "include/hw/aic100_regs.h"
+#include "kernel/devres.h"
 #include "kernel/idr.h"
 #include "kernel/locked.h"
 #include "kernel/pci.h"
@@ -177,7 +178,8 @@ struct ChannelRings {
 class ControlChannel {
 public:
     explicit ControlChannel(QaicDevice &qdev);
-    // Allocates the rings.
+    // Allocates the rings. Probe does it before requesting the interrupt whose handler reads
+    // them, so that the handler is freed before they are.
     ErrorOr<void> init();
     // Programs the channel registers with the rings, the first time: from now on the control
     // interrupt reads them.
@@ -388,9 +390,13 @@ private:
     std::mutex ssr_lock_;
 
 public:
-    // Deferred work (reset recovery, late control answers). Last: it is destroyed first and
-    // runs what is still queued while everything that work touches still exists.
+    // Deferred work (reset recovery, late control answers). Last but one: it is destroyed
+    // early and runs what is still queued while everything that work touches still exists.
     kernel::Workqueue wq;
+    // How to undo what probe acquired, recorded step by step as it went: run backwards by a
+    // probe that fails and by remove(). Last: were the device object to go without
+    // remove(), what is left would run first, while everything it touches still exists.
+    kernel::Devres devres;
 };
 
 // Per-file state: the user (`usr` upstream) on whose behalf DBCs are activated.
