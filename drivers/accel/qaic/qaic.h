@@ -10,6 +10,7 @@
 #include "drivers/accel/qaic/qaic_sched.h"
 #include "drivers/accel/qaic/qaic_slice.h"
 #include "include/hw/aic100_regs.h"
+#include "kernel/devres.h"
 #include "kernel/idr.h"
 #include "kernel/locked.h"
 #include "kernel/pci.h"
@@ -174,9 +175,16 @@ struct ChannelRings {
 class ControlChannel {
 public:
     explicit ControlChannel(QaicDevice &qdev);
+    // Allocates the rings. Probe does it before requesting the interrupt whose handler reads
+    // them, so that the handler is freed before they are.
     ErrorOr<void> init();
+    // Programs the channel registers with the rings, the first time: from now on the control
+    // interrupt reads them.
+    ErrorOr<void> start();
     // Programs the channel registers again (after a device reset) with the same rings.
     ErrorOr<void> reinit();
+    // Disables the channel, fails its waiters (-ENODEV) and frees the rings: after init(),
+    // whether or not start() ran or worked.
     void fini();
 
     // What becomes of the answer to a message whose sender stopped waiting (timeout, kill):
@@ -248,9 +256,9 @@ private:
     void queue_late_answers();
     std::atomic<uint64_t> epoch_{0};
     std::atomic<bool> crc_required_{false};
-    // The channel was programmed (init) and not yet torn down (fini). Before that the device
+    // The channel was programmed (start) and not yet torn down (fini). Before that the device
     // has no channel of ours to have forgotten: its boot MSI, which may come between
-    // request_irq and init, says nothing about a reset.
+    // request_irq and start, says nothing about a reset.
     std::atomic<bool> programmed_{false};
     std::mutex program_lock_;           // reinit() against reset_seen()
     std::atomic<uint64_t> programs_{0}; // reinit()s so far
@@ -386,9 +394,13 @@ private:
     std::mutex ssr_lock_;
 
 public:
-    // Deferred work (reset recovery, late control answers). Last: it is destroyed first and
-    // runs what is still queued while everything that work touches still exists.
+    // Deferred work (reset recovery, late control answers). Last but one: it is destroyed
+    // early and runs what is still queued while everything that work touches still exists.
     kernel::Workqueue wq;
+    // How to undo what probe acquired, recorded step by step as it went: run backwards by a
+    // probe that fails and by remove(). Last: were the device object to go without
+    // remove(), what is left would run first, while everything it touches still exists.
+    kernel::Devres devres;
 };
 
 // Per-file state: the user (`usr` upstream) on whose behalf DBCs are activated.

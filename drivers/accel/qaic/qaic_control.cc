@@ -65,7 +65,11 @@ void ChannelRings::free(kernel::PciDev &pdev, uint64_t base)
 
 ErrorOr<void> ControlChannel::init()
 {
-    TRY(rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlSlotSize));
+    return rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlSlotSize);
+}
+
+ErrorOr<void> ControlChannel::start()
+{
     TRY(reinit());
     programmed_.store(true, std::memory_order_release);
     return {};

@@ -347,34 +347,46 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
         qdev->dbcs.push_back(std::make_unique<Dbc>());
         qdev->dbcs.back()->id = id;
     }
+    // The pool goes with the device object, not with the binding: BOs that users still hold
+    // after remove() give their pages back to it.
     qdev->pool = TRY(PagePool::create(bo_memory ? bo_memory : uint64_t(CONFIG_QAIC_BO_MEMORY_MB) << 20));
+
+    QaicDevice *raw = qdev.get();
+    kernel::Devres &devres = qdev->devres;
+    // Each step below records its undo in devres as soon as it has succeeded. However probe
+    // ends before it succeeds (an error or an exception), the record runs backwards, as in
+    // remove(): no interrupt or thread may outlive the device it points to.
+    struct ReleaseUnlessBound {
+        kernel::Devres &devres;
+        bool bound = false;
+        ~ReleaseUnlessBound()
+        {
+            if (!bound)
+                devres.release_all();
+        }
+    } unwind{devres};
+    // Recorded first, so run last: the late-answer handlers that ctrl.fini() queues when it
+    // fails every waiter.
+    TRY(devres.add([raw] { raw->wq.flush(); }));
+    // The channels' rings come before the interrupt handlers that read them, so that the
+    // handlers are freed before the rings.
+    TRY(qdev->ctrl.init());
+    TRY(devres.add([raw] { raw->ctrl.fini(); }));
+    TRY(qdev->ssr_init());
+    TRY(devres.add([raw] { raw->ssr_fini(); }));
+    // DBC rings come and go with MANAGE, lost rings with their answers: what is left of
+    // them goes once no interrupt or poll can reach a DBC, and before the channels. Nothing
+    // may reach the device after this: rings freed, every BO unmapped.
+    TRY(devres.add([raw] {
+        for (auto &dbc : raw->dbcs)
+            raw->release_dbc(*dbc, -ENODEV);
+        raw->free_lost_rings(UINT64_MAX);
+    }));
 
     // One vector per DBC plus control; a platform that grants fewer gets the shared vector.
     unsigned want = 1 + num_dbc;
     qdev->num_vectors = TRY(pdev.alloc_irq_vectors(1, want)) == want ? want : 1;
-    QaicDevice *raw = qdev.get();
-    // What probe set up is undone, in reverse, however probe ends before it succeeds (an
-    // error or an exception): no interrupt or thread may outlive the device it points to.
-    struct Unwind {
-        QaicDevice &qdev;
-        kernel::PciDev &pdev;
-        unsigned requested = 0; // vectors [0, requested) have handlers
-        bool ctrl = false, ssr = false, done = false;
-        ~Unwind()
-        {
-            if (done)
-                return;
-            qdev.online = false;
-            qdev.stop_datapath_thread();
-            while (requested)
-                pdev.free_irq(--requested);
-            pdev.free_irq_vectors();
-            if (ssr)
-                qdev.ssr_fini();
-            if (ctrl)
-                qdev.ctrl.fini();
-        }
-    } unwind{*qdev, pdev};
+    TRY(devres.add([raw] { raw->pdev.free_irq_vectors(); }));
     // The control vector also carries SSR events; alone (shared mode) it carries everything.
     TRY(pdev.request_irq(0, [raw] {
         raw->ctrl.irq();
@@ -383,25 +395,37 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
             for (auto &dbc : raw->dbcs)
                 raw->dbc_irq(dbc->id);
     }));
-    unwind.requested = 1;
+    TRY(devres.add([raw] { raw->pdev.free_irq(0); }));
     for (unsigned id = 0; qdev->num_vectors > 1 && id < num_dbc; ++id) {
-        TRY(pdev.request_irq(dbc_msi_vector(id), [raw, id] {
+        unsigned vector = dbc_msi_vector(id);
+        TRY(pdev.request_irq(vector, [raw, id] {
             // In polling mode the datapath thread completes jobs; MSIs are ignored.
             if (!raw->params.datapath_polling)
                 raw->dbc_irq(id);
         }));
-        unwind.requested = dbc_msi_vector(id) + 1;
+        TRY(devres.add([raw, vector] { raw->pdev.free_irq(vector); }));
     }
     if (auto hook = test_hooks.irqs_requested.load())
         hook(*qdev);
-    TRY(qdev->ctrl.init());
-    unwind.ctrl = true;
-    TRY(qdev->ssr_init());
-    unwind.ssr = true;
+    // The thread polls nothing while the device is offline; started before the channel, so
+    // that it is stopped after the work a programmed channel may queue has finished.
     qdev->start_datapath_thread();
+    TRY(devres.add([raw] { raw->stop_datapath_thread(); }));
+    TRY(qdev->ctrl.start());
+    // From here the control interrupt may queue work (a reset's recovery), and once the
+    // device is online so may users' MANAGEs (late answers). Offline first; that work then
+    // finishes before the datapath thread and the interrupts go.
+    TRY(devres.add([raw] {
+        raw->online = false;
+        raw->wq.flush();
+    }));
     TRY(qdev->bring_up());
+    // Registration is probe's last step and its undo (unplug) remove()'s own first one, not
+    // a recorded action (as drm_dev_register and drm_dev_unplug are not managed upstream):
+    // a registered device has users, whose calls remove() fails and waits out before anything
+    // recorded is released.
     TRY(qdev->register_device());
-    unwind.done = true;
+    unwind.bound = true;
     return qdev;
 }
 
@@ -422,18 +446,10 @@ void remove(QaicDevice &qdev)
         QaicDevice::finish_jobs(jobs, -ENODEV);
     }
     qdev.unplug();
-    qdev.wq.flush();
-    qdev.stop_datapath_thread();
-    for (unsigned v = 0; v < qdev.num_vectors; ++v)
-        qdev.pdev.free_irq(v);
-    qdev.pdev.free_irq_vectors();
-    // Nothing may reach the device after this: rings freed, every BO unmapped.
-    for (auto &dbc : qdev.dbcs)
-        qdev.release_dbc(*dbc, -ENODEV);
-    qdev.free_lost_rings(UINT64_MAX);
-    qdev.ssr_fini();
-    qdev.ctrl.fini();
-    qdev.wq.flush(); // late-answer handlers the last fail_all() queued
+    // Then what probe acquired, backwards: queued work finished, the datapath thread, the
+    // interrupts and their vectors, DBC and lost rings, the SSR and control channels, and
+    // the late answers the last fail_all() queued.
+    qdev.devres.release_all();
 }
 
 } // namespace qaic
