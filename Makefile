@@ -135,6 +135,7 @@ srcs-kernel := $(addprefix kernel/, \
 srcs-kernel-tests := $(addprefix kernel/tests/, \
 	alloc_test.cc \
 	bytes_test.cc \
+	devres_test.cc \
 	idr_test.cc \
 	locked_test.cc \
 	mm_test.cc \
