@@ -83,6 +83,41 @@ TEST_F(QaicdPeer, ChannelsAreLimitedPerUser)
         ::close(fd);
 }
 
+// The driver's debug parameter is the daemon owner's, as drm.debug is root's: another user's
+// client may not set it (nor any other parameter) without --test-control; the owner may, and
+// its refused calls are then explained in the daemon's log with the client's pid.
+TEST_F(QaicdPeer, OnlyTheOwnerSetsDebug)
+{
+    ASSERT_TRUE(daemon.stop());
+    ASSERT_TRUE(daemon.start(dir, log, {"--group", std::to_string(kGroup)}));
+    auto set_param = [&](bool as_nobody, const char *name, unsigned value) {
+        pid_t child = spawn([&] {
+            if (as_nobody && !become_nobody({kGroup}))
+                return 200;
+            setenv("QAIC_DEVICE", path.c_str(), 1);
+            return qaic_sim_set_param(name, value) == 0 ? 0 : errno;
+        });
+        return child < 0 ? -1 : reap(child);
+    };
+    EXPECT_EQ(set_param(true, "debug", 1), EPERM);
+    EXPECT_EQ(set_param(true, "exec_timeout_ms", 500), EPERM);
+    EXPECT_EQ(set_param(false, "exec_timeout_ms", 500), EPERM) << "needs --test-control";
+    EXPECT_EQ(set_param(false, "debug", 0x10), EINVAL) << "out of range";
+    ASSERT_EQ(set_param(false, "debug", 1), 0);
+    pid_t child = spawn([&] {
+        int fd = qaic_open(path.c_str());
+        uint32_t h;
+        return fd >= 0 && create_bo(fd, 0, &h) == -EINVAL && qaic_close(fd) == 0 ? 0 : 201;
+    });
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(reap(child), 0);
+    EXPECT_NE(read_file(log).find("qaic: CREATE_BO: size is 0 -> EINVAL [pid " +
+                                  std::to_string(child) + "]"),
+              std::string::npos)
+        << read_file(log);
+    EXPECT_EQ(set_param(false, "debug", 0), 0);
+}
+
 // One user's connections are bounded too (as inotify bounds a user's instances): past the
 // limit an open fails with EMFILE and says why, another user's open still succeeds, and a
 // closed connection makes room again.
