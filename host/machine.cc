@@ -50,11 +50,8 @@ struct Machine::Slot {
         // an errno here, as a probe's failure is to the kernel's.
         try {
             auto dev = std::make_unique<aic100::SimPciDev>(cfg);
-            auto probed = TRY(qaic::probe(*dev, opts.bo_memory,
-                                          [this](const accel::Uevent &ev) { uevent(ev); }));
-            for (const qaic::ParamSetting &p : opts.params) // checked when parsed
-                (void)probed->params.set(p.name.c_str(), p.value);
-            qdev = std::move(probed);
+            qdev = TRY(qaic::probe(*dev, opts.bo_memory,
+                                   [this](const accel::Uevent &ev) { uevent(ev); }, opts.params));
             pci = std::move(dev);
         } catch (...) {
             return kernel::Error(kernel::errno_of_exception("probe"));

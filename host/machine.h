@@ -27,8 +27,8 @@ struct CardOptions {
     uint64_t ddr_size = 0;  // bytes of device DDR; 0: the Kconfig default
     uint64_t bo_memory = 0; // bytes of host memory for its driver's BOs; 0: the Kconfig default
     // The driver's parameters, as a module's are given when it loads (checked: see
-    // qaic::Params::parse): module-wide ones (debug) are set when the machine is made, the
-    // others on each card's driver when it is probed.
+    // qaic::Params::parse): module-wide ones (debug) are set once, when the machine is made,
+    // the others on each card's driver as it is probed, before it brings the card up.
     std::vector<qaic::ParamSetting> params;
 };
 

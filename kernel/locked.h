@@ -31,6 +31,10 @@ public:
     class Guard {
     public:
         explicit Guard(Locked &l) : lock_(l.mutex_), value_(&l.value_) {}
+        // Not copied nor moved: a guard is the lock, held where it was taken (lock()'s
+        // result is the guard itself, elided).
+        Guard(const Guard &) = delete;
+        Guard &operator=(const Guard &) = delete;
         T *operator->() const { return value_; }
         T &operator*() const { return *value_; }
 

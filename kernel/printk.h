@@ -116,13 +116,15 @@ void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
 #define QAIC_CHECK(cond, fmt, ...)                                                                 \
     do {                                                                                           \
         if (!(cond)) [[unlikely]]                                                                  \
-            ::kernel::invariant_violated(__FILE__, __LINE__, #cond, fmt __VA_OPT__(, ) __VA_ARGS__);  \
+            ::kernel::invariant_violated(__FILE__, __LINE__, #cond,                                \
+                                         fmt __VA_OPT__(, ) __VA_ARGS__);                          \
     } while (0)
 #else
 #define QAIC_CHECK(cond, fmt, ...)                                                                 \
     do {                                                                                           \
         if (false && !(cond))                                                                      \
-            ::kernel::invariant_violated(__FILE__, __LINE__, #cond, fmt __VA_OPT__(, ) __VA_ARGS__);  \
+            ::kernel::invariant_violated(__FILE__, __LINE__, #cond,                                \
+                                         fmt __VA_OPT__(, ) __VA_ARGS__);                          \
     } while (0)
 #endif
 

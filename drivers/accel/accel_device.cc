@@ -112,12 +112,13 @@ ErrorOr<uint64_t> Device::add_mmap_offset(GemObject &obj)
 {
     uint64_t pages = (obj.size() + kernel::kPageSize - 1) >> kernel::kPageShift;
     if (pages == 0)
-        return Error(-EINVAL);
+        return REJECT(-EINVAL, "an object of 0 pages has no mmap offset");
     std::lock_guard lock(offsets_lock_);
     // Offsets are handed out upwards and never reused, so a stale offset can never reach a
     // newer object; 2^44 pages (64 PiB) of offset space outlast any process.
     if (pages > kOffsetEndPage - next_offset_page_)
-        return Error(-ENOSPC);
+        return REJECT(-ENOSPC, "the device's mmap offsets are used up (%llu pages asked)",
+                      (unsigned long long)pages);
     uint64_t start = next_offset_page_;
     next_offset_page_ += pages;
     offsets_.emplace(start, OffsetNode{&obj, pages});

@@ -88,7 +88,7 @@ ErrorOr<MappingTable::node_type> new_node()
         one.try_emplace(0);
         return one.extract(one.begin());
     } catch (const std::bad_alloc &) {
-        return Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory");
     }
 }
 
@@ -149,6 +149,7 @@ ErrorOr<MmapTarget> lookup_for_mmap(File &file, uint64_t offset, uint64_t len)
 
 ErrorOr<MmapSource> mmap_source(File &file, uint64_t offset, uint64_t len)
 {
+    kernel::OpScope op("mmap");
     MmapTarget target = TRY(lookup_for_mmap(file, offset, len));
     MmapFd where = TRY(target.obj->mmap_fd());
     return MmapSource{std::move(target.obj), where.fd, where.offset};

@@ -63,7 +63,8 @@ void log_line(kernel::LogLevel level, const char *line)
     static const auto start = std::chrono::steady_clock::now();
     static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
     char client[32] = "";
-    if (serving_pid)
+    // An interrupt handled on a client's thread (busy polling) is not that client's doing.
+    if (serving_pid && std::strcmp(kernel::current_op(), "irq") != 0)
         std::snprintf(client, sizeof(client), " [pid %d]", int(serving_pid));
     if (journal) {
         std::fprintf(stderr, "<%d>%s%s\n", int(level), line, client);
@@ -649,7 +650,10 @@ void Server::on_file_message(const std::shared_ptr<File> &f)
                 }
                 continue;
             }
-            auto file = machine_.open(f->card);
+            kernel::ErrorOr<kernel::RefPtr<accel::File>> file = [&] {
+                ServingScope serving(peer.cred.pid);
+                return machine_.open(f->card);
+            }();
             if (file.is_error()) {
                 send_welcome(f->sock, file.code(), 0, "the card cannot be opened");
                 close_file(f, nullptr);
@@ -1115,8 +1119,11 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
     if (!file)
         return {-EBADF, 0};
     // accel::mmap's rules: the client maps the object's fd itself, with these flags.
+    ServingScope serving(ch.peer.cred.pid);
     if ((req.flags & MAP_TYPE) != MAP_SHARED)
-        return {-EINVAL, 0};
+        return {REJECT(-EINVAL, "flags %#x are not MAP_SHARED: BOs are only shared", req.flags)
+                    .code(),
+                0};
     auto src = accel::mmap_source(*file, req.offset, req.len);
     if (src.is_error())
         return {src.code(), 0};

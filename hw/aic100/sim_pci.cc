@@ -2,6 +2,7 @@
 #include "hw/aic100/sim_pci.h"
 #include "hw/aic100/firmware.h"
 #include "kernel/mm.h"
+#include "kernel/printk.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -218,7 +219,12 @@ void SimPciDev::run_handler(std::unique_lock<std::mutex> &lk, Vector &v)
         v.pending = false;
         kernel::IrqHandler h = v.handler;
         lk.unlock();
-        h();
+        {
+            // The driver's lines from here are the interrupt's, whichever thread runs it (a
+            // busy-polling waiter's among them), not that thread's call's.
+            kernel::OpScope op("irq");
+            h();
+        }
         lk.lock();
     } while (v.pending && !v.masked && v.handler);
     v.running = false;

@@ -339,8 +339,15 @@ void verbose_before_open(const Options &o)
         setenv("QAIC_DEVICE", o.device.c_str(), 1); // the device qaic_sim_* calls act on
 }
 
-void verbose_after_open()
+void verbose_after_open(int fd)
 {
+    // A real node has no simulated card behind it (ENODEV): its driver's debug is the kernel's.
+    if (qaic_sim_num_dbc(fd) < 0) {
+        std::fprintf(stderr, "qaic-client: -v: %s: the kernel driver says why through drm.debug "
+                             "and dynamic debug\n",
+                     std::strerror(errno));
+        return;
+    }
     qaic_host_stats st;
     bool daemon = qaic_host_get_stats(nullptr, &st) == 0;
     if (qaic_sim_set_param("debug", 0x1) == 0) {
@@ -350,8 +357,7 @@ void verbose_after_open()
         return;
     }
     std::fprintf(stderr, "qaic-client: -v: %s: only the daemon's owner sets qaicd's debug "
-                         "parameter (qaicd --param debug=0x1); a real node's is the kernel's "
-                         "drm.debug\n",
+                         "parameter (qaicd --param debug=0x1)\n",
                  std::strerror(errno));
 }
 
@@ -367,8 +373,9 @@ int main(int argc, char **argv)
                    "else sim)");
     app.add_flag("--json", o.json, "print results as JSON");
     app.add_flag("-v,--verbose", o.verbose,
-                 "the driver says why each refused call was refused (its debug parameter's "
-                 "ioctl category): on the embedded card to stderr, through qaicd in its log");
+                 "the driver says why each refused call was refused: sets its debug parameter "
+                 "to 0x1 (on the embedded card, logged to stderr; through qaicd, by its owner "
+                 "only, in its log)");
     app.require_subcommand(1);
     app.set_version_flag("--version", "qaic-client " QAIC_VERSION);
     auto *info = app.add_subcommand("info", "driver version, firmware status, NNC state, DBC states");
@@ -404,7 +411,7 @@ int main(int argc, char **argv)
             verbose_before_open(o);
         qaic::Device dev(o.device.empty() ? nullptr : o.device.c_str());
         if (o.verbose)
-            verbose_after_open();
+            verbose_after_open(dev.fd());
         if (*info)
             return cmd_info(dev, o);
         if (*status)

@@ -214,7 +214,8 @@ kernel::ErrorOr<std::vector<PagePool::Chunk>> PagePool::take_chunks(uint64_t byt
     auto give_back = [&] {
         for (const Chunk &c : chunks)
             give_block(c.offset >> kPageShift, chunk_order(c));
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "no memory for the list of %llu pages' chunks",
+                      (unsigned long long)(bytes >> kPageShift));
     };
     unsigned order = std::min<unsigned>(max_order, kMaxOrder);
     while (pages) {
@@ -254,7 +255,7 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
     // Making the memfd and mapping each run of chunks take the kernel's memory (a file,
     // VMAs): they are allocations that fault injection may fail.
     if (kernel::alloc_should_fail())
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "out of memory (injected)");
     if (backing == Backing::kPrivate) {
         bool mapped = for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t) {
             uint64_t n = len >> kPageShift;
@@ -267,7 +268,7 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
         });
         if (!mapped)
-            return kernel::Error(-ENOMEM);
+            return REJECT(-ENOMEM, "the pages could not be mapped (out of memory or of VMAs)");
         pages.private_mapped_ = true;
         return pages;
     }
@@ -278,19 +279,20 @@ kernel::ErrorOr<PagePool::Pages> PagePool::alloc(uint64_t bytes, unsigned max_or
     });
     pages.fd_ = memfd_create("qaic-bo", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (pages.fd_ < 0)
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "no memfd for the BO: %s", std::strerror(errno));
     // Sealed at its size: a holder of the fd can neither shrink it under the driver's
     // mappings (SIGBUS) nor grow it, nor change the seals.
     if (ftruncate(pages.fd_, off_t(bytes)) != 0 ||
         fcntl(pages.fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "the BO's memfd could not be sized and sealed: %s",
+                      std::strerror(errno));
     bool mapped = for_each_run(pages.chunks_, [&](uint64_t offset, uint64_t len, uint64_t pos) {
         return !kernel::alloc_should_fail() &&
                mmap(addr(offset), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pages.fd_,
                     off_t(pos)) != MAP_FAILED;
     });
     if (!mapped)
-        return kernel::Error(-ENOMEM);
+        return REJECT(-ENOMEM, "the BO's memfd could not be mapped (out of memory or of VMAs)");
     return pages;
 }
 

@@ -439,8 +439,11 @@ ErrorOr<RefPtr<Bo>> lookup_bo(accel::File &file, uint32_t handle);
 // Brings the device up behind pdev and registers its accel minor. bo_memory: bytes of host
 // memory for its BOs and bounce buffers, the driver's memory limit (0: CONFIG_QAIC_BO_MEMORY_MB);
 // reserved as address space at probe, so a host under an address-space limit asks for less.
+// params: the device's parameters as the module was loaded with them (checked by
+// Params::parse; module-wide ones are skipped: the host sets those once).
 ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory = 0,
-                                  accel::UeventSink uevents = {});
+                                  accel::UeventSink uevents = {},
+                                  std::span<const ParamSetting> params = {});
 // Takes it down: later ioctls and opens get -ENODEV.
 void remove(QaicDevice &qdev);
 

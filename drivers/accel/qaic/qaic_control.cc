@@ -9,6 +9,8 @@
 #include "kernel/printk.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <utility>
@@ -224,6 +226,9 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
             lk.unlock();
             auto r = wq_.wait_event_timeout([&] { return room(); }, timeout, how);
             lk.lock();
+            if (r.code() == -EINTR)
+                return REJECT(-EINTR, "the caller was killed waiting for room in the control "
+                                      "ring");
             if (r.is_error())
                 return REJECT(r.code(), "no room in the control ring: the firmware takes no "
                                         "messages");
@@ -588,17 +593,36 @@ bool release_deactivated(ManageCtx &ctx, uint32_t dbc_id)
 // What decoding a response message found so far: whether the firmware asked for the rest
 // of a DMA transfer, the first rule the answer broke (-EIO, -ENODEV), and whether the
 // firmware refused a transaction (-ECANCELED). Every transaction is decoded even after one
-// was found wrong, so the DBC table never misses what the device did.
+// was found wrong, so the DBC table never misses what the device did; the call logs one
+// line, the reason of the errno it returns.
 struct Decoded {
     bool cont = false;
     int err = 0;
     int refused = 0;
-    void fail(Error e)
+    // Why, for the one line the call logs: the reason of the errno it returns.
+    char err_why[160] = "", refused_why[160] = "";
+    void fail(int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)))
     {
-        if (!err)
-            err = e.code();
+        if (err)
+            return;
+        err = e;
+        va_list ap;
+        va_start(ap, fmt);
+        if (kernel::debug_on(kernel::kDebugIoctl))
+            std::vsnprintf(err_why, sizeof(err_why), fmt, ap);
+        va_end(ap);
     }
-    void refuse(Error e) { refused = e.code(); }
+    void refuse(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+    {
+        if (refused)
+            return;
+        refused = -ECANCELED;
+        va_list ap;
+        va_start(ap, fmt);
+        if (kernel::debug_on(kernel::kDebugIoctl))
+            std::vsnprintf(refused_why, sizeof(refused_why), fmt, ap);
+        va_end(ap);
+    }
 };
 
 // The decode_* functions, one per transaction type the device may answer, mirror the
@@ -620,11 +644,10 @@ void decode_activate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, An
 {
     QaicDevice &qdev = ctx.qdev;
     if (h.len != sizeof(WireActivateFromDev))
-        return res.fail(REJECT(-EIO, "ACTIVATE answer of %u bytes, not %zu", h.len,
-                               sizeof(WireActivateFromDev)));
+        return res.fail(-EIO, "ACTIVATE answer of %u bytes, not %zu", h.len,
+                        sizeof(WireActivateFromDev));
     if (ctx.next_queue >= ctx.queues.size())
-        return res.fail(REJECT(-EIO, "an ACTIVATE answer beyond the %zu asked for",
-                               ctx.queues.size()));
+        return res.fail(-EIO, "an ACTIVATE answer beyond the %zu asked for", ctx.queues.size());
     auto a = load<WireActivateFromDev>(p);
     qaic_manage_trans_activate_from_dev u{{QAIC_TRANS_ACTIVATE_FROM_DEV, sizeof(u)}, a.status,
                                           a.dbc_id, a.options};
@@ -634,22 +657,20 @@ void decode_activate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, An
     kernel::DmaCoherent &q = ctx.queues[ctx.next_queue++];
     auto keep = [&] { qdev.keep_lost_ring(std::exchange(q, {}), ctx.epoch); };
     if (a.status) // the ring stays in ctx and is freed with it
-        return res.refuse(REJECT(-ECANCELED, "the firmware refused ACTIVATE (status %u)",
-                                 a.status));
+        return res.refuse("the firmware refused ACTIVATE (status %u)", a.status);
     if (a.dbc_id >= qdev.num_dbc()) {
         keep();
-        return res.fail(REJECT(-ENODEV, "ACTIVATE answer names DBC %u (the device has %u)",
-                               a.dbc_id, qdev.num_dbc()));
+        return res.fail(-ENODEV, "ACTIVATE answer names DBC %u (the device has %u)",
+                        a.dbc_id, qdev.num_dbc());
     }
     Dbc &dbc = *qdev.dbcs[a.dbc_id];
     auto d = dbc.state.lock();
     if (qdev.ctrl.epoch() != ctx.epoch) // it forgot this DBC and the ring
-        return res.fail(REJECT(-EIO, "ACTIVATE answered for DBC %u, but the device was reset "
-                                     "since", a.dbc_id));
+        return res.fail(-EIO, "ACTIVATE answered for DBC %u, but the device was reset "
+                        "since", a.dbc_id);
     if (d->in_use) {
         keep();
-        return res.fail(REJECT(-EIO, "ACTIVATE answer hands out DBC %u, which is taken",
-                               a.dbc_id));
+        return res.fail(-EIO, "ACTIVATE answer hands out DBC %u, which is taken", a.dbc_id);
     }
     d->queue = std::exchange(q, {}); // the DBC owns the ring now
     d->nelem = nelem;
@@ -665,18 +686,17 @@ void decode_activate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, An
 void decode_deactivate(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, Decoded &res)
 {
     if (h.len != sizeof(WireDeactivateFromDev))
-        return res.fail(REJECT(-EIO, "DEACTIVATE answer of %u bytes, not %zu", h.len,
-                               sizeof(WireDeactivateFromDev)));
+        return res.fail(-EIO, "DEACTIVATE answer of %u bytes, not %zu", h.len,
+                        sizeof(WireDeactivateFromDev));
     auto d = load<WireDeactivateFromDev>(p);
     if (!take_deactivating(ctx, d.dbc_id)) // maybe another user's
-        return res.fail(REJECT(-EIO, "DEACTIVATE answer names DBC %u, which was not asked for",
-                               d.dbc_id));
+        return res.fail(-EIO, "DEACTIVATE answer names DBC %u, which was not asked for", d.dbc_id);
     if (d.status)
-        return res.refuse(REJECT(-ECANCELED, "the firmware refused DEACTIVATE of DBC %u "
-                                             "(status %u)", d.dbc_id, d.status));
+        return res.refuse("the firmware refused DEACTIVATE of DBC %u "
+                          "(status %u)", d.dbc_id, d.status);
     if (!release_deactivated(ctx, d.dbc_id))
-        return res.fail(REJECT(-EIO, "DBC %u deactivated, but it was released or the device "
-                                     "reset meanwhile", d.dbc_id));
+        return res.fail(-EIO, "DBC %u deactivated, but it was released or the device "
+                        "reset meanwhile", d.dbc_id);
     qaic_dbg(kernel::kDebugControl, "DBC %u deactivated", d.dbc_id);
 }
 
@@ -684,28 +704,26 @@ void decode_status(ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h, Answ
                    Decoded &res)
 {
     if (h.len != sizeof(WireStatusFromDev))
-        return res.fail(REJECT(-EIO, "STATUS answer of %u bytes, not %zu", h.len,
-                               sizeof(WireStatusFromDev)));
+        return res.fail(-EIO, "STATUS answer of %u bytes, not %zu", h.len,
+                        sizeof(WireStatusFromDev));
     auto st = load<WireStatusFromDev>(p);
     qaic_manage_trans_status_from_dev u{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(u)}, st.major,
                                         st.minor, st.status, st.status_flags};
     out.put(&u, sizeof(u));
     ctx.qdev.ctrl.set_crc_required(st.status_flags & kStatusFlagCrcRequired);
     if (st.status)
-        res.refuse(REJECT(-ECANCELED, "the firmware answered STATUS with status %u",
-                          st.status));
+        res.refuse("the firmware answered STATUS with status %u", st.status);
 }
 
 void decode_dma_xfer_cont(const ManageCtx &ctx, const uint8_t *p, const WireTransHdr &h,
                           Decoded &res)
 {
     if (h.len != sizeof(WireDmaXferCont))
-        return res.fail(REJECT(-EIO, "DMA_XFER_CONT of %u bytes, not %zu", h.len,
-                               sizeof(WireDmaXferCont)));
+        return res.fail(-EIO, "DMA_XFER_CONT of %u bytes, not %zu", h.len, sizeof(WireDmaXferCont));
     uint32_t chunk = load<WireDmaXferCont>(p).dma_chunk_id;
     if (!ctx.chunk_id || chunk != ctx.chunk_id)
-        return res.fail(REJECT(-EIO, "DMA_XFER_CONT for chunk %u, the transfer's is %u", chunk,
-                               ctx.chunk_id));
+        return res.fail(-EIO, "DMA_XFER_CONT for chunk %u, the transfer's is %u", chunk,
+                        ctx.chunk_id);
     res.cont = true;
 }
 
@@ -725,17 +743,17 @@ ErrorOr<bool> decode_response(ManageCtx &ctx, const std::vector<uint8_t> &rsp, A
         case QAIC_TRANS_DEACTIVATE_FROM_DEV: decode_deactivate(ctx, p, h, res); break;
         case QAIC_TRANS_STATUS_FROM_DEV: decode_status(ctx, p, h, out, res); break;
         case QAIC_TRANS_DMA_XFER_CONT: decode_dma_xfer_cont(ctx, p, h, res); break;
-        case kTransNack: res.refuse(REJECT(-ECANCELED, "the firmware NACKed the message")); break;
-        default: res.fail(REJECT(-EIO, "answer has transaction type %#x", h.type));
+        case kTransNack: res.refuse("the firmware NACKed the message"); break;
+        default: res.fail(-EIO, "answer has transaction type %#x", h.type);
         }
     }
     if (res.err)
-        return Error(res.err);
+        return REJECT(res.err, "%s", res.err_why);
     if (out.overflow)
         return REJECT(-ENOSPC, "the answers are longer than the user's %u-byte buffer",
                       QAIC_MANAGE_MAX_MSG_LENGTH);
     if (res.refused)
-        return Error(res.refused);
+        return REJECT(res.refused, "%s", res.refused_why);
     return res.cont;
 }
 

@@ -42,8 +42,8 @@ public:
         auto *ring = static_cast<DbcReq *>(s_->queue.cpu_addr);
         QAIC_CHECK(s_->req_tail < s_->nelem, "DBC %u: request tail %u past the ring's %u", id_,
                    s_->req_tail, s_->nelem);
-        QAIC_CHECK(reqs.size() <= ring_free(), "DBC %u: %zu elements written to %u free slots",
-                   id_, reqs.size(), ring_free());
+        QAIC_CHECK(reqs.size() < s_->nelem, "DBC %u: %zu elements written to a ring of %u",
+                   id_, reqs.size(), s_->nelem);
         for (const DbcReq &r : reqs) {
             ring[s_->req_tail] = r;
             s_->req_tail = (s_->req_tail + 1) % s_->nelem;
@@ -409,9 +409,21 @@ ErrorOr<void> QaicDevice::wait_job(Job &job, std::chrono::milliseconds timeout)
         std::min<uint64_t>({params.wait_spin_us + job.bytes / 20000, 2000,
                             uint64_t(timeout.count()) * 1000}));
     spin_if_spare(over, spin);
-    int status = TRY(job.fence->wait_interruptible_until(deadline));
-    if (status)
-        return Error(status);
+    auto waited = job.fence->wait_interruptible_until(deadline);
+    if (waited.code() == -ETIMEDOUT)
+        return REJECT(-ETIMEDOUT, "DBC %u: the BO's job did not finish within %lld ms",
+                      job.dbc_id, (long long)timeout.count());
+    if (waited.is_error())
+        return REJECT(waited.code(), "DBC %u: the caller was killed waiting for the BO's job",
+                      job.dbc_id);
+    if (int status = waited.value())
+        return REJECT(status, "DBC %u: the BO's job failed (%s)", job.dbc_id,
+                      status == -EIO          ? "the device reported an error, or was reset"
+                      : status == -ETIMEDOUT  ? "its DBC hung and was reset"
+                      : status == -EPIPE      ? "its DBC went through a subsystem restart"
+                      : status == -EPERM      ? "its DBC was deactivated"
+                      : status == -ENODEV     ? "the device is gone"
+                                              : "see the errno");
     return {};
 }
 

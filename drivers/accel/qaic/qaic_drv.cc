@@ -155,11 +155,21 @@ ErrorOr<void> Params::set(const char *name, uint32_t value)
     return {};
 }
 
+bool Params::module_wide(std::string_view name)
+{
+    for (const ParamDesc &p : kParams)
+        if (name == p.name)
+            return p.module != nullptr;
+    return false;
+}
+
 ErrorOr<void> Params::set_module(const char *name, uint32_t value)
 {
-    const ParamDesc *p = TRY(find_param(name, value));
-    if (!p->module)
+    // The name alone first: a device's parameter (or no parameter) is for the device to
+    // judge, after the caller has found one.
+    if (!module_wide(name))
         return Error(-ENOENT);
+    const ParamDesc *p = TRY(find_param(name, value));
     return p->module(value);
 }
 
@@ -332,7 +342,8 @@ void QaicDevice::recover()
     }
 }
 
-ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, accel::UeventSink uevents)
+ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, accel::UeventSink uevents,
+                                  std::span<const ParamSetting> params)
 {
     TRY(pdev.enable_device());
     if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
@@ -342,6 +353,11 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
         return Error(-ENODEV);
 
     auto qdev = kernel::make_ref<QaicDevice>(pdev);
+    // The device's parameters as the host loads the module with them, before anything uses
+    // them (boot_timeout_ms, control_resp_timeout_*); module-wide ones are the host's to set.
+    for (const ParamSetting &p : params)
+        if (!Params::module_wide(p.name))
+            TRY(qdev->params.set(p.name.c_str(), p.value));
     qdev->set_uevent_sink(std::move(uevents));
     for (unsigned id = 0; id < num_dbc; ++id) {
         qdev->dbcs.push_back(std::make_unique<Dbc>());

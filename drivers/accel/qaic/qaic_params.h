@@ -43,8 +43,10 @@ struct Params {
     // Sets a parameter by name (a module-wide one, such as debug, for every device);
     // -EINVAL for an unknown name or an out-of-range value.
     ErrorOr<void> set(const char *name, uint32_t value);
-    // Sets a module-wide parameter, which needs no device: -ENOENT for a device's own.
+    // Sets a module-wide parameter, which needs no device: -ENOENT for any other name (a
+    // device's own, or none), -EINVAL for a value out of range.
     static ErrorOr<void> set_module(const char *name, uint32_t value);
+    static bool module_wide(std::string_view name);
     // Parses "name=value[,name=value...]" (commas or blanks between; values decimal, 0x hex
     // or 0 octal), each checked against the table: a host's QAIC_PARAMS or --param.
     static ErrorOr<std::vector<ParamSetting>> parse(std::string_view text);

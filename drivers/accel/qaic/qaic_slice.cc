@@ -144,7 +144,8 @@ std::vector<aic100::DbcReq> encode_slice(const qaic_attach_slice_entry &e, DmaDi
     for (int i = 0; i < 4; ++i)
         last.sem_cmd[i] = words[i];
     if (reqs.size() > 1 && presync < 0) {
-        uint32_t fence = dir == DmaDir::kToDevice ? aic100::kSemFlagInSyncFence : aic100::kSemFlagOutSyncFence;
+        uint32_t fence =
+            dir == DmaDir::kToDevice ? aic100::kSemFlagInSyncFence : aic100::kSemFlagOutSyncFence;
         last.sem_cmd[0] |= fence << aic100::kSemFlagsShift;
     }
     return reqs;

@@ -242,6 +242,25 @@ TEST_F(Reasons, ExecuteRejections)
                       std::to_string(a) + ", not " + std::to_string(b) + " -> EINVAL");
 }
 
+// A wait that ends without the job: the deadline, with the time it waited.
+TEST_F(Reasons, WaitThatTimesOut)
+{
+    uint32_t bo = new_bo();
+    uint32_t dbc = new_dbc();
+    ASSERT_EQ(attach(fd, bo, dbc, kDirToDev, {slice(0, kPage)}), 0);
+    int r = qaic_sim_inject(fd, QAIC_SIM_HANG, dbc, 0);
+    if (r != 0 && errno == EOPNOTSUPP)
+        GTEST_SKIP() << "fault injection is compiled out";
+    ASSERT_EQ(r, 0);
+    qaic_execute_entry ent{bo, kDirToDev};
+    ASSERT_EQ(execute(fd, DRM_IOCTL_QAIC_EXECUTE_BO, dbc, ent), 0);
+    debug(kernel::kDebugIoctl);
+    qaic_wait w{bo, 20, dbc, 0};
+    expect_reason([&] { return err_of(qaic_ioctl(fd, DRM_IOCTL_QAIC_WAIT_BO, &w)); }, -ETIMEDOUT,
+                  "qaic: WAIT_BO: DBC " + std::to_string(dbc) +
+                      ": the BO's job did not finish within 20 ms -> ETIMEDOUT");
+}
+
 TEST_F(Reasons, ManageRejections)
 {
     debug(kernel::kDebugIoctl);
@@ -297,7 +316,7 @@ TEST_F(Reasons, CategoriesLogTheirOwnEvents)
         GTEST_SKIP() << "fault injection is compiled out";
     ASSERT_EQ(r, 0);
     // The card's SSR interrupt is handled on the driver's own thread: wait (bounded) for it.
-    std::string want = "qaic: device: DBC " + std::to_string(dbc) + ": subsystem restart event 2";
+    std::string want = "qaic: irq: DBC " + std::to_string(dbc) + ": subsystem restart event 2";
     bool seen = false;
     for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
          !seen && std::chrono::steady_clock::now() < end;) {
