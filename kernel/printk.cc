@@ -28,24 +28,6 @@ int64_t monotonic_ns()
     return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-// "qaic: <op>: " then the message; a line that would not fit is cut (lines are for people).
-void vprint(Ratelimit &rl, int err, const char *fmt, va_list ap)
-{
-    unsigned suppressed = 0;
-    if (!rl.allow(monotonic_ns(), &suppressed))
-        return;
-    const char *op = current_op();
-    if (suppressed)
-        printk(LogLevel::kDebug, "qaic: %s: %u debug messages suppressed", op, suppressed);
-    char msg[384];
-    std::vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (err) {
-        printk(LogLevel::kDebug, "qaic: %s: %s -> %s", op, msg, errno_name(err));
-    } else {
-        printk(LogLevel::kDebug, "qaic: %s: %s", op, msg);
-    }
-}
-
 } // namespace
 
 #ifdef CONFIG_QAIC_DEBUG
@@ -83,10 +65,9 @@ bool Ratelimit::allow(int64_t now_ns, unsigned *suppressed)
     std::lock_guard lk(lock_);
     *suppressed = 0;
     uint64_t generation = debug_generation.load(std::memory_order_relaxed);
-    if (!started_ || generation != generation_ || now_ns - begin_ns_ >= kRatelimitIntervalNs) {
+    if (generation != generation_ || now_ns - begin_ns_ >= kRatelimitIntervalNs) {
         // What was dropped under an earlier setting is not this one's to report.
         *suppressed = generation == generation_ ? missed_ : 0;
-        started_ = true;
         generation_ = generation;
         begin_ns_ = now_ns;
         printed_ = missed_ = 0;
@@ -127,11 +108,13 @@ const char *current_op()
     return op_name;
 }
 
-std::atomic<uint64_t> invariant_violations{0};
+bool in_irq()
+{
+    return op_name == kIrqOp;
+}
 
 void invariant_violated(const char *file, int line, const char *cond, const char *fmt, ...)
 {
-    invariant_violations.fetch_add(1, std::memory_order_relaxed);
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -141,20 +124,24 @@ void invariant_violated(const char *file, int line, const char *cond, const char
            msg);
 }
 
-void debug_print(Ratelimit &rl, const char *fmt, ...)
+// "qaic: <op>: " then the message; a line that would not fit is cut (lines are for people).
+void debug_print(Ratelimit &rl, int err, const char *fmt, ...)
 {
+    unsigned suppressed = 0;
+    if (!rl.allow(monotonic_ns(), &suppressed))
+        return;
+    const char *op = current_op();
+    if (suppressed)
+        printk(LogLevel::kDebug, "qaic: %s: %u debug messages suppressed", op, suppressed);
+    char msg[384];
     va_list ap;
     va_start(ap, fmt);
-    vprint(rl, 0, fmt, ap);
+    std::vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-}
-
-void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprint(rl, err, fmt, ap);
-    va_end(ap);
+    if (err)
+        printk(LogLevel::kDebug, "qaic: %s: %s -> %s", op, msg, errno_name(err));
+    else
+        printk(LogLevel::kDebug, "qaic: %s: %s", op, msg);
 }
 
 } // namespace kernel

@@ -62,15 +62,16 @@ private:
     std::mutex lock_;
     int64_t begin_ns_ = 0;
     unsigned printed_ = 0, missed_ = 0;
-    bool started_ = false;
-    uint64_t generation_ = 0; // of the debug setting the interval began under
+    // The debug setting the interval began under; none yet, so the first line starts one.
+    uint64_t generation_ = UINT64_MAX;
 };
 
 // "EINVAL" for -EINVAL ("?" for what is no errno).
 const char *errno_name(int negative_errno);
 
 // The operation the calling thread is in, named in its debug lines ("EXECUTE_BO"): set by the
-// accel core for each ioctl, open and mmap, for as long as the scope lives.
+// accel core for each ioctl, open and mmap, and by the bus around interrupt handlers
+// (kIrqOp), for as long as the scope lives.
 class OpScope {
 public:
     explicit OpScope(const char *name);
@@ -82,18 +83,19 @@ private:
     const char *saved_;
 };
 const char *current_op();
+inline constexpr const char kIrqOp[] = "irq";
+// Whether the thread runs an interrupt handler (in_interrupt()): its lines are the device's,
+// not those of the call the thread may be serving (a busy-polling waiter's).
+bool in_irq();
 
-// Prints one debug line of a category through rl: "qaic: <op>: <message>".
-void debug_print(Ratelimit &rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-// An internal invariant broke at file:line: logged as an error and counted; the driver goes
-// on (as the kernel's WARN_ON). See QAIC_CHECK.
+// Prints one debug line through rl: "qaic: <op>: <message>", and for a refusal (err, a
+// negative errno; 0 for none) " -> EINVAL" after it.
+void debug_print(Ratelimit &rl, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// An internal invariant broke at file:line: logged as an error ("invariant ... broken", what
+// make check-debug looks for); the driver goes on (as the kernel's WARN_ON). See QAIC_CHECK.
 void invariant_violated(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-extern std::atomic<uint64_t> invariant_violations;
-
-// As debug_print, for a refusal: "qaic: <op>: <message> -> EINVAL".
-void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 } // namespace kernel
 
@@ -106,7 +108,7 @@ void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
     do {                                                                                           \
         if (::kernel::debug_on(category)) [[unlikely]] {                                           \
             static ::kernel::Ratelimit qaic_rl_;                                                   \
-            ::kernel::debug_print(qaic_rl_, fmt __VA_OPT__(, ) __VA_ARGS__);                       \
+            ::kernel::debug_print(qaic_rl_, 0, fmt __VA_OPT__(, ) __VA_ARGS__);                    \
         }                                                                                          \
     } while (0)
 
@@ -135,7 +137,7 @@ void reject_print(Ratelimit &rl, int err, const char *fmt, ...)
     ([&, qaic_err_ = int(err)]() -> ::kernel::Error {                                              \
         if (::kernel::debug_on(::kernel::kDebugIoctl)) [[unlikely]] {                              \
             static ::kernel::Ratelimit qaic_rl_;                                                   \
-            ::kernel::reject_print(qaic_rl_, qaic_err_, fmt __VA_OPT__(, ) __VA_ARGS__);           \
+            ::kernel::debug_print(qaic_rl_, qaic_err_, fmt __VA_OPT__(, ) __VA_ARGS__);            \
         }                                                                                          \
         return ::kernel::Error(qaic_err_);                                                         \
     }())

@@ -64,7 +64,7 @@ void log_line(kernel::LogLevel level, const char *line)
     static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
     char client[32] = "";
     // An interrupt handled on a client's thread (busy polling) is not that client's doing.
-    if (serving_pid && std::strcmp(kernel::current_op(), "irq") != 0)
+    if (serving_pid && !kernel::in_irq())
         std::snprintf(client, sizeof(client), " [pid %d]", int(serving_pid));
     if (journal) {
         std::fprintf(stderr, "<%d>%s%s\n", int(level), line, client);
@@ -1177,12 +1177,15 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
     default:
         break;
     }
-    // The debug parameter is the daemon's owner's, as drm.debug is root's: what the daemon
-    // logs is not for any client to decide (the log is shared, and filling it costs
-    // everyone).
-    if (op == wire::Op::kSimSetParam && std::strncmp(req.name, "debug", sizeof(req.name)) == 0 &&
+    char name[sizeof(req.name) + 1]; // kSimSetParam's, terminated
+    std::memcpy(name, req.name, sizeof(req.name));
+    name[sizeof(req.name)] = '\0';
+    // Module-wide parameters (debug) are the daemon's owner's, as a module's are root's: what
+    // the daemon logs is not for any client to decide (the log is shared, and filling it
+    // costs everyone).
+    if (op == wire::Op::kSimSetParam && qaic::Params::module_wide(name) &&
         (ch.peer.cred.uid == 0 || ch.peer.cred.uid == geteuid()))
-        return {machine_.set_param(card, "debug", req.arg[0]), 0};
+        return {machine_.set_param(card, name, req.arg[0]), 0};
     // What changes the card for every client is for test setups only.
     if (!opts_.test_control)
         return {-EPERM, 0};
@@ -1191,12 +1194,8 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
         return {machine_.inject(card, req.arg[0], req.arg[1], req.arg[2]), 0};
     case wire::Op::kSimReplug:
         return {machine_.replug(card), 0};
-    case wire::Op::kSimSetParam: {
-        char name[sizeof(req.name) + 1];
-        std::memcpy(name, req.name, sizeof(req.name));
-        name[sizeof(req.name)] = '\0';
+    case wire::Op::kSimSetParam:
         return {machine_.set_param(card, name, req.arg[0]), 0};
-    }
     default:
         return {-EINVAL, 0};
     }

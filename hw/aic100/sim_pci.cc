@@ -222,7 +222,7 @@ void SimPciDev::run_handler(std::unique_lock<std::mutex> &lk, Vector &v)
         {
             // The driver's lines from here are the interrupt's, whichever thread runs it (a
             // busy-polling waiter's among them), not that thread's call's.
-            kernel::OpScope op("irq");
+            kernel::OpScope op(kernel::kIrqOp);
             h();
         }
         lk.lock();

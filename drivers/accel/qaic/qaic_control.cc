@@ -603,25 +603,28 @@ struct Decoded {
     char err_why[160] = "", refused_why[160] = "";
     void fail(int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)))
     {
-        if (err)
-            return;
-        err = e;
         va_list ap;
         va_start(ap, fmt);
-        if (kernel::debug_on(kernel::kDebugIoctl))
-            std::vsnprintf(err_why, sizeof(err_why), fmt, ap);
+        note(&err, e, err_why, fmt, ap);
         va_end(ap);
     }
     void refuse(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
     {
-        if (refused)
-            return;
-        refused = -ECANCELED;
         va_list ap;
         va_start(ap, fmt);
-        if (kernel::debug_on(kernel::kDebugIoctl))
-            std::vsnprintf(refused_why, sizeof(refused_why), fmt, ap);
+        note(&refused, -ECANCELED, refused_why, fmt, ap);
         va_end(ap);
+    }
+
+private:
+    // The first of each kind wins (its errno is the one the call may return).
+    static void note(int *slot, int e, char (&why)[160], const char *fmt, va_list ap)
+    {
+        if (*slot)
+            return;
+        *slot = e;
+        if (kernel::debug_on(kernel::kDebugIoctl))
+            std::vsnprintf(why, sizeof(why), fmt, ap);
     }
 };
 
