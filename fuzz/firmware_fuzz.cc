@@ -15,6 +15,7 @@
 
 #include <drm/qaic_accel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +62,7 @@ template <typename T> T load(const uint8_t *p)
 // holds, and exactly `count` transactions filling it.
 void check_response(const Bytes &rsp)
 {
-    if (rsp.size() < sizeof(WireMsgHdr) || rsp.size() > kCtrlSlotSize)
+    if (rsp.size() < sizeof(WireMsgHdr) || rsp.size() > kCtrlRspSlotSize)
         finding("response size out of bounds");
     WireMsgHdr h = load<WireMsgHdr>(rsp.data());
     if (h.magic != kWireMagic || h.len != rsp.size())
@@ -128,12 +129,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int n = 0; n < 8 && size - pos >= 2; ++n) {
         size_t len = load<uint16_t>(data + pos);
         pos += 2;
-        len = std::min({len, size - pos, size_t(kCtrlSlotSize)});
-        // As the ring hands it over: a whole slot, zero past the message.
-        Bytes msg(kCtrlSlotSize, 0);
+        len = std::min({len, size - pos, size_t(kCtrlReqSlotSize)});
+        Bytes msg(std::max(len, sizeof(WireMsgHdr)), 0);
         std::memcpy(msg.data(), data + pos, len);
         pos += len;
         WireMsgHdr h = load<WireMsgHdr>(msg.data());
+        // As the ring hands it over: the header's len bytes (within the slot), zero past the
+        // message.
+        msg.resize(std::clamp<size_t>(h.len, sizeof(WireMsgHdr), kCtrlReqSlotSize));
         if (!(flags & 4))
             h.magic = kWireMagic;
         if (!(flags & 2))
@@ -141,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!(flags & 1) && h.len >= sizeof(WireMsgHdr)) { // a shorter one is refused first
             h.crc32 = 0;
             std::memcpy(msg.data(), &h, sizeof(h));
-            h.crc32 = wire_crc(msg.data(), std::min<uint32_t>(h.len, kCtrlSlotSize));
+            h.crc32 = wire_crc(msg.data(), std::min<uint32_t>(h.len, kCtrlReqSlotSize));
         }
         std::memcpy(msg.data(), &h, sizeof(h));
         handles.insert(h.handle);

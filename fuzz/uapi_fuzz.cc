@@ -59,7 +59,7 @@ struct State {
     bool silent = false;     // the firmware is silent (during one operation)
     bool silenced = false;   // it was, in this input
     bool reset = false;      // the card was reset
-    bool moved_big = false;  // a DMA_XFER of 1 MiB or more ran: one per input (each costs ms)
+    bool moved_big = false;  // a DMA_XFER of 16 MiB or more ran: one per input (each costs ms)
     unsigned ops = 0;        // operations run (one run inside a slow-firmware fault counts too)
     std::vector<uint32_t> handles;
     std::vector<uint32_t> dbcs;
@@ -198,7 +198,7 @@ void carve(std::vector<State::Piece> &pieces, uint8_t *start, uint8_t *end)
 constexpr uint32_t kMaxManage = 4096;
 constexpr unsigned kControlTimeoutUs = 100; // see LLVMFuzzerTestOneInput
 constexpr uint8_t kCanary = 0xa5;
-constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 1 MiB or more
+constexpr uint8_t kBigXfer = 0xb1; // DMA_XFER's selector byte for a transfer of 16 MiB or more
 void set_control_timeout_us(unsigned us)
 {
     if (qaic_sim_set_param("control_resp_timeout_us", us) != 0)
@@ -437,13 +437,13 @@ void op(State &s, Input &in)
         call(fd, req, place(in, arg, sizeof(arg)));
         break;
     }
-    case 15: { // MANAGE: a DMA_XFER, up to 2 MiB (several messages), maybe after a STATUS
+    case 15: { // MANAGE: a DMA_XFER, up to 24 MiB (several messages), maybe after a STATUS
         // Only once the firmware pads its answers: alone, the firmware answers a DMA_XFER only
         // with the command that names its data, so it would wait out the control timeout
         // and test nothing raw MANAGE does not.
         if (!s.padded)
             break;
-        static std::vector<uint8_t> data(2u << 20, 0x5a);
+        static std::vector<uint8_t> data(24u << 20, 0x5a);
         static uint8_t buf[kMaxManage + 64];
         uint32_t len = 0;
         if (in.u8() & 1) {
@@ -453,12 +453,11 @@ void op(State &s, Input &in)
         }
         qaic_manage_trans_dma_xfer x{{QAIC_TRANS_DMA_XFER_FROM_USR, sizeof(x)}, 0, 0, 0, 0};
         x.tag = in.u8() % 4;
-        // Mostly up to 16 KiB; 1 in 256 from 1 to 2 MiB, which takes two messages or three
-        // (a message holds about 250 pairs, of a page each: see LLVMFuzzerTestOneInput) and
-        // milliseconds to copy. Not on the 0 an exhausted input reads: such inputs would all
-        // be slow.
+        // Mostly up to 16 KiB; 1 in 256 from 16 to 24 MiB, which takes two messages (one
+        // holds 4028 pairs, of a page each: see LLVMFuzzerTestOneInput) and milliseconds to
+        // copy. Not on the 0 an exhausted input reads: such inputs would all be slow.
         if (in.u8() == kBigXfer && !std::exchange(s.moved_big, true))
-            x.size = (1u << 20) + uint64_t(in.u16()) * 16 % (1u << 20);
+            x.size = (16u << 20) + uint64_t(in.u16()) * 128 % (8u << 20);
         else
             x.size = in.u16() % 16384 + 1;
         x.addr = uint64_t(uintptr_t(data.data() + data.size() - x.size));
@@ -466,11 +465,12 @@ void op(State &s, Input &in)
         len += sizeof(x);
         std::memset(buf + len, kCanary, sizeof(buf) - len);
         qaic_manage_msg m{len, len == sizeof(x) ? 1u : 2u, uint64_t(uintptr_t(buf))};
-        // The firmware copies the data before it answers: 2 MiB takes 4-7 ms under the
-        // sanitizers here. 50 ms, not more: an input that loses the answer waits it out.
+        // The firmware copies the data before it answers: 2 MiB took 4-7 ms under the
+        // sanitizers here, so up to 24 MiB up to 100 ms. 400 ms, not more: an input that
+        // loses the answer waits it out.
         bool big = x.size > (1u << 20);
         if (big)
-            set_control_timeout_us(50000);
+            set_control_timeout_us(400000);
         call(fd, DRM_IOCTL_QAIC_MANAGE, &m);
         if (big)
             set_control_timeout_us(kControlTimeoutUs);
@@ -748,7 +748,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     // time out for want of CPU gives the card up, and the next MANAGE that finds it reset
     // again takes it up (docs/design.md).
     // A DMA_XFER's bounce pages go as a pair each (dma_xfer_chunk_order 0), as a user's
-    // scattered pages do upstream: continuation messages from about 1 MiB, not 16.
+    // scattered pages do upstream: continuation messages from about 16 MiB, not 252.
     static bool card_is_new = true;
     if (std::exchange(card_is_new, false) &&
         (qaic_sim_set_param("control_resp_timeout_us", kControlTimeoutUs) != 0 ||

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "hw/aic100/channel.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace aic100 {
@@ -79,10 +80,18 @@ bool MsgChannel::d2h_full() const
 RspStatus MsgChannel::pop_h2d(std::vector<uint8_t> &out)
 {
     uint32_t head = h2d_head_.load(std::memory_order_relaxed);
-    uint64_t base = uint64_t(h2d_hi_) << 32 | h2d_lo_;
-    out.resize(slot_size_);
-    RspStatus st = iommu_.access(base + uint64_t(head) * slot_size_, slot_size_, kPermRead,
-                                 [&](void *host) { std::memcpy(out.data(), host, slot_size_); });
+    uint64_t slot = (uint64_t(h2d_hi_) << 32 | h2d_lo_) + uint64_t(head) * h2d_slot_size_;
+    RspStatus st = iommu_.access(slot, h2d_slot_size_, kPermRead, [&](void *host) {
+        auto *p = static_cast<const uint8_t *>(host);
+        uint32_t len = h2d_slot_size_;
+        if (len_at_) {
+            uint32_t said;
+            std::memcpy(&said, p + *len_at_, sizeof(said));
+            // The length is the host's word: never less than holds it, never past the slot.
+            len = std::min(std::max(said, *len_at_ + uint32_t(sizeof(said))), h2d_slot_size_);
+        }
+        out.assign(p, p + len);
+    });
     h2d_head_.store((head + 1) % nelem_, std::memory_order_release);
     return st;
 }
@@ -91,13 +100,13 @@ RspStatus MsgChannel::push_d2h(const void *msg, size_t len)
 {
     uint32_t tail = d2h_tail_.load(std::memory_order_relaxed);
     uint64_t base = uint64_t(d2h_hi_) << 32 | d2h_lo_;
-    if (len > slot_size_)
+    if (len > d2h_slot_size_)
         return kRspMalformed;
-    RspStatus st = iommu_.access(base + uint64_t(tail) * slot_size_, slot_size_, kPermWrite,
-                                 [&](void *host) {
+    RspStatus st = iommu_.access(base + uint64_t(tail) * d2h_slot_size_, d2h_slot_size_,
+                                 kPermWrite, [&](void *host) {
                                      std::memcpy(host, msg, len);
                                      std::memset(static_cast<char *>(host) + len, 0,
-                                                 slot_size_ - len);
+                                                 d2h_slot_size_ - len);
                                  });
     if (st == kRspOk)
         d2h_tail_.store((tail + 1) % nelem_, std::memory_order_release);

@@ -5,6 +5,8 @@
 #include "kernel/alloc.h"
 #include "kernel/bytes.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <drm/qaic_accel.h>
@@ -18,7 +20,8 @@ using kernel::load;
 } // namespace
 
 Firmware::Firmware(Card &card)
-    : card_(card), ctrl_(card.iommu(), kCtrlSlotSize), ssr_(card.iommu(), kSsrSlotSize),
+    : card_(card), ctrl_(card.iommu(), kCtrlReqSlotSize, kCtrlRspSlotSize, offsetof(WireMsgHdr, len)),
+      ssr_(card.iommu(), kSsrSlotSize, kSsrSlotSize),
       activated_(make_activated(card.num_dbc())), answer_room_(make_answer_room()),
       thread_([this] { run(); })
 {
@@ -34,7 +37,7 @@ std::vector<unsigned> Firmware::make_activated(unsigned num_dbc)
 Firmware::Bytes Firmware::make_answer_room()
 {
     Bytes b;
-    b.reserve(2 * kCtrlSlotSize);
+    b.reserve(2 * kCtrlRspSlotSize);
     return b;
 }
 
@@ -139,11 +142,12 @@ void Firmware::start_ssr(unsigned dbc_id)
 std::vector<uint8_t> Firmware::serve(const std::vector<uint8_t> &msg)
 {
     std::lock_guard lk(lock_);
-    if (msg.size() < sizeof(WireMsgHdr) || msg.size() > kCtrlSlotSize)
+    if (msg.size() < sizeof(WireMsgHdr) || msg.size() > kCtrlReqSlotSize)
         return {};
-    // As the ring hands it over: a whole slot, zero past the message.
-    Bytes slot(kCtrlSlotSize, 0);
-    std::memcpy(slot.data(), msg.data(), msg.size());
+    // As the ring hands it over: as many bytes as the header says, zero past the message.
+    uint32_t said = load<WireMsgHdr>(msg.data()).len;
+    Bytes slot(std::clamp<size_t>(said, sizeof(WireMsgHdr), kCtrlReqSlotSize), 0);
+    std::memcpy(slot.data(), msg.data(), std::min(msg.size(), slot.size()));
     // In the answer's room, as on the ring; the caller gets a copy of the answer.
     answer(slot, answer_room_);
     return answer_room_;
@@ -281,6 +285,8 @@ void Firmware::serve_control(std::unique_lock<std::mutex> &lk)
     Bytes req;
     if (ctrl_.pop_h2d(req) != kRspOk)
         return; // unreadable slot: dropped, like a bus error on the read
+    if (req.size() < sizeof(WireMsgHdr))
+        req.resize(sizeof(WireMsgHdr)); // a length under the header's: refused below
     if (reset_countdown_ && --reset_countdown_ == 0) {
         lk.unlock();
         card_.reset(); // the message is lost with everything else
@@ -346,7 +352,7 @@ void Firmware::handle_message(const Bytes &req, Bytes &out)
     WireMsgHdr h = load<WireMsgHdr>(req.data());
     if (h.magic != kWireMagic)
         return nack(h, kFwBadMagic, UINT32_MAX);
-    if (h.len < sizeof(WireMsgHdr) || h.len > kCtrlSlotSize || h.count == 0)
+    if (h.len < sizeof(WireMsgHdr) || h.len > req.size() || h.count == 0)
         return nack(h, kFwBadLength, UINT32_MAX);
 
     // CRC is required; a message without one (crc32 == 0) is accepted only when it is a lone
@@ -384,8 +390,8 @@ void Firmware::handle_message(const Bytes &req, Bytes &out)
     // made first (kept from the last answer, mostly), a slot and what the last transaction
     // may add past it before it is refused: nothing after a transaction took effect can fail
     // for memory outside a transaction.
-    if (out.capacity() < 2 * kCtrlSlotSize &&
-        kernel::try_reserve(out, 2 * kCtrlSlotSize).is_error())
+    if (out.capacity() < 2 * kCtrlRspSlotSize &&
+        kernel::try_reserve(out, 2 * kCtrlRspSlotSize).is_error())
         return nack(h, kFwNoResources, UINT32_MAX);
     out.resize(sizeof(WireMsgHdr));
     uint32_t count = 0;
@@ -410,7 +416,7 @@ void Firmware::handle_message(const Bytes &req, Bytes &out)
         } catch (const std::bad_alloc &) {
             st = kFwNoResources;
         }
-        if (st == kFwOk && out.size() > kCtrlSlotSize)
+        if (st == kFwOk && out.size() > kCtrlRspSlotSize)
             st = kFwBadLength; // the answers would not fit one response message
         if (st != kFwOk)
             return refuse(st, i);
@@ -426,11 +432,11 @@ void Firmware::handle_message(const Bytes &req, Bytes &out)
     }
     if (nnc_answered) {
         ++count;
-        if (out.size() > kCtrlSlotSize)
+        if (out.size() > kCtrlRspSlotSize)
             return refuse(kFwBadLength, UINT32_MAX);
     }
     // A misbehaving firmware: unasked-for STATUS answers, as many as the slot holds.
-    for (uint32_t i = 0; i < pad_count_ && out.size() + sizeof(WireStatusFromDev) <= kCtrlSlotSize;
+    for (uint32_t i = 0; i < pad_count_ && out.size() + sizeof(WireStatusFromDev) <= kCtrlRspSlotSize;
          ++i, ++count)
         append(out, WireStatusFromDev{{QAIC_TRANS_STATUS_FROM_DEV, sizeof(WireStatusFromDev)},
                                       kFwMajor, kFwMinor, kFwOk, kStatusFlagCrcRequired});

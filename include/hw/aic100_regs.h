@@ -57,7 +57,10 @@ inline constexpr uint64_t kChH2dTail = 0x24;    // WO host producer index: the d
 inline constexpr uint64_t kChD2hHead = 0x28;    // WO host consumer index
 inline constexpr uint64_t kChD2hTail = 0x2C;    // RO device producer index
 inline constexpr uint32_t kChMaxNelem = 256;
-inline constexpr uint32_t kCtrlSlotSize = 4096; // one whole control message
+// Control channel slots: a request (H2D) up to 64 KiB, upstream's QAIC_MANAGE_EXT_MSG_LENGTH;
+// an answer (D2H) up to 4 KiB, QAIC_MANAGE_MAX_MSG_LENGTH, which is all a user's buffer holds.
+inline constexpr uint32_t kCtrlReqSlotSize = 65536;
+inline constexpr uint32_t kCtrlRspSlotSize = 4096;
 inline constexpr uint32_t kSsrSlotSize = 64;
 
 // BAR2: per-DBC registers at kDbcRegsBase + id * kDbcRegsStride.
@@ -191,7 +194,7 @@ enum RspStatus : uint16_t {
 
 // ---------------------------------------------------------------------------- firmware
 // A control message: WireMsgHdr, then `count` transactions, each WireTransHdr + body, all
-// packed. The whole message fits one kCtrlSlotSize slot.
+// packed. A request fits one kCtrlReqSlotSize slot, an answer one kCtrlRspSlotSize slot.
 struct WireMsgHdr {
     uint32_t crc32;           // CRC-32 (IEEE) of the message with this field zero; 0: none
     uint32_t magic;           // kWireMagic

@@ -163,7 +163,8 @@ struct ChannelRings {
     kernel::DmaCoherent h2d, d2h;
     uint32_t nelem = 0;
 
-    ErrorOr<void> alloc(kernel::PciDev &pdev, uint32_t nelem, uint32_t slot_size);
+    ErrorOr<void> alloc(kernel::PciDev &pdev, uint32_t nelem, uint32_t h2d_slot_size,
+                        uint32_t d2h_slot_size);
     // Points the channel's registers at `base` to the rings and enables it.
     ErrorOr<void> program(kernel::PciDev &pdev, uint64_t base) const;
     // Disables the channel and frees the rings.

@@ -34,10 +34,11 @@ void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
 
 // ---------------------------------------------------------------------------- channel
 
-ErrorOr<void> ChannelRings::alloc(kernel::PciDev &pdev, uint32_t n, uint32_t slot_size)
+ErrorOr<void> ChannelRings::alloc(kernel::PciDev &pdev, uint32_t n, uint32_t h2d_slot_size,
+                                  uint32_t d2h_slot_size)
 {
-    h2d = TRY(pdev.dma_alloc_coherent(size_t(n) * slot_size));
-    auto r = pdev.dma_alloc_coherent(size_t(n) * slot_size);
+    h2d = TRY(pdev.dma_alloc_coherent(size_t(n) * h2d_slot_size));
+    auto r = pdev.dma_alloc_coherent(size_t(n) * d2h_slot_size);
     if (r.is_error()) {
         pdev.dma_free_coherent(h2d);
         return r.error();
@@ -67,7 +68,7 @@ void ChannelRings::free(kernel::PciDev &pdev, uint64_t base)
 
 ErrorOr<void> ControlChannel::init()
 {
-    return rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlSlotSize);
+    return rings_.alloc(qdev_.pdev, kCtrlNelem, kCtrlReqSlotSize, kCtrlRspSlotSize);
 }
 
 ErrorOr<void> ControlChannel::start()
@@ -205,11 +206,11 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         LateMap l1;
         w1.try_emplace(0);
         waiter_node = w1.extract(w1.begin());
-        w.rsp.reserve(kCtrlSlotSize);
+        w.rsp.reserve(kCtrlRspSlotSize);
         if (late) {
             l1.try_emplace(0);
             late_node = l1.extract(l1.begin());
-            late_node.mapped().rsp.reserve(kCtrlSlotSize);
+            late_node.mapped().rsp.reserve(kCtrlRspSlotSize);
         }
     }));
     // A reset whose interrupt was lost is found here, before the message goes nowhere.
@@ -247,7 +248,8 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         frame_message(msg, seq, crc_required());
         qaic_dbg(kernel::kDebugControl, "control message %u sent: %zu bytes, user %u", seq,
                  msg.size(), load<WireMsgHdr>(msg.data()).handle);
-        std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) + size_t(h2d_tail_) * kCtrlSlotSize,
+        std::memcpy(static_cast<uint8_t *>(rings_.h2d.cpu_addr) +
+                        size_t(h2d_tail_) * kCtrlReqSlotSize,
                     msg.data(), msg.size());
         h2d_tail_ = (h2d_tail_ + 1) % rings_.nelem;
         waiter_node.key() = seq;
@@ -326,10 +328,10 @@ void ControlChannel::irq()
             return;
         while (d2h_head_ != tail) {
             const uint8_t *slot =
-                static_cast<const uint8_t *>(rings_.d2h.cpu_addr) + size_t(d2h_head_) * kCtrlSlotSize;
+                static_cast<const uint8_t *>(rings_.d2h.cpu_addr) + size_t(d2h_head_) * kCtrlRspSlotSize;
             auto h = load<WireMsgHdr>(slot);
             // The header's len is the device's word: never read past the slot.
-            uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlSlotSize);
+            uint32_t len = std::min<uint32_t>(std::max<uint32_t>(h.len, sizeof(h)), kCtrlRspSlotSize);
             // Into the room each message made for its answer: no allocation here.
             if (auto it = waiters_.find(h.sequence_number); it != waiters_.end()) {
                 it->second->rsp.assign(slot, slot + len);
@@ -429,19 +431,25 @@ ErrorOr<void> prepare_dma_xfer(ManageCtx &ctx, const qaic_manage_trans_dma_xfer 
     return {};
 }
 
-// Appends as many address/size pairs as fit to msg as one DMA_XFER_TO_DEV.
-ErrorOr<void> add_dma_xfer(ManageCtx &ctx, WireMsg &msg, bool must_finish)
+// Upstream keeps this much of a request free after a DMA_XFER's pairs, for the transactions
+// that follow it in the message.
+constexpr uint32_t kDmaXferSpare = 1024;
+
+// Appends the pairs not sent yet to msg as one DMA_XFER_TO_DEV, as many as upstream puts in
+// one request: up to 64 KiB, keeping kDmaXferSpare bytes free when they do not all fit. The
+// rest go in further messages, each as full, once the firmware asks (DMA_XFER_CONT).
+ErrorOr<void> add_dma_xfer(ManageCtx &ctx, WireMsg &msg)
 {
     uint32_t room = msg.room();
     if (room < sizeof(WireDmaXfer) + sizeof(WireAddrSize))
-        return REJECT(-ENOSPC, "DMA_XFER: the message has %u bytes left, too few for a pair",
+        return REJECT(-ENOMEM, "DMA_XFER: the message has %u bytes left, too few for a pair",
                       room);
     size_t left = ctx.bounce_sgt.entries.size() - ctx.next_pair;
-    size_t n = std::min<size_t>(left, (room - sizeof(WireDmaXfer)) / sizeof(WireAddrSize));
+    size_t fit = room - sizeof(WireDmaXfer) < kDmaXferSpare + sizeof(WireAddrSize)
+                     ? 1
+                     : (room - sizeof(WireDmaXfer) - kDmaXferSpare) / sizeof(WireAddrSize);
+    size_t n = std::min(left, fit);
     bool more = n < left;
-    if (more && must_finish)
-        return REJECT(-ENOSPC, "DMA_XFER: %zu address/size pairs do not fit the message and "
-                               "only the last transaction may continue", left);
     if (more && !ctx.chunk_id)
         ctx.chunk_id = 1 + g_chunk_ids.fetch_add(1) % 0x7fffffff;
     std::vector<uint8_t> t;
@@ -459,6 +467,12 @@ ErrorOr<void> add_dma_xfer(ManageCtx &ctx, WireMsg &msg, bool must_finish)
 ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
                               const qaic_manage_trans_activate_to_dev &t)
 {
+    // As upstream: an ACTIVATE must fit the first 4 KiB of the message (after a DMA_XFER's
+    // pairs it may not), checked before its own fields.
+    if (msg.size() + sizeof(WireActivateToDev) > QAIC_MANAGE_MAX_MSG_LENGTH)
+        return REJECT(-ENOSPC, "ACTIVATE: the message has %u bytes already, %u with it is "
+                               "past %u", msg.size(),
+                      msg.size() + uint32_t(sizeof(WireActivateToDev)), QAIC_MANAGE_MAX_MSG_LENGTH);
     // Above 65536 elements the device refuses; don't allocate a ring it must refuse.
     if (t.queue_size == 0)
         return REJECT(-EINVAL, "ACTIVATE: queue_size is 0");
@@ -485,7 +499,7 @@ ErrorOr<void> encode_activate(ManageCtx &ctx, WireMsg &msg,
                         t.queue_size,
                         uint32_t(size),
                         t.options};
-    return msg.add(&w, sizeof(w));
+    return msg.add(&w, sizeof(w), QAIC_MANAGE_MAX_MSG_LENGTH);
 }
 
 ErrorOr<void> encode_deactivate(ManageCtx &ctx, WireMsg &msg, const qaic_manage_trans_deactivate &t)
@@ -525,8 +539,7 @@ ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user
             break;
         }
         case QAIC_TRANS_DMA_XFER_FROM_USR:
-            // Only the last transaction of a message may continue in further messages.
-            TRY(add_dma_xfer(ctx, msg, i + 1 != trans.size()));
+            TRY(add_dma_xfer(ctx, msg));
             break;
         case QAIC_TRANS_ACTIVATE_FROM_USR:
             TRY(encode_activate(ctx, msg, load<qaic_manage_trans_activate_to_dev>(p)));
@@ -535,8 +548,9 @@ ErrorOr<WireMsg> encode_message(ManageCtx &ctx, const std::vector<uint8_t> &user
             TRY(encode_deactivate(ctx, msg, load<qaic_manage_trans_deactivate>(p)));
             break;
         case QAIC_TRANS_STATUS_FROM_USR: {
+            // As upstream, within the first 4 KiB of the message.
             WireTransHdr h{QAIC_TRANS_STATUS_TO_DEV, sizeof(WireTransHdr)};
-            TRY(msg.add(&h, sizeof(h)));
+            TRY(msg.add(&h, sizeof(h), QAIC_MANAGE_MAX_MSG_LENGTH));
             break;
         }
         }
@@ -888,7 +902,7 @@ ErrorOr<void> manage_ioctl(accel::File &file, void *data)
             break;
         }
         WireMsg next(ctx->usr);
-        if (auto r = add_dma_xfer(*ctx, next, false); r.is_error()) {
+        if (auto r = add_dma_xfer(*ctx, next); r.is_error()) {
             more = r.error();
             break;
         }

@@ -67,11 +67,11 @@ WireMsg::WireMsg(uint32_t handle) : bytes_(sizeof(aic100::WireMsgHdr))
     std::memcpy(bytes_.data(), &h, sizeof(h));
 }
 
-kernel::ErrorOr<void> WireMsg::add(const void *trans, uint32_t len)
+kernel::ErrorOr<void> WireMsg::add(const void *trans, uint32_t len, uint32_t limit)
 {
-    if (len > room())
-        return REJECT(-ENOSPC, "a %u-byte transaction does not fit the message's %u bytes left",
-                      len, room());
+    if (size() > limit || len > limit - size())
+        return REJECT(-ENOSPC, "a %u-byte transaction does not fit: the message has %u bytes "
+                               "and may have %u", len, size(), limit);
     auto *p = static_cast<const uint8_t *>(trans);
     bytes_.insert(bytes_.end(), p, p + len);
     ++count_;

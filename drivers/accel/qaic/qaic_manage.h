@@ -15,6 +15,12 @@
 namespace qaic {
 
 inline constexpr uint32_t kManageMaxTrans = 512;
+// Upstream's QAIC_MANAGE_EXT_MSG_LENGTH: a message to the device may hold up to 64 KiB
+// (passthrough and DMA_XFER); its answer, and what ACTIVATE and STATUS are added to, stay
+// within QAIC_MANAGE_MAX_MSG_LENGTH (4 KiB), the user's buffer.
+inline constexpr uint32_t kManageExtMsgLength = 65536;
+static_assert(kManageExtMsgLength == aic100::kCtrlReqSlotSize);
+static_assert(QAIC_MANAGE_MAX_MSG_LENGTH == aic100::kCtrlRspSlotSize);
 
 // One user transaction: its type and where it lies in the user's buffer.
 struct UserTrans {
@@ -37,7 +43,7 @@ void frame_message(std::vector<uint8_t> &msg, uint32_t seq, bool crc);
 // transactions): once the device acted on a message, reading its answer must not fail for
 // memory.
 struct ResponseTrans {
-    std::array<uint32_t, aic100::kCtrlSlotSize / sizeof(aic100::WireTransHdr)> offsets;
+    std::array<uint32_t, aic100::kCtrlRspSlotSize / sizeof(aic100::WireTransHdr)> offsets;
     uint32_t count = 0;
     const uint32_t *begin() const { return offsets.data(); }
     const uint32_t *end() const { return offsets.data() + count; }
@@ -54,9 +60,12 @@ kernel::ErrorOr<ResponseTrans> check_response(const std::vector<uint8_t> &rsp, b
 class WireMsg {
 public:
     WireMsg(uint32_t handle);
-    // Appends a transaction; -ENOSPC when it would not fit one message.
-    kernel::ErrorOr<void> add(const void *trans, uint32_t len);
-    uint32_t room() const { return uint32_t(aic100::kCtrlSlotSize - bytes_.size()); }
+    // Appends a transaction; -ENOSPC when the message would grow past `limit` bytes
+    // (upstream: 64 KiB for passthrough and DMA_XFER, 4 KiB for ACTIVATE and STATUS).
+    kernel::ErrorOr<void> add(const void *trans, uint32_t len,
+                              uint32_t limit = kManageExtMsgLength);
+    uint32_t size() const { return uint32_t(bytes_.size()); }
+    uint32_t room() const { return kManageExtMsgLength - size(); }
     uint32_t count() const { return count_; }
     std::vector<uint8_t> take();
 

@@ -17,7 +17,7 @@ constexpr uint32_t kSsrNelem = 16;
 
 ErrorOr<void> QaicDevice::ssr_init()
 {
-    return ssr_rings_.alloc(pdev, kSsrNelem, kSsrSlotSize);
+    return ssr_rings_.alloc(pdev, kSsrNelem, kSsrSlotSize, kSsrSlotSize);
 }
 
 ErrorOr<void> QaicDevice::ssr_reinit()

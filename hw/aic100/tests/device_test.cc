@@ -139,8 +139,8 @@ TEST(Channel, EnableNeedsGeometry)
 {
     MiniDriver d(small_config());
     ASSERT_TRUE(d.wait_online());
-    auto h2d = d.coherent(kCtrlSlotSize * 4);
-    auto d2h = d.coherent(kCtrlSlotSize * 4);
+    auto h2d = d.coherent(kCtrlReqSlotSize * 4);
+    auto d2h = d.coherent(kCtrlReqSlotSize * 4);
     const uint64_t c = kCtrlChannel;
 
     // Nothing set.
@@ -178,8 +178,8 @@ TEST(Channel, NelemBoundsAccepted)
     MiniDriver d(small_config());
     ASSERT_TRUE(d.wait_online());
     Channel a, b;
-    EXPECT_TRUE(d.enable_channel(a, kCtrlChannel, kCtrlSlotSize, 2));
-    EXPECT_TRUE(d.enable_channel(b, kSsrChannel, kSsrSlotSize, kChMaxNelem));
+    EXPECT_TRUE(d.enable_channel(a, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 2));
+    EXPECT_TRUE(d.enable_channel(b, kSsrChannel, kSsrSlotSize, kSsrSlotSize, kChMaxNelem));
 }
 
 TEST(Channel, GeometryFixedWhileEnabledAndIndicesBounded)
@@ -187,7 +187,7 @@ TEST(Channel, GeometryFixedWhileEnabledAndIndicesBounded)
     MiniDriver d(small_config());
     ASSERT_TRUE(d.wait_online());
     Channel ch;
-    ASSERT_TRUE(d.enable_channel(ch, kSsrChannel, kSsrSlotSize, 4));
+    ASSERT_TRUE(d.enable_channel(ch, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 4));
     const uint64_t s = kSsrChannel;
     uint32_t lo = d.rd(s + kChH2dBaseLo);
     d.wr(s + kChH2dBaseLo, lo + kPage);
@@ -227,7 +227,7 @@ TEST(Channel, ReenableResetsIndices)
     EXPECT_EQ(d.rd(kCtrlChannel + kChD2hTail), 2u);
     d.wr(kCtrlChannel + kChEnable, 0);
     EXPECT_EQ(d.rd(kCtrlChannel + kChH2dTail), 2u); // disabling keeps them
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
     for (uint64_t r : {kChH2dHead, kChH2dTail, kChD2hHead, kChD2hTail})
         EXPECT_EQ(d.rd(kCtrlChannel + r), 0u) << "reg " << r;
     ASSERT_TRUE(d.transact({status_trans()}));
@@ -252,7 +252,7 @@ TEST(Channel, FullD2hRingHoldsBackResponses)
     MiniDriver d(small_config());
     ASSERT_TRUE(d.wait_online());
     ASSERT_TRUE(d.setup_irqs());
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 4));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 4));
     for (uint32_t seq = 1; seq <= 3; ++seq)
         d.send_raw(make_msg(seq, kUser, {status_trans()}));
     ASSERT_TRUE(d.wait_until([&] { return d.rd(kCtrlChannel + kChD2hTail) == 3; }));
@@ -274,13 +274,13 @@ TEST(Channel, D2hSlotIsZeroPadded)
 {
     MiniDriver d(small_config());
     ASSERT_TRUE(d.bring_up());
-    std::memset(d.ctrl.d2h.cpu_addr, 0xA5, kCtrlSlotSize);
+    std::memset(d.ctrl.d2h.cpu_addr, 0xA5, kCtrlRspSlotSize);
     d.send_raw(make_msg(1, kUser, {status_trans()}));
     auto b = d.take(d.ctrl);
     ASSERT_TRUE(b);
     uint32_t len = load<WireMsgHdr>(b->data()).len;
     ASSERT_EQ(len, sizeof(WireMsgHdr) + sizeof(WireStatusFromDev));
-    for (size_t i = len; i < kCtrlSlotSize; ++i)
+    for (size_t i = len; i < kCtrlRspSlotSize; ++i)
         ASSERT_EQ((*b)[i], 0) << "byte " << i;
 }
 

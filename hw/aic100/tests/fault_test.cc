@@ -251,7 +251,7 @@ TEST_F(Faults, ResetOnMessage)
     EXPECT_EQ(d.rd(kCtrlChannel + kChD2hTail), 0u); // no answer
     EXPECT_EQ(d.dbc_rd(q->id, kDbcState), kDbcIdle);
     d.wr(kRegMsiMode, kMsiPerVector);
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
     d.next_seq = 1;
     for (int i = 0; i < 3; ++i) {
         auto r = d.transact({status_trans()});
@@ -300,8 +300,8 @@ TEST_F(Faults, RemovedDevice)
     EXPECT_EQ(c.state, kDbcAssigned);
     EXPECT_EQ(dst.bytes(), Bytes(kPage, 0x3C));
     EXPECT_EQ(q->rsps()[1].req_id, 0);
-    auto *slot = static_cast<uint8_t *>(d.ctrl.d2h.cpu_addr) + d.ctrl.d2h_head * kCtrlSlotSize;
-    EXPECT_TRUE(std::all_of(slot, slot + kCtrlSlotSize, [](uint8_t b) { return b == 0; }));
+    auto *slot = static_cast<uint8_t *>(d.ctrl.d2h.cpu_addr) + d.ctrl.d2h_head * kCtrlRspSlotSize;
+    EXPECT_TRUE(std::all_of(slot, slot + kCtrlRspSlotSize, [](uint8_t b) { return b == 0; }));
     EXPECT_EQ(d.msi_count(dbc_msi_vector(q->id)), 1u);
     // The test-control API still sees the card.
     EXPECT_EQ(d.card().status(), kDevOnline);
@@ -317,7 +317,7 @@ protected:
         Faults::SetUp();
         if (IsSkipped() || HasFatalFailure())
             return;
-        ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, 8));
+        ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 8));
     }
     std::optional<SsrEventMsg> event()
     {
@@ -416,8 +416,8 @@ TEST_F(Ssr, ResetDuringRestart)
     EXPECT_EQ(d.dbc_rd(q->id, kDbcState), kDbcIdle);
     EXPECT_EQ(d.rd(kSsrChannel + kChEnable), 0u);
 
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
-    ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 8));
     ack(q->id, kSsrBeforeShutdown); // a stale ack: nobody waits for it
     ASSERT_TRUE(d.h2d_consumed(ssr));
     auto q2 = d.activate(8);

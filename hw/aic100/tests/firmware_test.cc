@@ -181,11 +181,11 @@ TEST_F(Fw, BadMessageLength)
     };
     expect_nack(exchange(with(31, 1)), kFwBadLength, kWholeMessage);
     expect_nack(exchange(with(0, 1)), kFwBadLength, kWholeMessage);
-    expect_nack(exchange(with(4097, 1)), kFwBadLength, kWholeMessage);
+    expect_nack(exchange(with(kCtrlReqSlotSize + 1, 1)), kFwBadLength, kWholeMessage);
     expect_nack(exchange(with(0xFFFFFFFF, 1)), kFwBadLength, kWholeMessage);
     expect_nack(exchange(with(40, 0)), kFwBadLength, kWholeMessage);
     // Length is checked before the CRC.
-    Bytes m = with(4097, 1);
+    Bytes m = with(kCtrlReqSlotSize + 1, 1);
     m[0] ^= 1;
     expect_nack(exchange(m), kFwBadLength, kWholeMessage);
     ASSERT_TRUE(d.transact({status_trans()}));
@@ -323,6 +323,23 @@ TEST_F(Fw, AnswersMustFitOneResponse)
     EXPECT_EQ(r->trans.size(), 169u);
     ts.push_back(status_trans());
     expect_trans_nack(ts, kFwBadLength, 169);
+}
+
+// A request may fill its 64 KiB slot (upstream's QAIC_MANAGE_EXT_MSG_LENGTH); its answer
+// still fits 4 KiB.
+TEST_F(Fw, RequestsUpTo64KiB)
+{
+    const uint32_t around = sizeof(WireMsgHdr) + sizeof(WireTransHdr) + sizeof(FwCmdHdr);
+    auto r = d.transact({passthrough(kFwOpBase + 99, Bytes(kCtrlReqSlotSize - around, 0))});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->trans.size(), 1u) << "an answer, not a NACK";
+    EXPECT_EQ(fw_answer(*r, 0).status, kFwBadCommand) << "read whole: only the opcode is wrong";
+    // A length past the slot is refused, as 4 KiB past a 4 KiB slot was.
+    Bytes m = make_msg(d.next_seq, kUser, {status_trans()});
+    uint32_t len = kCtrlReqSlotSize + 8;
+    std::memcpy(m.data() + 12, &len, 4);
+    expect_nack(exchange(m), kFwBadLength, kWholeMessage);
+    ASSERT_TRUE(d.transact({status_trans()}));
 }
 
 // ---------------------------------------------------------------------------- ACTIVATE

@@ -282,7 +282,7 @@ inline FwAnswer fw_answer(const Reply &r, size_t i)
 // The two rings of a message channel.
 struct Channel {
     uint64_t regs = 0; // kCtrlChannel or kSsrChannel
-    uint32_t slot = 0, nelem = 0;
+    uint32_t h2d_slot = 0, d2h_slot = 0, nelem = 0;
     kernel::DmaCoherent h2d{}, d2h{};
     uint32_t h2d_tail = 0, d2h_head = 0;
 };
@@ -475,19 +475,21 @@ public:
     bool bring_up(uint32_t ctrl_nelem = 8)
     {
         return wait_online() && setup_irqs() &&
-               enable_channel(ctrl, kCtrlChannel, kCtrlSlotSize, ctrl_nelem);
+               enable_channel(ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, ctrl_nelem);
     }
 
     // ---- message channels
-    bool enable_channel(Channel &ch, uint64_t regs, uint32_t slot, uint32_t nelem)
+    bool enable_channel(Channel &ch, uint64_t regs, uint32_t h2d_slot, uint32_t d2h_slot,
+                        uint32_t nelem)
     {
         ch.regs = regs;
-        ch.slot = slot;
+        ch.h2d_slot = h2d_slot;
+        ch.d2h_slot = d2h_slot;
         ch.nelem = nelem;
         ch.h2d_tail = ch.d2h_head = 0;
         if (!ch.h2d.cpu_addr) {
-            ch.h2d = coherent(size_t(slot) * nelem);
-            ch.d2h = coherent(size_t(slot) * nelem);
+            ch.h2d = coherent(size_t(h2d_slot) * nelem);
+            ch.d2h = coherent(size_t(d2h_slot) * nelem);
         }
         wr(regs + kChH2dBaseLo, uint32_t(ch.h2d.dma_addr));
         wr(regs + kChH2dBaseHi, uint32_t(ch.h2d.dma_addr >> 32));
@@ -500,9 +502,9 @@ public:
     // Copies msg into the next H2D slot and rings the doorbell.
     void post(Channel &ch, const void *msg, size_t len)
     {
-        ASSERT_LE(len, ch.slot);
-        auto *slot = static_cast<uint8_t *>(ch.h2d.cpu_addr) + size_t(ch.h2d_tail) * ch.slot;
-        std::memset(slot, 0, ch.slot);
+        ASSERT_LE(len, ch.h2d_slot);
+        auto *slot = static_cast<uint8_t *>(ch.h2d.cpu_addr) + size_t(ch.h2d_tail) * ch.h2d_slot;
+        std::memset(slot, 0, ch.h2d_slot);
         std::memcpy(slot, msg, len);
         ch.h2d_tail = (ch.h2d_tail + 1) % ch.nelem;
         wr(ch.regs + kChH2dTail, ch.h2d_tail);
@@ -513,8 +515,8 @@ public:
     {
         if (!wait_until([&] { return d2h_ready(ch); }, timeout))
             return std::nullopt;
-        auto *slot = static_cast<uint8_t *>(ch.d2h.cpu_addr) + size_t(ch.d2h_head) * ch.slot;
-        Bytes b(slot, slot + ch.slot);
+        auto *slot = static_cast<uint8_t *>(ch.d2h.cpu_addr) + size_t(ch.d2h_head) * ch.d2h_slot;
+        Bytes b(slot, slot + ch.d2h_slot);
         ch.d2h_head = (ch.d2h_head + 1) % ch.nelem;
         wr(ch.regs + kChD2hHead, ch.d2h_head);
         return b;
@@ -536,7 +538,7 @@ public:
         if (!b)
             return std::nullopt;
         ++ctrl_replies;
-        return parse_reply(b->data(), kCtrlSlotSize);
+        return parse_reply(b->data(), kCtrlRspSlotSize);
     }
     // Sends the transactions with the next sequence number and a CRC; returns the answer.
     std::optional<Reply> transact(const std::vector<Trans> &ts, uint32_t handle = kUser)

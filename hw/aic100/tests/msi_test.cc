@@ -94,7 +94,7 @@ TEST(Msi, SharedModeIsTheDefault)
     ASSERT_TRUE(d.wait_online());
     ASSERT_TRUE(d.setup_irqs());
     d.wr(kRegMsiMode, kMsiShared);
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 4));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 4));
     auto q = d.activate(32);
     ASSERT_TRUE(q);
     ASSERT_TRUE(d.settle_msi(0, d.ctrl_replies));

@@ -330,7 +330,7 @@ TEST_F(LongGemm, StopsOnDeviceReset)
 {
     d.wr(kRegDevReset, kResetMagic);
     ASSERT_TRUE(d.wait_online());
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
     d.next_seq = 1;
     EXPECT_TRUE(other_program_runs());
 }

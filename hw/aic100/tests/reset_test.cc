@@ -29,7 +29,7 @@ TEST_F(Reset, WithWorkInFlight)
     d.submit(*q, {elem(3, kCmdGenCompletion), held, elem(4, kCmdGenCompletion)});
     ASSERT_TRUE(d.wait_msi(dbc_msi_vector(q->id), 2)); // at the wait
     Channel ssr;
-    ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, 4));
+    ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 4));
 
     // Hold the firmware's thread in the control MSI handler, so it cannot boot again before
     // the test has looked at the device in BOOT.
@@ -64,7 +64,7 @@ TEST_F(Reset, WithWorkInFlight)
 
     // The driver sets the device up again: any sequence number starts over.
     d.wr(kRegMsiMode, kMsiPerVector);
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
     d.next_seq = 7;
     auto r = d.transact({status_trans()});
     ASSERT_TRUE(r);
@@ -93,7 +93,7 @@ TEST_F(Reset, PlatformReset)
     EXPECT_EQ(d.dbc_rd(q->id, kDbcState), kDbcIdle);
     EXPECT_EQ(d.rd(kCtrlChannel + kChEnable), 0u);
     EXPECT_EQ(d.rd(kRegMsiMode), kMsiShared);
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
     d.next_seq = 1000;
     ASSERT_TRUE(d.transact({status_trans()}));
 }
@@ -104,14 +104,14 @@ TEST(ResetFw, WhileWaitingForD2hRoom)
     MiniDriver d(small_config());
     ASSERT_TRUE(d.wait_online());
     ASSERT_TRUE(d.setup_irqs());
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 2));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 2));
     d.send_raw(make_msg(1, kUser, {status_trans()}));
     ASSERT_TRUE(d.wait_until([&] { return d.rd(kCtrlChannel + kChD2hTail) == 1; }));
     d.send_raw(make_msg(2, kUser, {status_trans()}));
     ASSERT_TRUE(d.h2d_consumed(d.ctrl)); // its answer waits for a free slot
     d.wr(kRegDevReset, kResetMagic);
     ASSERT_TRUE(d.wait_online());
-    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 2));
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 2));
     d.next_seq = 1;
     auto r = d.transact({status_trans()});
     ASSERT_TRUE(r);
@@ -129,7 +129,7 @@ TEST(ResetFw, RacingActivate)
     q.nelem = 4;
     q.buf = d.coherent(queue_buf_size(4));
     for (int i = 0; i < 200; ++i) {
-        ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlSlotSize, 4));
+        ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 4));
         d.send_raw(make_msg(1, kUser, {activate_trans(q.req_iova(), q.rsp_iova(), 4, 4,
                                                       q.buf_len())}));
         d.wr(kRegDevReset, kResetMagic);

@@ -138,14 +138,23 @@ TEST(WireMsg, CrcCoversTheMessageWithTheCrcFieldZero)
     EXPECT_NE(h.crc32, 0u);
 }
 
+// Up to 64 KiB in all (upstream's QAIC_MANAGE_EXT_MSG_LENGTH), or up to a lower limit for
+// the transactions upstream keeps within 4 KiB.
 TEST(WireMsg, RefusesWhatDoesNotFit)
 {
     WireMsg m(1);
-    std::vector<uint8_t> t(4096 - 32);
-    EXPECT_EQ(m.room(), 4096u - 32);
-    EXPECT_FALSE(m.add(t.data(), uint32_t(t.size())).is_error());
+    std::vector<uint8_t> t(65536 - 32);
+    EXPECT_EQ(m.room(), 65536u - 32);
+    EXPECT_EQ(m.add(t.data(), 4096 - 32 + 8, 4096).code(), -ENOSPC);
+    EXPECT_FALSE(m.add(t.data(), 4096 - 32 - 8, 4096).is_error());
+    EXPECT_EQ(m.add(t.data(), 16, 4096).code(), -ENOSPC) << "8 bytes left under 4 KiB";
+    EXPECT_FALSE(m.add(t.data(), 8, 4096).is_error());
+    EXPECT_EQ(m.add(t.data(), 8, 4096).code(), -ENOSPC) << "the message is 4 KiB now";
+    EXPECT_FALSE(m.add(t.data(), m.room()).is_error()) << "the rest of 64 KiB";
+    EXPECT_EQ(m.size(), 65536u);
     EXPECT_EQ(m.add(t.data(), 1).code(), -ENOSPC);
-    EXPECT_EQ(m.count(), 1u);
+    EXPECT_EQ(m.add(t.data(), 8, 4096).code(), -ENOSPC) << "a message past the limit already";
+    EXPECT_EQ(m.count(), 3u);
 }
 
 std::vector<uint8_t> response(std::vector<std::vector<uint8_t>> trans, bool crc)

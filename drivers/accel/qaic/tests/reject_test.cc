@@ -382,6 +382,23 @@ TEST(Ratelimit, TenPerIntervalThenACountOfTheRest)
     EXPECT_EQ(suppressed, 0u);
 }
 
+// The control category shows each message's size: a DMA_XFER of 40 MiB, a pair per page, goes
+// as upstream sizes it, pairs filling each request up to 64 KiB less the 1 KiB kept free:
+// 4028 pairs (32 + 24 + 4028 * 16 = 64504 bytes), 4028 more, then the last 2184 (35000).
+TEST_F(Reasons, ControlLinesShowADmaXferSizedAsUpstream)
+{
+    ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
+    ASSERT_EQ(qaic_sim_set_param("dma_xfer_chunk_order", 0), 0);
+    std::vector<uint8_t> data(40u << 20, 0x3c);
+    debug(kernel::kDebugControl);
+    ASSERT_EQ(dma_xfer(fd, 1, data.data(), data.size()), 0);
+    std::vector<std::string> sizes;
+    for (const std::string &l : take_lines())
+        if (auto at = l.find(" sent: "); at != std::string::npos)
+            sizes.push_back(l.substr(at + 7, l.find(' ', at + 7) - at - 7));
+    EXPECT_EQ(sizes, (std::vector<std::string>{"64504", "64504", "35000"}));
+}
+
 TEST_F(Reasons, ARepeatedRejectionIsRateLimited)
 {
     debug(kernel::kDebugIoctl);

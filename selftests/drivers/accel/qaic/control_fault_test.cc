@@ -68,7 +68,9 @@ TEST_F(ManageFirmwareFaults, PaddedAnswersNeverOverrunTheUsersMessage)
 {
     FirmwareFaultGuard guard{fd};
     SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_FW_PAD, 100, 0));
-    // 24 MiB: more address/size pairs than one message holds.
+    // 24 MiB a pair per page: more address/size pairs than one message holds (4028).
+    ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
+    ASSERT_EQ(qaic_sim_set_param("dma_xfer_chunk_order", 0), 0);
     std::vector<uint8_t> data(24u << 20, 0x5a);
     struct {
         Manage m;

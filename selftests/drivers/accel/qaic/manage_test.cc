@@ -30,6 +30,9 @@ int manage_raw(int fd, void *data, uint32_t len, uint32_t count)
     return ioctl_err(fd, DRM_IOCTL_QAIC_MANAGE, &m);
 }
 
+// Ours, as the firmware's commands are (from 0x10000): one it does not know.
+constexpr uint32_t kFwUnknownOpcode = 0x10063;
+
 // A MANAGE of one transaction of the given header and nothing else set.
 int manage_one(int fd, uint32_t type, uint32_t len)
 {
@@ -446,12 +449,37 @@ TEST_F(ManageMessage, PassthroughLenNotAMultipleOf8IsEinval)
         EXPECT_EQ(manage_one(fd, QAIC_TRANS_PASSTHROUGH_FROM_USR, len), -EINVAL) << len;
 }
 
-// The driver adds a 32-byte wire header: 4096 user bytes do not fit one wire message.
-TEST_F(ManageMessage, TooLargeForTheWireIsEnospc)
+// A message to the device may hold 64 KiB (upstream's QAIC_MANAGE_EXT_MSG_LENGTH), but a
+// STATUS, as an ACTIVATE, must end within its first 4 KiB: behind the 32-byte wire header and
+// a passthrough of 4056 bytes it just does; behind one of 4064 it does not, nor do 512
+// STATUS transactions.
+TEST_F(ManageMessage, StatusPastTheFirst4KibIsEnospc)
 {
     std::vector<qaic_manage_trans_status_to_dev> t(512, status_trans());
     EXPECT_EQ(manage_raw(fd, t.data(), 4096, 512), -ENOSPC);
-    EXPECT_EQ(manage_one(fd, QAIC_TRANS_PASSTHROUGH_FROM_USR, 4096), -ENOSPC);
+    auto behind = [&](uint32_t passthrough_len) {
+        std::vector<uint8_t> args(passthrough_len - 16);
+        Manage m;
+        m.add_fw_command(kFwUnknownOpcode, args.data(), uint32_t(args.size()));
+        m.add(status_trans());
+        return m.send(fd);
+    };
+    EXPECT_EQ(behind(4056), 0) << "32 + 4056 + 8 = 4096";
+    EXPECT_EQ(behind(4064), -ENOSPC);
+}
+
+// A passthrough of the user's whole 4096 bytes goes (4128 wire bytes, within 64 KiB): its
+// command is one the firmware does not know, and says so.
+TEST_F(ManageMessage, PassthroughOfTheWholeBufferGoes)
+{
+    Manage m;
+    std::vector<uint8_t> args(QAIC_MANAGE_MAX_MSG_LENGTH - 16);
+    m.add_fw_command(kFwUnknownOpcode, args.data(), uint32_t(args.size()));
+    ASSERT_EQ(m.len(), uint32_t(QAIC_MANAGE_MAX_MSG_LENGTH));
+    ASSERT_EQ(m.send(fd), 0);
+    ASSERT_EQ(m.count(), 1u);
+    EXPECT_EQ(m.at<qaic_manage_trans_hdr>(0).type, uint32_t(QAIC_TRANS_PASSTHROUGH_FROM_DEV));
+    EXPECT_EQ(m.at<uint32_t>(8), kFwBadCommand);
 }
 
 TEST_F(ManageMessage, BadDataPointerIsEfault)
@@ -601,14 +629,66 @@ TEST_F(ManageDmaXfer, UnderAnAddressSpaceLimitIsRefused)
     EXPECT_EQ(info.size, 1u << 20);
 }
 
-// Only the last transaction may continue in further messages.
-TEST_F(ManageDmaXfer, NeedingMoreMessagesBeforeAnotherTransactionIsEnospc)
+// A DMA_XFER's pairs fill a request up to 64 KiB, keeping 1 KiB for what follows it (as
+// upstream sizes them): with a pair per page the first of 20 MiB's 5120 pairs carries 4028,
+// ending at byte 32 + 24 + 4028 * 16 = 64504. A passthrough of up to 1032 bytes still fits
+// behind them, and is answered; one of 1040 does not. The rest of the transfer follows in
+// continuation messages, and the image arrives whole.
+TEST_F(ManageDmaXfer, ContinuingLeavesRoomForWhatFollows)
 {
-    std::vector<uint8_t> big(24 << 20, 1);
-    Manage m;
-    m.add(dma_xfer_trans(1, big.data(), big.size()));
-    m.add(status_trans());
-    EXPECT_EQ(m.send(fd), -ENOSPC);
+    ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
+    SIM_OR_SKIP(qaic_sim_set_param("dma_xfer_chunk_order", 0));
+    auto data = pattern(20 << 20, 14);
+    auto with_command = [&](uint32_t arg_len) {
+        std::vector<uint8_t> args(arg_len);
+        Manage m;
+        m.add(dma_xfer_trans(14, data.data(), data.size()));
+        m.add_fw_command(kFwUnknownOpcode, args.data(), arg_len);
+        int err = m.send(fd);
+        if (err == 0) {
+            EXPECT_EQ(m.count(), 1u);
+            EXPECT_EQ(m.at<qaic_manage_trans_hdr>(0).type,
+                      uint32_t(QAIC_TRANS_PASSTHROUGH_FROM_DEV));
+            EXPECT_EQ(m.at<uint32_t>(8), kFwBadCommand) << "answered: an unknown opcode";
+        }
+        return err;
+    };
+    EXPECT_EQ(with_command(1016), 0) << "a passthrough of 1032 bytes fits the spare room";
+    ImageInfo info{};
+    ASSERT_EQ(image_info(fd, 14, &info), 0);
+    EXPECT_EQ(info.size, data.size());
+    EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
+    EXPECT_EQ(with_command(1024), -ENOSPC) << "1040 bytes do not";
+}
+
+// ACTIVATE and STATUS must end within a request's first 4 KiB, as upstream checks them: behind
+// a DMA_XFER whose pairs pass that (512 pairs, 8 KiB) they are ENOSPC, ahead of it they go.
+TEST_F(ManageDmaXfer, PairsPastTheFirst4KibLeaveNoRoomForStatusOrActivate)
+{
+    ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
+    auto data = pattern(2 << 20, 11);
+    auto with = [&](bool status_first, bool activate) {
+        Manage m;
+        if (status_first)
+            m.add(status_trans());
+        m.add(dma_xfer_trans(12, data.data(), data.size()));
+        if (activate)
+            m.add(activate_trans(0)); // refused for its size before its queue_size is read
+        else if (!status_first)
+            m.add(status_trans());
+        return m.send(fd);
+    };
+    EXPECT_EQ(with(false, false), 0) << "64 KiB chunks: 32 pairs, 512 bytes";
+    SIM_OR_SKIP(qaic_sim_set_param("dma_xfer_chunk_order", 0));
+    EXPECT_EQ(with(false, false), -ENOSPC) << "512 pairs: STATUS past 4 KiB";
+    EXPECT_EQ(with(false, true), -ENOSPC) << "ACTIVATE past 4 KiB";
+    EXPECT_EQ(with(true, false), 0) << "STATUS first";
+    ImageInfo info{};
+    ASSERT_EQ(image_info(fd, 12, &info), 0);
+    EXPECT_EQ(info.size, data.size());
+    EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
+    EXPECT_EQ(qaic_sim_set_param("dma_xfer_chunk_order", 11), -1) << "past the pool's largest order";
+    EXPECT_EQ(errno, EINVAL);
 }
 
 // ---------------------------------------------------------------------------- DMA_XFER + firmware
@@ -638,8 +718,8 @@ TEST_F(ManageDmaXfer, OfOneByte)
     EXPECT_EQ(info.crc, crc32(&b, 1));
 }
 
-// 24 MiB needs more address/size pairs than one wire message holds: several messages.
-TEST_F(ManageDmaXfer, LargeDmaXferSpansSeveralMessages)
+// 24 MiB in 64 KiB chunks is 384 pairs: one message.
+TEST_F(ManageDmaXfer, LargeDmaXferInOneMessage)
 {
     auto data = pattern(24 << 20, 2);
     ASSERT_EQ(dma_xfer(fd, 9, data.data(), data.size()), 0);
@@ -649,28 +729,18 @@ TEST_F(ManageDmaXfer, LargeDmaXferSpansSeveralMessages)
     EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
 }
 
-// With a pair per page (dma_xfer_chunk_order 0), 2 MiB no longer fit one message: the same
-// transfer that fits with 64 KiB chunks needs continuation messages, and arrives whole.
+// With a pair per page (dma_xfer_chunk_order 0), 40 MiB are 10240 pairs: three messages of
+// up to 4028 pairs, the last two continuations the firmware asked for. It arrives whole.
 TEST_F(ManageDmaXfer, OfPageSizedChunksSpansSeveralMessages)
 {
     ParamGuard order("dma_xfer_chunk_order", kDefaultDmaXferChunkOrder);
-    auto data = pattern(2 << 20, 11);
-    auto with_status = [&] {
-        Manage m;
-        m.add(dma_xfer_trans(12, data.data(), data.size()));
-        m.add(status_trans());
-        return m.send(fd);
-    };
-    EXPECT_EQ(with_status(), 0) << "64 KiB chunks: 32 pairs, one message";
     SIM_OR_SKIP(qaic_sim_set_param("dma_xfer_chunk_order", 0));
-    EXPECT_EQ(with_status(), -ENOSPC) << "512 pairs: more than one message";
-    ASSERT_EQ(dma_xfer(fd, 12, data.data(), data.size()), 0);
+    auto data = pattern(40 << 20, 13);
+    ASSERT_EQ(dma_xfer(fd, 13, data.data(), data.size()), 0);
     ImageInfo info{};
-    ASSERT_EQ(image_info(fd, 12, &info), 0);
+    ASSERT_EQ(image_info(fd, 13, &info), 0);
     EXPECT_EQ(info.size, data.size());
     EXPECT_EQ(info.crc, crc32(data.data(), data.size()));
-    EXPECT_EQ(qaic_sim_set_param("dma_xfer_chunk_order", 11), -1) << "past the pool's largest order";
-    EXPECT_EQ(errno, EINVAL);
 }
 
 // An unaligned user buffer is copied exactly, not from its page start.
