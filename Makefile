@@ -176,6 +176,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	page_pool_test.cc \
 	params_test.cc \
 	probe_alloc_test.cc \
+	profile_test.cc \
 	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
