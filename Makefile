@@ -203,6 +203,7 @@ srcs-hw-aic100-tests := $(addprefix hw/aic100/tests/, \
 	msi_test.cc \
 	nnc_test.cc \
 	nsp_test.cc \
+	profile_test.cc \
 	reset_test.cc \
 	semaphore_test.cc \
 )

@@ -38,8 +38,10 @@ Ddr::~Ddr()
 }
 
 Card::Card(CardConfig cfg)
-    : cfg_(cfg), profile_(pci_profile(cfg.device) ? pci_profile(cfg.device) : pci_profile(kPciDevAic100)),
-      config_space_(pci_config_space(*profile_)), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0), activity_(cfg.num_dbc)
+    : cfg_(cfg),
+      profile_(pci_profile(cfg.device) ? pci_profile(cfg.device) : pci_profile(kPciDevAic100)),
+      config_space_(pci_config_space(*profile_)), ddr_(cfg.ddr_size),
+      msi_drop_(1 + cfg.num_dbc, 0), activity_(cfg.num_dbc)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
@@ -112,11 +114,10 @@ uint32_t Card::config_read(uint64_t off) const
 }
 
 // The profile decides which BAR holds what: the device registers and channels in dev_bar
-// (BAR0, on the AIC200 BAR1), the DBCs in dbc_bar. Its other BARs read 0; a BAR it does not
-// implement decodes nothing, and reads all ones as an unanswered read does.
+// (BAR0, on the AIC200 BAR1), the DBCs in dbc_bar. Everything else reads 0.
 uint32_t Card::mmio_read(unsigned bar, uint64_t off)
 {
-    if (gone() || off % 4 || bar >= profile_->bars.size() || off >= profile_->bars[bar].size)
+    if (gone() || off % 4)
         return kRegGone;
     if (bar == profile_->dev_bar) {
         if (off >= kCtrlChannel && off < kCtrlChannel + 0x100)
@@ -143,7 +144,7 @@ uint32_t Card::mmio_read(unsigned bar, uint64_t off)
 
 void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
 {
-    if (gone() || off % 4 || bar >= profile_->bars.size() || off >= profile_->bars[bar].size)
+    if (gone() || off % 4)
         return;
     if (bar == profile_->dev_bar) {
         if (off >= kCtrlChannel && off < kCtrlChannel + 0x100) {
