@@ -387,7 +387,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     // the driver serves for the device.
     uint32_t num_dbc = pdev.read32(config->dev_bar, kRegNumDbc);
     if (num_dbc == 0 || num_dbc == kRegGone)
-        return REJECT(-ENODEV, "%s: the device reports no DBCs", config->name);
+        return REJECT(-ENODEV, "%s: the device is gone or reports no DBCs", config->name);
     num_dbc = std::min(num_dbc, config->num_dbc);
 
     auto qdev = kernel::make_ref<QaicDevice>(pdev);
