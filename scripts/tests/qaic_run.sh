@@ -88,11 +88,13 @@ profiles_on_the_bus() {
         lspci -vv -s 03:00.0 | grep -E "MSI|Region"') || return 1
     echo "$out"
     grep -q "^01:00.0 .*\[17cb:a100\]" <<<"$out" && grep -q "^02:00.0 .*\[17cb:a080\]" <<<"$out" &&
-        grep -q "^03:00.0 .*\[17cb:a110\]" <<<"$out" && grep -q "MSI-X: Enable- Count=32" <<<"$out" &&
+        grep -q "^03:00.0 .*\[17cb:a110\]" <<<"$out" &&
+        grep -q "MSI-X: Enable- Count=32" <<<"$out" &&
         grep -q "Region 1: Memory at c0100000 (32-bit, prefetchable) \[size=4K\]" <<<"$out" ||
         return 1
     "$run" --profile aic200 "$client" -d /dev/accel/accel0 info >"$tmp/info" || return 1
-    grep -q "^model: *Qualcomm Cloud AI 200 \[17cb:a110\]" "$tmp/info" || { cat "$tmp/info"; return 1; }
+    grep -q "^model: *Qualcomm Cloud AI 200 \[17cb:a110\]" "$tmp/info" ||
+        { cat "$tmp/info"; return 1; }
     "$run" --profile aic200 "$client" -d /dev/accel/accel0 dma -s 65536 -n 1 | grep -q verified ||
         return 1
     "$build/bin/qaicd" --dir "$tmp/p" --profile aic080 2>"$tmp/p.log" &

@@ -122,7 +122,8 @@ int cmd_info(qaic::Device &dev, const Options &o)
 {
     std::string pci_id;
     const char *env = std::getenv("QAIC_DEVICE");
-    std::string model = card_model(dev.fd(), !o.device.empty() ? o.device : env ? env : "", &pci_id);
+    std::string path = !o.device.empty() ? o.device : env ? env : "";
+    std::string model = card_model(dev.fd(), path, &pci_id);
     qaic::Version v = dev.version();
     qaic::FwStatus fw = dev.status();
     auto nnc = std::make_unique<aic100::NncStatusRsp>();
