@@ -176,6 +176,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	page_pool_test.cc \
 	params_test.cc \
 	probe_alloc_test.cc \
+	profile_test.cc \
 	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
@@ -202,6 +203,7 @@ srcs-hw-aic100-tests := $(addprefix hw/aic100/tests/, \
 	msi_test.cc \
 	nnc_test.cc \
 	nsp_test.cc \
+	profile_test.cc \
 	reset_test.cc \
 	semaphore_test.cc \
 )

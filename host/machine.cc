@@ -4,6 +4,7 @@
 
 #include "drivers/accel/qaic/qaic.h"
 #include "hw/aic100/sim_pci.h"
+#include "include/hw/aic100_pci.h"
 #include "kernel/alloc.h"
 #include "kernel/printk.h"
 #include "qaic/qaic_sim.h"
@@ -19,6 +20,7 @@ namespace host {
 // card is kept until the machine goes: files still open on its device may hold driver objects
 // that once pointed at it.
 struct Machine::Slot {
+    uint16_t device = aic100::kPciDevAic100; // the card's profile
     std::mutex lock;
     bool removed = false;
     std::unique_ptr<aic100::SimPciDev> pci;
@@ -46,6 +48,7 @@ struct Machine::Slot {
         aic100::CardConfig cfg;
         if (opts.ddr_size)
             cfg.ddr_size = opts.ddr_size;
+        cfg.device = device;
         // The PCI core's call of probe: whatever it throws (probe undoes what it set up) is
         // an errno here, as a probe's failure is to the kernel's.
         try {
@@ -67,8 +70,11 @@ Machine::Machine(unsigned cards, CardOptions opts) : opts_(std::move(opts))
 {
     for (const qaic::ParamSetting &p : opts_.params)
         (void)qaic::Params::set_module(p.name.c_str(), p.value); // -ENOENT: a card's own
-    for (unsigned i = 0; i < cards; ++i)
+    for (unsigned i = 0; i < cards; ++i) {
         slots_.push_back(std::make_unique<Slot>());
+        if (!opts_.devices.empty())
+            slots_.back()->device = opts_.devices[std::min<size_t>(i, opts_.devices.size() - 1)];
+    }
 }
 
 // Drivers first, then the cards: after remove() a driver no longer touches its bus.
@@ -107,8 +113,19 @@ Machine &Machine::embedded()
             out = parsed.release_value();
         return out;
     };
+    auto devices = [] {
+        std::vector<uint16_t> out;
+        const char *name = std::getenv("QAIC_SIM_PROFILE");
+        if (!name || !*name)
+            return out;
+        if (const aic100::PciProfile *p = aic100::pci_profile(std::string_view(name)))
+            out.push_back(p->device);
+        else
+            pr_warn("QAIC_SIM_PROFILE=\"%s\" is none of aic100, aic080, aic200: ignored", name);
+        return out;
+    };
     static Machine machine(1, CardOptions{mib("QAIC_SIM_DDR_MB"), mib("QAIC_SIM_BO_MEMORY_MB"),
-                                          params()});
+                                          params(), devices()});
     return machine;
 }
 
@@ -237,6 +254,14 @@ int Machine::dbc_status(unsigned card_nr, unsigned dbc, struct qaic_sim_dbc_stat
                c.last_error, c.elements, c.bytes,       c.polled_elements, c.deferred_doorbells};
         return 0;
     });
+}
+
+int Machine::pci_id(unsigned card_nr)
+{
+    if (card_nr >= slots_.size())
+        return -ENODEV;
+    const aic100::PciProfile *p = aic100::pci_profile(slots_[card_nr]->device);
+    return int(uint32_t(aic100::kPciVendorQcom) << 16 | (p ? p->device : aic100::kPciDevAic100));
 }
 
 int Machine::num_dbc(unsigned card_nr)

@@ -30,6 +30,9 @@ struct CardOptions {
     // qaic::Params::parse): module-wide ones (debug) are set once, when the machine is made,
     // the others on each card's driver as it is probed, before it brings the card up.
     std::vector<qaic::ParamSetting> params;
+    // Card i's profile as its PCI device id (include/hw/aic100_pci.h): devices[i], the last
+    // entry for cards past the list, an AIC100 when it is empty.
+    std::vector<uint16_t> devices;
 };
 
 // What a host reports about one card and its driver (the daemon's stats request, leak checks).
@@ -52,8 +55,9 @@ public:
     Machine &operator=(const Machine &) = delete;
 
     // The embedded host's machine: one card, options from the environment
-    // (QAIC_SIM_DDR_MB, QAIC_SIM_BO_MEMORY_MB, QAIC_PARAMS="debug=0x1,..."), made on first
-    // use and taken down at exit. A QAIC_PARAMS that does not parse is ignored, with a warning.
+    // (QAIC_SIM_DDR_MB, QAIC_SIM_BO_MEMORY_MB, QAIC_PARAMS="debug=0x1,...",
+    // QAIC_SIM_PROFILE=aic100|aic080|aic200), made on first use and taken down at exit. A
+    // QAIC_PARAMS that does not parse, or a profile of no such name, is ignored, with a warning.
     static Machine &embedded();
 
     unsigned cards() const { return unsigned(slots_.size()); }
@@ -67,6 +71,9 @@ public:
     int inject(unsigned card, unsigned fault, unsigned arg0, unsigned arg1);
     int dbc_status(unsigned card, unsigned dbc, struct qaic_sim_dbc_status *st);
     int num_dbc(unsigned card);
+    // The card's PCI ids, vendor << 16 | device (qaic_sim_pci_id): its profile's, known
+    // without powering the card on. -ENODEV for a card out of range.
+    int pci_id(unsigned card);
     // A fresh card after a removal (0 when the card was not removed).
     int replug(unsigned card);
     // A module-wide parameter (debug) needs no card: it is set whatever the card's state.

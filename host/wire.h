@@ -47,6 +47,7 @@ enum class Op : uint32_t {
                     // as the last close(2) of a device fd releases it before returning
     kWake,          // channel, a bare Header, either way: look at the slot (never answered)
     kEvent,         // file socket of a kWatch connection, daemon to client: an Event
+    kSimPciId,      // channel: qaic_sim_pci_id
 };
 
 struct Header {
@@ -131,7 +132,7 @@ struct SimReq {
 };
 
 // Every channel reply. kMmap: the fd comes in SCM_RIGHTS and value is the byte offset to map
-// it at; kSimNumDbc: value is the count.
+// it at; kSimNumDbc: value is the count; kSimPciId: value is vendor << 16 | device.
 struct Reply {
     int64_t ret; // 0 or a negative errno
     uint64_t value;

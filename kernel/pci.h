@@ -38,6 +38,10 @@ public:
     // give the device its resources.
     virtual ErrorOr<void> enable_device() { return {}; }
 
+    // Configuration space (pci_read_config_dword), at a 4-byte aligned offset below 256: the
+    // ids the driver's table matches, the BARs, the capabilities.
+    virtual uint32_t read_config32(uint64_t offset) = 0;
+
     virtual uint32_t read32(unsigned bar, uint64_t offset) = 0;
     virtual void write32(unsigned bar, uint64_t offset, uint32_t value) = 0;
 
@@ -50,8 +54,12 @@ public:
     // Returns once the device can no longer reach the pages (no DMA of it is in flight).
     virtual void dma_unmap_sgtable(SgTable &sgt, DmaDirection dir) = 0;
 
-    // Allocates between min and max MSI vectors; returns how many (pci_alloc_irq_vectors).
+    // Allocates between min and max vectors, MSI-X when the device has the capability, else
+    // MSI (pci_alloc_irq_vectors with PCI_IRQ_MSI | PCI_IRQ_MSIX); returns how many.
     virtual ErrorOr<unsigned> alloc_irq_vectors(unsigned min, unsigned max) = 0;
+    // Which kind alloc_irq_vectors() enabled (kNone before it and after free_irq_vectors()).
+    enum class IrqType { kNone, kMsi, kMsix };
+    virtual IrqType irq_type() const = 0;
     virtual void free_irq_vectors() = 0;
     virtual ErrorOr<void> request_irq(unsigned vector, IrqHandler handler) = 0;
     // Returns once the handler is not running and will not run again.
@@ -76,5 +84,25 @@ public:
         (void)queue, (void)done, (void)deadline;
     }
 };
+
+inline uint16_t pci_vendor(PciDev &pdev) { return uint16_t(pdev.read_config32(0x00)); }
+inline uint16_t pci_device(PciDev &pdev) { return uint16_t(pdev.read_config32(0x00) >> 16); }
+
+// pci_select_bars(pdev, IORESOURCE_MEM): bit i for each implemented memory BAR i (a 64-bit
+// BAR sets only its first register's bit). The platform assigned every BAR the device
+// implements, so a BAR register reading 0 is one it does not.
+inline unsigned pci_select_mem_bars(PciDev &pdev)
+{
+    unsigned mask = 0;
+    for (unsigned i = 0; i < 6; ++i) {
+        uint32_t bar = pdev.read_config32(0x10 + 4 * i);
+        if (bar == 0 || (bar & 1))
+            continue; // unimplemented, or I/O space
+        mask |= 1u << i;
+        if ((bar & 0x6) == 0x4)
+            ++i; // 64-bit: the next register holds the high half
+    }
+    return mask;
+}
 
 } // namespace kernel

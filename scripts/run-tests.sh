@@ -119,6 +119,13 @@ for t in "$@"; do
         check_config "$src/selftests/drivers/accel/qaic/config" "$out/.config"
     fi
     run "$(basename "$t")" "$t"
+    if [[ $(basename "$t") == qaic_selftest ]]; then
+        # The other card profiles (docs/device-model.md, "Card profiles"), once each on the
+        # embedded card: the uAPI must not tell them apart.
+        for profile in aic080 aic200; do
+            QAIC_SIM_PROFILE=$profile run "qaic_selftest on $profile" "$t"
+        done
+    fi
     if [[ $(basename "$t") == qaic_selftest && -x $out/bin/qaicd ]]; then
         # The uAPI selftests once more, on the daemon host (the client's memory read across
         # processes, BOs mapped from the daemon's memfds).

@@ -2,6 +2,7 @@
 // qaicd: hosts the qaic driver and simulated AIC100 cards for every process of the machine,
 // as a kernel does, and serves each card as a device file on a Unix socket (docs/qaicd.md).
 #include "host/qaicd/server.h"
+#include "include/hw/aic100_pci.h"
 
 #include <CLI/CLI.hpp>
 #include <qaic/version.h>
@@ -87,6 +88,12 @@ int main(int argc, char **argv)
                    "most connections (open files) of one user's clients at once")
         ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
+    std::vector<std::string> profiles;
+    app.add_option("--profile", profiles,
+                   "the cards' profile: aic100 (default), aic080 or aic200; a list "
+                   "(aic100,aic200 or repeated) gives card N the Nth, the last one the cards "
+                   "after it")
+        ->delimiter(',');
     std::vector<std::string> params;
     app.add_option("--param", params,
                    "a driver parameter, name=value (repeatable; e.g. debug=0x1 logs why each "
@@ -143,8 +150,18 @@ int main(int argc, char **argv)
         }
         settings.push_back(std::move(one.value()[0]));
     }
-    host::Machine machine(opts.cards,
-                          host::CardOptions{ddr_mb << 20, bo_mb << 20, std::move(settings)});
+    std::vector<uint16_t> devices;
+    for (const std::string &name : profiles) {
+        const aic100::PciProfile *p = aic100::pci_profile(std::string_view(name));
+        if (!p) {
+            qaicd::log(qaicd::Level::kErr, "--profile %s: no such card (aic100, aic080, aic200)",
+                       name.c_str());
+            return 2;
+        }
+        devices.push_back(p->device);
+    }
+    host::Machine machine(opts.cards, host::CardOptions{ddr_mb << 20, bo_mb << 20,
+                                                        std::move(settings), std::move(devices)});
     qaicd::Server server(machine, opts);
     if (!server.listen())
         return 1;

@@ -987,6 +987,7 @@ void Server::serve_requests(Channel &ch)
         case wire::Op::kSimInject:
         case wire::Op::kSimDbcStatus:
         case wire::Op::kSimNumDbc:
+        case wire::Op::kSimPciId:
         case wire::Op::kSimReplug:
         case wire::Op::kSimSetParam:
         case wire::Op::kStats:
@@ -1167,6 +1168,10 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
     case wire::Op::kSimNumDbc: {
         int n = machine_.num_dbc(card);
         return n < 0 ? wire::Reply{n, 0} : wire::Reply{0, uint64_t(n)};
+    }
+    case wire::Op::kSimPciId: {
+        int id = machine_.pci_id(card);
+        return id < 0 ? wire::Reply{id, 0} : wire::Reply{0, uint64_t(id)};
     }
     case wire::Op::kStats: {
         wire::Stats st = stats();

@@ -38,7 +38,10 @@ Ddr::~Ddr()
 }
 
 Card::Card(CardConfig cfg)
-    : cfg_(cfg), ddr_(cfg.ddr_size), msi_drop_(1 + cfg.num_dbc, 0), activity_(cfg.num_dbc)
+    : cfg_(cfg),
+      profile_(pci_profile(cfg.device) ? pci_profile(cfg.device) : pci_profile(kPciDevAic100)),
+      config_space_(pci_config_space(*profile_)), ddr_(cfg.ddr_size),
+      msi_drop_(1 + cfg.num_dbc, 0), activity_(cfg.num_dbc)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
@@ -102,11 +105,21 @@ void Card::doorbell(unsigned dbc_id, uint64_t addr, uint32_t)
     nsp_->doorbell(dbc_id, addr);
 }
 
+uint32_t Card::config_read(uint64_t off) const
+{
+    if (off % 4 || off >= kCfgSize)
+        return kRegGone;
+    return uint32_t(config_space_[off]) | uint32_t(config_space_[off + 1]) << 8 |
+           uint32_t(config_space_[off + 2]) << 16 | uint32_t(config_space_[off + 3]) << 24;
+}
+
+// The profile decides which BAR holds what: the device registers and channels in dev_bar
+// (BAR0, on the AIC200 BAR1), the DBCs in dbc_bar. Everything else reads 0.
 uint32_t Card::mmio_read(unsigned bar, uint64_t off)
 {
     if (gone() || off % 4)
         return kRegGone;
-    if (bar == kBarDev) {
+    if (bar == profile_->dev_bar) {
         if (off >= kCtrlChannel && off < kCtrlChannel + 0x100)
             return fw_->control().read_reg(off - kCtrlChannel);
         if (off >= kSsrChannel && off < kSsrChannel + 0x100)
@@ -121,7 +134,7 @@ uint32_t Card::mmio_read(unsigned bar, uint64_t off)
         default: return 0;
         }
     }
-    if (bar == kBarDbc && off >= kDbcRegsBase) {
+    if (bar == profile_->dbc_bar && off >= kDbcRegsBase) {
         uint64_t id = (off - kDbcRegsBase) / kDbcRegsStride;
         if (id < num_dbc())
             return dbcs_[id]->read_reg((off - kDbcRegsBase) % kDbcRegsStride);
@@ -133,7 +146,7 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
 {
     if (gone() || off % 4)
         return;
-    if (bar == kBarDev) {
+    if (bar == profile_->dev_bar) {
         if (off >= kCtrlChannel && off < kCtrlChannel + 0x100) {
             if (fw_->control().write_reg(off - kCtrlChannel, value))
                 fw_->control_written(off - kCtrlChannel);
@@ -147,7 +160,7 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
         }
         return;
     }
-    if (bar == kBarDbc && off >= kDbcRegsBase) {
+    if (bar == profile_->dbc_bar && off >= kDbcRegsBase) {
         uint64_t id = (off - kDbcRegsBase) / kDbcRegsStride;
         if (id < num_dbc())
             dbcs_[id]->write_reg((off - kDbcRegsBase) % kDbcRegsStride, value);

@@ -6,6 +6,7 @@
 
 #include "hw/aic100/dbc.h"
 #include "hw/aic100/iommu.h"
+#include "include/hw/aic100_pci.h"
 #include "include/hw/aic100_regs.h"
 #include "kernel/spin.h"
 
@@ -33,6 +34,9 @@ struct CardConfig {
     // long: the host thread runs the work itself, and the engine or firmware looks at its
     // ring again at the latest when the period ends.
     unsigned busy_poll_grace_us = 1000;
+    // The card profile (include/hw/aic100_pci.h) by PCI device id: its configuration space,
+    // which BAR holds what, MSI or MSI-X. An id without a profile is an AIC100.
+    uint16_t device = kPciDevAic100;
 };
 
 // Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
@@ -66,6 +70,8 @@ public:
     Card &operator=(const Card &) = delete;
 
     // ---- the bus side
+    const PciProfile &profile() const { return *profile_; }
+    uint32_t config_read(uint64_t offset) const;
     uint32_t mmio_read(unsigned bar, uint64_t offset);
     void mmio_write(unsigned bar, uint64_t offset, uint32_t value);
     Iommu &iommu() { return iommu_; }
@@ -139,6 +145,8 @@ private:
     void raise_msi(unsigned vector);
 
     CardConfig cfg_;
+    const PciProfile *profile_;
+    std::array<uint8_t, kCfgSize> config_space_;
     Ddr ddr_;
     Iommu iommu_;
     std::atomic<uint32_t> status_{kDevBoot};

@@ -4,6 +4,7 @@
 #include "kernel/mm.h"
 #include "kernel/printk.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -35,6 +36,11 @@ kernel::ErrorOr<void> SimPciDev::enable_device()
     if (!card_->ddr().mapped())
         return kernel::Error(-ENOMEM);
     return {};
+}
+
+uint32_t SimPciDev::read_config32(uint64_t offset)
+{
+    return card_->config_read(offset);
 }
 
 uint32_t SimPciDev::read32(unsigned bar, uint64_t offset)
@@ -102,17 +108,26 @@ void SimPciDev::dma_unmap_sgtable(kernel::SgTable &sgt, kernel::DmaDirection)
     }
 }
 
+// As the PCI core does: MSI-X when the device has the capability (up to its table size), else
+// MSI (up to its multiple-message capability); the card routes its sources to the vectors.
 kernel::ErrorOr<unsigned> SimPciDev::alloc_irq_vectors(unsigned min, unsigned max)
 {
-    unsigned want = std::min(max, 1 + card_->num_dbc());
-    unsigned n = std::min(want, msi_limit_);
+    const PciProfile &p = card_->profile();
+    unsigned n = std::min({max, p.vectors, 1 + card_->num_dbc(), msi_limit_});
     if (n < min || n == 0)
         return kernel::Error(-ENOSPC);
     std::lock_guard lk(irq_lock_);
     if (!vectors_.empty())
         return kernel::Error(-EBUSY);
     vectors_.resize(n);
+    irq_type_ = p.msix ? IrqType::kMsix : IrqType::kMsi;
     return n;
+}
+
+kernel::PciDev::IrqType SimPciDev::irq_type() const
+{
+    std::lock_guard lk(irq_lock_);
+    return irq_type_;
 }
 
 void SimPciDev::free_irq_vectors()
@@ -127,6 +142,7 @@ void SimPciDev::free_irq_vectors()
         return true;
     });
     vectors_.clear();
+    irq_type_ = IrqType::kNone;
 }
 
 kernel::ErrorOr<void> SimPciDev::request_irq(unsigned vector, kernel::IrqHandler handler)

@@ -23,6 +23,7 @@ public:
 
     // -ENOMEM when the card's DDR could not be mapped.
     kernel::ErrorOr<void> enable_device() override;
+    uint32_t read_config32(uint64_t offset) override;
     uint32_t read32(unsigned bar, uint64_t offset) override;
     void write32(unsigned bar, uint64_t offset, uint32_t value) override;
     kernel::ErrorOr<kernel::DmaCoherent> dma_alloc_coherent(size_t size) override;
@@ -31,6 +32,7 @@ public:
     void dma_unmap_sgtable(kernel::SgTable &sgt, kernel::DmaDirection dir) override;
     kernel::ErrorOr<unsigned> alloc_irq_vectors(unsigned min, unsigned max) override;
     void free_irq_vectors() override;
+    IrqType irq_type() const override;
     kernel::ErrorOr<void> request_irq(unsigned vector, kernel::IrqHandler handler) override;
     void free_irq(unsigned vector) override;
     void disable_irq(unsigned vector) override;
@@ -52,9 +54,10 @@ private:
     void deliver(unsigned vector);
     void run_handler(std::unique_lock<std::mutex> &lk, Vector &v);
 
-    std::mutex irq_lock_;
+    mutable std::mutex irq_lock_;
     std::condition_variable irq_idle_;
     std::vector<Vector> vectors_;
+    IrqType irq_type_ = IrqType::kNone;
     unsigned msi_limit_ = ~0u;
     // Declared last, destroyed first: the card's threads stop before anything they call.
     std::unique_ptr<Card> card_;

@@ -80,6 +80,36 @@ device_names_a_running_qaicd() {
     kill -TERM "$daemon" && wait "$daemon"
 }
 
+# --profile: each card is on the bus as its profile's device (ids, MSI or MSI-X, BARs) and
+# answers; a running qaicd's card shows as what that qaicd says; a bad name exits 2.
+profiles_on_the_bus() {
+    local out
+    out=$("$run" --cards 3 --profile aic100,aic080,aic200 bash -c 'lspci -nn -d 17cb:;
+        lspci -vv -s 03:00.0 | grep -E "MSI|Region"') || return 1
+    echo "$out"
+    grep -q "^01:00.0 .*\[17cb:a100\]" <<<"$out" && grep -q "^02:00.0 .*\[17cb:a080\]" <<<"$out" &&
+        grep -q "^03:00.0 .*\[17cb:a110\]" <<<"$out" &&
+        grep -q "MSI-X: Enable- Count=32" <<<"$out" &&
+        grep -q "Region 1: Memory at c0100000 (32-bit, prefetchable) \[size=4K\]" <<<"$out" ||
+        return 1
+    "$run" --profile aic200 "$client" -d /dev/accel/accel0 info >"$tmp/info" || return 1
+    grep -q "^model: *Qualcomm Cloud AI 200 \[17cb:a110\]" "$tmp/info" ||
+        { cat "$tmp/info"; return 1; }
+    "$run" --profile aic200 "$client" -d /dev/accel/accel0 dma -s 65536 -n 1 | grep -q verified ||
+        return 1
+    "$build/bin/qaicd" --dir "$tmp/p" --profile aic080 2>"$tmp/p.log" &
+    daemon=$!
+    for _ in $(seq 200); do
+        grep -q "qaicd: serving" "$tmp/p.log" 2>/dev/null && break
+        sleep 0.05
+    done
+    out=$("$run" --device "$tmp/p/accel0" cat /sys/bus/pci/devices/0000:01:00.0/device) || return 1
+    kill -TERM "$daemon" && wait "$daemon" || return 1
+    [[ $out == 0xa080 ]] || { echo "device: $out"; return 1; }
+    "$run" --profile aic100,aic300 true 2>"$tmp/err"
+    [[ $? -eq 2 ]] && grep -q -- "--profile aic300: no such card" "$tmp/err"
+}
+
 nothing_left_behind() {
     "$run" true || return 1
     local left
@@ -88,12 +118,13 @@ nothing_left_behind() {
 }
 
 echo "TAP version 13"
-echo "1..7"
+echo "1..8"
 check lspci_lists_the_card lspci_lists_the_card
 check sysfs_shows_the_accel_device_and_dbc_states sysfs_shows_the_accel_device_and_dbc_states
 check two_cards_two_nodes two_cards_two_nodes
 check exit_status_is_the_commands exit_status_is_the_commands
 check sigterm_reaches_the_command sigterm_reaches_the_command
 check device_names_a_running_qaicd device_names_a_running_qaicd
+check profiles_on_the_bus profiles_on_the_bus
 check nothing_left_behind nothing_left_behind
 totals

@@ -115,6 +115,28 @@ bad_param_is_a_usage_error() {
     [[ $rc -eq 2 ]] && grep -q -- "--param nosuch=1: not name=value" "$tmp/f.log" ||
         { echo "exit $rc"; cat "$tmp/f.log"; return 1; }
 }
+# --profile: a card of each profile answers with its model; cards past the list take its
+# last; a name of no card is a usage error that names it.
+profiles_per_card() {
+    start "$tmp/p" --cards 4 --profile aic100,aic080 --profile aic200 || return 1
+    local n
+    local want=("Cloud AI 100 \[17cb:a100\]" "Cloud AI 80 \[17cb:a080\]"
+        "Cloud AI 200 \[17cb:a110\]" "Cloud AI 200 \[17cb:a110\]")
+    for n in 0 1 2 3; do
+        "$client" -d "$tmp/p/accel$n" info >"$tmp/p$n.out" 2>&1 &&
+            grep -Eq "^model: +Qualcomm ${want[n]}$" "$tmp/p$n.out" ||
+            { echo "accel$n:"; cat "$tmp/p$n.out"; return 1; }
+        "$client" -d "$tmp/p/accel$n" dma -s 65536 -n 1 | grep -q verified ||
+            { echo "accel$n: no DMA"; return 1; }
+    done
+    stop "${pids[-1]}"
+}
+bad_profile_is_a_usage_error() {
+    "$qaicd" --dir "$tmp/q" --profile aic100,aic300 2>"$tmp/q.log"
+    local rc=$?
+    [[ $rc -eq 2 ]] && grep -q -- "--profile aic300: no such card" "$tmp/q.log" ||
+        { echo "exit $rc"; cat "$tmp/q.log"; return 1; }
+}
 # The debug parameter: the daemon's log says why a client's call was refused, naming the
 # client; set at start (--param) or at run time by the daemon's owner (qaic-client -v, run
 # here as the daemon's own user).
@@ -132,7 +154,7 @@ refusals_are_explained_in_the_log() {
 }
 
 echo "TAP version 13"
-echo "1..12"
+echo "1..14"
 check help_names_the_options help_names_the_options
 check two_cards_two_sockets two_cards_two_sockets
 check client_on_each_card client_on_each_card
@@ -143,6 +165,8 @@ check stale_socket_is_replaced stale_socket_is_replaced
 check unknown_group_is_an_error unknown_group_is_an_error
 check bad_param_is_a_usage_error bad_param_is_a_usage_error
 check refusals_are_explained_in_the_log refusals_are_explained_in_the_log
+check profiles_per_card profiles_per_card
+check bad_profile_is_a_usage_error bad_profile_is_a_usage_error
 if [[ -n ${SAN_FLAGS:-} ]]; then
     skip small_cards_under_an_address_space_limit "sanitizers need more address space"
 else

@@ -31,7 +31,7 @@ qaic::QaicDevice &sim_device()
 
 uint32_t d2h_tail(qaic::QaicDevice &qdev)
 {
-    return qdev.pdev.read32(aic100::kBarDev, aic100::kCtrlChannel + aic100::kChD2hTail);
+    return qdev.pdev.read32(qdev.bar_dev, aic100::kCtrlChannel + aic100::kChD2hTail);
 }
 
 // Until the device has answered once more than when d2h_tail read before, 10 s at most.

@@ -4,6 +4,7 @@
 // on a real node. Exit status: 0 success, 1 a device or ioctl failure, 2 outputs that do not
 // match the host reference, other values for command-line errors (CLI11's).
 #include "include/hw/aic100_nnc.h"
+#include "include/hw/aic100_pci.h"
 #include "userspace/client/mlp.h"
 
 #include <CLI/CLI.hpp>
@@ -79,8 +80,50 @@ bool nnc_status(qaic::Device &dev, aic100::NncStatusRsp *out)
     return out->hdr.type == aic100::kNncStatus + 1 && out->hdr.status == aic100::kNncOk;
 }
 
+// A sysfs attribute's number ("0x17cb\n"), or -1.
+long sysfs_number(const std::string &path)
+{
+    FILE *f = std::fopen(path.c_str(), "r");
+    if (!f)
+        return -1;
+    char buf[32] = {};
+    bool ok = std::fgets(buf, sizeof(buf), f) != nullptr;
+    std::fclose(f);
+    char *end = nullptr;
+    long v = ok ? std::strtol(buf, &end, 0) : -1;
+    return ok && end != buf ? v : -1;
+}
+
+// The card's model from its PCI ids: the simulated card's profile (qaic_sim_pci_id), or for an
+// accel node the PCI device sysfs puts behind it (/sys/class/accel/accelN/device).
+std::string card_model(int fd, const std::string &device, std::string *pci_id)
+{
+    int id = qaic_sim_pci_id(fd);
+    if (id < 0 && device.rfind("/dev/accel/", 0) == 0) {
+        std::string dir = "/sys/class/accel/" + device.substr(11) + "/device/";
+        long vendor = sysfs_number(dir + "vendor"), dev = sysfs_number(dir + "device");
+        if (vendor >= 0 && vendor <= 0xffff && dev >= 0 && dev <= 0xffff)
+            id = int(vendor << 16 | dev);
+    }
+    if (id < 0) {
+        *pci_id = "";
+        return "unknown";
+    }
+    char s[16];
+    std::snprintf(s, sizeof(s), "%04x:%04x", unsigned(id) >> 16, unsigned(id) & 0xffff);
+    *pci_id = s;
+    if (const aic100::PciProfile *p = aic100::pci_profile(uint16_t(id));
+        p && unsigned(id) >> 16 == aic100::kPciVendorQcom)
+        return std::string("Qualcomm ") + p->product;
+    return "unknown";
+}
+
 int cmd_info(qaic::Device &dev, const Options &o)
 {
+    std::string pci_id;
+    const char *env = std::getenv("QAIC_DEVICE");
+    std::string path = !o.device.empty() ? o.device : env ? env : "";
+    std::string model = card_model(dev.fd(), path, &pci_id);
     qaic::Version v = dev.version();
     qaic::FwStatus fw = dev.status();
     auto nnc = std::make_unique<aic100::NncStatusRsp>();
@@ -93,6 +136,8 @@ int cmd_info(qaic::Device &dev, const Options &o)
                     json_str(v.name).c_str(), v.major, v.minor, v.patchlevel,
                     json_str(v.date).c_str(), json_str(v.desc).c_str(), fw.major, fw.minor,
                     fw.flags & 1 ? "true" : "false");
+        std::printf("\"model\": %s, \"pci_id\": %s, ", json_str(model).c_str(),
+                    json_str(pci_id).c_str());
         if (have_nnc)
             std::printf("\"nnc\": {\"protocol\": \"%u.%u\", \"metadata\": \"%u.%u\", "
                         "\"networks_loaded\": %u, \"networks_active\": %u, "
@@ -113,6 +158,10 @@ int cmd_info(qaic::Device &dev, const Options &o)
     std::printf("driver:    %s %d.%d.%d (%s)\n", v.name.c_str(), v.major, v.minor, v.patchlevel,
                 v.date.c_str());
     std::printf("desc:      %s\n", v.desc.c_str());
+    if (pci_id.empty())
+        std::printf("model:     %s\n", model.c_str());
+    else
+        std::printf("model:     %s [%s]\n", model.c_str(), pci_id.c_str());
     std::printf("firmware:  %u.%u, status %u, CRC %s\n", fw.major, fw.minor, fw.status,
                 fw.flags & 1 ? "required" : "not required");
     if (have_nnc)

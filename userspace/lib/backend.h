@@ -26,6 +26,7 @@ public:
     virtual int sim_inject(unsigned, unsigned, unsigned) { return -ENODEV; }
     virtual int sim_dbc_status(unsigned, struct qaic_sim_dbc_status *) { return -ENODEV; }
     virtual int sim_num_dbc() { return -ENODEV; }
+    virtual int sim_pci_id() { return -ENODEV; }
 };
 
 // The embedded simulated card; -ENODEV when libqaic was built without it.
@@ -51,6 +52,7 @@ bool is_daemon_connection(int fd, const char *path);
 int daemon_watch(const char *path, int *fd);
 // qaic_sim.h's device-level calls on the card behind a qaicd socket, and qaicd's counts.
 int daemon_sim_replug(const char *path);
+int daemon_sim_pci_id(const char *path);
 int daemon_sim_set_param(const char *path, const char *name, unsigned value);
 int daemon_stats(const char *path, struct qaic_host_stats *st);
 // qaic_sim.h's device-level calls on the embedded card.

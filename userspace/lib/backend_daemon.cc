@@ -596,6 +596,12 @@ public:
         int ret = sim(wire::Op::kSimNumDbc, {0, 0, 0}, &n, nullptr);
         return ret < 0 ? ret : int(n);
     }
+    int sim_pci_id() override
+    {
+        uint64_t id = 0;
+        int ret = sim(wire::Op::kSimPciId, {0, 0, 0}, &id, nullptr);
+        return ret < 0 ? ret : int(id);
+    }
     int sim_replug() { return sim(wire::Op::kSimReplug, {0, 0, 0}, nullptr, nullptr); }
     int sim_set_param(const char *name, unsigned value)
     {
@@ -771,6 +777,13 @@ int daemon_sim_replug(const char *path)
     std::unique_ptr<DaemonFile> f;
     int ret = open_control(path, &f);
     return ret < 0 ? ret : f->sim_replug();
+}
+
+int daemon_sim_pci_id(const char *path)
+{
+    std::unique_ptr<DaemonFile> f;
+    int ret = open_control(path, &f);
+    return ret < 0 ? ret : f->sim_pci_id();
 }
 
 int daemon_sim_set_param(const char *path, const char *name, unsigned value)

@@ -168,6 +168,7 @@ public:
         return machine().dbc_status(0, dbc, st);
     }
     int sim_num_dbc() override { return machine().num_dbc(0); }
+    int sim_pci_id() override { return machine().pci_id(0); }
 
 private:
     int fd_;

@@ -226,6 +226,14 @@ QAIC_EXPORT int qaic_sim_num_dbc(int fd)
     });
 }
 
+QAIC_EXPORT int qaic_sim_pci_id(int fd)
+{
+    return entry([&] {
+        auto file = lookup(fd);
+        return file ? file->sim_pci_id() : -EBADF;
+    });
+}
+
 QAIC_EXPORT int qaic_sim_replug(void)
 {
     return entry([] {

@@ -9,6 +9,7 @@
 // and turns them into dbc<N>_state and its uevents. It exits with the command's status.
 #include "drivers/accel/accel.h"
 #include "host/wire.h"
+#include "include/hw/aic100_pci.h"
 #include "userspace/lib/backend.h"
 
 #include <CLI/CLI.hpp>
@@ -47,47 +48,11 @@ std::string bdf(unsigned i)
     return s;
 }
 
-// A type-0 configuration space as the runtime and lspci read it: ids, class 12.00.00
-// (processing accelerator), 64-bit BARs 0, 2 and 4, and a capability list of power
-// management, MSI (32 vectors, 64-bit) and PCI Express (an endpoint at Gen4 x8).
-std::array<uint8_t, 256> config_space()
-{
-    std::array<uint8_t, 256> c{};
-    auto put16 = [&](size_t at, uint16_t v) { c[at] = uint8_t(v), c[at + 1] = uint8_t(v >> 8); };
-    auto put32 = [&](size_t at, uint32_t v) { put16(at, uint16_t(v)), put16(at + 2, uint16_t(v >> 16)); };
-    put16(0x00, 0x17cb);      // vendor: Qualcomm
-    put16(0x02, 0xa100);      // device: AIC100
-    put16(0x04, 0x0406);      // command: memory space, bus master, INTx off
-    put16(0x06, 0x0010);      // status: capability list
-    c[0x08] = 0x00;           // revision
-    c[0x09] = 0x00;           // prog-if
-    c[0x0a] = 0x00;           // subclass
-    c[0x0b] = 0x12;           // class: processing accelerators
-    c[0x0e] = 0x00;           // header type 0
-    put32(0x10, 0xc000000c);  // BAR0: 64-bit prefetchable memory (MHI)
-    put32(0x18, 0xc010000c);  // BAR2: the DBCs
-    put32(0x20, 0xc020000c);  // BAR4: device registers
-    put16(0x2c, 0x17cb);      // subsystem vendor
-    put16(0x2e, 0xa100);      // subsystem
-    c[0x34] = 0x40;           // capabilities
-    c[0x3d] = 0x01;           // INTA
-    c[0x40] = 0x01, c[0x41] = 0x50; // power management, next MSI
-    put16(0x42, 0x0003);
-    c[0x50] = 0x05, c[0x51] = 0x70; // MSI, next PCIe
-    put16(0x52, 0x008a);      // 64-bit, 32 vectors capable (MMC 5), not yet enabled
-    c[0x70] = 0x10, c[0x71] = 0x00; // PCI Express, last
-    put16(0x72, 0x0002);      // version 2, endpoint
-    put32(0x74, 0x00008fc0);  // device capabilities
-    put32(0x7c, 0x00000084);  // link capabilities: max 16 GT/s (Gen4), x8
-    put16(0x82, 0x0084);      // link status: 16 GT/s, x8
-    put32(0x9c, 0x0000001e);  // link capabilities 2: 2.5-16 GT/s supported
-    return c;
-}
-
 // One card as the host's tools see it: its PCI device (bound to qaic) and its accel device.
 struct CardView {
     unsigned index;
     std::string socket;
+    const aic100::PciProfile *profile; // its PCI device as the bus shows it
     std::string pci_path;   // /sys/devices/...
     std::string accel_path; // .../accel/accelN
     std::string class_path; // .../Qualcomm Cloud AI 100/... (the runtime's old class)
@@ -105,18 +70,22 @@ public:
     void add_card(CardView &card)
     {
         const std::string slot = bdf(card.index);
-        const std::string id = "17CB:A100";
-        std::string modalias = "pci:v000017CBd0000A100sv000017CBsd0000A100bc12sc00i00";
+        const aic100::PciProfile &p = *card.profile;
+        char device[8], id[16], modalias[64];
+        std::snprintf(device, sizeof(device), "0x%04x", p.device);
+        std::snprintf(id, sizeof(id), "%04X:%04X", aic100::kPciVendorQcom, p.device);
+        std::snprintf(modalias, sizeof(modalias), "pci:v%08Xd%08Xsv%08Xsd%08Xbc12sc00i00",
+                      aic100::kPciVendorQcom, p.device, aic100::kPciVendorQcom, p.device);
         card.pci_path = add("pci", "pci0000:00/" + slot, nullptr,
-                            {"vendor", "0x17cb", "device", "0xa100", "subsystem_vendor", "0x17cb",
-                             "subsystem_device", "0xa100", "class", "0x120000", "revision", "0x00",
+                            {"vendor", "0x17cb", "device", device, "subsystem_vendor", "0x17cb",
+                             "subsystem_device", device, "class", "0x120000", "revision", "0x00",
                              "irq", "0", "enable", "1", "numa_node", "-1", "local_cpulist", "0-1",
                              "current_link_speed", "16.0 GT/s PCIe", "current_link_width", "8",
                              "max_link_speed", "16.0 GT/s PCIe", "max_link_width", "8",
-                             "resource", resource_text(), "modalias", modalias},
+                             "resource", resource_text(p), "modalias", modalias},
                             {"DRIVER", "qaic", "PCI_CLASS", "120000", "PCI_ID", id, "PCI_SUBSYS_ID", id,
                              "PCI_SLOT_NAME", slot, "MODALIAS", modalias});
-        auto config = config_space();
+        auto config = aic100::pci_config_space(p);
         umockdev_testbed_set_attribute_binary(tb_, card.pci_path.c_str(), "config", config.data(),
                                               config.size());
         // The driver link, and the driver's view of its devices.
@@ -133,6 +102,9 @@ public:
         card.accel_path = add("accel", "accel/accel" + minor, card.pci_path.c_str(),
                               {"dev", "261:" + minor},
                               {"DEVNAME", "/dev/" + node, "MAJOR", "261", "MINOR", minor});
+        // The class device's link to its parent, as sysfs has it (accelN/device).
+        fs::path accel_dir = sys / card.accel_path.substr(std::strlen("/sys/"));
+        fs::create_directory_symlink(fs::relative(dev_dir, accel_dir), accel_dir / "device", ec);
         // The node as stat(2) and readdir see it (umockdev makes it a char device 261:N);
         // opening it is the preload's.
         fs::path dev = root_dir() / "dev/accel";
@@ -218,18 +190,23 @@ private:
         return p;
     }
 
-    static std::string resource_text()
+    // start end flags, per resource (the six BARs), as sysfs prints them: the profile's
+    // memory BARs (prefetchable; 64-bit ones with IORESOURCE_MEM_64), empty lines for the rest.
+    static std::string resource_text(const aic100::PciProfile &p)
     {
-        // start end flags, per resource (BARs 0, 2, 4 and empty others), as sysfs prints them
-        const char *bars[] = {"0x00000000c0000000 0x00000000c0000fff 0x000000000014220c",
-                              "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                              "0x00000000c0100000 0x00000000c01fffff 0x000000000014220c",
-                              "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                              "0x00000000c0200000 0x00000000c027ffff 0x000000000014220c",
-                              "0x0000000000000000 0x0000000000000000 0x0000000000000000"};
         std::string s;
-        for (const char *b : bars)
-            s += std::string(b) + "\n";
+        for (unsigned i = 0; i < p.bars.size(); ++i) {
+            char line[80];
+            uint64_t start = aic100::pci_bar_address(i), size = p.bars[i].size;
+            if (size)
+                std::snprintf(line, sizeof(line), "0x%016llx 0x%016llx 0x%016llx\n",
+                              (unsigned long long)start, (unsigned long long)(start + size - 1),
+                              p.bars[i].is64 ? 0x14220cull : 0x42208ull);
+            else
+                std::snprintf(line, sizeof(line), "0x%016llx 0x%016llx 0x%016llx\n", 0ull, 0ull,
+                              0ull);
+            s += line;
+        }
         return s;
     }
 
@@ -357,7 +334,8 @@ struct PrivateDaemon {
     std::string dir;
     pid_t pid = -1;
 
-    bool start(const std::string &qaicd, unsigned cards, std::vector<std::string> *sockets)
+    bool start(const std::string &qaicd, unsigned cards, const std::vector<std::string> &profiles,
+               std::vector<std::string> *sockets)
     {
         const char *tmp = std::getenv("TMPDIR");
         std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/qaic-run.XXXXXX";
@@ -408,7 +386,14 @@ struct PrivateDaemon {
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, nullptr);
-            execl(qaicd.c_str(), qaicd.c_str(), "--dir", dir.c_str(), nullptr);
+            std::string profile_list;
+            for (const std::string &p : profiles)
+                profile_list += (profile_list.empty() ? "" : ",") + p;
+            if (profile_list.empty())
+                execl(qaicd.c_str(), qaicd.c_str(), "--dir", dir.c_str(), nullptr);
+            else
+                execl(qaicd.c_str(), qaicd.c_str(), "--dir", dir.c_str(), "--profile",
+                      profile_list.c_str(), nullptr);
             std::fprintf(stderr, "qaic-run: %s: %s\n", qaicd.c_str(), std::strerror(errno));
             _exit(127);
         }
@@ -532,10 +517,24 @@ int main(int argc, char **argv)
     app.add_option("--cards", cards, "cards of the private qaicd (default 1)")
         ->check(CLI::Range(1, 16))
         ->excludes("--device");
+    std::vector<std::string> profiles;
+    app.add_option("--profile", profiles,
+                   "the private qaicd's cards: aic100 (default), aic080 or aic200; a list "
+                   "(aic100,aic200 or repeated) gives card N the Nth, the last one the cards "
+                   "after it. With --device, each card shows as what its qaicd says it is")
+        ->delimiter(',')
+        ->allow_extra_args(false) // one list per --profile: the command follows
+        ->excludes("--device");
     app.prefix_command(); // from the first positional on, all is the command's
     app.footer("usage: qaic-run [OPTIONS] [--] COMMAND [ARGS...]");
     app.set_version_flag("--version", "qaic-run " QAIC_VERSION);
     CLI11_PARSE(app, argc, argv);
+    for (const std::string &name : profiles)
+        if (!aic100::pci_profile(std::string_view(name))) {
+            std::fprintf(stderr, "qaic-run: --profile %s: no such card (aic100, aic080, aic200)\n",
+                         name.c_str());
+            return 2;
+        }
     cmd = app.remaining();
     if (!cmd.empty() && cmd.front() == "--")
         cmd.erase(cmd.begin());
@@ -570,7 +569,7 @@ int main(int argc, char **argv)
 
     PrivateDaemon daemon;
     std::vector<std::string> sockets = devices;
-    if (devices.empty() && !daemon.start((bindir / "qaicd").string(), cards, &sockets)) {
+    if (devices.empty() && !daemon.start((bindir / "qaicd").string(), cards, profiles, &sockets)) {
         daemon.stop();
         return 125;
     }
@@ -579,8 +578,14 @@ int main(int argc, char **argv)
     try {
         Testbed tb; // sets UMOCKDEV_DIR for the command
         std::vector<CardView> views;
-        for (unsigned i = 0; i < sockets.size(); ++i)
-            views.push_back(CardView{i, sockets[i], {}, {}, {}, -1, {}});
+        for (unsigned i = 0; i < sockets.size(); ++i) {
+            // What the card is, from its qaicd (an older one cannot say: an AIC100).
+            int id = libqaic::daemon_sim_pci_id(sockets[i].c_str());
+            const aic100::PciProfile *p = id < 0 ? nullptr : aic100::pci_profile(uint16_t(id));
+            if (!p)
+                p = aic100::pci_profile(aic100::kPciDevAic100);
+            views.push_back(CardView{i, sockets[i], p, {}, {}, {}, -1, {}});
+        }
         bool ok = true;
         for (CardView &v : views) {
             tb.add_card(v);

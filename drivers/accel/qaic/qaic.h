@@ -166,9 +166,9 @@ struct ChannelRings {
     ErrorOr<void> alloc(kernel::PciDev &pdev, uint32_t nelem, uint32_t h2d_slot_size,
                         uint32_t d2h_slot_size);
     // Points the channel's registers at `base` to the rings and enables it.
-    ErrorOr<void> program(kernel::PciDev &pdev, uint64_t base) const;
+    ErrorOr<void> program(kernel::PciDev &pdev, unsigned bar, uint64_t base) const;
     // Disables the channel and frees the rings.
-    void free(kernel::PciDev &pdev, uint64_t base);
+    void free(kernel::PciDev &pdev, unsigned bar, uint64_t base);
 };
 
 // The control channel: wire messages to the firmware and their responses, matched by
@@ -267,6 +267,22 @@ private:
 
 // ---------------------------------------------------------------------------- device
 
+// What a card needs from the driver, by PCI device id (upstream's qaic_device_config, the
+// driver data of its id table). The AIC080 is an AIC100 with fewer NSPs and lower clocks; the
+// AIC200 moves the device registers (upstream: MHI) to BAR1 and has an MSI-X capability.
+enum class Family { kAic100, kAic200 };
+struct DeviceConfig {
+    uint16_t device;   // PCI device id, vendor 0x17cb
+    const char *name;  // the product, for logs
+    Family family;
+    unsigned bar_mask; // the memory BARs the device must have (pci_select_bars)
+    unsigned dev_bar;  // device registers, control and SSR channels
+    unsigned dbc_bar;  // DBC registers
+    unsigned num_dbc;  // DBCs the driver serves at most (every known card: 16)
+};
+// The id table: the config of a Qualcomm device id the driver binds to, or null.
+const DeviceConfig *match_device(uint16_t vendor, uint16_t device);
+
 class QaicDevice : public accel::Device {
 public:
     explicit QaicDevice(kernel::PciDev &pdev);
@@ -278,7 +294,12 @@ public:
     std::vector<std::unique_ptr<Dbc>> dbcs;
     ControlChannel ctrl{*this};
     std::atomic<bool> online{false};
+    // The id table's entry probe matched, and the BARs it names.
+    const DeviceConfig *config = nullptr;
+    unsigned bar_dev = aic100::kBarDev;
+    unsigned bar_dbc = aic100::kBarDbc;
     unsigned num_vectors = 0;
+    kernel::PciDev::IrqType irq_type = kernel::PciDev::IrqType::kNone;
 
     // The handlers' first rule: -ENODEV while the device is not online (booting, being
     // reset, or gone), with the reason logged.
@@ -286,7 +307,7 @@ public:
 
     unsigned num_dbc() const { return unsigned(dbcs.size()); }
     // The device-gone check: a register that is never all ones reads all ones.
-    bool gone() { return pdev.read32(aic100::kBarDev, aic100::kRegDevId) == aic100::kRegGone; }
+    bool gone() { return pdev.read32(bar_dev, aic100::kRegDevId) == aic100::kRegGone; }
 
     // Releases a DBC the device no longer runs for its user (deactivated, terminated, reset,
     // SSR, removal): its jobs finish with err, every BO sliced on it is detached, its rings

@@ -24,10 +24,10 @@ using kernel::load;
 
 constexpr uint32_t kCtrlNelem = 16;
 
-void write64(kernel::PciDev &pdev, uint64_t reg, uint64_t value)
+void write64(kernel::PciDev &pdev, unsigned bar, uint64_t reg, uint64_t value)
 {
-    pdev.write32(kBarDev, reg, uint32_t(value));
-    pdev.write32(kBarDev, reg + 4, uint32_t(value >> 32));
+    pdev.write32(bar, reg, uint32_t(value));
+    pdev.write32(bar, reg + 4, uint32_t(value >> 32));
 }
 
 } // namespace
@@ -48,20 +48,20 @@ ErrorOr<void> ChannelRings::alloc(kernel::PciDev &pdev, uint32_t n, uint32_t h2d
     return {};
 }
 
-ErrorOr<void> ChannelRings::program(kernel::PciDev &pdev, uint64_t base) const
+ErrorOr<void> ChannelRings::program(kernel::PciDev &pdev, unsigned bar, uint64_t base) const
 {
-    write64(pdev, base + kChH2dBaseLo, h2d.dma_addr);
-    write64(pdev, base + kChD2hBaseLo, d2h.dma_addr);
-    pdev.write32(kBarDev, base + kChNelem, nelem);
-    pdev.write32(kBarDev, base + kChEnable, 1);
-    if (pdev.read32(kBarDev, base + kChEnable) != 1)
+    write64(pdev, bar, base + kChH2dBaseLo, h2d.dma_addr);
+    write64(pdev, bar, base + kChD2hBaseLo, d2h.dma_addr);
+    pdev.write32(bar, base + kChNelem, nelem);
+    pdev.write32(bar, base + kChEnable, 1);
+    if (pdev.read32(bar, base + kChEnable) != 1)
         return Error(-EIO);
     return {};
 }
 
-void ChannelRings::free(kernel::PciDev &pdev, uint64_t base)
+void ChannelRings::free(kernel::PciDev &pdev, unsigned bar, uint64_t base)
 {
-    pdev.write32(kBarDev, base + kChEnable, 0);
+    pdev.write32(bar, base + kChEnable, 0);
     pdev.dma_free_coherent(h2d);
     pdev.dma_free_coherent(d2h);
 }
@@ -85,7 +85,7 @@ ErrorOr<void> ControlChannel::reinit()
         std::lock_guard lk(lock_);
         h2d_tail_ = d2h_head_ = 0;
     }
-    auto r = rings_.program(qdev_.pdev, kCtrlChannel);
+    auto r = rings_.program(qdev_.pdev, qdev_.bar_dev, kCtrlChannel);
     programs_.fetch_add(1, std::memory_order_acq_rel);
     return r;
 }
@@ -107,9 +107,9 @@ void ControlChannel::reset_seen(uint64_t seen)
 void ControlChannel::fini()
 {
     programmed_.store(false, std::memory_order_release);
-    qdev_.pdev.write32(kBarDev, kCtrlChannel + kChEnable, 0);
+    qdev_.pdev.write32(qdev_.bar_dev, kCtrlChannel + kChEnable, 0);
     fail_all(-ENODEV);
-    rings_.free(qdev_.pdev, kCtrlChannel);
+    rings_.free(qdev_.pdev, qdev_.bar_dev, kCtrlChannel);
 }
 
 ControlChannel::ControlChannel(QaicDevice &qdev)
@@ -176,7 +176,7 @@ void ControlChannel::run_late_answers()
 ErrorOr<void> ControlChannel::check_device()
 {
     uint64_t programs = programs_.load(std::memory_order_acquire);
-    uint32_t enabled = qdev_.pdev.read32(kBarDev, kCtrlChannel + kChEnable);
+    uint32_t enabled = qdev_.pdev.read32(qdev_.bar_dev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
         qdev_.mark_gone();
         return REJECT(-ENODEV, "the control channel reads all ones: the device is gone");
@@ -220,7 +220,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         // The firmware consumes slots quickly; a full ring means it stopped answering.
         uint32_t head = 0;
         auto room = [&] {
-            head = pdev.read32(kBarDev, kCtrlChannel + kChH2dHead);
+            head = pdev.read32(qdev_.bar_dev, kCtrlChannel + kChH2dHead);
             return head == kRegGone || ring_free(head, h2d_tail_, rings_.nelem) > 0;
         };
         if (!room()) {
@@ -257,7 +257,7 @@ ErrorOr<std::vector<uint8_t>> ControlChannel::transact(std::vector<uint8_t> msg,
         waiters_.insert(std::move(waiter_node));
         if (epoch)
             *epoch = epoch_.load(std::memory_order_relaxed);
-        pdev.write32(kBarDev, kCtrlChannel + kChH2dTail, h2d_tail_);
+        pdev.write32(qdev_.bar_dev, kCtrlChannel + kChH2dTail, h2d_tail_);
     }
     // A device model may serve the message on this thread meanwhile (the simulator's
     // firmware does): no thread wakeup on either side. Real hardware does its own work.
@@ -310,7 +310,7 @@ void ControlChannel::irq()
         return; // not our channel yet (the device's boot MSI): nothing to drain or to miss
     kernel::PciDev &pdev = qdev_.pdev;
     uint64_t programs = programs_.load(std::memory_order_acquire);
-    uint32_t enabled = pdev.read32(kBarDev, kCtrlChannel + kChEnable);
+    uint32_t enabled = pdev.read32(qdev_.bar_dev, kCtrlChannel + kChEnable);
     if (enabled == kRegGone) {
         qdev_.mark_gone();
         return;
@@ -323,7 +323,7 @@ void ControlChannel::irq()
     bool late = false;
     {
         std::lock_guard lk(lock_);
-        uint32_t tail = pdev.read32(kBarDev, kCtrlChannel + kChD2hTail);
+        uint32_t tail = pdev.read32(qdev_.bar_dev, kCtrlChannel + kChD2hTail);
         if (tail >= rings_.nelem)
             return;
         while (d2h_head_ != tail) {
@@ -346,7 +346,7 @@ void ControlChannel::irq()
             } // else: a late answer nobody needs
             d2h_head_ = (d2h_head_ + 1) % rings_.nelem;
         }
-        pdev.write32(kBarDev, kCtrlChannel + kChD2hHead, d2h_head_);
+        pdev.write32(qdev_.bar_dev, kCtrlChannel + kChD2hHead, d2h_head_);
     }
     wq_.wake_up_all();
     if (late)

@@ -31,7 +31,7 @@ public:
 
     uint32_t ring_free() override
     {
-        uint32_t head = qdev_.pdev.read32(kBarDbc, dbc_reg(id_, kDbcReqHp));
+        uint32_t head = qdev_.pdev.read32(qdev_.bar_dbc, dbc_reg(id_, kDbcReqHp));
         if (head >= s_->nelem)
             return 0; // gone (all ones) or nonsense: queue nothing more
         return aic100::ring_free(head, s_->req_tail, s_->nelem);
@@ -51,7 +51,7 @@ public:
     }
     void ring_doorbell() override
     {
-        qdev_.pdev.write32(kBarDbc, dbc_reg(id_, kDbcReqTp), s_->req_tail);
+        qdev_.pdev.write32(qdev_.bar_dbc, dbc_reg(id_, kDbcReqTp), s_->req_tail);
     }
 
 private:
@@ -151,8 +151,8 @@ ErrorOr<void> execute_prepare(accel::File &file, Dbc &dbc, DbcState &d,
         return REJECT(-EPERM, "DBC %u was released meanwhile", dbc.id);
     if (d.in_ssr)
         return REJECT(-EPIPE, "DBC %u is in a subsystem restart", dbc.id);
-    if (qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqHp)) == kRegGone ||
-        qdev.pdev.read32(kBarDbc, dbc_reg(dbc.id, kDbcReqTp)) == kRegGone)
+    if (qdev.pdev.read32(qdev.bar_dbc, dbc_reg(dbc.id, kDbcReqHp)) == kRegGone ||
+        qdev.pdev.read32(qdev.bar_dbc, dbc_reg(dbc.id, kDbcReqTp)) == kRegGone)
         return REJECT(-ENODEV, "DBC %u's registers read all ones: the device is gone", dbc.id);
 
     TRY(kernel::try_reserve(staged.jobs, entries.size()));
@@ -299,7 +299,7 @@ void QaicDevice::dbc_irq(unsigned id)
         auto d = dbc.state.lock();
         if (!d->in_use || !d->sched)
             return;
-        uint32_t tail = pdev.read32(kBarDbc, dbc_reg(id, kDbcRspTp));
+        uint32_t tail = pdev.read32(bar_dbc, dbc_reg(id, kDbcRspTp));
         if (tail >= d->nelem)
             return; // gone or garbage: the watchdog notices
         auto *rsp = reinterpret_cast<const DbcRsp *>(static_cast<const uint8_t *>(
@@ -317,7 +317,7 @@ void QaicDevice::dbc_irq(unsigned id)
             d->rsp_head = (d->rsp_head + 1) % d->nelem;
         }
         dbc.update_busy(*d);
-        pdev.write32(kBarDbc, dbc_reg(id, kDbcRspHp), d->rsp_head);
+        pdev.write32(bar_dbc, dbc_reg(id, kDbcRspHp), d->rsp_head);
     }
     finish_jobs(done, 0);
 }
@@ -336,7 +336,7 @@ void QaicDevice::dbc_recover(Dbc &dbc)
         jobs = d->sched->take_all();
         qaic_dbg(kernel::kDebugCard, "DBC %u hung: %zu jobs fail", dbc.id, jobs.size());
         dbc.update_busy(*d);
-        pdev.write32(kBarDbc, dbc_reg(dbc.id, kDbcReset), kResetMagic);
+        pdev.write32(bar_dbc, dbc_reg(dbc.id, kDbcReset), kResetMagic);
         d->req_tail = d->rsp_head = 0;
     }
     // The oldest job is the one that hung; the others never got their turn.

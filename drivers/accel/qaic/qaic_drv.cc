@@ -233,7 +233,7 @@ ErrorOr<void> QaicDevice::bring_up()
     // boots at once (a reset's recovery) is back within microseconds, not a millisecond.
     std::chrono::microseconds interval{10};
     for (;;) {
-        uint32_t st = pdev.read32(kBarDev, kRegDevStatus);
+        uint32_t st = pdev.read32(bar_dev, kRegDevStatus);
         if (st == kRegGone) {
             mark_gone();
             return Error(-ENODEV);
@@ -246,7 +246,7 @@ ErrorOr<void> QaicDevice::bring_up()
         interval = std::min<std::chrono::microseconds>(2 * interval, std::chrono::milliseconds(1));
     }
     if (num_vectors > 1)
-        pdev.write32(kBarDev, kRegMsiMode, kMsiPerVector);
+        pdev.write32(bar_dev, kRegMsiMode, kMsiPerVector);
     TRY(ctrl.reinit());
     TRY(ssr_reinit());
     online = true;
@@ -324,8 +324,8 @@ void QaicDevice::recover()
         // comes after resetting was cleared and recovers. Only a reset may restart bring-up:
         // programming an enabled channel again would rewind our ring indices but not the
         // device's.
-        bool again = pdev.read32(kBarDev, kRegDevStatus) == kDevOnline &&
-                     pdev.read32(kBarDev, kCtrlChannel + kChEnable) != 1;
+        bool again = pdev.read32(bar_dev, kRegDevStatus) == kDevOnline &&
+                     pdev.read32(bar_dev, kCtrlChannel + kChEnable) != 1;
         if (!again || pass == kPasses) {
             if (r.is_error() || again)
                 pr_err("device did not come back after reset (%d)", r.is_error() ? r.code() : -EIO);
@@ -342,17 +342,58 @@ void QaicDevice::recover()
     }
 }
 
+namespace {
+
+// Upstream's qaic_ids and their configs: the AIC080 and AIC100 are one family with BARs 0, 2
+// and 4; the AIC200 adds BAR1, which holds what BAR0 holds on the others. All have 16 DBCs.
+constexpr DeviceConfig kDeviceConfigs[] = {
+    {0xa080, "AIC080", Family::kAic100, 0x15, 0, 2, 16},
+    {0xa100, "AIC100", Family::kAic100, 0x15, 0, 2, 16},
+    {0xa110, "AIC200", Family::kAic200, 0x17, 1, 2, 16},
+};
+constexpr uint16_t kVendorQcom = 0x17cb;
+
+} // namespace
+
+const DeviceConfig *match_device(uint16_t vendor, uint16_t device)
+{
+    if (vendor != kVendorQcom)
+        return nullptr;
+    for (const DeviceConfig &c : kDeviceConfigs)
+        if (c.device == device)
+            return &c;
+    return nullptr;
+}
+
 ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, accel::UeventSink uevents,
                                   std::span<const ParamSetting> params)
 {
+    // The PCI core's match: a device of the id table, with that entry's config.
+    const DeviceConfig *config = match_device(kernel::pci_vendor(pdev), kernel::pci_device(pdev));
+    if (!config)
+        return REJECT(-ENODEV, "PCI device %04x:%04x is not one qaic drives",
+                      kernel::pci_vendor(pdev), kernel::pci_device(pdev));
+    // Upstream looks at the six standard BARs only (an SR-IOV capability adds resources past
+    // them), and wants exactly the config's.
+    unsigned bars = kernel::pci_select_mem_bars(pdev) & 0x3f;
+    if (bars != config->bar_mask)
+        return REJECT(-EINVAL, "%s: expected BARs %#x, the device has %#x", config->name,
+                      config->bar_mask, bars);
     TRY(pdev.enable_device());
-    if (pdev.read32(kBarDev, kRegDevId) != kDevIdValue)
-        return Error(-ENODEV);
-    uint32_t num_dbc = pdev.read32(kBarDev, kRegNumDbc);
-    if (num_dbc == 0 || num_dbc > 16)
-        return Error(-ENODEV);
+    if (pdev.read32(config->dev_bar, kRegDevId) != kDevIdValue)
+        return REJECT(-ENODEV, "%s: BAR%u does not hold the device registers", config->name,
+                      config->dev_bar);
+    // Our model's card may say it has fewer DBCs (a smaller simulated card); never more than
+    // the driver serves for the device.
+    uint32_t num_dbc = pdev.read32(config->dev_bar, kRegNumDbc);
+    if (num_dbc == 0 || num_dbc == kRegGone)
+        return REJECT(-ENODEV, "%s: the device is gone or reports no DBCs", config->name);
+    num_dbc = std::min(num_dbc, config->num_dbc);
 
     auto qdev = kernel::make_ref<QaicDevice>(pdev);
+    qdev->config = config;
+    qdev->bar_dev = config->dev_bar;
+    qdev->bar_dbc = config->dbc_bar;
     // The device's parameters as the host loads the module with them, before anything uses
     // them (boot_timeout_ms, control_resp_timeout_*); module-wide ones are the host's to set.
     for (const ParamSetting &p : params)
@@ -403,6 +444,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     unsigned want = 1 + num_dbc;
     qdev->num_vectors = TRY(pdev.alloc_irq_vectors(1, want)) == want ? want : 1;
     TRY(devres.add([raw] { raw->pdev.free_irq_vectors(); }));
+    qdev->irq_type = pdev.irq_type();
     // The control vector also carries SSR events; alone (shared mode) it carries everything.
     TRY(pdev.request_irq(0, [raw] {
         raw->ctrl.irq();

@@ -26,12 +26,12 @@ ErrorOr<void> QaicDevice::ssr_reinit()
         std::lock_guard lk(ssr_lock_);
         ssr_h2d_tail_ = ssr_d2h_head_ = 0;
     }
-    return ssr_rings_.program(pdev, kSsrChannel);
+    return ssr_rings_.program(pdev, bar_dev, kSsrChannel);
 }
 
 void QaicDevice::ssr_fini()
 {
-    ssr_rings_.free(pdev, kSsrChannel);
+    ssr_rings_.free(pdev, bar_dev, kSsrChannel);
 }
 
 // Runs in interrupt context (the card's firmware thread): bookkeeping, the DBC's release, and
@@ -41,12 +41,12 @@ void QaicDevice::ssr_irq()
     std::vector<SsrEventMsg> events;
     {
         std::lock_guard lk(ssr_lock_);
-        uint32_t tail = pdev.read32(kBarDev, kSsrChannel + kChD2hTail);
+        uint32_t tail = pdev.read32(bar_dev, kSsrChannel + kChD2hTail);
         // A reset disables the channel and clears its tail: the ring then holds only stale
         // events, which must not be replayed. Enable is read after the tail, under ssr_lock_,
         // which ssr_reinit() takes to rewind our head before enabling: "enabled" vouches
         // for the tail.
-        if (tail >= kSsrNelem || pdev.read32(kBarDev, kSsrChannel + kChEnable) != 1)
+        if (tail >= kSsrNelem || pdev.read32(bar_dev, kSsrChannel + kChEnable) != 1)
             return;
         // Most control MSIs carry no SSR event: the head register is written only when events
         // were taken (a write is a doorbell to the firmware, which wakes it).
@@ -60,7 +60,7 @@ void QaicDevice::ssr_irq()
             events.push_back(ev);
             ssr_d2h_head_ = (ssr_d2h_head_ + 1) % kSsrNelem;
         }
-        pdev.write32(kBarDev, kSsrChannel + kChD2hHead, ssr_d2h_head_);
+        pdev.write32(bar_dev, kSsrChannel + kChD2hHead, ssr_d2h_head_);
     }
     for (const SsrEventMsg &ev : events) {
         if (ev.cmd != kSsrEvent || ev.dbc_id >= num_dbc())
@@ -92,7 +92,7 @@ void QaicDevice::ssr_irq()
         std::memcpy(static_cast<uint8_t *>(ssr_rings_.h2d.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize,
                     &ack, sizeof(ack));
         ssr_h2d_tail_ = (ssr_h2d_tail_ + 1) % kSsrNelem;
-        pdev.write32(kBarDev, kSsrChannel + kChH2dTail, ssr_h2d_tail_);
+        pdev.write32(bar_dev, kSsrChannel + kChH2dTail, ssr_h2d_tail_);
     }
 }
 

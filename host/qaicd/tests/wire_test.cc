@@ -450,6 +450,50 @@ TEST_F(QaicdWire, RequestThenCloseWithoutReading)
     expect_undisturbed();
 }
 
+// qaicd --profile: each card answers kSimPciId with its profile's ids, to any client (no
+// --test-control needed), through libqaic and raw on the wire alike.
+TEST_F(QaicdWire, PciIdIsTheCardsProfile)
+{
+    std::string dir2 = dir + "/profiles";
+    ASSERT_EQ(mkdir(dir2.c_str(), 0700), 0);
+    {
+        Daemon d2;
+        ASSERT_TRUE(d2.start(dir2, log, {"--cards", "3", "--profile", "aic200,aic080"}));
+        const int want[] = {0x17cba110, 0x17cba080, 0x17cba080};
+        for (int n = 0; n < 3; ++n) {
+            SCOPED_TRACE(n);
+            std::string path = dir2 + "/accel" + std::to_string(n);
+            int fd = qaic_open(path.c_str());
+            ASSERT_GE(fd, 0) << std::strerror(errno);
+            EXPECT_EQ(qaic_sim_pci_id(fd), want[n]);
+            EXPECT_EQ(qaic_sim_num_dbc(fd), CONFIG_QAIC_SIM_NUM_DBC);
+            EXPECT_EQ(qaic_close(fd), 0);
+            int ctl = raw_open(path);
+            ASSERT_GE(ctl, 0);
+            int slot = -1;
+            int c = raw_attach_with_slot(ctl, &slot);
+            ASSERT_GE(c, 0);
+            if (slot >= 0)
+                ::close(slot); // the call goes as a message on the channel's socket
+            wire::SimReq req = sim_req(wire::Op::kSimPciId);
+            ASSERT_TRUE(send_raw(c, &req, sizeof(req)));
+            alignas(8) unsigned char buf[wire::kMaxMessage];
+            ASSERT_EQ(recv_raw(c, buf, sizeof(buf)), ssize_t(sizeof(wire::Reply)));
+            wire::Reply r;
+            std::memcpy(&r, buf, sizeof(r));
+            EXPECT_EQ(r.ret, 0);
+            EXPECT_EQ(r.value, uint64_t(want[n]));
+            ::close(c);
+            ::close(ctl);
+        }
+        EXPECT_TRUE(d2.stop());
+    }
+    for (int n = 0; n < 3; ++n)
+        ::unlink((dir2 + "/accel" + std::to_string(n)).c_str());
+    ::rmdir(dir2.c_str());
+    expect_undisturbed();
+}
+
 // Requests queued on one channel before any answer is read are answered, in order.
 TEST_F(QaicdWire, QueuedRequestsAreAnsweredInOrder)
 {

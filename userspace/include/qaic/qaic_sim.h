@@ -53,6 +53,9 @@ struct qaic_sim_dbc_status {
 int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_dbc_status *status);
 /* Number of DBCs of the card behind fd. */
 int qaic_sim_num_dbc(int fd);
+/* PCI ids of the card behind fd, vendor << 16 | device (0x17cba100 for an AIC100, 0x17cba080
+ * for an AIC080, 0x17cba110 for an AIC200: its profile). */
+int qaic_sim_pci_id(int fd);
 
 /* The two calls below act on the card qaic_open(NULL) would open: the embedded card, or the
  * card behind a qaicd socket ($QAIC_DEVICE or qaicd's default socket). Through qaicd they need

@@ -58,7 +58,7 @@ void reset_and_recover(qaic::QaicDevice &qdev)
     uint64_t before = qdev.ctrl.epoch();
     // Through the device's reset register, as a driver would: the sim backend's test control
     // takes a lock of its own that a removal holds while it waits for the manage lock.
-    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    qdev.pdev.write32(qdev.bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
     auto deadline = std::chrono::steady_clock::now() + 20s;
     while (!(qdev.ctrl.epoch() != before && qdev.online && !qdev.resetting) &&
            std::chrono::steady_clock::now() < deadline)
@@ -160,7 +160,7 @@ TEST(ControlRace, StaleResetReadingDoesNotFailTheRecovery)
         if (!reprogrammed.exchange(true))
             wait_for(stale_acted);
     };
-    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    qdev.pdev.write32(qdev.bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
     // STATUS until the device answers: its MSI or these calls read the channel disabled.
     auto deadline = std::chrono::steady_clock::now() + 20s;
     int err;
@@ -195,12 +195,12 @@ TEST(ControlRace, RecoveryGivenUpIsTakenUpByTheNextManage)
             return;
         ++resets;
         int before = readings;
-        q.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+        q.pdev.write32(q.bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
         auto deadline = std::chrono::steady_clock::now() + 10s;
         while (readings == before && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(10us);
     };
-    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    qdev.pdev.write32(qdev.bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
     auto deadline = std::chrono::steady_clock::now() + 20s;
     while (!(resets == 3 && !qdev.resetting) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100us);
@@ -243,7 +243,7 @@ TEST(ControlRace, ResetRecoveryFreesTheRingsOfDbcsNotTakenBack)
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_MISNAME, 1, 0), 0);
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_FW_SILENT, 0, 0), 0);
     ASSERT_EQ(wait_lost(1), 1u) << "the late ACTIVATE's DBC was taken back: nothing to test";
-    qdev.pdev.write32(aic100::kBarDev, aic100::kRegDevReset, aic100::kResetMagic);
+    qdev.pdev.write32(qdev.bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
     EXPECT_EQ(wait_lost(0), 0u) << "the recovery kept a ring the device forgot";
     auto deadline = std::chrono::steady_clock::now() + 20s;
     int err;

@@ -2,7 +2,9 @@
 // The device-file ABI of libqaic: fds, EBADF, backend choice.
 #include "selftest.h"
 
+#include <cstring>
 #include <fcntl.h>
+#include <qaic/qaic_sim.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -79,6 +81,24 @@ TEST(DeviceFileOpen, SimIsAlwaysThere)
     EXPECT_EQ(ioctl_err(fd, DRM_IOCTL_VERSION, &v), 0);
     EXPECT_STREQ(name, "qaic");
     EXPECT_EQ(qaic_close(fd), 0);
+}
+
+// The card's PCI ids name one of the cards qaic drives (its profile), and its DBC count is
+// every known card's: 16, fewer only on a simulated card built with fewer.
+TEST_F(DeviceFile, SimCardIsAKnownCard)
+{
+    int id = qaic_sim_pci_id(fd);
+    if (id < 0 && errno == ENODEV)
+        GTEST_SKIP() << "not a simulated card";
+    ASSERT_GE(id, 0) << std::strerror(errno);
+    EXPECT_EQ(unsigned(id) >> 16, 0x17cbu);
+    unsigned device = unsigned(id) & 0xffff;
+    EXPECT_TRUE(device == 0xa100 || device == 0xa080 || device == 0xa110) << std::hex << device;
+    int n = qaic_sim_num_dbc(fd);
+    EXPECT_GE(n, 1);
+    EXPECT_LE(n, 16);
+    EXPECT_EQ(qaic_sim_pci_id(-1), -1);
+    EXPECT_EQ(errno, EBADF);
 }
 
 TEST(DeviceFileCalls, MmapOfUnknownOffsetIsEinval)

@@ -684,7 +684,7 @@ TEST_F(ExecuteBo, UnreadableEntriesAreEfault)
     auto *pstraddle = mem.end() - sizeof(qaic_partial_execute_entry);
     qaic_partial_execute_entry pgood{in.handle(), kDirToDev, kPage};
 
-    uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
+    uint32_t other = selftest::other_dbc(fd, dbc); // not activated by anyone here
     for (uint32_t id : {dbc, other}) {
         SCOPED_TRACE(id);
         int want = id == dbc ? -EFAULT : -EPERM;
@@ -706,7 +706,7 @@ TEST_F(ExecuteBo, UnreadableEntriesAreEfault)
 TEST_F(ExecuteBo, CountBeyondTheQueueIsE2bigBeforeTheCopy)
 {
     qaic_partial_execute_entry one{in.handle(), kDirToDev, kPage};
-    uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1; // not activated by anyone here
+    uint32_t other = selftest::other_dbc(fd, dbc); // not activated by anyone here
     for (unsigned long req : kExecIoctls) {
         SCOPED_TRACE(req);
         EXPECT_EQ(raw(req, 1u << 27, dbc, &one), -E2BIG);
@@ -741,7 +741,7 @@ TEST_F(ExecuteBo, CountBoundIsTheRingPlusTheSoftwareQueue)
 // A DBC this file did not activate: EPERM, before any entry is looked at.
 TEST_F(ExecuteBo, DbcNotActivatedIsEperm)
 {
-    uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1;
+    uint32_t other = selftest::other_dbc(fd, dbc);
     EXPECT_EQ(execute(fd, other, in.handle(), kDirToDev), -EPERM);
     EXPECT_EQ(execute(fd, other, 0xDEAD, kDirToDev), -EPERM);
     EXPECT_EQ(partial_execute(fd, other, in.handle(), kDirToDev, 0), -EPERM);

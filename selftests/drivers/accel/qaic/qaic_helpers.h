@@ -260,6 +260,15 @@ inline int image_info(int fd, uint32_t tag, ImageInfo *info)
     return 0;
 }
 
+// A DBC of the device other than dbc: the next one, wrapping at the device's count (as the
+// sim reports it; 16, every known card's, on a backend that cannot tell).
+inline uint32_t other_dbc(int fd, uint32_t dbc)
+{
+    int n = qaic_sim_num_dbc(fd);
+    uint32_t count = n > 1 ? uint32_t(n) : 16;
+    return (dbc + 1) % count;
+}
+
 // Activates DBCs until the device has none left; returns their ids.
 inline std::vector<uint32_t> activate_all(int fd, uint32_t queue_size = 16)
 {

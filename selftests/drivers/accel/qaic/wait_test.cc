@@ -73,7 +73,7 @@ TEST_F(WaitBo, UnknownHandleIsEnoent)
 TEST_F(WaitBo, DbcNotActivatedIsEperm)
 {
     ASSERT_EQ(run_bo(in, kDirToDev), 0);
-    uint32_t other = dbc + 1 == 16 ? 0 : dbc + 1;
+    uint32_t other = selftest::other_dbc(fd, dbc);
     EXPECT_EQ(wait_bo(fd, in.handle(), other, 100), -EPERM);
     ASSERT_EQ(deactivate(fd, dbc), 0);
     EXPECT_EQ(wait_bo(fd, in.handle(), dbc, 100), -EPERM);
