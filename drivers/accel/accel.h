@@ -145,6 +145,10 @@ private:
     void reap_locked(std::vector<RefPtr<DmaBuf>> &drop);
     // Unplug: every dma-buf's user fds stop holding it.
     void release_dma_bufs();
+    // Under prime_lock_, in an embedded child's private copy of the device: the inotify
+    // instance is its parent's (reading it would take the parent's events), so the child makes
+    // its own, and the dma-bufs it inherited stay held (its copy, its fds).
+    ErrorOr<void> prime_own_inotify_locked();
 
     const Driver &driver_;
     int minor_ = -1;
@@ -163,6 +167,7 @@ private:
     // PRIME (accel_prime.cc). Taken after a file's prime lock, before an object's lock.
     std::mutex prime_lock_;
     int prime_inotify_ = -1; // opens and closes of the dma-bufs' files; made at first export
+    pid_t prime_pid_ = 0;    // the process that made prime_inotify_
     std::map<std::pair<uint64_t, uint64_t>, DmaBufEntry> dma_bufs_; // by the file's st_dev, st_ino
     std::map<int, std::pair<uint64_t, uint64_t>> dma_buf_watches_;  // inotify wd -> key
     std::atomic<bool> has_dma_bufs_{false};

@@ -76,8 +76,10 @@ DmaBuf::~DmaBuf()
         auto it = dev.dma_bufs_.find(key_);
         if (it != dev.dma_bufs_.end() && it->second.buf == this)
             dev.dma_bufs_.erase(it);
-        dev.dma_buf_watches_.erase(wd_);
-        ::inotify_rm_watch(dev.prime_inotify_, wd_);
+        if (wd_ >= 0) {
+            dev.dma_buf_watches_.erase(wd_);
+            ::inotify_rm_watch(dev.prime_inotify_, wd_);
+        }
         if (obj_->dma_buf_ == this)
             obj_->dma_buf_ = nullptr;
         if (dev.dma_bufs_.empty())
@@ -87,9 +89,31 @@ DmaBuf::~DmaBuf()
         ::close(fd_);
 }
 
+ErrorOr<void> Device::prime_own_inotify_locked()
+{
+    if (prime_inotify_ >= 0 && prime_pid_ == getpid())
+        return {};
+    int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (in < 0)
+        return REJECT(-errno, "no inotify instance to follow dma-bufs with");
+    if (prime_inotify_ >= 0) {
+        ::close(prime_inotify_); // our copy of the parent's instance
+        dma_buf_watches_.clear();
+        for (auto &[key, d] : dma_bufs_) {
+            d.buf->wd_ = -1;
+            d.pinned = true;
+            if (!d.held && d.buf->get_unless_zero())
+                d.held = RefPtr<DmaBuf>::adopt(d.buf);
+        }
+    }
+    prime_inotify_ = in;
+    prime_pid_ = getpid();
+    return {};
+}
+
 void Device::reap_locked(std::vector<RefPtr<DmaBuf>> &drop)
 {
-    if (prime_inotify_ < 0)
+    if (prime_inotify_ < 0 || prime_own_inotify_locked().is_error())
         return;
     alignas(inotify_event) char events[4096];
     for (;;) {
@@ -194,12 +218,7 @@ ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data)
         if (obj->dma_buf_ && obj->dma_buf_->get_unless_zero()) {
             buf = RefPtr<DmaBuf>::adopt(obj->dma_buf_);
         } else {
-            if (dev.prime_inotify_ < 0) {
-                int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-                if (in < 0)
-                    return REJECT(-errno, "no inotify instance to follow dma-bufs with");
-                dev.prime_inotify_ = in;
-            }
+            TRY(dev.prime_own_inotify_locked());
             char path[40];
             proc_path(path, fd);
             int wd = ::inotify_add_watch(dev.prime_inotify_, path, IN_OPEN | IN_CLOSE);

@@ -560,9 +560,13 @@ public:
         if (ret == 0 && (got != rep.value || (got && got != msg.req.arg_len)))
             ret = -EIO;
         if (ret == 0 && want_fd && rep.ret == 0) {
-            // Received close-on-exec; DRM_CLOEXEC says whether it stays so.
-            if (got_fd < 0 || got != sizeof(prime) ||
-                (!(prime.flags & DRM_CLOEXEC) && fcntl(got_fd, F_SETFD, 0) != 0)) {
+            // Received close-on-exec; DRM_CLOEXEC says whether it stays so. An fd that did not
+            // arrive found no room here (the kernel drops what it cannot install): EMFILE, as
+            // the kernel's get_unused_fd_flags says.
+            if (got_fd < 0) {
+                ret = -EMFILE;
+            } else if (got != sizeof(prime) ||
+                       (!(prime.flags & DRM_CLOEXEC) && fcntl(got_fd, F_SETFD, 0) != 0)) {
                 ret = -EIO;
             } else {
                 int32_t number = got_fd;

@@ -4,6 +4,7 @@
 #include "datapath_helpers.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -116,6 +117,51 @@ TEST_F(Prime, ExportTwiceIsTheSameDmaBuf)
     EXPECT_EQ(inode(a), inode(b));
     close(a);
     close(b);
+}
+
+TEST_F(Prime, ExportAfterEveryFdClosedGivesAWorkingDmaBuf)
+{
+    int a, b;
+    ASSERT_EQ(export_bo(fd, bo.handle(), DRM_CLOEXEC, &a), 0);
+    close(a);
+    ASSERT_EQ(export_bo(fd, bo.handle(), DRM_CLOEXEC, &b), 0);
+    int other = qaic_open(nullptr);
+    ASSERT_GE(other, 0);
+    uint32_t h;
+    ASSERT_EQ(import_fd(other, b, &h), 0);
+    auto *p = static_cast<uint8_t *>(map_bo(other, h, bo.size()));
+    ASSERT_NE(p, MAP_FAILED);
+    EXPECT_TRUE(same_bytes(p, bo.data(), bo.size()));
+    EXPECT_EQ(qaic_munmap(p, bo.size()), 0);
+    EXPECT_EQ(qaic_close(other), 0);
+    close(b);
+}
+
+// No fd left for the caller: EMFILE (get_unused_fd_flags), and nothing half-done.
+TEST_F(Prime, NoFreeFdIsEmfile)
+{
+    int first;
+    ASSERT_EQ(export_bo(fd, bo.handle(), DRM_CLOEXEC, &first), 0); // the dma-buf exists
+    int lowest = dup(0);
+    ASSERT_GE(lowest, 0);
+    close(lowest);
+    rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit tight = old;
+    tight.rlim_cur = rlim_t(lowest); // every number below is taken: no new fd
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    int buf;
+    int err = export_bo(fd, bo.handle(), DRM_CLOEXEC, &buf);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    EXPECT_EQ(err, -EMFILE);
+    // Still one dma-buf, still exportable and importable.
+    ASSERT_EQ(export_bo(fd, bo.handle(), DRM_CLOEXEC, &buf), 0);
+    EXPECT_EQ(inode(buf), inode(first));
+    uint32_t h;
+    EXPECT_EQ(import_fd(fd, buf, &h), 0);
+    EXPECT_EQ(h, bo.handle());
+    close(buf);
+    close(first);
 }
 
 TEST_F(Prime, ImportIntoTheExporterGivesItsHandle)
