@@ -82,8 +82,13 @@ DmaBuf::~DmaBuf()
         }
         if (obj_->dma_buf_ == this)
             obj_->dma_buf_ = nullptr;
-        if (dev.dma_bufs_.empty())
+        if (dev.dma_bufs_.empty()) {
+            // No dma-buf left: nor the instance that follows them (a host counts its fds).
             dev.has_dma_bufs_.store(false, std::memory_order_release);
+            if (dev.prime_inotify_ >= 0 && dev.prime_pid_ == getpid())
+                ::close(dev.prime_inotify_);
+            dev.prime_inotify_ = -1;
+        }
     }
     if (fd_ >= 0)
         ::close(fd_);
