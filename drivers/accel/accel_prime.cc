@@ -76,7 +76,8 @@ DmaBuf::~DmaBuf()
         auto it = dev.dma_bufs_.find(key_);
         if (it != dev.dma_bufs_.end() && it->second.buf == this)
             dev.dma_bufs_.erase(it);
-        if (wd_ >= 0) {
+        // (A forked child that has not made its own instance yet leaves its parent's alone.)
+        if (wd_ >= 0 && dev.prime_pid_ == getpid()) {
             dev.dma_buf_watches_.erase(wd_);
             ::inotify_rm_watch(dev.prime_inotify_, wd_);
         }
@@ -85,8 +86,8 @@ DmaBuf::~DmaBuf()
         if (dev.dma_bufs_.empty()) {
             // No dma-buf left: nor the instance that follows them (a host counts its fds).
             dev.has_dma_bufs_.store(false, std::memory_order_release);
-            if (dev.prime_inotify_ >= 0 && dev.prime_pid_ == getpid())
-                ::close(dev.prime_inotify_);
+            if (dev.prime_inotify_ >= 0)
+                ::close(dev.prime_inotify_); // (a child's copy of its parent's: only ours)
             dev.prime_inotify_ = -1;
         }
     }

@@ -542,7 +542,8 @@ public:
         // the one an export makes comes back, and its number here replaces the daemon's in the
         // argument. (An fd that is not open goes as none: the driver says EBADF.)
         drm_prime_handle prime{};
-        bool is_prime = _IOC_TYPE(request) == DRM_IOCTL_BASE && msg.req.arg_len == sizeof(prime) &&
+        // (By nr, as the driver dispatches: a caller's struct may be longer than DRM's.)
+        bool is_prime = _IOC_TYPE(request) == DRM_IOCTL_BASE && msg.req.arg_len >= sizeof(prime) &&
                         (_IOC_NR(request) == _IOC_NR(DRM_IOCTL_PRIME_FD_TO_HANDLE) ||
                          _IOC_NR(request) == _IOC_NR(DRM_IOCTL_PRIME_HANDLE_TO_FD));
         if (is_prime)
@@ -565,7 +566,7 @@ public:
             // the kernel's get_unused_fd_flags says.
             if (got_fd < 0) {
                 ret = -EMFILE;
-            } else if (got != sizeof(prime) ||
+            } else if (got < sizeof(prime) ||
                        (!(prime.flags & DRM_CLOEXEC) && fcntl(got_fd, F_SETFD, 0) != 0)) {
                 ret = -EIO;
             } else {

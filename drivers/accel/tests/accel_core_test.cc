@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -459,6 +460,41 @@ TEST_F(AccelCore, DmaBufCountsReopensThroughProc)
     dev->reap_dma_bufs();
     EXPECT_EQ(live, live_before + 1);
     ::close(reopened);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before);
+}
+
+// An embedded host's forked child has a private copy of the device: its calls must not read
+// the parent's events (here, the close the parent made just before the fork).
+TEST_F(AccelCore, ForkedChildLeavesTheParentsDmaBufEventsAlone)
+{
+    int live_before = live;
+    uint32_t h;
+    {
+        auto obj = new_object(4096);
+        h = file->handle_create(obj).value();
+    }
+    drm_prime_handle p{h, DRM_CLOEXEC, -1};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    drm_gem_close c{h, 0};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), 0);
+    ::close(p.fd); // its event waits in the queue
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        dev->reap_dma_bufs();
+        auto obj = new_object(4096);
+        uint32_t ch = file->handle_create(obj).value();
+        drm_prime_handle cp{ch, DRM_CLOEXEC, -1};
+        int r = do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &cp);
+        ::close(cp.fd);
+        dev->reap_dma_bufs();
+        _exit(r == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
     dev->reap_dma_bufs();
     EXPECT_EQ(live, live_before);
 }
