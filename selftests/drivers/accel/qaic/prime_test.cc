@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace dpt {
 namespace {
 
@@ -267,6 +271,53 @@ TEST_F(Prime, DmaIntoAnImportedBoIsSeenByTheExporter)
     EXPECT_TRUE(same_bytes(bo.data() + kPage, data.data(), kPage));
     EXPECT_EQ(qaic_close(other), 0);
     close(buf);
+}
+
+// Exports, imports and closes from many threads at once: one dma-buf throughout (the exporter
+// keeps it), and each importing file's handle stays the same.
+TEST_F(Prime, ExportImportAndCloseFromManyThreads)
+{
+    int first;
+    ASSERT_EQ(export_bo(fd, bo.handle(), DRM_CLOEXEC, &first), 0);
+    ino_t ino = inode(first);
+    constexpr int kThreads = 4, kRounds = 200;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&] {
+            int own = qaic_open(nullptr);
+            if (own < 0) {
+                ++failures;
+                return;
+            }
+            uint32_t handle = 0;
+            for (int i = 0; i < kRounds; ++i) {
+                int buf;
+                uint32_t h = 0;
+                struct stat st {};
+                if (export_bo(fd, bo.handle(), DRM_CLOEXEC, &buf) != 0) {
+                    ++failures;
+                    break;
+                }
+                bool ok = fstat(buf, &st) == 0 && st.st_ino == ino &&
+                          import_fd(own, buf, &h) == 0 && (!handle || h == handle);
+                handle = h;
+                close(buf);
+                if (!ok) {
+                    ++failures;
+                    break;
+                }
+            }
+            if (handle && gem_close(own, handle) != 0)
+                ++failures;
+            if (qaic_close(own) != 0)
+                ++failures;
+        });
+    }
+    for (auto &t : threads)
+        t.join();
+    EXPECT_EQ(failures.load(), 0);
+    close(first);
 }
 
 TEST_F(Prime, AnotherProcessImportsAndWrites)
