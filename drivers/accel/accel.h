@@ -164,7 +164,7 @@ private:
     std::map<uint64_t, OffsetNode> offsets_; // by start page
     uint64_t next_offset_page_;
 
-    // PRIME (accel_prime.cc). Taken after a file's prime lock, before an object's lock.
+    // PRIME (accel_prime.cc). Taken after a file's prime lock; only leaf locks under it.
     std::mutex prime_lock_;
     int prime_inotify_ = -1; // opens and closes of the dma-bufs' files; made at first export
     pid_t prime_pid_ = 0;    // the process that made prime_inotify_
