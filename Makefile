@@ -152,6 +152,7 @@ srcs-drivers-accel := $(addprefix drivers/accel/, \
 	accel_file.cc \
 	accel_gem.cc \
 	accel_ioctl.cc \
+	accel_prime.cc \
 )
 srcs-drivers-accel-tests := $(addprefix drivers/accel/tests/, \
 	accel_core_test.cc \
@@ -257,6 +258,7 @@ srcs-selftests-drivers-accel-qaic := $(addprefix selftests/drivers/accel/qaic/, 
 	mmap_test.cc \
 	nnc_test.cc \
 	nsp_test.cc \
+	prime_test.cc \
 	slice_test.cc \
 	wait_test.cc \
 )

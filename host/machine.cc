@@ -306,6 +306,7 @@ CardStats Machine::stats(unsigned card_nr)
     if (!s.qdev || s.removed)
         return st;
     st.minor = s.qdev->minor();
+    s.qdev->reap_dma_bufs(); // a dma-buf whose last fd closed holds nothing any more
     st.bo_bytes = s.qdev->pool->size() - s.qdev->pool->free_bytes();
     st.recovering = s.qdev->resetting || s.qdev->recovering;
     st.online = s.qdev->online;

@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -99,12 +99,18 @@ struct Welcome {
 // the caller's memory. The reply's value is the number of those bytes that follow it, as the
 // driver left them, for the caller to write back (its copy_to_user of the struct).
 inline constexpr uint32_t kMaxInlineArg = 128;
+//
+// fds: a call that names an fd of the caller's (PRIME_FD_TO_HANDLE's dma-buf) goes on the socket
+// with that fd in SCM_RIGHTS and its number in fd_number: the driver's fget of that number gets
+// it, of any other number EBADF. A call that gives the caller an fd (PRIME_HANDLE_TO_FD) is
+// answered with it in SCM_RIGHTS; the caller's library puts the number it received it as where
+// the driver put the fd's number in the argument. Slot calls carry no fd.
 struct IoctlReq {
     Header hdr;
     uint64_t cmd;
     uint64_t arg; // the caller's address
     uint32_t arg_len;
-    uint32_t pad;
+    int32_t fd_number; // the caller's number of the fd that came with the call; else ignored
 };
 
 struct MmapReq {

@@ -6,12 +6,14 @@
 //    than a process_vm_readv call, and user copies sit on every ioctl's hot path.
 //  - another process (a daemon host, or an explicit pid): process_vm_readv/writev.
 #include "kernel/uaccess.h"
+#include "kernel/printk.h"
 
 #include <atomic>
 #include <cerrno>
 #include <csetjmp>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <pthread.h>
 #include <ucontext.h>
 #include <stdexcept>
@@ -250,6 +252,38 @@ const UserMm &UserMm::self()
 pid_t UserMm::pid() const
 {
     return pid_ ? pid_ : getpid();
+}
+
+ErrorOr<int> UserMm::fd_get(int number) const
+{
+    if (!pid_) {
+        if (number < 0 || fcntl(number, F_GETFD) < 0)
+            return REJECT(-EBADF, "fd %d is not open", number);
+        return number;
+    }
+    if (!fds_ || fds_->in_fd < 0 || number != fds_->in_number)
+        return REJECT(-EBADF, "fd %d of pid %d did not come with the call", number, int(pid_));
+    return fds_->in_fd;
+}
+
+ErrorOr<int> UserMm::fd_install(int fd, bool cloexec) const
+{
+    if (!pid_) {
+        if (!cloexec && fcntl(fd, F_SETFD, 0) != 0) {
+            int err = errno;
+            ::close(fd);
+            return REJECT(-err, "fcntl(F_SETFD) failed");
+        }
+        return fd;
+    }
+    // A call carries one fd back, on the channel's socket (not in a slot).
+    if (!fds_ || fds_->out_fd >= 0) {
+        ::close(fd);
+        return REJECT(-EINVAL, "pid %d's call cannot carry an fd back (made through a slot?)",
+                      int(pid_));
+    }
+    fds_->out_fd = fd;
+    return fd;
 }
 
 // A process that is alive (or a zombie) still owns its pid: it cannot name another process.

@@ -68,6 +68,25 @@ public:
     };
     void set_arg_window(ArgWindow *w) { window_ = w; }
 
+    // The process's file descriptors, as far as an ioctl handles them (fget and fd_install of
+    // a dma-buf). For this process they are its own. For another process (qaicd) an fd
+    // travels with the request and the answer (SCM_RIGHTS): the host lends the call the one
+    // that came with it, and sends on the one the call installs. One request at a time, set
+    // around the call like the window.
+    struct FdPass {
+        int in_number = -1; // the caller's number of the fd that came with the call
+        int in_fd = -1;     // that fd, ours; borrowed for the call
+        int out_fd = -1;    // what fd_install gave the caller: ours, the host sends and closes it
+    };
+    void set_fd_pass(FdPass *p) { fds_ = p; }
+    // An fd of ours for the caller's fd `number`, valid during the call (fget): -EBADF if the
+    // caller has no such fd (or, for another process, sent none with the call).
+    ErrorOr<int> fd_get(int number) const;
+    // Hands `fd` (ours, O_CLOEXEC; it is taken in every case) to the caller, close-on-exec
+    // or not: the caller's number for it. For another process the number is the host's to
+    // fill in (the caller's library learns it when the fd arrives, and sets close-on-exec).
+    ErrorOr<int> fd_install(int fd, bool cloexec) const;
+
 private:
     bool alive() const;
     bool in_window(uint64_t addr, size_t len) const
@@ -79,6 +98,7 @@ private:
     pid_t pid_;
     int pidfd_;
     ArgWindow *window_ = nullptr;
+    FdPass *fds_ = nullptr;
 };
 
 // The address space of the process the current thread is serving (the kernel's current->mm).

@@ -10,6 +10,8 @@
 //  - GemObject: a refcounted buffer object with a fake mmap offset. A file may map an offset
 //    only while it holds a handle to the object; a mapping keeps the object alive while any
 //    page of it is mapped.
+//  - DmaBuf: PRIME's export of an object to an fd, imported into any file of its device as a
+//    handle to the same object (accel_prime.cc).
 //  - ioctl(): table-driven dispatch with DRM's size and direction rules.
 #pragma once
 
@@ -40,6 +42,7 @@ using kernel::RefPtr;
 using kernel::UserPtr;
 
 class Device;
+class DmaBuf;
 class File;
 class GemObject;
 
@@ -120,7 +123,33 @@ public:
     // -EINVAL if none is there or it is too small, -EACCES if the file holds no handle to it.
     ErrorOr<RefPtr<GemObject>> lookup_mmap_offset(const File &file, uint64_t offset, uint64_t len);
 
+    // PRIME: releases the dma-bufs whose every user fd was closed since the last look (the
+    // kernel's dma_buf_release, which here runs when the device is next called: at each ioctl
+    // entry, and when a host reads its counts). Cheap when the device has none.
+    void reap_dma_bufs();
+
 private:
+    friend class DmaBuf;
+    friend ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data);
+    friend ErrorOr<void> prime_fd_to_handle_ioctl(File &file, void *data);
+    // A dma-buf as the device tracks it: `held` is the reference its user fds hold together,
+    // set while any is open (pinned: always, once the count could no longer be trusted).
+    struct DmaBufEntry {
+        DmaBuf *buf;
+        RefPtr<DmaBuf> held;
+        unsigned user_opens = 0;
+        bool pinned = false;
+    };
+    // Under prime_lock_: reads the opens and closes of the dma-bufs' files so far; the
+    // references to drop go to `drop`, for after the lock.
+    void reap_locked(std::vector<RefPtr<DmaBuf>> &drop);
+    // Unplug: every dma-buf's user fds stop holding it.
+    void release_dma_bufs();
+    // Under prime_lock_, in an embedded child's private copy of the device: the inotify
+    // instance is its parent's (reading it would take the parent's events), so the child makes
+    // its own, and the dma-bufs it inherited stay held (its copy, its fds).
+    ErrorOr<void> prime_own_inotify_locked();
+
     const Driver &driver_;
     int minor_ = -1;
     std::atomic<bool> unplugged_{false};
@@ -134,6 +163,14 @@ private:
     std::mutex offsets_lock_;
     std::map<uint64_t, OffsetNode> offsets_; // by start page
     uint64_t next_offset_page_;
+
+    // PRIME (accel_prime.cc). Taken after a file's prime lock; only leaf locks under it.
+    std::mutex prime_lock_;
+    int prime_inotify_ = -1; // opens and closes of the dma-bufs' files; made at first export
+    pid_t prime_pid_ = 0;    // the process that made prime_inotify_
+    std::map<std::pair<uint64_t, uint64_t>, DmaBufEntry> dma_bufs_; // by the file's st_dev, st_ino
+    std::map<int, std::pair<uint64_t, uint64_t>> dma_buf_watches_;  // inotify wd -> key
+    std::atomic<bool> has_dma_bufs_{false};
 };
 
 // drm_dev_enter/exit by scope: a section is left however the code inside it ends.
@@ -181,6 +218,8 @@ public:
 
 private:
     friend ErrorOr<RefPtr<File>> open_minor(int minor);
+    friend ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data);
+    friend ErrorOr<void> prime_fd_to_handle_ioctl(File &file, void *data);
     void drop_handle(uint32_t handle, RefPtr<GemObject> obj);
 
     bool opened_ = false; // the driver's open hook succeeded: postclose is owed
@@ -188,6 +227,14 @@ private:
     RefPtr<Device> dev_;
     std::unique_ptr<FilePrivate> priv_;
     kernel::Locked<kernel::Idr<RefPtr<GemObject>>> handles_;
+    // drm_prime_file_private: each dma-buf this file exported or imported, holding it, and the
+    // file's handle for it; an entry goes with its handle. Taken before the device's prime lock.
+    struct PrimeMember {
+        RefPtr<DmaBuf> buf;
+        uint32_t handle;
+    };
+    std::mutex prime_lock_;
+    std::map<const DmaBuf *, PrimeMember> prime_;
 };
 
 // Where an object's pages are for a process that maps them itself: an fd of the object's
@@ -235,12 +282,43 @@ private:
     void revoke_mmap(const File &file);
     bool mmap_allowed(const File &file);
 
+    friend class DmaBuf;
+    friend ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data);
+
     RefPtr<Device> dev_;
     uint64_t size_;
+    DmaBuf *dma_buf_ = nullptr; // obj->dma_buf: its live dma-buf, under the device's prime lock
     std::mutex lock_;
     uint64_t offset_page_ = 0;                     // 0: no offset yet
     std::map<const File *, unsigned> mmap_allowed_; // handles per file
 };
+
+// drm_prime's dma-buf of an object: a file of its own (a sealed, empty memfd) that the user
+// holds as fds and may pass to any process. The device counts the opens and closes of that
+// file (inotify): the dma-buf lives while any user fd of it is open or a file holds a handle
+// it exported or imported, and holds its object as long.
+class DmaBuf : public kernel::RefCounted {
+public:
+    ~DmaBuf() override;
+    GemObject &object() const { return *obj_; }
+
+    // Made by PRIME_HANDLE_TO_FD only; public for try_make_ref.
+    explicit DmaBuf(RefPtr<GemObject> obj) : obj_(std::move(obj)) {}
+
+private:
+    friend class Device;
+    friend ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data);
+
+    RefPtr<GemObject> obj_;
+    int fd_ = -1; // the device's own open of the file, which the user's fds are reopens of
+    int wd_ = -1;
+    std::pair<uint64_t, uint64_t> key_{};
+    bool registered_ = false; // in the device's tables (set under its prime lock)
+};
+
+// DRM_IOCTL_PRIME_HANDLE_TO_FD and DRM_IOCTL_PRIME_FD_TO_HANDLE (the core's ioctl table).
+ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data);
+ErrorOr<void> prime_fd_to_handle_ioctl(File &file, void *data);
 
 // The DRM ioctl entry: dispatch by cmd's nr to the core's or the driver's table; copy the
 // argument in (IOW) and out (IOR) per DRM's rules. Returns 0 or a negative errno; no

@@ -6,6 +6,8 @@
 #include "kernel/mm.h"
 #include "kernel/printk.h"
 
+#include <unistd.h>
+
 namespace accel {
 namespace {
 
@@ -29,6 +31,8 @@ Device::~Device()
 {
     if (minor_ >= 0)
         minors().with([&](auto &idr) { (void)idr.remove(uint32_t(minor_)); });
+    if (prime_inotify_ >= 0)
+        ::close(prime_inotify_);
 }
 
 ErrorOr<void> Device::register_device()
@@ -70,11 +74,16 @@ void Device::uevent(KobjAction action, std::initializer_list<std::string_view> e
 void Device::unplug()
 {
     unplugged_.store(true, std::memory_order_release);
-    // Wait for every ioctl in flight: they hold srcu_ shared.
-    std::unique_lock wait_for_readers(srcu_);
-    if (minor_ >= 0)
-        minors().with([&](auto &idr) { (void)idr.remove(uint32_t(minor_)); });
-    minor_ = -1;
+    {
+        // Wait for every ioctl in flight: they hold srcu_ shared.
+        std::unique_lock wait_for_readers(srcu_);
+        if (minor_ >= 0)
+            minors().with([&](auto &idr) { (void)idr.remove(uint32_t(minor_)); });
+        minor_ = -1;
+    }
+    // The user's dma-buf fds stay open, but nothing can import them any more: their objects
+    // go with the files' handles.
+    release_dma_bufs();
 }
 
 bool Device::enter()

@@ -4,6 +4,9 @@
 #include "kernel/alloc.h"
 #include "kernel/printk.h"
 
+#include <new>
+#include <vector>
+
 namespace accel {
 
 ErrorOr<RefPtr<File>> open_minor(int minor)
@@ -43,6 +46,7 @@ File::~File()
     auto handles = handles_.with([](auto &idr) { return idr.take_all(); });
     for (auto &[handle, obj] : handles)
         drop_handle(handle, std::move(obj));
+    prime_.clear(); // nobody else can reach the file: no lock
     priv_.reset();
 }
 
@@ -73,6 +77,25 @@ ErrorOr<void> File::handle_delete(uint32_t handle)
     if (obj.is_error())
         return REJECT(-EINVAL, "BO %u: no such handle in this file", handle);
     drop_handle(handle, obj.release_value());
+    // drm_gem_remove_prime_handles: the file forgets the dma-bufs it knew by this handle. They
+    // are released after the lock (a release takes the device's prime lock, which is fine
+    // under ours, but not needed there).
+    std::vector<PrimeMember> gone;
+    {
+        std::lock_guard l(prime_lock_);
+        for (auto it = prime_.begin(); it != prime_.end();) {
+            if (it->second.handle == handle) {
+                try {
+                    gone.push_back(std::move(it->second));
+                } catch (const std::bad_alloc &) {
+                    // Released under the lock instead: allowed by the lock order.
+                }
+                it = prime_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
     return {};
 }
 

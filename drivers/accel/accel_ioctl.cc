@@ -48,6 +48,8 @@ ErrorOr<void> gem_close_ioctl(File &file, void *data)
 constexpr IoctlDesc kCoreIoctls[] = {
     ACCEL_IOCTL(DRM_IOCTL_VERSION, version_ioctl),
     ACCEL_IOCTL(DRM_IOCTL_GEM_CLOSE, gem_close_ioctl),
+    ACCEL_IOCTL(DRM_IOCTL_PRIME_HANDLE_TO_FD, prime_handle_to_fd_ioctl),
+    ACCEL_IOCTL(DRM_IOCTL_PRIME_FD_TO_HANDLE, prime_fd_to_handle_ioctl),
 };
 
 const IoctlDesc *find_ioctl(const Device &dev, unsigned nr)
@@ -71,6 +73,8 @@ int call_handler(const IoctlDesc &desc, File &file, void *kdata)
     if (!section)
         return REJECT(-ENODEV, "the device is gone").code();
     try {
+        // dma-bufs whose last fd was closed since the device's last call are released first.
+        file.device().reap_dma_bufs();
         return desc.func(file, kdata).code();
     } catch (...) {
         return kernel::errno_of_exception(desc.name);

@@ -932,7 +932,10 @@ void Server::serve_requests(Channel &ch)
         if (n <= 0)
             break;
         const wire::Header *h = m.header();
-        if (m.truncated || !m.fds.empty() || !h || h->magic != wire::kMagic) {
+        // One fd may come with a kIoctl (a dma-buf to import); nothing else carries any.
+        bool fds_ok = m.fds.empty() ||
+                      (m.fds.size() == 1 && h && h->op == uint32_t(wire::Op::kIoctl));
+        if (m.truncated || !fds_ok || !h || h->magic != wire::kMagic) {
             log_client("accel%u: dropped a channel of pid %d: malformed frame", ch.file->card,
                        ch.peer.cred.pid);
             break;
@@ -958,8 +961,14 @@ void Server::serve_requests(Channel &ch)
             ioctl_req = reinterpret_cast<const wire::IoctlReq *>(m.buf);
             ok = m.len >= ssize_t(sizeof(*ioctl_req)) && ioctl_request_ok(*ioctl_req, size_t(m.len));
             if (ok) {
-                reply = do_ioctl(ch, *ioctl_req, m.buf + sizeof(*ioctl_req), extra);
+                kernel::UserMm::FdPass fds;
+                if (!m.fds.empty()) {
+                    fds.in_number = ioctl_req->fd_number;
+                    fds.in_fd = m.fds.front();
+                }
+                reply = do_ioctl(ch, *ioctl_req, m.buf + sizeof(*ioctl_req), extra, &fds);
                 extra_len = size_t(reply.value);
+                fd = fds.out_fd;
             }
             break;
         case wire::Op::kMmap:
@@ -1094,7 +1103,7 @@ bool Server::serve_slot_call(Channel &ch)
 // The ioctl in the caller's address space, its argument struct from the bytes that came with
 // it (arg_in); value in the reply: how many bytes of arg_out the caller must write back.
 wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
-                             unsigned char *arg_out)
+                             unsigned char *arg_out, kernel::UserMm::FdPass *fds)
 {
     kernel::RefPtr<accel::File> file = ch.file->get();
     if (!file)
@@ -1102,6 +1111,7 @@ wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsig
     std::memcpy(arg_out, arg_in, req.arg_len);
     kernel::UserMm::ArgWindow window{req.arg, req.arg_len, arg_out, false};
     ch.mm.set_arg_window(req.arg_len ? &window : nullptr);
+    ch.mm.set_fd_pass(fds);
     int ret;
     {
         kernel::ScopedUserMm mm(ch.mm);
@@ -1110,6 +1120,13 @@ wire::Reply Server::do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsig
         ret = accel::ioctl(*file, req.cmd, kernel::UserPtr<void>(req.arg));
     }
     ch.mm.set_arg_window(nullptr);
+    ch.mm.set_fd_pass(nullptr);
+    // An fd the call gave the caller goes back only with a success (fd_install is its last
+    // step, as in DRM): otherwise nobody would learn its number.
+    if (ret < 0 && fds && fds->out_fd >= 0) {
+        ::close(fds->out_fd);
+        fds->out_fd = -1;
+    }
     return {ret, window.written ? req.arg_len : 0};
 }
 

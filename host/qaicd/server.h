@@ -94,8 +94,9 @@ private:
     wire::Stats stats();
 
     // The requests of a channel.
+    // fds: what fds came with the call and it gives back (none for a slot call).
     wire::Reply do_ioctl(Channel &ch, const wire::IoctlReq &req, const unsigned char *arg_in,
-                         unsigned char *arg_out);
+                         unsigned char *arg_out, kernel::UserMm::FdPass *fds = nullptr);
     wire::Reply do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out, uint64_t *map_id_out);
     wire::Reply do_unmap(Channel &ch, const wire::MapMsg &req);
     wire::Reply do_closed(Channel &ch);

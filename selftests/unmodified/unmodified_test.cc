@@ -628,6 +628,56 @@ TEST(Fd, ForkedChildSharesTheOpenFile)
     close(fd);
 }
 
+// PRIME through ioctl(2): a BO exported as a dma-buf fd, which a forked child imports into its
+// own open of the node and writes through its own mapping: the parent sees the writes in its
+// mapping of the BO (the same pages). The exporter importing its own dma-buf gets its handle.
+TEST(Prime, ForkedChildImportsTheParentsBo)
+{
+    int fd = open_node();
+    ASSERT_GE(fd, 0);
+    Bo bo;
+    ASSERT_EQ(bo.create(fd, 2 * kPage), 0);
+    drm_prime_handle p{};
+    p.handle = bo.handle;
+    p.flags = DRM_CLOEXEC | DRM_RDWR;
+    ASSERT_EQ(xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    int buf = p.fd;
+    ASSERT_GE(buf, 0);
+    EXPECT_EQ(fcntl(buf, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    drm_prime_handle self{};
+    self.fd = buf;
+    ASSERT_EQ(xioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &self), 0);
+    EXPECT_EQ(self.handle, bo.handle);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int own = open_node();
+        drm_prime_handle in{};
+        in.fd = buf;
+        Bo child;
+        child.size = 2 * kPage;
+        bool ok = own >= 0 && xioctl(own, DRM_IOCTL_PRIME_FD_TO_HANDLE, &in) == 0;
+        child.handle = in.handle;
+        ok = ok && child.map_on(own) == 0;
+        if (ok)
+            std::memset(child.map, 0x6b, 2 * kPage);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    auto *bytes = static_cast<uint8_t *>(bo.map);
+    EXPECT_EQ(bytes[0], 0x6b) << "the child's writes";
+    EXPECT_EQ(bytes[2 * kPage - 1], 0x6b) << "the child's writes";
+    // Not a dma-buf: the node's own fd.
+    drm_prime_handle bad{};
+    bad.fd = fd;
+    EXPECT_EQ(xioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &bad), -EINVAL);
+    close(buf);
+    close(fd);
+}
+
 // exec keeps an fd without close-on-exec, as the same open file (a handle made before works
 // in the new program), and closes one with it. The new program is this one, running only
 // Fd.ExecChild.

@@ -22,7 +22,9 @@
 #include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
+#include <drm.h>
 #include <fcntl.h>
 #include <map>
 #include <memory>
@@ -242,8 +244,10 @@ public:
         return ret == 0 && extra && rep->ret == 0 && got != extra_len ? -EIO : ret;
     }
     // The same, for replies that carry up to extra_cap bytes after the Reply (*extra_got).
+    // send_fd: an fd to send with the request (SCM_RIGHTS), or -1. A call with an fd either
+    // way goes on the channel's socket.
     int call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
-                 size_t *extra_got, int *fd);
+                 size_t *extra_got, int *fd, int send_fd = -1);
 
     // fork: the child forgets our channels (they name the parent, whose memory qaicd would
     // touch; their slots are not even mapped in the child), and the lock, which the forking
@@ -329,7 +333,7 @@ Conn::~Conn()
 }
 
 int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, size_t extra_cap,
-                   size_t *extra_got, int *fd)
+                   size_t *extra_got, int *fd, int send_fd)
 {
     Channel *ch = nullptr;
     int ret = take_channel(&ch);
@@ -340,10 +344,12 @@ int Conn::call_var(const void *req, size_t len, wire::Reply *rep, void *extra, s
     wire::Header h;
     std::memcpy(&h, req, sizeof(h));
     ssize_t n;
-    if (ch->slot && h.op == uint32_t(wire::Op::kIoctl))
+    // A call with an fd either way goes on the socket: a slot carries none.
+    if (ch->slot && h.op == uint32_t(wire::Op::kIoctl) && send_fd < 0 && !fd)
         n = slot_call(*ch, req, len, buf, cap);
     else
-        n = wire::send_message(ch->sock, req, len) ? receive(ch->sock, buf, cap, fd) : -ENODEV;
+        n = wire::send_message(ch->sock, req, len, send_fd) ? receive(ch->sock, buf, cap, fd)
+                                                            : -ENODEV;
     if (n < ssize_t(sizeof(wire::Reply))) {
         drop_channel(ch);
         return n == -ENOMEM ? -ENOMEM : -ENODEV;
@@ -532,15 +538,47 @@ public:
                                                                                    : kernel::UserMm::self();
         if (size <= wire::kMaxInlineArg && !self.read(msg.arg, uint64_t(uintptr_t(arg)), size).is_error())
             msg.req.arg_len = uint32_t(size);
+        // PRIME's fds cross with the call (wire.h): the dma-buf an import names goes with it,
+        // the one an export makes comes back, and its number here replaces the daemon's in the
+        // argument. (An fd that is not open goes as none: the driver says EBADF.)
+        drm_prime_handle prime{};
+        // (By nr, as the driver dispatches: a caller's struct may be longer than DRM's.)
+        bool is_prime = _IOC_TYPE(request) == DRM_IOCTL_BASE && msg.req.arg_len >= sizeof(prime) &&
+                        (_IOC_NR(request) == _IOC_NR(DRM_IOCTL_PRIME_FD_TO_HANDLE) ||
+                         _IOC_NR(request) == _IOC_NR(DRM_IOCTL_PRIME_HANDLE_TO_FD));
+        if (is_prime)
+            std::memcpy(&prime, msg.arg, sizeof(prime));
+        bool import = is_prime && _IOC_NR(request) == _IOC_NR(DRM_IOCTL_PRIME_FD_TO_HANDLE);
+        int send_fd = import && prime.fd >= 0 && fcntl(prime.fd, F_GETFD) >= 0 ? prime.fd : -1;
+        msg.req.fd_number = send_fd;
         wire::Reply rep;
         unsigned char out[wire::kMaxInlineArg];
         size_t got = 0;
+        int got_fd = -1;
+        bool want_fd = is_prime && !import;
         int ret = conn_->call_var(&msg, sizeof(msg.req) + msg.req.arg_len, &rep, out, sizeof(out),
-                                  &got, nullptr);
+                                  &got, want_fd ? &got_fd : nullptr, send_fd);
+        if (ret == 0 && (got != rep.value || (got && got != msg.req.arg_len)))
+            ret = -EIO;
+        if (ret == 0 && want_fd && rep.ret == 0) {
+            // Received close-on-exec; DRM_CLOEXEC says whether it stays so. An fd that did not
+            // arrive found no room here (the kernel drops what it cannot install): EMFILE, as
+            // the kernel's get_unused_fd_flags says.
+            if (got_fd < 0) {
+                ret = -EMFILE;
+            } else if (got < sizeof(prime) ||
+                       (!(prime.flags & DRM_CLOEXEC) && fcntl(got_fd, F_SETFD, 0) != 0)) {
+                ret = -EIO;
+            } else {
+                int32_t number = got_fd;
+                std::memcpy(out + offsetof(drm_prime_handle, fd), &number, sizeof(number));
+                got_fd = -1; // the user's now
+            }
+        }
+        if (got_fd >= 0)
+            ::close(got_fd);
         if (ret < 0)
             return ret;
-        if (got != rep.value || (got && got != msg.req.arg_len))
-            return -EIO;
         if (got && self.write(uint64_t(uintptr_t(arg)), out, got).is_error())
             return -EFAULT;
         return int(rep.ret);

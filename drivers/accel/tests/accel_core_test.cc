@@ -7,11 +7,14 @@
 #include <cstdio>
 #include <cstring>
 #include <drm.h>
+#include <fcntl.h>
 #include <future>
 #include <gtest/gtest.h>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -403,6 +406,115 @@ TEST_F(AccelCore, ClosingTheFileDropsItsHandles)
     file = nullptr;
     EXPECT_EQ(live, live_before);
     EXPECT_EQ(g_postcloses, 1);
+}
+
+// PRIME in the core: a dma-buf holds its object past every handle while an fd of it is open;
+// the last close is seen at the device's next call, which releases it, and the object with it.
+TEST_F(AccelCore, DmaBufHoldsItsObjectUntilItsLastFdCloses)
+{
+    int live_before = live;
+    uint32_t h;
+    {
+        auto obj = new_object(4096);
+        h = file->handle_create(obj).value();
+    }
+    drm_prime_handle p{h, DRM_CLOEXEC, -1};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    int first = p.fd;
+    int copy = dup(first);
+    ASSERT_GE(copy, 0);
+    drm_gem_close c{h, 0};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), 0);
+    ::close(first);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before + 1) << "a copy of the fd is still open";
+    auto other = open_file();
+    drm_prime_handle in{0, 0, copy};
+    ASSERT_EQ(do_ioctl(*other, DRM_IOCTL_PRIME_FD_TO_HANDLE, &in), 0);
+    EXPECT_EQ(other->lookup(in.handle).value()->size(), 4096u);
+    ::close(copy);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before + 1) << "the importer's handle holds it";
+    drm_gem_close oc{in.handle, 0};
+    ASSERT_EQ(do_ioctl(*other, DRM_IOCTL_GEM_CLOSE, &oc), 0);
+    EXPECT_EQ(live, live_before);
+}
+
+// A reopen of the dma-buf's file through /proc is one more open of it, counted as such.
+TEST_F(AccelCore, DmaBufCountsReopensThroughProc)
+{
+    int live_before = live;
+    uint32_t h;
+    {
+        auto obj = new_object(4096);
+        h = file->handle_create(obj).value();
+    }
+    drm_prime_handle p{h, DRM_CLOEXEC, -1};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    std::string proc = "/proc/self/fd/" + std::to_string(p.fd);
+    int reopened = ::open(proc.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(reopened, 0);
+    drm_gem_close c{h, 0};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), 0);
+    ::close(p.fd);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before + 1);
+    ::close(reopened);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before);
+}
+
+// An embedded host's forked child has a private copy of the device: its calls must not read
+// the parent's events (here, the close the parent made just before the fork).
+TEST_F(AccelCore, ForkedChildLeavesTheParentsDmaBufEventsAlone)
+{
+    int live_before = live;
+    uint32_t h;
+    {
+        auto obj = new_object(4096);
+        h = file->handle_create(obj).value();
+    }
+    drm_prime_handle p{h, DRM_CLOEXEC, -1};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    drm_gem_close c{h, 0};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_GEM_CLOSE, &c), 0);
+    ::close(p.fd); // its event waits in the queue
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        dev->reap_dma_bufs();
+        auto obj = new_object(4096);
+        uint32_t ch = file->handle_create(obj).value();
+        drm_prime_handle cp{ch, DRM_CLOEXEC, -1};
+        int r = do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &cp);
+        ::close(cp.fd);
+        dev->reap_dma_bufs();
+        _exit(r == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    dev->reap_dma_bufs();
+    EXPECT_EQ(live, live_before);
+}
+
+// Unplug: the user's fds hold nothing any more; the object goes with the files' handles.
+TEST_F(AccelCore, UnplugReleasesTheDmaBufs)
+{
+    int live_before = live;
+    uint32_t h;
+    {
+        auto obj = new_object(4096);
+        h = file->handle_create(obj).value();
+    }
+    drm_prime_handle p{h, DRM_CLOEXEC, -1};
+    ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
+    file = nullptr;
+    EXPECT_EQ(live, live_before + 1);
+    dev->unplug();
+    EXPECT_EQ(live, live_before);
+    ::close(p.fd);
 }
 
 TEST_F(AccelCore, MmapOffsetsAreStableAndDistinct)

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <fcntl.h>
 #include <random>
+#include <sys/wait.h>
+#include <drm.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -411,6 +413,154 @@ TEST_F(QaicdWire, FdWithARequestDropsTheChannel)
     expect_logged("dropped a channel of pid");
     expect_logged("malformed frame");
     close_raw();
+    expect_undisturbed();
+}
+
+// A kIoctl of PRIME_FD_TO_HANDLE on a raw channel, with `fds` in SCM_RIGHTS and `number` as
+// the caller's number of the first; the reply (its ret), the handle in *handle.
+struct PrimeCall {
+    wire::IoctlReq req;
+    drm_prime_handle arg;
+};
+
+bool send_prime(int ch, drm_prime_handle *arg, int number, std::initializer_list<int> fds)
+{
+    PrimeCall c{};
+    c.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_PRIME_FD_TO_HANDLE,
+             uint64_t(uintptr_t(arg)), sizeof(*arg), number};
+    c.arg = *arg;
+    union {
+        cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 2)];
+    } control;
+    constexpr size_t kLen = sizeof(c.req) + sizeof(c.arg); // without the struct's padding
+    iovec iov{&c, kLen};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (fds.size()) {
+        m.msg_control = control.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(cm), fds.begin(), sizeof(int) * fds.size());
+    }
+    return ::sendmsg(ch, &m, MSG_NOSIGNAL) == ssize_t(kLen);
+}
+
+int64_t prime_reply(int ch, uint32_t *handle)
+{
+    struct {
+        wire::Reply rep;
+        drm_prime_handle arg;
+    } r{};
+    ssize_t n = recv_raw(ch, &r, sizeof(r));
+    if (n < ssize_t(sizeof(r.rep)))
+        return INT64_MIN;
+    if (n == ssize_t(sizeof(r.rep) + sizeof(r.arg)))
+        *handle = r.arg.handle;
+    return r.rep.ret;
+}
+
+// The dma-buf of other's BO, an fd of ours.
+int export_other(int other, uint32_t bo)
+{
+    drm_prime_handle p{};
+    p.handle = bo;
+    p.flags = DRM_CLOEXEC;
+    return qaic_ioctl(other, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p) == 0 ? p.fd : -1;
+}
+
+// The fd that comes with a call is the one its number names, and only that number reaches it.
+TEST_F(QaicdWire, PrimeImportGetsOnlyTheFdThatCameUnderItsNumber)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    uint32_t bo;
+    ASSERT_EQ(create_bo(other, kPage, &bo), 0);
+    int buf = export_other(other, bo);
+    ASSERT_GE(buf, 0) << std::strerror(errno);
+    drm_prime_handle arg{};
+    arg.fd = buf;
+    uint32_t handle = 0;
+    ASSERT_TRUE(send_prime(ch, &arg, buf + 1, {buf})); // the call names another number
+    EXPECT_EQ(prime_reply(ch, &handle), -EBADF);
+    ASSERT_TRUE(send_prime(ch, &arg, buf, {}));        // the number, but no fd with it
+    EXPECT_EQ(prime_reply(ch, &handle), -EBADF);
+    ASSERT_TRUE(send_prime(ch, &arg, buf, {buf}));
+    EXPECT_EQ(prime_reply(ch, &handle), 0);
+    EXPECT_NE(handle, 0u);
+    ::close(buf);
+    EXPECT_EQ(gem_close(other, bo), 0);
+    close_raw();
+    expect_undisturbed();
+}
+
+// An fd that comes with an ioctl that takes none is closed unused; the channel goes on.
+TEST_F(QaicdWire, FdWithAnotherIoctlIsClosedUnused)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    struct {
+        wire::IoctlReq req;
+        drm_gem_close arg;
+    } c{};
+    c.req = {{wire::kMagic, uint32_t(wire::Op::kIoctl)}, DRM_IOCTL_GEM_CLOSE,
+             uint64_t(uintptr_t(&c.arg)), sizeof(c.arg), p[0]};
+    c.arg.handle = 12345;
+    ASSERT_TRUE(send_raw(ch, &c, sizeof(c), p[0]));
+    wire::Reply rep{};
+    ASSERT_GE(recv_raw(ch, &rep, sizeof(rep)), ssize_t(sizeof(rep)));
+    EXPECT_EQ(rep.ret, -EINVAL);
+    ::close(p[0]);
+    // The daemon's copy of the read end is gone: our write end sees no reader.
+    pollfd pf{p[1], 0, 0};
+    EXPECT_EQ(poll(&pf, 1, kBoundMs), 1);
+    EXPECT_TRUE(pf.revents & POLLERR);
+    ::close(p[1]);
+    close_raw();
+    expect_undisturbed();
+}
+
+TEST_F(QaicdWire, TwoFdsWithAnIoctlDropTheChannel)
+{
+    ASSERT_NO_FATAL_FAILURE(open_raw());
+    uint32_t bo;
+    ASSERT_EQ(create_bo(other, kPage, &bo), 0);
+    int buf = export_other(other, bo);
+    ASSERT_GE(buf, 0) << std::strerror(errno);
+    drm_prime_handle arg{};
+    arg.fd = buf;
+    ASSERT_TRUE(send_prime(ch, &arg, buf, {buf, buf}));
+    EXPECT_TRUE(dropped(ch));
+    expect_logged("malformed frame");
+    ::close(buf);
+    EXPECT_EQ(gem_close(other, bo), 0);
+    close_raw();
+    expect_undisturbed();
+}
+
+// A client that dies holding the only fd of a dma-buf (its file closed with it) leaves
+// nothing: the BO goes with the dma-buf's last fd.
+TEST_F(QaicdWire, DmaBufOfADeadClientIsReleased)
+{
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int fd = qaic_open(path.c_str());
+        uint32_t h = 0;
+        bool ok = fd >= 0 && create_bo(fd, 1 << 20, &h) == 0;
+        drm_prime_handle p{};
+        p.handle = h;
+        ok = ok && qaic_ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p) == 0 && gem_close(fd, h) == 0;
+        _exit(ok ? 0 : 1); // neither the file nor the dma-buf closed
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
     expect_undisturbed();
 }
 
