@@ -125,6 +125,7 @@ SOURCE_FOLDERS := drivers fuzz host hw kernel selftests userspace
 srcs-kernel := $(addprefix kernel/, \
 	alloc.cc \
 	crc32.cc \
+	devcoredump.cc \
 	fence.cc \
 	mm.cc \
 	printk.cc \
@@ -163,6 +164,7 @@ srcs-drivers-accel-qaic := $(addprefix drivers/accel/qaic/, \
 	qaic_data.cc \
 	qaic_drv.cc \
 	qaic_manage.cc \
+	qaic_ras.cc \
 	qaic_sched.cc \
 	qaic_slice.cc \
 	qaic_ssr.cc \
