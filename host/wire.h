@@ -47,6 +47,8 @@ enum class Op : uint32_t {
                     // as the last close(2) of a device fd releases it before returning
     kWake,          // channel, a bare Header, either way: look at the slot (never answered)
     kEvent,         // file socket of a kWatch connection, daemon to client: an Event
+    kSimRasCounts,  // channel: qaic_sim_get_ras_counts (a SimReq)
+    kSimCoredump,   // channel: qaic_sim_read_coredump (a CoredumpReq)
 };
 
 struct Header {
@@ -130,6 +132,14 @@ struct SimReq {
     char name[64];   // kSimSetParam: the parameter, NUL-terminated
 };
 
+// kSimCoredump: the crash dump is written into the caller's memory at addr (len bytes there),
+// as an ioctl's output is; value is its size.
+struct CoredumpReq {
+    Header hdr;
+    uint64_t addr;
+    uint64_t len;
+};
+
 // Every channel reply. kMmap: the fd comes in SCM_RIGHTS and value is the byte offset to map
 // it at; kSimNumDbc: value is the count.
 struct Reply {
@@ -137,7 +147,8 @@ struct Reply {
     uint64_t value;
 };
 
-// kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message.
+// kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message; kSimRasCounts the
+// counts (qaic_sim_ras_counts) likewise.
 // kStats: Reply then Stats.
 struct Stats {
     uint32_t files;       // open device files (connections less kControlOnly ones)

@@ -168,6 +168,14 @@ public:
         return machine().dbc_status(0, dbc, st);
     }
     int sim_num_dbc() override { return machine().num_dbc(0); }
+    int sim_ras_counts(struct qaic_sim_ras_counts *c) override
+    {
+        return machine().ras_counts(0, c);
+    }
+    long long sim_read_coredump(void *buf, unsigned long long len) override
+    {
+        return machine().read_coredump(0, kernel::UserPtr<void>(uintptr_t(buf)), len);
+    }
 
 private:
     int fd_;
