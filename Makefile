@@ -257,6 +257,7 @@ srcs-selftests-drivers-accel-qaic := $(addprefix selftests/drivers/accel/qaic/, 
 	mmap_test.cc \
 	nnc_test.cc \
 	nsp_test.cc \
+	ras_test.cc \
 	slice_test.cc \
 	wait_test.cc \
 )

@@ -295,12 +295,13 @@ ErrorOr<void> QaicDevice::dump_message(const uint8_t *msg)
             return {};
         uint64_t size = x.file.size();
         auto id = kernel::devcoredumps().add(this, std::move(x.file));
+        // As devcoredump, quietly: one dump per device waits for its reader (-EBUSY).
         if (id.is_error())
-            pr_warn("accel%d: crash dump of DBC %u (%llu bytes) discarded (%d)", minor(),
-                    x.dbc_id, (unsigned long long)size, id.code());
+            qaic_dbg(kernel::kDebugCard, "DBC %u: crash dump (%llu bytes) discarded (%d)",
+                     x.dbc_id, (unsigned long long)size, id.code());
         else
-            pr_info("accel%d: crash dump of DBC %u: devcd%u, %llu bytes", minor(), x.dbc_id,
-                    id.value(), (unsigned long long)size);
+            qaic_dbg(kernel::kDebugCard, "DBC %u: crash dump kept as devcd%u (%llu bytes)",
+                     x.dbc_id, id.value(), (unsigned long long)size);
         return {};
     }
     if (hdr.cmd != kSsrMemoryReadRsp || d.reading_done)
