@@ -136,6 +136,7 @@ srcs-kernel := $(addprefix kernel/, \
 srcs-kernel-tests := $(addprefix kernel/tests/, \
 	alloc_test.cc \
 	bytes_test.cc \
+	devcoredump_test.cc \
 	devres_test.cc \
 	idr_test.cc \
 	locked_test.cc \
@@ -178,6 +179,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	page_pool_test.cc \
 	params_test.cc \
 	probe_alloc_test.cc \
+	ras_dump_test.cc \
 	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
