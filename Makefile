@@ -221,6 +221,7 @@ srcs-host-qaicd-tests := $(addprefix host/qaicd/tests/, \
 	isolation_test.cc \
 	lifetime_test.cc \
 	peer_test.cc \
+	ras_test.cc \
 	watch_test.cc \
 	wire_test.cc \
 )
