@@ -16,7 +16,7 @@
 namespace host {
 
 // qaic_sim.h's codes are the card's test-control values.
-static_assert(unsigned(QAIC_SIM_DUMP_HUGE_ENTRY) == aic100::kDumpHugeEntry &&
+static_assert(unsigned(QAIC_SIM_DUMP_POWER_UP_EARLY) == aic100::kDumpPowerUpEarly &&
               unsigned(QAIC_SIM_RAS_BAD_THRESHOLD) == aic100::kRasBadThreshold &&
               unsigned(QAIC_SIM_RAS_SRC_TSENS) == aic100::kRasTsens &&
               unsigned(QAIC_SIM_RAS_UE_NONFATAL) == aic100::kRasUeNonFatal);

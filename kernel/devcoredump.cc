@@ -124,8 +124,10 @@ void DevCoredumps::set_timeout(std::chrono::milliseconds timeout)
 
 DevCoredumps &devcoredumps()
 {
-    static DevCoredumps store;
-    return store;
+    // Never destroyed: devices torn down by static destructors at exit (the embedded host's
+    // machine) still remove their dumps from it.
+    static DevCoredumps *store = new DevCoredumps;
+    return *store;
 }
 
 } // namespace kernel

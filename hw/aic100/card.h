@@ -71,7 +71,8 @@ enum SsrDumpFault : uint32_t {
     kDumpWrongDbc = 7,    // the nth read is answered naming another DBC
     kDumpNone = 8,        // no dump is offered
     kDumpHugeEntry = 9,   // a table entry of 2^62 bytes
-    kDumpFaultMax = 10,
+    kDumpPowerUpEarly = 10, // at the nth read the firmware gives up and powers up (AFTER_POWER_UP)
+    kDumpFaultMax = 11,
 };
 // Test control: the field a RAS message gets wrong (Card::ras_error); qaic_sim.h's
 // QAIC_SIM_RAS_BAD_*.

@@ -843,6 +843,11 @@ void Firmware::serve_dump_request(Ssr &s, const Bytes &slot, std::unique_lock<st
     bool hit = nth >= s.nth;
     if (s.fault == kDumpStall && hit)
         return; // the firmware died for good: no answer, nor any later step
+    if (s.fault == kDumpPowerUpEarly && hit) {
+        s.dump = Dump::kDone; // on to AFTER_POWER_UP, the read unanswered
+        ssr_waiting_ack_ = false;
+        return;
+    }
     // What is asked, within the snapshot and one chunk; anything else gets no data.
     uint64_t len = 0;
     if (rd.addr >= kSsrDumpBase && rd.addr - kSsrDumpBase <= s.snapshot.size() &&

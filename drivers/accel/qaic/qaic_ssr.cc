@@ -125,10 +125,11 @@ void QaicDevice::ssr_irq()
         uint32_t ack_event = ev.event;
         // The device powers the subsystem up again while its dump is still being read: the
         // dump is abandoned and the event NACKed, as upstream does (the device ends the
-        // restart all the same).
+        // restart all the same). Once DONE was sent the reading is over: the answer to it
+        // came before this event and waits for the work, which keeps the dump.
         if (ev.event == kSsrAfterPowerUp) {
             std::lock_guard dl(dump_lock_);
-            if (dump_.active && dump_.dbc_id == ev.dbc_id) {
+            if (dump_.active && dump_.dbc_id == ev.dbc_id && !dump_.reading_done) {
                 pr_warn("accel%d: crash dump of DBC %u abandoned: the subsystem powered up "
                         "during the transfer",
                         minor(), ev.dbc_id);
@@ -238,27 +239,32 @@ ErrorOr<void> QaicDevice::dump_message(const uint8_t *msg)
     if (hdr.cmd == kSsrDebugTransferInfo) {
         SsrDebugTransferInfo info = load<SsrDebugTransferInfo>(msg);
         // Ready, or not (ret 1): upstream's checks, and ours on the size.
+        std::vector<uint8_t> table;
         bool ok = false;
         const char *why = "";
         if (hdr.len != sizeof(info) || hdr.dbc_id >= num_dbc())
             why = "a malformed offer";
-        else if (d.active)
-            why = "a dump of another DBC is being collected";
+        else if (d.active && !d.reading_done)
+            why = "another dump is being collected";
         else if (dbcs[hdr.dbc_id]->sysfs_state.load() != kDbcStateBeforePowerUp)
             why = "the DBC is not in BEFORE_POWER_UP";
         else if (info.tbl_len == 0 || info.tbl_len % sizeof(SsrDumpTableEntry) ||
                  info.tbl_len > kDumpMaxTable)
             why = "a table of a bad size";
-        else if (kernel::try_resize(d.table, info.tbl_len).is_error())
+        else if (kernel::try_resize(table, info.tbl_len).is_error())
             why = "no memory for the table";
         else
             ok = true;
         if (!ok) {
             pr_warn("accel%d: crash dump of DBC %u refused: %s (table of %llu bytes)", minor(),
                     hdr.dbc_id, why, (unsigned long long)info.tbl_len);
-            if (!d.active)
-                d = DumpXfer{};
         } else {
+            // A dump whose DONE was never answered: the device has moved on without it.
+            if (d.active)
+                pr_warn("accel%d: crash dump of DBC %u dropped: its DONE was not answered",
+                        minor(), d.dbc_id);
+            d = DumpXfer{};
+            d.table = std::move(table);
             d.active = true;
             d.dbc_id = hdr.dbc_id;
             d.tbl_dev = info.tbl_addr;

@@ -669,6 +669,21 @@ TEST_F(Ssr, DumpFaults)
     ASSERT_TRUE(e);
     ack(q->id, kSsrAfterPowerUp);
     ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+    // Giving up at the second read: AFTER_POWER_UP comes instead of its answer.
+    q = d.activate(8);
+    ASSERT_TRUE(q);
+    restart(kDumpPowerUpEarly, 2);
+    info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    answer_offer(q->id, 0);
+    ASSERT_TRUE(read(q->id, info->tbl_addr, 16));
+    SsrMemoryRead rd{{kSsrMemoryRead, sizeof(rd), q->id}, 0, info->tbl_addr, 16};
+    d.post(ssr, &rd, sizeof(rd));
+    e = event();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->event, kSsrAfterPowerUp);
+    ack(q->id, kSsrNack);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
     q = d.activate(8);
     ASSERT_TRUE(q);
     restart(kDumpNone, 0);

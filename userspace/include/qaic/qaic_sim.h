@@ -68,6 +68,8 @@ enum qaic_sim_dump_fault {
 	QAIC_SIM_DUMP_WRONG_DBC = 7,    /* the arg1-th read is answered for another DBC */
 	QAIC_SIM_DUMP_NONE = 8,         /* no dump is offered */
 	QAIC_SIM_DUMP_HUGE_ENTRY = 9,   /* the table lists a region of 2^62 bytes */
+	QAIC_SIM_DUMP_POWER_UP_EARLY = 10, /* at the arg1-th read the card gives up the transfer
+	                                    * and powers the subsystem up */
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built

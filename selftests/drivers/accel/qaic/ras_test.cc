@@ -233,13 +233,31 @@ TEST_F(Coredump, MisbehavingCardLeavesNoDump)
         EXPECT_EQ(deactivate(fd, again), 0);
     }
     // Out of range.
-    EXPECT_EQ(qaic_sim_inject(fd, QAIC_SIM_DUMP_FAULT, 10, 0), -1);
+    EXPECT_EQ(qaic_sim_inject(fd, QAIC_SIM_DUMP_FAULT, 11, 0), -1);
     EXPECT_EQ(errno, EINVAL);
     // And a good dump after all of it.
     uint32_t dbc;
     ASSERT_EQ(activate(fd, 16, &dbc), 0);
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_SSR, dbc, 0), 0);
     ASSERT_TRUE(wait_for([&] { return qaic_sim_read_coredump(fd, nullptr, 0) > 0; }));
+}
+
+// A card that powers the subsystem up while its dump is being read: the driver NACKs the
+// event and drops the dump (upstream), without a reset: another DBC stays its user's.
+TEST_F(Coredump, PowerUpDuringTransferDropsTheDump)
+{
+    uint32_t dbc, other;
+    ASSERT_EQ(activate(fd, 16, &dbc), 0);
+    ASSERT_EQ(activate(fd, 16, &other), 0);
+    SIM_OR_SKIP(qaic_sim_inject(fd, QAIC_SIM_DUMP_FAULT, QAIC_SIM_DUMP_POWER_UP_EARLY, 3));
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_SSR, dbc, 0), 0);
+    ASSERT_TRUE(wait_for([&] { return dbc_state(dbc) == 0; }));
+    EXPECT_EQ(deactivate(fd, dbc), -EPERM); // released by the restart's end
+    errno = 0;
+    EXPECT_EQ(qaic_sim_read_coredump(fd, nullptr, 0), -1);
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_EQ(dbc_state(other), 1u);
+    EXPECT_EQ(deactivate(fd, other), 0); // no reset
 }
 
 } // namespace
