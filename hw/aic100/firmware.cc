@@ -947,9 +947,11 @@ void Firmware::raise_ras(uint32_t source, uint32_t err_type, uint32_t malform)
     {
         std::lock_guard lk(lock_);
         m.seq_num = ras_seq_++;
-        // Errors pile up only while no host reads them: a bounded backlog, the oldest kept.
-        if (ras_queue_.size() < kChMaxNelem)
-            ras_queue_.push_back(m);
+        // No host listening: the report is lost. Reports pile up only while the host is slow
+        // to read them: a bounded backlog, the oldest kept.
+        if (!ras_.enabled() || ras_queue_.size() >= kChMaxNelem)
+            return;
+        ras_queue_.push_back(m);
     }
     cv_.notify_all();
 }

@@ -2,7 +2,6 @@
 // Fault injection (CONFIG_QAIC_FAULT_INJECTION): DMA errors, hung engines, lost MSIs, a
 // silent or NACKing firmware, a reset on a message, surprise removal and subsystem restart.
 // Without the option every case skips.
-#include "hw/aic100/firmware.h"
 #include "hw/aic100/tests/harness.h"
 
 #include <functional>
@@ -756,8 +755,11 @@ TEST_F(Faults, RasWithoutChannelIsLost)
 {
     FAULT(card().ras_error(kRasPcie, kRasCe));
     Channel ras;
-    ASSERT_TRUE(d.wait_until([&] { return d.card().firmware().asleep(); }));
     ASSERT_TRUE(d.enable_channel(ras, kRasChannel, kRasSlotSize, 4));
+    FAULT(card().ras_error(kRasDdr, kRasUeNonFatal));
+    auto b = d.take(ras);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(load<RasMsg>(b->data()).source, kRasDdr); // the first is not delivered late
     EXPECT_FALSE(d.take(ras, kQuiet));
 }
 
