@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4; // 4: kSimRasCounts, kSimCoredump
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
