@@ -946,7 +946,8 @@ void Server::serve_requests(Channel &ch)
         wire::Reply reply{-EINVAL, 0};
         int fd = -1;
         alignas(8) unsigned char extra[wire::kMaxInlineArg];
-        static_assert(sizeof(extra) >= sizeof(wire::Stats) && sizeof(extra) >= sizeof(qaic_sim_dbc_status) &&
+        static_assert(sizeof(extra) >= sizeof(wire::Stats) &&
+                      sizeof(extra) >= sizeof(qaic_sim_dbc_status) &&
                       sizeof(extra) >= sizeof(qaic_sim_ras_counts));
         size_t extra_len = 0;
         const wire::IoctlReq *ioctl_req;

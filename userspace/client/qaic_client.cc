@@ -106,7 +106,8 @@ int cmd_info(qaic::Device &dev, const Options &o)
                         nd.meta_ver_minor, nd.num_loaded_nws, nd.num_active_nws,
                         nd.num_loaded_consts, nd.num_consts_in_use);
         if (have_ras)
-            std::printf("\"ras\": {\"ce_count\": %u, \"ue_count\": %u, \"ue_nonfatal_count\": %u}, ",
+            std::printf("\"ras\": {\"ce_count\": %u, \"ue_count\": %u, "
+                        "\"ue_nonfatal_count\": %u}, ",
                         ras.ce_count, ras.ue_count, ras.ue_nonfatal_count);
         std::printf("\"dbcs\": [");
         for (int i = 0; i < ndbc; ++i) {

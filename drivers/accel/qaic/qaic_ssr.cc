@@ -55,7 +55,8 @@ bool QaicDevice::ssr_send_locked(const void *msg, size_t len)
     uint32_t head = pdev.read32(kBarDev, kSsrChannel + kChH2dHead);
     if (head >= kSsrNelem || ring_free(head, ssr_h2d_tail_, kSsrNelem) == 0)
         return false;
-    uint8_t *slot = static_cast<uint8_t *>(ssr_rings_.h2d.cpu_addr) + size_t(ssr_h2d_tail_) * kSsrSlotSize;
+    uint8_t *slot = static_cast<uint8_t *>(ssr_rings_.h2d.cpu_addr) +
+                    size_t(ssr_h2d_tail_) * kSsrSlotSize;
     std::memcpy(slot, msg, len);
     std::memset(slot + len, 0, kSsrSlotSize - len);
     ssr_h2d_tail_ = (ssr_h2d_tail_ + 1) % kSsrNelem;

@@ -32,7 +32,8 @@ TEST_F(QaicdRas, CountsAndDumpReadOnceIntoTheClient)
     ASSERT_GE(fd, 0) << std::strerror(errno);
     qaic_sim_ras_counts before{};
     ASSERT_EQ(qaic_sim_get_ras_counts(fd, &before), 0) << std::strerror(errno);
-    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RAS, QAIC_SIM_RAS_SRC_PCIE | QAIC_SIM_RAS_CE << 8, 0), 0);
+    unsigned ce = QAIC_SIM_RAS_SRC_PCIE | QAIC_SIM_RAS_CE << 8;
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RAS, ce, 0), 0);
     qaic_sim_ras_counts now{};
     ASSERT_TRUE(wait_for([&] {
         return qaic_sim_get_ras_counts(fd, &now) == 0 && now.ce_count == before.ce_count + 1;

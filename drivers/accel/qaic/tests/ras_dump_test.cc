@@ -65,8 +65,8 @@ protected:
 TEST_F(RasDump, CountsAccessor)
 {
     qaic::RasCounts before = qdev->ras_counts();
-    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RAS, QAIC_SIM_RAS_SRC_DDR | QAIC_SIM_RAS_UE_NONFATAL << 8, 0),
-              0);
+    unsigned ue_nf = QAIC_SIM_RAS_SRC_DDR | QAIC_SIM_RAS_UE_NONFATAL << 8;
+    ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RAS, ue_nf, 0), 0);
     ASSERT_TRUE(wait_for([&] { return qdev->ras_counts().ue_nonfatal == before.ue_nonfatal + 1; }));
     qaic_sim_ras_counts c{};
     ASSERT_EQ(qaic_sim_get_ras_counts(fd, &c), 0);
@@ -113,7 +113,8 @@ TEST_F(RasDump, StallMidTransferEndsWithReset)
     EXPECT_EQ(dbc_state(dbc), 4u);
     uint32_t bo;
     ASSERT_EQ(selftest::create_bo(fd, 4096, &bo), 0);
-    EXPECT_EQ(selftest::attach(fd, bo, dbc, selftest::kDirToDev, {selftest::slice(0, 4096)}), -EPIPE);
+    EXPECT_EQ(selftest::attach(fd, bo, dbc, selftest::kDirToDev, {selftest::slice(0, 4096)}),
+              -EPIPE);
     ASSERT_EQ(qaic_sim_inject(fd, QAIC_SIM_RESET, 0, 0), 0);
     ASSERT_TRUE(wait_for([&] { return !qdev->dump_in_progress() && qdev->online.load(); }));
     EXPECT_EQ(qdev->coredump().code(), -ENOENT);
