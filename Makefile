@@ -125,6 +125,7 @@ SOURCE_FOLDERS := drivers fuzz host hw kernel selftests userspace
 srcs-kernel := $(addprefix kernel/, \
 	alloc.cc \
 	crc32.cc \
+	devcoredump.cc \
 	fence.cc \
 	mm.cc \
 	printk.cc \
@@ -135,6 +136,7 @@ srcs-kernel := $(addprefix kernel/, \
 srcs-kernel-tests := $(addprefix kernel/tests/, \
 	alloc_test.cc \
 	bytes_test.cc \
+	devcoredump_test.cc \
 	devres_test.cc \
 	idr_test.cc \
 	locked_test.cc \
@@ -164,6 +166,7 @@ srcs-drivers-accel-qaic := $(addprefix drivers/accel/qaic/, \
 	qaic_data.cc \
 	qaic_drv.cc \
 	qaic_manage.cc \
+	qaic_ras.cc \
 	qaic_sched.cc \
 	qaic_slice.cc \
 	qaic_ssr.cc \
@@ -178,6 +181,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	params_test.cc \
 	probe_alloc_test.cc \
 	profile_test.cc \
+	ras_dump_test.cc \
 	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
@@ -220,6 +224,7 @@ srcs-host-qaicd-tests := $(addprefix host/qaicd/tests/, \
 	isolation_test.cc \
 	lifetime_test.cc \
 	peer_test.cc \
+	ras_test.cc \
 	watch_test.cc \
 	wire_test.cc \
 )
@@ -259,6 +264,7 @@ srcs-selftests-drivers-accel-qaic := $(addprefix selftests/drivers/accel/qaic/, 
 	nnc_test.cc \
 	nsp_test.cc \
 	prime_test.cc \
+	ras_test.cc \
 	slice_test.cc \
 	wait_test.cc \
 )

@@ -643,8 +643,13 @@ void op(State &s, Input &in)
         break;
     case 8:
         if (Channel *ch = s.chan(in)) {
+            // The test-control requests (kSimInject .. kStats) and the RAS counters'.
+            static constexpr wire::Op kSimOps[] = {
+                wire::Op::kSimInject,   wire::Op::kSimDbcStatus, wire::Op::kSimNumDbc,
+                wire::Op::kSimReplug,   wire::Op::kSimSetParam,  wire::Op::kStats,
+                wire::Op::kSimRasCounts};
             wire::SimReq r{};
-            r.hdr = {wire::kMagic, uint32_t(wire::Op::kSimInject) + in.u8() % 6};
+            r.hdr = {wire::kMagic, uint32_t(kSimOps[in.u8() % std::size(kSimOps)])};
             for (uint32_t &a : r.arg)
                 a = in.u32();
             in.bytes(r.name, sizeof(r.name));

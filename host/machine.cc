@@ -16,6 +16,12 @@
 
 namespace host {
 
+// qaic_sim.h's codes are the card's test-control values.
+static_assert(unsigned(QAIC_SIM_DUMP_POWER_UP_EARLY) == aic100::kDumpPowerUpEarly &&
+              unsigned(QAIC_SIM_RAS_BAD_THRESHOLD) == aic100::kRasBadThreshold &&
+              unsigned(QAIC_SIM_RAS_SRC_TSENS) == aic100::kRasTsens &&
+              unsigned(QAIC_SIM_RAS_UE_NONFATAL) == aic100::kRasUeNonFatal);
+
 // One card slot: the card, the driver bound to it, and the cards removed from it. A removed
 // card is kept until the machine goes: files still open on its device may hold driver objects
 // that once pointed at it.
@@ -217,6 +223,19 @@ int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, uns
             return -EINVAL;
         card->subsystem_restart(arg0);
         return 0;
+    case QAIC_SIM_RAS:
+        // arg0: source | err_type << 8; arg1: the field spoilt. Out of range: -EINVAL (a bad
+        // source or type is what arg1 is for).
+        if ((arg0 & 0xFF) >= aic100::kRasSourceMax || (arg0 >> 8) >= aic100::kRasErrTypeMax ||
+            arg1 >= aic100::kRasMalformMax)
+            return -EINVAL;
+        card->ras_error(arg0 & 0xFF, arg0 >> 8, arg1);
+        return 0;
+    case QAIC_SIM_DUMP_FAULT:
+        if (arg0 >= aic100::kDumpFaultMax)
+            return -EINVAL;
+        card->ssr_dump_fault(arg0, arg1);
+        return 0;
     case QAIC_SIM_REMOVE:
         // Surprise removal: the card vanishes, then the PCI core removes the driver.
         card->remove_device();
@@ -234,6 +253,8 @@ int Machine::inject(Slot &s, aic100::Card &c, unsigned fault, unsigned arg0, uns
     case QAIC_SIM_FW_MISNAME:
     case QAIC_SIM_FW_FAIL_ALLOC:
     case QAIC_SIM_SSR:
+    case QAIC_SIM_RAS:
+    case QAIC_SIM_DUMP_FAULT:
     case QAIC_SIM_REMOVE:
         (void)dbc_ok;
         (void)arg1;
@@ -267,6 +288,44 @@ int Machine::pci_id(unsigned card_nr)
 int Machine::num_dbc(unsigned card_nr)
 {
     return with_card(card_nr, [](Slot &, aic100::Card &card) { return int(card.num_dbc()); });
+}
+
+int Machine::ras_counts(unsigned card_nr, struct qaic_sim_ras_counts *counts)
+{
+    return with_card(card_nr, [&](Slot &s, aic100::Card &) {
+        qaic::RasCounts c = s.qdev->ras_counts();
+        *counts = {c.ce, c.ue, c.ue_nonfatal};
+        return 0;
+    });
+}
+
+int64_t Machine::read_coredump(unsigned card_nr, kernel::UserPtr<void> buf, uint64_t len)
+{
+    int64_t ret = -ENODEV;
+    with_card(card_nr, [&](Slot &s, aic100::Card &) {
+        auto info = s.qdev->coredump();
+        if (info.is_error()) {
+            ret = info.code();
+        } else if (buf.is_null() && len == 0) {
+            ret = int64_t(info.value().size);
+        } else if (len < info.value().size) {
+            ret = -ENOSPC;
+        } else {
+            auto data = s.qdev->coredump_take();
+            if (data.is_error()) {
+                ret = data.code(); // read by someone else meanwhile
+                return 0;
+            }
+            std::vector<uint8_t> &d = data.value();
+            ret = int64_t(d.size());
+            if (auto r = kernel::copy_to_user(buf, d.data(), d.size()); r.is_error()) {
+                ret = r.code();
+                (void)kernel::devcoredumps().add(s.qdev.get(), std::move(d)); // kept
+            }
+        }
+        return 0;
+    });
+    return ret;
 }
 
 int Machine::replug(unsigned card_nr)

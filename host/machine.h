@@ -8,6 +8,7 @@
 #include "drivers/accel/accel.h"
 #include "drivers/accel/qaic/qaic_params.h"
 #include "kernel/result.h"
+#include "kernel/uaccess.h"
 
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 struct qaic_sim_dbc_status;
+struct qaic_sim_ras_counts;
 namespace aic100 {
 class Card;
 }
@@ -74,6 +76,14 @@ public:
     // The card's PCI ids, vendor << 16 | device (qaic_sim_pci_id): its profile's, known
     // without powering the card on. -ENODEV for a card out of range.
     int pci_id(unsigned card);
+    // The card's RAS counters (qaic::QaicDevice::ras_counts: sysfs ce_count, ue_count,
+    // ue_nonfatal_count). -ENODEV as above.
+    int ras_counts(unsigned card, struct qaic_sim_ras_counts *counts);
+    // The card's crash dump (the devcoredump of its last subsystem restart), read once:
+    // with a null buf and len 0 its size, the dump kept; else copied to buf in the current
+    // user mm (kernel::copy_to_user) and freed, returning its size. -ENOENT: no dump;
+    // -ENOSPC: len is less than its size (kept); -EFAULT: buf unwritable (kept); -ENODEV.
+    int64_t read_coredump(unsigned card, kernel::UserPtr<void> buf, uint64_t len);
     // A fresh card after a removal (0 when the card was not removed).
     int replug(unsigned card);
     // A module-wide parameter (debug) needs no card: it is set whatever the card's state.

@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kVersion = 4; // 4: PRIME's fds, kSimPciId, kSimRasCounts, kSimCoredump
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -48,6 +48,8 @@ enum class Op : uint32_t {
     kWake,          // channel, a bare Header, either way: look at the slot (never answered)
     kEvent,         // file socket of a kWatch connection, daemon to client: an Event
     kSimPciId,      // channel: qaic_sim_pci_id
+    kSimRasCounts,  // channel: qaic_sim_get_ras_counts (a SimReq)
+    kSimCoredump,   // channel: qaic_sim_read_coredump (a CoredumpReq)
 };
 
 struct Header {
@@ -137,6 +139,14 @@ struct SimReq {
     char name[64];   // kSimSetParam: the parameter, NUL-terminated
 };
 
+// kSimCoredump: the crash dump is written into the caller's memory at addr (len bytes there),
+// as an ioctl's output is; value is its size.
+struct CoredumpReq {
+    Header hdr;
+    uint64_t addr;
+    uint64_t len;
+};
+
 // Every channel reply. kMmap: the fd comes in SCM_RIGHTS and value is the byte offset to map
 // it at; kSimNumDbc: value is the count; kSimPciId: value is vendor << 16 | device.
 struct Reply {
@@ -144,7 +154,8 @@ struct Reply {
     uint64_t value;
 };
 
-// kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message.
+// kSimDbcStatus: Reply then the status (qaic_sim.h) in the same message; kSimRasCounts the
+// counts (qaic_sim_ras_counts) likewise.
 // kStats: Reply then Stats.
 struct Stats {
     uint32_t files;       // open device files (connections less kControlOnly ones)

@@ -949,12 +949,15 @@ void Server::serve_requests(Channel &ch)
         wire::Reply reply{-EINVAL, 0};
         int fd = -1;
         alignas(8) unsigned char extra[wire::kMaxInlineArg];
-        static_assert(sizeof(extra) >= sizeof(wire::Stats) && sizeof(extra) >= sizeof(qaic_sim_dbc_status));
+        static_assert(sizeof(extra) >= sizeof(wire::Stats) &&
+                      sizeof(extra) >= sizeof(qaic_sim_dbc_status) &&
+                      sizeof(extra) >= sizeof(qaic_sim_ras_counts));
         size_t extra_len = 0;
         const wire::IoctlReq *ioctl_req;
         const wire::MmapReq *mmap_req;
         const wire::SimReq *sim_req;
         const wire::MapMsg *map_req;
+        const wire::CoredumpReq *dump_req;
         bool ok = true;
         switch (wire::Op(h->op)) {
         case wire::Op::kIoctl:
@@ -999,9 +1002,14 @@ void Server::serve_requests(Channel &ch)
         case wire::Op::kSimPciId:
         case wire::Op::kSimReplug:
         case wire::Op::kSimSetParam:
+        case wire::Op::kSimRasCounts:
         case wire::Op::kStats:
             if ((ok = m.is(&sim_req)))
                 reply = do_sim(ch, wire::Op(h->op), *sim_req, extra, &extra_len);
+            break;
+        case wire::Op::kSimCoredump:
+            if ((ok = m.is(&dump_req)))
+                reply = do_coredump(ch, *dump_req);
             break;
         default:
             ok = false;
@@ -1182,6 +1190,15 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
         }
         return {ret, 0};
     }
+    case wire::Op::kSimRasCounts: {
+        qaic_sim_ras_counts c{};
+        int ret = machine_.ras_counts(card, &c);
+        if (ret == 0) {
+            std::memcpy(extra, &c, sizeof(c));
+            *extra_len = sizeof(c);
+        }
+        return {ret, 0};
+    }
     case wire::Op::kSimNumDbc: {
         int n = machine_.num_dbc(card);
         return n < 0 ? wire::Reply{n, 0} : wire::Reply{0, uint64_t(n)};
@@ -1221,6 +1238,22 @@ wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, vo
     default:
         return {-EINVAL, 0};
     }
+}
+
+// The card's crash dump, read once into the client's memory. A dump is the device's memory:
+// for the daemon's own user and root (as devcoredump's data is root's), or a test setup.
+wire::Reply Server::do_coredump(Channel &ch, const wire::CoredumpReq &req)
+{
+    if (!opts_.test_control && ch.peer.cred.uid != 0 && ch.peer.cred.uid != geteuid())
+        return {-EPERM, 0};
+    int64_t ret;
+    {
+        kernel::ScopedUserMm mm(ch.mm);
+        kernel::ScopedTask task(ch.task);
+        ServingScope serving(ch.peer.cred.pid);
+        ret = machine_.read_coredump(ch.file->card, kernel::UserPtr<void>(req.addr), req.len);
+    }
+    return ret < 0 ? wire::Reply{ret, 0} : wire::Reply{0, uint64_t(ret)};
 }
 
 wire::Stats Server::stats()

@@ -104,6 +104,7 @@ private:
     static void end_channels(File &f, int except = -1);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
+    wire::Reply do_coredump(Channel &ch, const wire::CoredumpReq &req);
 
     host::Machine &machine_;
     Options opts_;

@@ -124,6 +124,8 @@ uint32_t Card::mmio_read(unsigned bar, uint64_t off)
             return fw_->control().read_reg(off - kCtrlChannel);
         if (off >= kSsrChannel && off < kSsrChannel + 0x100)
             return fw_->ssr().read_reg(off - kSsrChannel);
+        if (off >= kRasChannel && off < kRasChannel + 0x100)
+            return fw_->ras().read_reg(off - kRasChannel);
         switch (off) {
         case kRegDevId: return kDevIdValue;
         case kRegDevStatus: return status();
@@ -152,6 +154,9 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
                 fw_->control_written(off - kCtrlChannel);
         } else if (off >= kSsrChannel && off < kSsrChannel + 0x100) {
             if (fw_->ssr().write_reg(off - kSsrChannel, value))
+                fw_->kick();
+        } else if (off >= kRasChannel && off < kRasChannel + 0x100) {
+            if (fw_->ras().write_reg(off - kRasChannel, value))
                 fw_->kick();
         } else if (off == kRegDevReset && value == kResetMagic) {
             reset();
@@ -252,6 +257,16 @@ void Card::subsystem_restart(unsigned dbc_id)
 {
     if (dbc_id < num_dbc())
         fw_->start_ssr(dbc_id);
+}
+
+void Card::ras_error(uint32_t source, uint32_t err_type, uint32_t malform)
+{
+    fw_->raise_ras(source, err_type, malform);
+}
+
+void Card::ssr_dump_fault(uint32_t fault, uint32_t nth)
+{
+    fw_->ssr_dump_fault(fault, nth);
 }
 #endif
 

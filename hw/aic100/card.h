@@ -62,6 +62,40 @@ private:
     uint64_t size_;
 };
 
+// Test control: how the next crash dump misbehaves (Card::ssr_dump_fault); the values of
+// qaic_sim.h's QAIC_SIM_DUMP_*.
+enum SsrDumpFault : uint32_t {
+    kDumpOk = 0,
+    kDumpStall = 1,       // from the nth MEMORY_READ on, the firmware answers nothing
+    kDumpOversize = 2,    // the nth read is answered with 8 bytes more than asked
+    kDumpEmptyChunk = 3,  // the nth read is answered with no data
+    kDumpBadTableLen = 4, // the offer's table length is not a multiple of an entry
+    kDumpZeroEntry = 5,   // a table entry of length 0
+    kDumpDoneNack = 6,    // DEBUG_TRANSFER_DONE is answered "bad dump"
+    kDumpWrongDbc = 7,    // the nth read is answered naming another DBC
+    kDumpNone = 8,        // no dump is offered
+    kDumpHugeEntry = 9,   // a table entry of 2^62 bytes
+    kDumpPowerUpEarly = 10, // at the nth read the firmware gives up and powers up (AFTER_POWER_UP)
+    kDumpFaultMax = 11,
+};
+// Test control: the field a RAS message gets wrong (Card::ras_error); qaic_sim.h's
+// QAIC_SIM_RAS_BAD_*.
+enum RasMalform : uint32_t {
+    kRasWellFormed = 0,
+    kRasBadMagic = 1,
+    kRasVersionZero = 2,
+    kRasVersionNew = 3,
+    kRasNotPush = 4,
+    kRasBadLen = 5,
+    kRasBadErrType = 6,
+    kRasBadSource = 7,
+    kRasBadThreshold = 8, // a temperature report with a threshold type past "critical"
+    kRasMalformMax = 9,
+};
+// Device memory where the firmware keeps a crash dump for the host to read.
+inline constexpr uint64_t kSsrDumpBase = 0x7F0000000000;
+inline constexpr uint64_t kSsrDumpDdrBytes = 16384;
+
 class Card {
 public:
     explicit Card(CardConfig cfg = {});
@@ -138,6 +172,11 @@ public:
     void remove_device();
     // Subsystem restart of one DBC: 2 -> 3 -> 4 -> 5 -> IDLE with SSR events the host acks.
     void subsystem_restart(unsigned dbc_id);
+    // A detected error of source and err_type (RasSource, RasErrType): its RAS message goes
+    // to the host; malform != kRasWellFormed spoils one field of it.
+    void ras_error(uint32_t source, uint32_t err_type, uint32_t malform = kRasWellFormed);
+    // The crash dump of the next subsystem restart misbehaves so (SsrDumpFault).
+    void ssr_dump_fault(uint32_t fault, uint32_t nth);
 #endif
 
 private:

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <optional>
+#include <utility>
 #include <drm/qaic_accel.h>
 
 namespace aic100 {
@@ -22,6 +24,7 @@ using kernel::load;
 Firmware::Firmware(Card &card)
     : card_(card), ctrl_(card.iommu(), kCtrlReqSlotSize, kCtrlRspSlotSize, offsetof(WireMsgHdr, len)),
       ssr_(card.iommu(), kSsrSlotSize, kSsrSlotSize),
+      ras_(card.iommu(), kRasSlotSize, kRasSlotSize),
       activated_(make_activated(card.num_dbc())), answer_room_(make_answer_room()),
       thread_([this] { run(); })
 {
@@ -79,8 +82,10 @@ void Firmware::reset(uint32_t nacks)
         nnc_pending_.clear();
         nnc_activations_.clear();
         nnc_groups_.clear();
+        ras_.reset();
         ssr_queue_.clear();
         ssr_waiting_ack_ = false;
+        ras_queue_.clear();
         have_seq_ = false;
         silent_ = false;
         nack_count_ = nacks;
@@ -135,8 +140,17 @@ void Firmware::start_ssr(unsigned dbc_id)
     {
         std::lock_guard lk(lock_);
         ssr_queue_.push_back({dbc_id, 0});
+        ssr_queue_.back().fault = std::exchange(dump_fault_, 0);
+        ssr_queue_.back().nth = std::exchange(dump_nth_, 0);
     }
     cv_.notify_all();
+}
+
+void Firmware::ssr_dump_fault(uint32_t fault, uint32_t nth)
+{
+    std::lock_guard lk(lock_);
+    dump_fault_ = fault;
+    dump_nth_ = nth;
 }
 
 std::vector<uint8_t> Firmware::serve(const std::vector<uint8_t> &msg)
@@ -170,7 +184,7 @@ bool Firmware::has_work() const
     if (card_.gone())
         return false;
     return boot_pending_ || (!silent_ && ctrl_.h2d_pending()) || ssr_.h2d_pending() ||
-           (!ssr_queue_.empty() && !ssr_waiting_ack_);
+           (!ssr_queue_.empty() && !ssr_waiting_ack_) || !ras_queue_.empty();
 }
 
 void Firmware::run()
@@ -207,9 +221,15 @@ void Firmware::serve_step(std::unique_lock<std::mutex> &lk)
         return;
     }
     if (ssr_.h2d_pending())
-        serve_ssr_acks();
+        serve_ssr_acks(lk);
     if (!ssr_queue_.empty() && !ssr_waiting_ack_)
         advance_ssr(lk);
+    if (!ras_queue_.empty()) {
+        RasMsg msg = ras_queue_.front();
+        ras_queue_.pop_front();
+        if (ras_.enabled()) // no host listening: the report is lost, as on a real card
+            post_d2h(ras_, &msg, sizeof(msg), lk);
+    }
     if (!silent_ && ctrl_.h2d_pending())
         serve_control(lk);
 }
@@ -709,8 +729,9 @@ uint32_t Firmware::do_terminate(uint32_t, const uint8_t *t, uint32_t len, Bytes 
 // ---------------------------------------------------------------------------- SSR
 
 // One step of the restart at the head of the queue: move the DBC to the next state and tell
-// the host; the next step waits for the host's acknowledgement. Without an enabled SSR
-// channel the steps run without events.
+// the host; the next step waits for the host's acknowledgement. In BEFORE_POWER_UP, once
+// acknowledged, the crash dump is offered and transferred before the last step. Without an
+// enabled SSR channel the steps run without events, and no dump is offered.
 void Firmware::advance_ssr(std::unique_lock<std::mutex> &lk)
 {
     Ssr &s = ssr_queue_.front();
@@ -719,16 +740,23 @@ void Firmware::advance_ssr(std::unique_lock<std::mutex> &lk)
         ssr_queue_.pop_front(); // nothing running there to restart
         return;
     }
+    if (s.event == kSsrBeforePowerUp && s.dump == Dump::kNotYet && ssr_.enabled() &&
+        s.fault != kDumpNone) {
+        offer_dump(s, lk);
+        return;
+    }
     uint32_t next = s.event == 0 ? kSsrBeforeShutdown : s.event + 1;
     if (next > kSsrAfterPowerUp) {
         dbc.release();
         ssr_queue_.pop_front();
         return;
     }
-    if (next == kSsrBeforeShutdown)
+    if (next == kSsrBeforeShutdown) {
+        take_snapshot(s); // the crashed subsystem as it was
         dbc.shutdown(kDbcBeforeShutdown);
-    else
+    } else {
         dbc.set_state(DbcState(next)); // event codes 2..5 match DBC states 2..5
+    }
     s.event = next;
     if (!ssr_.enabled())
         return;
@@ -737,15 +765,200 @@ void Firmware::advance_ssr(std::unique_lock<std::mutex> &lk)
     post_d2h(ssr_, &msg, sizeof(msg), lk);
 }
 
-void Firmware::serve_ssr_acks()
+// The crash dump: a table of three regions (the DBC's registers, a crash log, the first
+// kSsrDumpDdrBytes of DDR), laid out from kSsrDumpBase, all copied now.
+void Firmware::take_snapshot(Ssr &s)
+{
+    if (s.fault == kDumpNone)
+        return;
+    Dbc &dbc = card_.dbc(s.dbc_id);
+    std::vector<uint8_t> regs;
+    for (uint64_t off = 0; off < kDbcSem0 + 4 * kNumSems; off += 4)
+        append(regs, dbc.read_reg(off));
+    char log[256];
+    int n = std::snprintf(log, sizeof(log),
+                          "qaic-sim firmware: DBC %u subsystem crashed (owner %u, state %u), "
+                          "restarting\n",
+                          s.dbc_id, dbc.owner(), uint32_t(dbc.state()));
+    std::vector<uint8_t> text(log, log + std::min<size_t>(size_t(n), sizeof(log) - 1));
+    std::vector<uint8_t> ddr(std::min<uint64_t>(kSsrDumpDdrBytes, card_.ddr().size()));
+    if (!card_.ddr_read(0, ddr.data(), ddr.size()))
+        ddr.assign(ddr.size(), 0);
+    const std::vector<uint8_t> *regions[] = {&regs, &text, &ddr};
+    const char *descs[] = {"DBC registers", "crash log", "DDR"};
+    const char *files[] = {"dbc_regs.bin", "crash_log.txt", "ddr.bin"};
+    std::vector<uint8_t> table;
+    uint64_t at = kSsrDumpBase + 3 * sizeof(SsrDumpTableEntry);
+    for (unsigned i = 0; i < 3; ++i) {
+        SsrDumpTableEntry e{};
+        e.save_perf = 0;
+        e.mem_base = at;
+        e.len = regions[i]->size();
+        std::snprintf(e.desc, sizeof(e.desc), "%s", descs[i]);
+        std::snprintf(e.filename, sizeof(e.filename), "%s", files[i]);
+        if (s.fault == kDumpZeroEntry && i == 1)
+            e.len = 0;
+        if (s.fault == kDumpHugeEntry && i == 2)
+            e.len = uint64_t(1) << 62;
+        append(table, e);
+        at += regions[i]->size();
+    }
+    s.snapshot = std::move(table);
+    for (auto *r : regions)
+        s.snapshot.insert(s.snapshot.end(), r->begin(), r->end());
+}
+
+void Firmware::offer_dump(Ssr &s, std::unique_lock<std::mutex> &lk)
+{
+    SsrDebugTransferInfo info{};
+    info.hdr = {kSsrDebugTransferInfo, sizeof(info), s.dbc_id};
+    info.tbl_addr = kSsrDumpBase;
+    info.tbl_len = 3 * sizeof(SsrDumpTableEntry);
+    if (s.fault == kDumpBadTableLen)
+        info.tbl_len -= 8;
+    s.dump = Dump::kOffered;
+    ssr_waiting_ack_ = true; // on the host's answer, then its reads, then DONE
+    post_d2h(ssr_, &info, sizeof(info), lk);
+}
+
+// A dump request of the host (INFO_RSP, MEMORY_READ, DONE) for the restart at the queue's head.
+void Firmware::serve_dump_request(Ssr &s, const Bytes &slot, std::unique_lock<std::mutex> &lk)
+{
+    SsrDumpHdr hdr = load<SsrDumpHdr>(slot.data());
+    if (hdr.dbc_id != s.dbc_id)
+        return;
+    if (hdr.cmd == kSsrDebugTransferInfoRsp && s.dump == Dump::kOffered) {
+        bool ready = load<SsrDebugTransferInfoRsp>(slot.data()).ret == 0;
+        s.dump = ready ? Dump::kTransfer : Dump::kDone;
+        ssr_waiting_ack_ = ready;
+        return;
+    }
+    if (hdr.cmd == kSsrDebugTransferDone && s.dump == Dump::kTransfer) {
+        SsrDebugTransferDoneRsp rsp{{kSsrDebugTransferDoneRsp, sizeof(rsp), s.dbc_id},
+                                    s.fault == kDumpDoneNack ? 1u : 0u};
+        s.dump = Dump::kDone;
+        ssr_waiting_ack_ = false;
+        post_d2h(ssr_, &rsp, sizeof(rsp), lk);
+        return;
+    }
+    if (hdr.cmd != kSsrMemoryRead || s.dump != Dump::kTransfer)
+        return;
+    SsrMemoryRead rd = load<SsrMemoryRead>(slot.data());
+    uint32_t nth = ++s.reads;
+    bool hit = nth >= s.nth;
+    if (s.fault == kDumpStall && hit)
+        return; // the firmware died for good: no answer, nor any later step
+    if (s.fault == kDumpPowerUpEarly && hit) {
+        s.dump = Dump::kDone; // on to AFTER_POWER_UP, the read unanswered
+        ssr_waiting_ack_ = false;
+        return;
+    }
+    // What is asked, within the snapshot and one chunk; anything else gets no data.
+    uint64_t len = 0;
+    if (rd.addr >= kSsrDumpBase && rd.addr - kSsrDumpBase <= s.snapshot.size() &&
+        rd.len <= kSsrMemReadChunk && rd.len <= s.snapshot.size() - (rd.addr - kSsrDumpBase))
+        len = rd.len;
+    if (s.fault == kDumpEmptyChunk && hit)
+        len = 0;
+    Bytes rsp(sizeof(SsrMemoryReadRsp) + kSsrMemReadChunk, 0);
+    if (len)
+        std::memcpy(rsp.data() + sizeof(SsrMemoryReadRsp),
+                    s.snapshot.data() + (rd.addr - kSsrDumpBase), len);
+    uint32_t dbc = s.dbc_id;
+    if (s.fault == kDumpWrongDbc && hit)
+        dbc = (dbc + 1) % card_.num_dbc();
+    if (s.fault == kDumpOversize && hit)
+        len = std::min<uint64_t>(len + 8, kSsrMemReadChunk); // more than asked
+    SsrMemoryReadRsp h{{kSsrMemoryReadRsp, uint32_t(sizeof(h) + len), dbc}, 0};
+    std::memcpy(rsp.data(), &h, sizeof(h));
+    post_d2h(ssr_, rsp.data(), sizeof(h) + len, lk);
+}
+
+void Firmware::serve_ssr_acks(std::unique_lock<std::mutex> &lk)
 {
     Bytes slot;
     if (ssr_.pop_h2d(slot) != kRspOk)
         return;
+    uint32_t cmd = load<uint32_t>(slot.data());
+    if (ssr_queue_.empty())
+        return;
+    if (cmd != kSsrEventRsp) {
+        serve_dump_request(ssr_queue_.front(), slot, lk);
+        return;
+    }
     SsrEventRsp rsp = load<SsrEventRsp>(slot.data());
-    if (ssr_waiting_ack_ && !ssr_queue_.empty() && rsp.cmd == kSsrEventRsp &&
-        rsp.dbc_id == ssr_queue_.front().dbc_id && rsp.event == ssr_queue_.front().event)
+    // A NACK of AFTER_POWER_UP (the host was still collecting the dump) ends the restart
+    // as an ack does.
+    if (ssr_waiting_ack_ && rsp.dbc_id == ssr_queue_.front().dbc_id &&
+        (rsp.event == ssr_queue_.front().event ||
+         (rsp.event == kSsrNack && ssr_queue_.front().event == kSsrAfterPowerUp)))
         ssr_waiting_ack_ = false;
+}
+
+// ---------------------------------------------------------------------------- RAS
+
+void Firmware::raise_ras(uint32_t source, uint32_t err_type, uint32_t malform)
+{
+    RasMsg m{};
+    m.magic = kRasMagic;
+    m.ver = kRasVersion;
+    m.type = kRasPush;
+    m.len = sizeof(RasMsg) - kRasHdrSize;
+    m.source = source;
+    m.err_type = err_type;
+    m.err_threshold = 1;
+    m.intr_num = 32 + source;
+    // A syndrome for the source, with values a reader can tell apart.
+    auto put32 = [&](size_t at, uint32_t v) { std::memcpy(m.syndrome + at, &v, 4); };
+    switch (source) {
+    case kRasSocMem: {
+        uint64_t addr = 0x1000 + err_type;
+        std::memcpy(m.syndrome, &addr, 8);
+        break;
+    }
+    case kRasPcie:
+        put32(0, 1);  // bad TLP
+        put32(24, 2); // FC timeout
+        put32(48, 0xB0000000); // UE address
+        break;
+    case kRasDdr:
+        put32(0, 1);          // count
+        put32(40, 0x200000);  // address lsb
+        break;
+    case kRasTsens:
+        put32(0, err_type == kRasCe ? 1 : 2); // upper, or critical
+        put32(4, err_type == kRasCe ? 95 : 125);
+        break;
+    case kRasNspMem:
+        put32(0, 0x4000);
+        m.syndrome[32] = 0; // NSP 0
+        break;
+    default: break;
+    }
+    switch (malform) {
+    case kRasBadMagic: m.magic = 0xAA55; break;
+    case kRasVersionZero: m.ver = 0; break;
+    case kRasVersionNew: m.ver = kRasVersion + 1; break;
+    case kRasNotPush: m.type = kRasResp; break;
+    case kRasBadLen: m.len = sizeof(RasMsg); break;
+    case kRasBadErrType: m.err_type = kRasErrTypeMax; break;
+    case kRasBadSource: m.source = kRasSourceMax; break;
+    case kRasBadThreshold:
+        m.source = kRasTsens;
+        put32(0, kRasTsensLevels);
+        break;
+    default: break;
+    }
+    {
+        std::lock_guard lk(lock_);
+        m.seq_num = ras_seq_++;
+        // No host listening: the report is lost. Reports pile up only while the host is slow
+        // to read them: a bounded backlog, the oldest kept.
+        if (!ras_.enabled() || ras_queue_.size() >= kChMaxNelem)
+            return;
+        ras_queue_.push_back(m);
+    }
+    cv_.notify_all();
 }
 
 } // namespace aic100

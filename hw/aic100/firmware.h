@@ -33,6 +33,7 @@ public:
 
     MsgChannel &control() { return ctrl_; }
     MsgChannel &ssr() { return ssr_; }
+    MsgChannel &ras() { return ras_; }
     // A channel register was written or the device state changed: re-check for work.
     void kick();
     // A control channel register at off was written. Wakes the firmware's thread only when
@@ -64,6 +65,13 @@ public:
     void fail_allocation(unsigned nth);
     bool allocation_failed() const { return allocation_failed_.load(std::memory_order_acquire); }
     void start_ssr(unsigned dbc_id);
+    // A detected error of `source` and `err_type` (RasSource, RasErrType): the firmware
+    // pushes its RAS message on the RAS channel (lost while the channel is off). Test
+    // control: malform != 0 spoils one field (RasMalform).
+    void raise_ras(uint32_t source, uint32_t err_type, uint32_t malform);
+    // Test control: the next crash dump offered misbehaves as `fault` says (SsrDumpFault),
+    // nth naming the MEMORY_READ it hits, where that matters.
+    void ssr_dump_fault(uint32_t fault, uint32_t nth);
     // Fuzzing: the answer to one control message as if it came on the ring, without the
     // ring's round trip; the sequence number the firmware expects next; what it holds for
     // users (image and NNC bytes, users with a transfer or load in progress).
@@ -83,9 +91,15 @@ private:
         uint32_t tag = 0;
         uint64_t bytes = 0;
     };
+    // The crash dump of a subsystem restart, offered in BEFORE_POWER_UP.
+    enum class Dump { kNotYet, kOffered, kTransfer, kDone };
     struct Ssr {
         unsigned dbc_id;
         uint32_t event; // the event sent and awaiting its ack, 0 before the first
+        Dump dump = Dump::kNotYet;
+        std::vector<uint8_t> snapshot; // table then regions, at kSsrDumpBase; taken at the crash
+        uint32_t reads = 0;            // MEMORY_READs answered
+        uint32_t fault = 0, nth = 0;   // ssr_dump_fault() as armed when the restart began
     };
     using Bytes = std::vector<uint8_t>;
 
@@ -93,8 +107,11 @@ private:
     bool has_work() const;
     void serve_step(std::unique_lock<std::mutex> &lk); // one step of the work there is
     void serve_control(std::unique_lock<std::mutex> &lk);
-    void serve_ssr_acks();
+    void serve_ssr_acks(std::unique_lock<std::mutex> &lk);
     void advance_ssr(std::unique_lock<std::mutex> &lk);
+    void serve_dump_request(Ssr &s, const Bytes &slot, std::unique_lock<std::mutex> &lk);
+    void offer_dump(Ssr &s, std::unique_lock<std::mutex> &lk);
+    void take_snapshot(Ssr &s);
     // Frames the response to one request message in out.
     void handle_message(const Bytes &req, Bytes &out);
     // handle_message(), or nothing (the message is lost) when memory ran out even for a NACK.
@@ -132,7 +149,7 @@ private:
     void post_d2h(MsgChannel &ch, const void *msg, size_t len, std::unique_lock<std::mutex> &lk);
 
     Card &card_;
-    MsgChannel ctrl_, ssr_;
+    MsgChannel ctrl_, ssr_, ras_;
     mutable std::mutex lock_;
     std::condition_variable cv_;
     bool stop_ = false;
@@ -204,6 +221,9 @@ private:
     } nnc_vc_setup_;
     std::deque<Ssr> ssr_queue_;
     bool ssr_waiting_ack_ = false;
+    uint32_t dump_fault_ = 0, dump_nth_ = 0; // for the next restart's dump
+    std::deque<RasMsg> ras_queue_;           // RAS messages to push
+    uint32_t ras_seq_ = 0;
     std::thread thread_;
 };
 

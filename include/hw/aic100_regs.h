@@ -46,6 +46,7 @@ constexpr unsigned dbc_msi_vector(unsigned dbc_id) { return 1 + dbc_id; }
 inline constexpr unsigned kBusyPollControl = 0x100;
 inline constexpr uint64_t kCtrlChannel = 0x100; // control: H2D requests, D2H responses
 inline constexpr uint64_t kSsrChannel = 0x200;  // SSR: D2H events, H2D acknowledgements
+inline constexpr uint64_t kRasChannel = 0x300;  // RAS: D2H error reports (H2D unused)
 inline constexpr uint64_t kChH2dBaseLo = 0x00;  // RW IOVA of the H2D ring
 inline constexpr uint64_t kChH2dBaseHi = 0x04;
 inline constexpr uint64_t kChD2hBaseLo = 0x08;  // RW IOVA of the D2H ring
@@ -61,7 +62,9 @@ inline constexpr uint32_t kChMaxNelem = 256;
 // an answer (D2H) up to 4 KiB, QAIC_MANAGE_MAX_MSG_LENGTH, which is all a user's buffer holds.
 inline constexpr uint32_t kCtrlReqSlotSize = 65536;
 inline constexpr uint32_t kCtrlRspSlotSize = 4096;
-inline constexpr uint32_t kSsrSlotSize = 64;
+// An SSR slot holds a MEMORY_READ_RSP with up to kSsrSlotSize - 16 bytes of crash dump.
+inline constexpr uint32_t kSsrSlotSize = 4096;
+inline constexpr uint32_t kRasSlotSize = 128; // one RasMsg
 
 // BAR2: per-DBC registers at kDbcRegsBase + id * kDbcRegsStride.
 inline constexpr uint64_t kDbcReqHp = 0x00;     // RO request head: next element the device reads
@@ -346,7 +349,126 @@ struct SsrEventMsg {
 struct SsrEventRsp {
     uint32_t cmd; // kSsrEventRsp
     uint32_t dbc_id;
-    uint32_t event; // the event acknowledged
+    uint32_t event; // the event acknowledged, or kSsrNack
 };
+
+// Crash dump transfer on the SSR channel (upstream qaic_ssr.c's commands and layouts): in
+// BEFORE_POWER_UP the device offers the crashed subsystem's dump (DEBUG_TRANSFER_INFO), the
+// host answers ready or not (..._RSP), reads the dump's table and then each region it lists
+// (MEMORY_READ, one chunk per request), and ends with DEBUG_TRANSFER_DONE; the device's
+// DONE_RSP says whether the dump is good. These messages start with SsrDumpHdr (cmd, len:
+// the message's bytes, dbc_id), unlike the events above.
+enum SsrDumpCmd : uint32_t {
+    kSsrDebugTransferInfo = 0x01,
+    kSsrDebugTransferInfoRsp = 0x02,
+    kSsrMemoryRead = 0x04,
+    kSsrMemoryReadRsp = 0x08,
+    kSsrDebugTransferDone = 0x10,
+    kSsrDebugTransferDoneRsp = 0x20,
+};
+struct SsrDumpHdr {
+    uint32_t cmd;
+    uint32_t len;
+    uint32_t dbc_id;
+};
+struct SsrDebugTransferInfo { // D2H
+    SsrDumpHdr hdr;
+    uint32_t resv;
+    uint64_t tbl_addr; // device address of the table (SsrDumpTableEntry[])
+    uint64_t tbl_len;  // bytes: a non-zero multiple of sizeof(SsrDumpTableEntry)
+};
+static_assert(sizeof(SsrDebugTransferInfo) == 32);
+struct SsrDebugTransferInfoRsp { // H2D
+    SsrDumpHdr hdr;
+    uint32_t ret; // 0: ready to download, 1: not
+};
+struct SsrMemoryRead { // H2D
+    SsrDumpHdr hdr;
+    uint32_t resv;
+    uint64_t addr; // device address
+    uint64_t len;  // bytes wanted, at most kSsrMemReadChunk
+};
+static_assert(sizeof(SsrMemoryRead) == 32);
+struct SsrMemoryReadRsp { // D2H: hdr.len = 16 + the data's bytes
+    SsrDumpHdr hdr;
+    uint32_t resv;
+    // uint8_t data[];
+};
+static_assert(sizeof(SsrMemoryReadRsp) == 16);
+inline constexpr uint32_t kSsrMemReadChunk = kSsrSlotSize - sizeof(SsrMemoryReadRsp);
+struct SsrDebugTransferDone { // H2D
+    SsrDumpHdr hdr;
+    uint32_t resv;
+};
+struct SsrDebugTransferDoneRsp { // D2H
+    SsrDumpHdr hdr;
+    uint32_t ret; // 0: the dump is good, else discard it
+};
+// One region of the dump (upstream debug_info_table).
+struct SsrDumpTableEntry {
+    uint64_t save_perf; // save preference
+    uint64_t mem_base;  // device address
+    uint64_t len;       // bytes, non-zero
+    char desc[20];
+    char filename[20];
+};
+static_assert(sizeof(SsrDumpTableEntry) == 64);
+// The crash dump file the host makes of it (upstream's dump_file_meta), followed by the
+// table as received and then every region in table order.
+struct SsrDumpFileMeta {
+    uint64_t magic;   // kSsrDumpMagic
+    uint64_t version; // kSsrDumpVersion
+    uint64_t size;    // bytes of the whole file
+    uint64_t tbl_len; // bytes of the table after this header
+};
+static_assert(sizeof(SsrDumpFileMeta) == 32);
+inline constexpr uint64_t kSsrDumpMagic = 0x1234567890abcdefull;
+inline constexpr uint64_t kSsrDumpVersion = 1;
+
+// ---------------------------------------------------------------------------- RAS
+// The RAS channel's D2H messages (upstream qaic_ras.c, MHI channel QAIC_STATUS): the device
+// pushes one per error it detects.
+inline constexpr uint16_t kRasMagic = 0x55AA;
+inline constexpr uint16_t kRasVersion = 2; // versions 1..2 are understood
+inline constexpr uint32_t kRasHdrSize = 12;
+enum RasMsgType : uint8_t { kRasPush = 0, kRasReq = 1, kRasResp = 2 };
+enum RasErrType : uint32_t { kRasCe = 0, kRasUe = 1, kRasUeNonFatal = 2, kRasErrTypeMax = 3 };
+enum RasSource : uint32_t {
+    kRasSocMem = 0,
+    kRasPcie = 1,
+    kRasDdr = 2,
+    kRasSysBus1 = 3,
+    kRasSysBus2 = 4,
+    kRasNspMem = 5,
+    kRasTsens = 6,
+    kRasSourceMax = 7,
+};
+struct RasMsg {
+    uint16_t magic;   // kRasMagic
+    uint16_t ver;     // 1..kRasVersion
+    uint32_t seq_num;
+    uint8_t type;     // kRasPush
+    uint8_t id;
+    uint16_t len;     // bytes after the 12-byte header: sizeof(RasMsg) - kRasHdrSize
+    int32_t result;
+    uint32_t source;  // enum RasSource
+    uint32_t err_type; // enum RasErrType
+    uint32_t err_threshold;
+    uint32_t ce_count;
+    uint32_t ue_count;
+    uint32_t intr_num;
+    uint8_t syndrome[64]; // per source (docs/device-model.md, "RAS")
+};
+static_assert(sizeof(RasMsg) == 104);
+// Syndrome fields the host decodes (byte offsets in RasMsg::syndrome): SoC memory: u64
+// error addresses at 0; PCIe: u32 counters at 0 (CE: bad TLP, bad DLLP, replay rollover,
+// replay timeout, receive error, internal CE; UE non-fatal at 24: FC timeout, poisoned TLP,
+// ECRC, unsupported request, completer abort, completion timeout), UE: u32 addr at 48, u8
+// index at 52, u8 flag at 53 (bit 0 power break); DDR: u32 count at 0, u32 irq_status at 4,
+// u32 addr_lsb at 40, u16 addr_msb at 44, u16 instance at 48; system bus 1: u32 slave at 0,
+// u32 err_type at 4, u8 instance at 24; system bus 2: u8 error_code at 32, u8 instance at 35;
+// NSP memory: u32 error addresses at 0, u8 nsp_id at 32; temperature: u32 threshold_type at 0
+// (0 lower, 1 upper, 2 critical), s32 temp (deg C) at 4.
+inline constexpr uint32_t kRasTsensLevels = 3;
 
 } // namespace aic100

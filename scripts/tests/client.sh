@@ -48,7 +48,7 @@ quiet_without_verbose() {
 }
 
 echo "TAP version 13"
-echo "1..18"
+echo "1..21"
 check no_subcommand_is_an_error expect 106 "subcommand is required" --
 check unknown_option_is_an_error expect 109 "" -- --frobnicate info
 check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --batch 0
@@ -58,6 +58,9 @@ check info_json json_ok "j['driver'] == 'qaic' and j['firmware'] == '5.0' and le
 check info_reports_nnc expect 0 "NNC: +protocol 17\.0, metadata 1\.0; networks 0 loaded, 0 active" -- info
 check info_json_nnc json_ok "j['nnc']['protocol'] == '17.0' and j['nnc']['networks_active'] == 0" info
 check status_lists_every_dbc expect 0 "^15 +idle" -- status
+check info_reports_ras_counters expect 0 "RAS: +0 correctable, 0 uncorrectable, 0 uncorrectable non-fatal" -- info
+check info_json_ras json_ok "j['ras'] == {'ce_count': 0, 'ue_count': 0, 'ue_nonfatal_count': 0}" info
+check coredump_without_one expect 1 "crash dump \(qaic_sim_read_coredump\): ENOENT" -- coredump "$tmp/dump"
 check run_verifies_every_output expect 0 "verified: +20/20 iterations match" -- run -n 20 -b 4
 check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us']['p99'] >= j['latency_us']['p50'] > 0" run -n 7 -b 2
 check wrong_device_weights_fail_verification expect 2 "output mismatch in iteration 0, row 0" -- run -n 3 --device-weights-seed 99

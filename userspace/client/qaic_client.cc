@@ -42,6 +42,8 @@ struct Options {
     // inject
     std::string event;
     uint32_t inject_dbc = 0;
+    // coredump
+    std::string dump_file;
 };
 
 const char *dbc_state_name(unsigned s)
@@ -130,6 +132,9 @@ int cmd_info(qaic::Device &dev, const Options &o)
     bool have_nnc = nnc_status(dev, nnc.get());
     const aic100::NncDevData &nd = nnc->info.dev;
     int ndbc = qaic_sim_num_dbc(dev.fd());
+    // The RAS counters (upstream's sysfs ce_count, ue_count, ue_nonfatal_count).
+    qaic_sim_ras_counts ras{};
+    bool have_ras = qaic_sim_get_ras_counts(dev.fd(), &ras) == 0;
     if (o.json) {
         std::printf("{\"driver\": %s, \"version\": \"%d.%d.%d\", \"date\": %s, \"desc\": %s, "
                     "\"firmware\": \"%u.%u\", \"crc_required\": %s, ",
@@ -145,6 +150,10 @@ int cmd_info(qaic::Device &dev, const Options &o)
                         nd.nnc_proto_major, nd.nnc_proto_minor, nd.meta_ver_major,
                         nd.meta_ver_minor, nd.num_loaded_nws, nd.num_active_nws,
                         nd.num_loaded_consts, nd.num_consts_in_use);
+        if (have_ras)
+            std::printf("\"ras\": {\"ce_count\": %u, \"ue_count\": %u, "
+                        "\"ue_nonfatal_count\": %u}, ",
+                        ras.ce_count, ras.ue_count, ras.ue_nonfatal_count);
         std::printf("\"dbcs\": [");
         for (int i = 0; i < ndbc; ++i) {
             qaic_sim_dbc_status st{};
@@ -172,6 +181,9 @@ int cmd_info(qaic::Device &dev, const Options &o)
                     nd.num_consts_in_use);
     else
         std::printf("NNC:       not answered\n");
+    if (have_ras)
+        std::printf("RAS:       %u correctable, %u uncorrectable, %u uncorrectable non-fatal\n",
+                    ras.ce_count, ras.ue_count, ras.ue_nonfatal_count);
     if (ndbc < 0) {
         std::printf("DBCs:      not readable on this backend\n");
         return 0;
@@ -375,6 +387,34 @@ int cmd_inject(qaic::Device &dev, const Options &o)
     return 0;
 }
 
+// The card's crash dump (its last subsystem restart's devcoredump), read once into a file.
+int cmd_coredump(qaic::Device &dev, const Options &o)
+{
+    long long size = qaic_sim_read_coredump(dev.fd(), nullptr, 0);
+    if (size < 0)
+        throw qaic::Error("crash dump (qaic_sim_read_coredump)", errno);
+    std::vector<uint8_t> buf(static_cast<size_t>(size));
+    size = qaic_sim_read_coredump(dev.fd(), buf.data(), buf.size());
+    if (size < 0)
+        throw qaic::Error("crash dump (qaic_sim_read_coredump)", errno);
+    FILE *f = std::fopen(o.dump_file.c_str(), "wb");
+    if (!f)
+        throw qaic::Error("open " + o.dump_file, errno);
+    bool ok = std::fwrite(buf.data(), 1, size_t(size), f) == size_t(size);
+    int err = errno;
+    if (std::fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok)
+        throw qaic::Error("write " + o.dump_file, err);
+    if (o.json)
+        std::printf("{\"file\": %s, \"bytes\": %lld}\n", json_str(o.dump_file).c_str(), size);
+    else
+        std::printf("crash dump: %lld bytes saved to %s\n", size, o.dump_file.c_str());
+    return 0;
+}
+
 // -v: the embedded card lives in this process, so its debug parameter is this client's to
 // set, before the card is made (QAIC_PARAMS, read by nothing else), and its log is this
 // stderr. qaicd's parameter is the daemon owner's (as drm.debug is root's); a real node's is
@@ -451,6 +491,9 @@ int main(int argc, char **argv)
                                                 "DBC through a subsystem restart");
     inject->add_option("event", o.event, "reset or ssr")->required()->check(CLI::IsMember({"reset", "ssr"}));
     inject->add_option("dbc", o.inject_dbc, "the DBC an ssr restarts")->check(CLI::Range(0u, 63u));
+    auto *coredump = app.add_subcommand("coredump", "save the card's crash dump (its last "
+                                                    "subsystem restart's) to a file: read once");
+    coredump->add_option("file", o.dump_file, "where to write it")->required();
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -471,6 +514,8 @@ int main(int argc, char **argv)
             return cmd_dma(dev, o);
         if (*inject)
             return cmd_inject(dev, o);
+        if (*coredump)
+            return cmd_coredump(dev, o);
     } catch (const qaic::Error &e) {
         std::fprintf(stderr, "qaic-client: %s\n", e.what());
         return 1;

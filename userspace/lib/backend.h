@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 struct qaic_sim_dbc_status;
+struct qaic_sim_ras_counts;
 struct qaic_host_stats;
 
 namespace libqaic {
@@ -27,6 +28,9 @@ public:
     virtual int sim_dbc_status(unsigned, struct qaic_sim_dbc_status *) { return -ENODEV; }
     virtual int sim_num_dbc() { return -ENODEV; }
     virtual int sim_pci_id() { return -ENODEV; }
+    virtual int sim_ras_counts(struct qaic_sim_ras_counts *) { return -ENODEV; }
+    // The crash dump into buf (this process's address), read once: see qaic_sim.h.
+    virtual long long sim_read_coredump(void *, unsigned long long) { return -ENODEV; }
 };
 
 // The embedded simulated card; -ENODEV when libqaic was built without it.

@@ -640,6 +640,23 @@ public:
         int ret = sim(wire::Op::kSimPciId, {0, 0, 0}, &id, nullptr);
         return ret < 0 ? ret : int(id);
     }
+    int sim_ras_counts(struct qaic_sim_ras_counts *c) override
+    {
+        wire::SimReq req{{wire::kMagic, uint32_t(wire::Op::kSimRasCounts)}, {}, 0, {}};
+        wire::Reply rep;
+        int ret = conn_->call(&req, sizeof(req), &rep, c, sizeof(*c), nullptr);
+        return ret < 0 ? ret : int(rep.ret);
+    }
+    long long sim_read_coredump(void *buf, unsigned long long len) override
+    {
+        wire::CoredumpReq req{{wire::kMagic, uint32_t(wire::Op::kSimCoredump)}, uintptr_t(buf),
+                              len};
+        wire::Reply rep;
+        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
+        if (ret < 0)
+            return ret;
+        return rep.ret < 0 ? rep.ret : (long long)rep.value;
+    }
     int sim_replug() { return sim(wire::Op::kSimReplug, {0, 0, 0}, nullptr, nullptr); }
     int sim_set_param(const char *name, unsigned value)
     {

@@ -169,6 +169,14 @@ public:
     }
     int sim_num_dbc() override { return machine().num_dbc(0); }
     int sim_pci_id() override { return machine().pci_id(0); }
+    int sim_ras_counts(struct qaic_sim_ras_counts *c) override
+    {
+        return machine().ras_counts(0, c);
+    }
+    long long sim_read_coredump(void *buf, unsigned long long len) override
+    {
+        return machine().read_coredump(0, kernel::UserPtr<void>(uintptr_t(buf)), len);
+    }
 
 private:
     int fd_;

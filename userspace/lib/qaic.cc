@@ -218,6 +218,30 @@ QAIC_EXPORT int qaic_sim_get_dbc_status(int fd, unsigned dbc, struct qaic_sim_db
     });
 }
 
+QAIC_EXPORT int qaic_sim_get_ras_counts(int fd, struct qaic_sim_ras_counts *counts)
+{
+    return entry([&] {
+        auto file = lookup(fd);
+        if (!file)
+            return -EBADF;
+        if (!counts)
+            return -EFAULT;
+        return std::min(file->sim_ras_counts(counts), 0);
+    });
+}
+
+QAIC_EXPORT long long qaic_sim_read_coredump(int fd, void *buf, unsigned long long len)
+{
+    long long ret;
+    try {
+        auto file = lookup(fd);
+        ret = file ? file->sim_read_coredump(buf, len) : -EBADF;
+    } catch (...) {
+        ret = escaped_errno();
+    }
+    return ret < 0 ? fail(int(ret)) : ret;
+}
+
 QAIC_EXPORT int qaic_sim_num_dbc(int fd)
 {
     return entry([&] {

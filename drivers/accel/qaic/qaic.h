@@ -10,6 +10,7 @@
 #include "drivers/accel/qaic/qaic_sched.h"
 #include "drivers/accel/qaic/qaic_slice.h"
 #include "include/hw/aic100_regs.h"
+#include "kernel/devcoredump.h"
 #include "kernel/devres.h"
 #include "kernel/idr.h"
 #include "kernel/locked.h"
@@ -26,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -265,6 +267,17 @@ private:
     std::atomic<uint64_t> programs_{0}; // reinit()s so far
 };
 
+// ---------------------------------------------------------------------------- RAS
+
+// The RAS counters upstream shows in sysfs (ce_count, ue_count, ue_nonfatal_count): reports
+// the card made of correctable, uncorrectable (fatal) and uncorrectable non-fatal errors since
+// the driver was bound, each saturating at UINT32_MAX.
+struct RasCounts {
+    uint32_t ce = 0;
+    uint32_t ue = 0;
+    uint32_t ue_nonfatal = 0;
+};
+
 // ---------------------------------------------------------------------------- device
 
 // What a card needs from the driver, by PCI device id (upstream's qaic_device_config, the
@@ -406,6 +419,30 @@ public:
     void ssr_fini();
     void ssr_irq();
 
+    // ---- crash dumps (qaic_ssr.cc): what a subsystem restart's dump became, for sysfs's
+    // devcoredump view and test control. The store is kernel::devcoredumps(), keyed by this
+    // device: coredump() finds this device's dump (-ENOENT: none), coredump_read() reads it
+    // from off (bytes copied, 0 past its end; -ENOENT once it is gone), coredump_dismiss()
+    // frees it (a write to data), coredump_take() hands it over whole and it is gone (the
+    // read-once path of tools and tests; -ENOENT).
+    ErrorOr<kernel::CoredumpInfo> coredump() const;
+    ErrorOr<size_t> coredump_read(unsigned id, uint64_t off, std::span<uint8_t> out) const;
+    void coredump_dismiss(unsigned id) const;
+    ErrorOr<std::vector<uint8_t>> coredump_take() const;
+    // A dump collection is under way (tests).
+    bool dump_in_progress();
+
+    // ---- RAS channel (qaic_ras.cc)
+    ErrorOr<void> ras_init();
+    ErrorOr<void> ras_reinit();
+    void ras_fini();
+    void ras_irq();
+    // sysfs ce_count, ue_count, ue_nonfatal_count.
+    RasCounts ras_counts() const;
+    // Resets the device as upstream's mhi_soc_reset does, from the workqueue (a fatal RAS
+    // error, a crash dump collection gone wrong): the reset's recovery follows.
+    void queue_device_reset();
+
 private:
     std::thread datapath_thread_;
     std::mutex datapath_lock_;
@@ -414,6 +451,45 @@ private:
     ChannelRings ssr_rings_;
     uint32_t ssr_h2d_tail_ = 0, ssr_d2h_head_ = 0;
     std::mutex ssr_lock_;
+    // Sends one message on the SSR channel's H2D ring (false: the ring is full). Caller
+    // holds ssr_lock_.
+    bool ssr_send_locked(const void *msg, size_t len);
+    // The crash dump being collected (upstream ssr_dump_info), under dump_lock_ (taken before
+    // ssr_lock_). The SSR interrupt copies dump messages into dump_inbox_ (made at init: an
+    // interrupt does not allocate) and dump_work_ handles them on the workqueue.
+    struct DumpXfer {
+        bool active = false;
+        uint32_t dbc_id = 0;
+        uint64_t tbl_dev = 0, tbl_len = 0, tbl_off = 0;
+        std::vector<uint8_t> table;
+        std::vector<uint8_t> file; // the dump file: meta, table, regions
+        size_t entry = 0;          // region being read
+        uint64_t entry_off = 0;    // bytes of it read
+        uint64_t file_off = 0;     // bytes of file filled
+        uint64_t asked = 0;        // bytes of the read outstanding
+        bool reading_done = false; // DEBUG_TRANSFER_DONE sent
+    };
+    std::mutex dump_lock_;
+    DumpXfer dump_;
+    std::mutex inbox_lock_;      // leaf
+    std::vector<uint8_t> dump_inbox_, dump_msg_; // a slot each
+    bool inbox_full_ = false;
+    bool inbox_overrun_ = false; // a dump message came while the last was unhandled
+    kernel::Work dump_work_{[this] { dump_work(); }};
+    void dump_work();
+    // Handles one dump message; an error ends the collection, and the device is reset.
+    ErrorOr<void> dump_message(const uint8_t *msg);
+    ErrorOr<void> dump_next_read();
+    void dump_abandon(const char *why);
+
+    ChannelRings ras_rings_;
+    uint32_t ras_d2h_head_ = 0;
+    std::mutex ras_lock_;
+    std::atomic<uint32_t> ce_count_{0}, ue_count_{0}, ue_nonfatal_count_{0};
+    kernel::Work reset_work_{[this] {
+        if (!gone())
+            pdev.write32(bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
+    }};
 
 public:
     // Deferred work (reset recovery, late control answers). Last but one: it is destroyed

@@ -249,6 +249,7 @@ ErrorOr<void> QaicDevice::bring_up()
         pdev.write32(bar_dev, kRegMsiMode, kMsiPerVector);
     TRY(ctrl.reinit());
     TRY(ssr_reinit());
+    TRY(ras_reinit());
     online = true;
     if (auto hook = test_hooks.recovery_reprogrammed.load())
         hook(*this);
@@ -431,6 +432,10 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     TRY(devres.add([raw] { raw->ctrl.fini(); }));
     TRY(qdev->ssr_init());
     TRY(devres.add([raw] { raw->ssr_fini(); }));
+    TRY(qdev->ras_init());
+    TRY(devres.add([raw] { raw->ras_fini(); }));
+    // Its crash dumps go with the device (after the work that may store one has run).
+    TRY(devres.add([raw] { kernel::devcoredumps().remove_device(raw); }));
     // DBC rings come and go with MANAGE, lost rings with their answers: what is left of
     // them goes once no interrupt or poll can reach a DBC, and before the channels. Nothing
     // may reach the device after this: rings freed, every BO unmapped.
@@ -449,6 +454,7 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     TRY(pdev.request_irq(0, [raw] {
         raw->ctrl.irq();
         raw->ssr_irq();
+        raw->ras_irq();
         if (raw->num_vectors == 1 && !raw->params.datapath_polling)
             for (auto &dbc : raw->dbcs)
                 raw->dbc_irq(dbc->id);

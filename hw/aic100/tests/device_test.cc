@@ -78,11 +78,11 @@ TEST(Device, UnusedOffsetsReadZero)
 
     // Writes to unused offsets are ignored and do not disturb anything.
     d.wr(0x01C, 0xDEADBEEF);
-    d.wr(0x300, 0xDEADBEEF);
+    d.wr(0x400, 0xDEADBEEF);
     d.dbc_wr(0, 0x38, 0xDEADBEEF);
     d.dbc_wr(7, kDbcReqTp, 1);
     EXPECT_EQ(d.rd(0x01C), 0u);
-    EXPECT_EQ(d.rd(0x300), 0u);
+    EXPECT_EQ(d.rd(0x400), 0u);
     EXPECT_EQ(d.dbc_rd(0, 0x38), 0u);
 }
 

@@ -319,12 +319,53 @@ protected:
             return;
         ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 8));
     }
+    // The next event; a crash dump offered meanwhile is declined (the dump's own tests
+    // below take it), which lets the walk go on.
     std::optional<SsrEventMsg> event()
     {
         auto b = d.take(ssr);
+        if (b && load<uint32_t>(b->data()) == kSsrDebugTransferInfo) {
+            SsrDumpHdr h = load<SsrDumpHdr>(b->data());
+            SsrDebugTransferInfoRsp no{{kSsrDebugTransferInfoRsp, sizeof(no), h.dbc_id}, 1};
+            d.post(ssr, &no, sizeof(no));
+            b = d.take(ssr);
+        }
         if (!b)
             return std::nullopt;
         return load<SsrEventMsg>(b->data());
+    }
+    // Walks a restart of dbc to its dump offer (events acked), and says yes to it.
+    std::optional<SsrDebugTransferInfo> to_offer(unsigned dbc)
+    {
+        for (uint32_t ev = kSsrBeforeShutdown; ev <= kSsrBeforePowerUp; ++ev) {
+            auto e = event();
+            if (!e || e->event != ev)
+                return std::nullopt;
+            ack(dbc, ev);
+        }
+        auto b = d.take(ssr);
+        if (!b || load<uint32_t>(b->data()) != kSsrDebugTransferInfo)
+            return std::nullopt;
+        return load<SsrDebugTransferInfo>(b->data());
+    }
+    void answer_offer(unsigned dbc, uint32_t ret)
+    {
+        SsrDebugTransferInfoRsp r{{kSsrDebugTransferInfoRsp, sizeof(r), dbc}, ret};
+        d.post(ssr, &r, sizeof(r));
+    }
+    // MEMORY_READ of [addr, addr + len): the answer's header and data, or nothing.
+    std::optional<std::pair<SsrDumpHdr, Bytes>> read(unsigned dbc, uint64_t addr, uint64_t len,
+                                                     Duration timeout = kTimeout)
+    {
+        SsrMemoryRead r{{kSsrMemoryRead, sizeof(r), dbc}, 0, addr, len};
+        d.post(ssr, &r, sizeof(r));
+        auto b = d.take(ssr, timeout);
+        if (!b)
+            return std::nullopt;
+        SsrDumpHdr h = load<SsrDumpHdr>(b->data());
+        if (h.len < sizeof(SsrMemoryReadRsp) || h.len > b->size())
+            return std::make_pair(h, Bytes{});
+        return std::make_pair(h, Bytes(b->begin() + sizeof(SsrMemoryReadRsp), b->begin() + h.len));
     }
     void ack(unsigned dbc, uint32_t ev, uint32_t cmd = kSsrEventRsp)
     {
@@ -463,6 +504,263 @@ TEST_F(Ssr, IdleDbcAndQueuedRestarts)
     ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q0->id, kDbcState) == kDbcIdle; }));
     EXPECT_EQ(d.dbc_rd(q1->id, kDbcState), kDbcIdle);
     EXPECT_EQ(d.dbc_rd(3, kDbcState), kDbcIdle);
+}
+
+// The crash dump: offered in BEFORE_POWER_UP after its ack; the table lists three regions
+// (registers, log, DDR), each read in chunks; DONE is answered good; then AFTER_POWER_UP.
+TEST_F(Ssr, DumpTransfer)
+{
+    auto q = d.activate(8);
+    ASSERT_TRUE(q);
+    Bytes ddr = pattern(64, 7);
+    ASSERT_TRUE(d.card().ddr_write(0, ddr.data(), ddr.size()));
+    FAULT(card().subsystem_restart(q->id));
+    auto info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->hdr.len, sizeof(SsrDebugTransferInfo));
+    EXPECT_EQ(info->hdr.dbc_id, q->id);
+    ASSERT_EQ(info->tbl_len, 3 * sizeof(SsrDumpTableEntry));
+    EXPECT_EQ(d.dbc_rd(q->id, kDbcState), kDbcBeforePowerUp);
+    answer_offer(q->id, 0);
+    auto t = read(q->id, info->tbl_addr, info->tbl_len);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->first.cmd, kSsrMemoryReadRsp);
+    ASSERT_EQ(t->second.size(), info->tbl_len);
+    std::vector<SsrDumpTableEntry> table;
+    for (size_t at = 0; at < t->second.size(); at += sizeof(SsrDumpTableEntry))
+        table.push_back(load<SsrDumpTableEntry>(t->second.data() + at));
+    EXPECT_STREQ(table[0].filename, "dbc_regs.bin");
+    EXPECT_STREQ(table[1].filename, "crash_log.txt");
+    EXPECT_STREQ(table[2].filename, "ddr.bin");
+    EXPECT_EQ(table[2].len, kSsrDumpDdrBytes);
+    std::vector<Bytes> regions;
+    for (auto &e : table) {
+        ASSERT_GT(e.len, 0u);
+        Bytes got;
+        while (got.size() < e.len) {
+            uint64_t n = std::min<uint64_t>(kSsrMemReadChunk, e.len - got.size());
+            auto c = read(q->id, e.mem_base + got.size(), n);
+            ASSERT_TRUE(c);
+            ASSERT_EQ(c->second.size(), n);
+            got.insert(got.end(), c->second.begin(), c->second.end());
+        }
+        regions.push_back(got);
+    }
+    // The DBC's registers as they were at the crash: still ASSIGNED, its ring size.
+    EXPECT_EQ(load<uint32_t>(regions[0].data() + kDbcState), kDbcAssigned);
+    EXPECT_EQ(load<uint32_t>(regions[0].data() + kDbcNelem), 8u);
+    EXPECT_NE(std::string(regions[1].begin(), regions[1].end()).find("crashed"), std::string::npos);
+    EXPECT_EQ(Bytes(regions[2].begin(), regions[2].begin() + 64), ddr);
+    // A read outside the dump gets no data.
+    auto bad = read(q->id, info->tbl_addr - 8, 16);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->first.len, sizeof(SsrMemoryReadRsp));
+    SsrDebugTransferDone done{{kSsrDebugTransferDone, sizeof(done), q->id}, 0};
+    d.post(ssr, &done, sizeof(done));
+    auto b = d.take(ssr);
+    ASSERT_TRUE(b);
+    auto dr = load<SsrDebugTransferDoneRsp>(b->data());
+    EXPECT_EQ(dr.hdr.cmd, kSsrDebugTransferDoneRsp);
+    EXPECT_EQ(dr.ret, 0u);
+    auto e = event();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->event, kSsrAfterPowerUp);
+    // NACKing the last event (the host still collecting) ends the restart as an ack does.
+    ack(q->id, kSsrNack);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+}
+
+// The dump faults of test control, as the host sees them.
+TEST_F(Ssr, DumpFaults)
+{
+    auto q = d.activate(8);
+    ASSERT_TRUE(q);
+    auto restart = [&](uint32_t fault, uint32_t nth) {
+        FAULT(card().ssr_dump_fault(fault, nth));
+        FAULT(card().subsystem_restart(q->id));
+    };
+    // A bad table length.
+    restart(kDumpBadTableLen, 0);
+    auto info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    EXPECT_NE(info->tbl_len % sizeof(SsrDumpTableEntry), 0u);
+    answer_offer(q->id, 1); // declined: on to AFTER_POWER_UP
+    auto e = event();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->event, kSsrAfterPowerUp);
+    ack(q->id, kSsrAfterPowerUp);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+
+    struct Case {
+        uint32_t fault;
+        std::function<void(const SsrDumpHdr &, const Bytes &)> check;
+    };
+    std::vector<Case> cases = {
+        {kDumpOversize, [&](auto &h, auto &data) { EXPECT_EQ(data.size(), 24u); (void)h; }},
+        {kDumpEmptyChunk, [&](auto &h, auto &data) { EXPECT_TRUE(data.empty()); (void)h; }},
+        {kDumpWrongDbc, [&](auto &h, auto &) { EXPECT_NE(h.dbc_id, q->id); }},
+    };
+    for (auto &c : cases) {
+        q = d.activate(8);
+        ASSERT_TRUE(q);
+        restart(c.fault, 1);
+        info = to_offer(q->id);
+        ASSERT_TRUE(info) << c.fault;
+        answer_offer(q->id, 0);
+        auto r = read(q->id, info->tbl_addr, 16);
+        ASSERT_TRUE(r) << c.fault;
+        c.check(r->first, r->second);
+        d.wr(kRegDevReset, kResetMagic); // what a host does with such a device
+        ASSERT_TRUE(d.wait_online());
+        ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
+        ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 8));
+    }
+    // A stall: the read is never answered.
+    q = d.activate(8);
+    ASSERT_TRUE(q);
+    restart(kDumpStall, 1);
+    info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    answer_offer(q->id, 0);
+    EXPECT_FALSE(read(q->id, info->tbl_addr, 16, kQuiet));
+    // A zero-length region, a huge one, a NACKed DONE, and no dump at all.
+    d.wr(kRegDevReset, kResetMagic);
+    ASSERT_TRUE(d.wait_online());
+    ASSERT_TRUE(d.enable_channel(d.ctrl, kCtrlChannel, kCtrlReqSlotSize, kCtrlRspSlotSize, 8));
+    ASSERT_TRUE(d.enable_channel(ssr, kSsrChannel, kSsrSlotSize, kSsrSlotSize, 8));
+    for (uint32_t fault : {kDumpZeroEntry, kDumpHugeEntry}) {
+        q = d.activate(8);
+        ASSERT_TRUE(q);
+        restart(fault, 0);
+        info = to_offer(q->id);
+        ASSERT_TRUE(info);
+        answer_offer(q->id, 0);
+        auto t = read(q->id, info->tbl_addr, info->tbl_len);
+        ASSERT_TRUE(t);
+        ASSERT_EQ(t->second.size(), info->tbl_len);
+        auto e1 = load<SsrDumpTableEntry>(t->second.data() + sizeof(SsrDumpTableEntry));
+        auto e2 = load<SsrDumpTableEntry>(t->second.data() + 2 * sizeof(SsrDumpTableEntry));
+        if (fault == kDumpZeroEntry)
+            EXPECT_EQ(e1.len, 0u);
+        else
+            EXPECT_EQ(e2.len, uint64_t(1) << 62);
+        SsrDebugTransferDone done{{kSsrDebugTransferDone, sizeof(done), q->id}, 0};
+        d.post(ssr, &done, sizeof(done));
+        ASSERT_TRUE(d.take(ssr));
+        e = event();
+        ASSERT_TRUE(e);
+        EXPECT_EQ(e->event, kSsrAfterPowerUp);
+        ack(q->id, kSsrAfterPowerUp);
+        ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+    }
+    q = d.activate(8);
+    ASSERT_TRUE(q);
+    restart(kDumpDoneNack, 0);
+    info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    answer_offer(q->id, 0);
+    SsrDebugTransferDone done{{kSsrDebugTransferDone, sizeof(done), q->id}, 0};
+    d.post(ssr, &done, sizeof(done));
+    auto b = d.take(ssr);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(load<SsrDebugTransferDoneRsp>(b->data()).ret, 1u);
+    e = event();
+    ASSERT_TRUE(e);
+    ack(q->id, kSsrAfterPowerUp);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+    // Giving up at the second read: AFTER_POWER_UP comes instead of its answer.
+    q = d.activate(8);
+    ASSERT_TRUE(q);
+    restart(kDumpPowerUpEarly, 2);
+    info = to_offer(q->id);
+    ASSERT_TRUE(info);
+    answer_offer(q->id, 0);
+    ASSERT_TRUE(read(q->id, info->tbl_addr, 16));
+    SsrMemoryRead rd{{kSsrMemoryRead, sizeof(rd), q->id}, 0, info->tbl_addr, 16};
+    d.post(ssr, &rd, sizeof(rd));
+    e = event();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->event, kSsrAfterPowerUp);
+    ack(q->id, kSsrNack);
+    ASSERT_TRUE(d.wait_until([&] { return d.dbc_rd(q->id, kDbcState) == kDbcIdle; }));
+    q = d.activate(8);
+    ASSERT_TRUE(q);
+    restart(kDumpNone, 0);
+    for (uint32_t ev = kSsrBeforeShutdown; ev <= kSsrAfterPowerUp; ++ev) {
+        auto b2 = d.take(ssr);
+        ASSERT_TRUE(b2);
+        ASSERT_EQ(load<uint32_t>(b2->data()), kSsrEvent) << "no offer comes";
+        ack(q->id, ev);
+    }
+}
+
+// ---------------------------------------------------------------------------- RAS
+
+class Ras : public Faults {
+protected:
+    void SetUp() override
+    {
+        Faults::SetUp();
+        if (IsSkipped() || HasFatalFailure())
+            return;
+        ASSERT_TRUE(d.enable_channel(ras, kRasChannel, kRasSlotSize, kRasSlotSize, 4));
+    }
+    Channel ras;
+};
+
+// Each error goes out as one well-formed PUSH, in order, with a control MSI; a malformed one
+// spoils exactly the field it names.
+TEST_F(Ras, Messages)
+{
+    uint64_t msis = d.msi_count(kMsiControl);
+    FAULT(card().ras_error(kRasDdr, kRasCe));
+    FAULT(card().ras_error(kRasTsens, kRasUe));
+    auto a = d.take(ras);
+    auto b = d.take(ras);
+    ASSERT_TRUE(a && b);
+    EXPECT_TRUE(d.wait_msi(kMsiControl, msis + 2));
+    RasMsg m1 = load<RasMsg>(a->data()), m2 = load<RasMsg>(b->data());
+    EXPECT_EQ(m1.magic, kRasMagic);
+    EXPECT_EQ(m1.ver, kRasVersion);
+    EXPECT_EQ(m1.type, kRasPush);
+    EXPECT_EQ(m1.len, sizeof(RasMsg) - kRasHdrSize);
+    EXPECT_EQ(m1.source, kRasDdr);
+    EXPECT_EQ(m1.err_type, kRasCe);
+    EXPECT_EQ(m2.seq_num, m1.seq_num + 1);
+    EXPECT_EQ(m2.source, kRasTsens);
+    EXPECT_EQ(m2.err_type, kRasUe);
+    EXPECT_EQ(load<uint32_t>(m2.syndrome), 2u); // critical threshold
+
+    const std::pair<uint32_t, std::function<bool(const RasMsg &)>> bad[] = {
+        {kRasBadMagic, [](auto &m) { return m.magic != kRasMagic; }},
+        {kRasVersionZero, [](auto &m) { return m.ver == 0; }},
+        {kRasVersionNew, [](auto &m) { return m.ver > kRasVersion; }},
+        {kRasNotPush, [](auto &m) { return m.type != kRasPush; }},
+        {kRasBadLen, [](auto &m) { return m.len != sizeof(RasMsg) - kRasHdrSize; }},
+        {kRasBadErrType, [](auto &m) { return m.err_type >= kRasErrTypeMax; }},
+        {kRasBadSource, [](auto &m) { return m.source >= kRasSourceMax; }},
+        {kRasBadThreshold,
+         [](auto &m) { return m.source == kRasTsens && load<uint32_t>(m.syndrome) >= 3; }},
+    };
+    for (auto &[how, spoiled] : bad) {
+        FAULT(card().ras_error(kRasSocMem, kRasCe, how));
+        auto c = d.take(ras);
+        ASSERT_TRUE(c) << how;
+        EXPECT_TRUE(spoiled(load<RasMsg>(c->data()))) << how;
+    }
+}
+
+// Without a RAS channel (or across a reset) errors are lost, not kept for later.
+TEST_F(Faults, RasWithoutChannelIsLost)
+{
+    FAULT(card().ras_error(kRasPcie, kRasCe));
+    Channel ras;
+    ASSERT_TRUE(d.enable_channel(ras, kRasChannel, kRasSlotSize, kRasSlotSize, 4));
+    FAULT(card().ras_error(kRasDdr, kRasUeNonFatal));
+    auto b = d.take(ras);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(load<RasMsg>(b->data()).source, kRasDdr); // the first is not delivered late
+    EXPECT_FALSE(d.take(ras, kQuiet));
 }
 
 } // namespace

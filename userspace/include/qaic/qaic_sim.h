@@ -29,6 +29,47 @@ enum qaic_sim_fault {
 	QAIC_SIM_FW_MISNAME = 11, /* arg0: the next arg0 DEACTIVATE answers name the wrong DBC */
 	QAIC_SIM_FW_FAIL_ALLOC = 12, /* arg0 >= 1: the arg0-th allocation the firmware makes while
 	                              * it serves the next control message fails (out of memory) */
+	QAIC_SIM_RAS = 13,      /* the card detects an error and reports it on its RAS channel:
+	                         * arg0 = source (QAIC_SIM_RAS_SRC_*) | type (QAIC_SIM_RAS_CE,
+	                         * _UE, _UE_NONFATAL) << 8; arg1: 0 a well-formed report, else the
+	                         * field it gets wrong (QAIC_SIM_RAS_BAD_*) */
+	QAIC_SIM_DUMP_FAULT = 14, /* the next subsystem restart's crash dump misbehaves:
+	                           * arg0 = QAIC_SIM_DUMP_*, arg1: the chunk read it hits (1: the
+	                           * first) where that matters */
+};
+
+/* QAIC_SIM_RAS's sources and error types (upstream qaic_ras.c's). */
+enum qaic_sim_ras_source {
+	QAIC_SIM_RAS_SRC_SOC_MEM = 0, QAIC_SIM_RAS_SRC_PCIE = 1, QAIC_SIM_RAS_SRC_DDR = 2,
+	QAIC_SIM_RAS_SRC_SYS_BUS1 = 3, QAIC_SIM_RAS_SRC_SYS_BUS2 = 4, QAIC_SIM_RAS_SRC_NSP_MEM = 5,
+	QAIC_SIM_RAS_SRC_TSENS = 6,
+};
+enum qaic_sim_ras_type {
+	QAIC_SIM_RAS_CE = 0,          /* correctable */
+	QAIC_SIM_RAS_UE = 1,          /* uncorrectable, fatal: the driver resets the card */
+	QAIC_SIM_RAS_UE_NONFATAL = 2, /* uncorrectable, non-fatal */
+};
+/* A malformed RAS report: the field it gets wrong. */
+enum qaic_sim_ras_bad {
+	QAIC_SIM_RAS_BAD_MAGIC = 1, QAIC_SIM_RAS_BAD_VERSION_ZERO = 2,
+	QAIC_SIM_RAS_BAD_VERSION_NEW = 3, QAIC_SIM_RAS_BAD_NOT_PUSH = 4, QAIC_SIM_RAS_BAD_LEN = 5,
+	QAIC_SIM_RAS_BAD_ERR_TYPE = 6, QAIC_SIM_RAS_BAD_SOURCE = 7,
+	QAIC_SIM_RAS_BAD_THRESHOLD = 8, /* a temperature report past "critical" */
+};
+/* QAIC_SIM_DUMP_FAULT's misbehaviours (docs/device-model.md, "Faults"). */
+enum qaic_sim_dump_fault {
+	QAIC_SIM_DUMP_OK = 0,
+	QAIC_SIM_DUMP_STALL = 1,        /* the arg1-th read and all after go unanswered */
+	QAIC_SIM_DUMP_OVERSIZE = 2,     /* the arg1-th read gets 8 bytes more than asked */
+	QAIC_SIM_DUMP_EMPTY_CHUNK = 3,  /* the arg1-th read gets no data */
+	QAIC_SIM_DUMP_BAD_TABLE_LEN = 4, /* the offer's table length is not whole entries */
+	QAIC_SIM_DUMP_ZERO_ENTRY = 5,   /* the table lists a region of 0 bytes */
+	QAIC_SIM_DUMP_DONE_NACK = 6,    /* the card calls the finished dump bad */
+	QAIC_SIM_DUMP_WRONG_DBC = 7,    /* the arg1-th read is answered for another DBC */
+	QAIC_SIM_DUMP_NONE = 8,         /* no dump is offered */
+	QAIC_SIM_DUMP_HUGE_ENTRY = 9,   /* the table lists a region of 2^62 bytes */
+	QAIC_SIM_DUMP_POWER_UP_EARLY = 10, /* at the arg1-th read the card gives up the transfer
+	                                    * and powers the subsystem up */
 };
 
 /* Injects a fault into the card behind fd (an fd of "sim"). EOPNOTSUPP when libqaic was built
@@ -56,6 +97,22 @@ int qaic_sim_num_dbc(int fd);
 /* PCI ids of the card behind fd, vendor << 16 | device (0x17cba100 for an AIC100, 0x17cba080
  * for an AIC080, 0x17cba110 for an AIC200: its profile). */
 int qaic_sim_pci_id(int fd);
+
+/* The driver's RAS counters of the card behind fd (upstream's sysfs ce_count, ue_count,
+ * ue_nonfatal_count): reports of each kind since the driver was bound, saturating. */
+struct qaic_sim_ras_counts {
+	unsigned ce_count;          /* correctable */
+	unsigned ue_count;          /* uncorrectable (fatal: each reset the card) */
+	unsigned ue_nonfatal_count; /* uncorrectable, non-fatal */
+};
+int qaic_sim_get_ras_counts(int fd, struct qaic_sim_ras_counts *counts);
+
+/* The crash dump of the card behind fd (its devcoredump: what the driver collected at its
+ * last subsystem restart), read once. With buf NULL and len 0: the dump's size, the dump kept.
+ * Else the whole dump is copied to buf and freed (a second read finds none); returns its size.
+ * -1 with ENOENT when there is none, ENOSPC when len is less than its size (kept), EFAULT
+ * (kept). Through qaicd it needs the daemon's own user, root, or --test-control (EPERM). */
+long long qaic_sim_read_coredump(int fd, void *buf, unsigned long long len);
 
 /* The two calls below act on the card qaic_open(NULL) would open: the embedded card, or the
  * card behind a qaicd socket ($QAIC_DEVICE or qaicd's default socket). Through qaicd they need
