@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -47,6 +47,8 @@ enum class Op : uint32_t {
                     // as the last close(2) of a device fd releases it before returning
     kWake,          // channel, a bare Header, either way: look at the slot (never answered)
     kEvent,         // file socket of a kWatch connection, daemon to client: an Event
+    kSimReadAttr,   // channel: one of the driver's files (Machine::read_attr), name the path;
+                    // the reply's value is its length, its content a memfd in SCM_RIGHTS
 };
 
 struct Header {
@@ -127,7 +129,7 @@ struct SimReq {
     Header hdr;
     uint32_t arg[3]; // kSimInject: fault, arg0, arg1; kSimDbcStatus: dbc
     uint32_t pad;
-    char name[64];   // kSimSetParam: the parameter, NUL-terminated
+    char name[64];   // kSimSetParam: the parameter; kSimReadAttr: the path (NUL-terminated)
 };
 
 // Every channel reply. kMmap: the fd comes in SCM_RIGHTS and value is the byte offset to map
