@@ -76,7 +76,7 @@ ErrorOr<std::vector<QaicDevice::AttrFile>> QaicDevice::attr_files() const
         TRY(add(std::string(dir) + "queued", 0400));
     }
     for (Params::Entry &e : TRY(params.list()))
-        TRY(add("parameters/" + e.name, e.mode == 0400 ? 0444 : 0644));
+        TRY(add("parameters/" + e.name, e.mode)); // upstream's module_param perm
     return out;
 }
 

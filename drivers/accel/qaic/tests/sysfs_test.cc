@@ -131,8 +131,8 @@ TEST(Attrs, IndexListsReadableFiles)
     for (const char *want : {"0444 accel/dbc0_state\n", "0444 device/ce_count\n",
                              "0444 device/ue_count\n", "0444 device/ue_nonfatal_count\n",
                              "0400 debug/bootlog\n", "0400 debug/dbc000/fifo_size\n",
-                             "0400 debug/dbc015/queued\n", "0444 parameters/datapath_polling\n",
-                             "0644 parameters/timesync_delay_ms\n"})
+                             "0400 debug/dbc015/queued\n", "0400 parameters/datapath_polling\n",
+                             "0600 parameters/timesync_delay_ms\n"})
         EXPECT_NE(text.find(want), std::string::npos) << want;
     size_t lines = 0;
     for (size_t at = 0; (at = text.find('\n', at)) != std::string::npos; ++at, ++lines) {
