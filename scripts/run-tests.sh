@@ -111,7 +111,8 @@ for t in "$@"; do
     if [[ $(basename "$t") == qaic_unmodified ]]; then
         # A program without libqaic: under qaic-run with its private qaicd, then with a shared
         # one, twice (the card outlives each command), whose SSR and reset qaic-client causes.
-        run "qaic_unmodified under qaic-run" "$out/bin/qaic-run" "$t"
+        QAIC_UNMODIFIED_PARAM=timesync_delay_ms=250 run "qaic_unmodified under qaic-run" \
+            "$out/bin/qaic-run" --param timesync_delay_ms=250 "$t"
         start_qaicd --test-control
         for i in 1 2; do
             QAIC_UNMODIFIED_INJECT="$out/bin/qaic-client -d $qaicd_dir/accel0 inject" \
