@@ -200,10 +200,15 @@ int driver_file(const char *path, std::string *attr)
     return card;
 }
 
+constexpr int kNotOurs = -2;
+
 // An fd of the file's content now, as sysfs and debugfs make it at open: a snapshot in a memfd,
-// read from the card's qaicd. Only for reading; -1 with errno (ENOENT: no such file).
+// read from the card's qaicd. Only for reading; -1 with errno; kNotOurs for a path the driver
+// has no file at (a directory, or nothing): the testbed answers for it.
 int open_driver_file(unsigned card, const std::string &attr, int flags)
 {
+    if (flags & O_DIRECTORY)
+        return kNotOurs;
     if ((flags & O_ACCMODE) != O_RDONLY) {
         errno = EACCES; // the snapshot is not the file: writes are not served
         return -1;
@@ -212,6 +217,8 @@ int open_driver_file(unsigned card, const std::string &attr, int flags)
     try {
         std::string content;
         int ret = libqaic::daemon_read_attr(sockets()[card].c_str(), attr.c_str(), &content);
+        if (ret == -ENOENT)
+            return kNotOurs;
         if (ret < 0) {
             errno = -ret;
             return -1;
@@ -411,7 +418,8 @@ PRELOAD_EXPORT int open(const char *path, int flags, ...)
         return open_node(unsigned(minor), flags);
     std::string attr;
     if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        return open_driver_file(unsigned(card), attr, flags);
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
     return next().open(path, flags, mode);
 }
 
@@ -426,7 +434,8 @@ PRELOAD_EXPORT int open64(const char *path, int flags, ...)
         return open_node(unsigned(minor), flags);
     std::string attr;
     if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        return open_driver_file(unsigned(card), attr, flags);
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
     return next().open64(path, flags, mode);
 }
 
@@ -441,7 +450,8 @@ PRELOAD_EXPORT int openat(int dirfd, const char *path, int flags, ...)
         return open_node(unsigned(minor), flags);
     std::string attr;
     if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        return open_driver_file(unsigned(card), attr, flags);
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
     return next().openat(dirfd, path, flags, mode);
 }
 
@@ -456,7 +466,8 @@ PRELOAD_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
         return open_node(unsigned(minor), flags);
     std::string attr;
     if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        return open_driver_file(unsigned(card), attr, flags);
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
     return next().openat64(dirfd, path, flags, mode);
 }
 
@@ -490,10 +501,11 @@ static FILE *fopen_driver_file(const char *path, const char *mode, bool *served)
     if (!*served)
         return nullptr;
     if (!mode || mode[0] != 'r' || std::strchr(mode, '+')) {
-        errno = EACCES;
+        errno = EACCES; // the snapshot is not the file: writes are not served
         return nullptr;
     }
     int fd = open_driver_file(unsigned(card), attr, O_RDONLY | (std::strchr(mode, 'e') ? O_CLOEXEC : 0));
+    *served = fd != kNotOurs;
     if (fd < 0)
         return nullptr;
     FILE *f = fdopen(fd, mode);

@@ -5,6 +5,7 @@
 #include "datapath_helpers.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <qaic/qaic_sim.h>
 #include <string>
 
@@ -68,7 +69,7 @@ TEST_F(DriverFiles, QueuedFollowsEverySubmission)
     }
     ASSERT_EQ(execute(fd, small, blocker.handle(), kDirToDev), 0);
     // The blocked element is on the ring or already taken by the engine, which waits on it.
-    int base = std::stoi(attr(dbc_file(small, "queued")));
+    int base = std::atoi(attr(dbc_file(small, "queued")).c_str());
     EXPECT_LE(base, 1);
     for (size_t i = 0; i < more.size(); ++i) {
         ASSERT_EQ(execute(fd, small, more[i].handle(), kDirToDev), 0);
