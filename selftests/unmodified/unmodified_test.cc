@@ -633,7 +633,8 @@ TEST(DriverFiles, ParametersBootlogAndRasCounters)
     // qaic-run --param NAME=VALUE, as run-tests.sh names it here: the value shows.
     if (const char *set = std::getenv("QAIC_UNMODIFIED_PARAM"); set && std::strchr(set, '=')) {
         std::string name(set, std::strchr(set, '='));
-        EXPECT_EQ(read_plain(kParams + ("/" + name)), std::string(std::strchr(set, '=') + 1) + "\n");
+        EXPECT_EQ(read_plain(kParams + ("/" + name)),
+                  std::string(std::strchr(set, '=') + 1) + "\n");
     }
     std::string log = read_plain(kDebugfs + std::string("/bootlog"));
     EXPECT_NE(log.find("QSM: boot "), std::string::npos) << log;
@@ -641,7 +642,8 @@ TEST(DriverFiles, ParametersBootlogAndRasCounters)
     EXPECT_EQ(read_text("/sys/class/accel/accel0/device/ce_count"), "0\n");
     EXPECT_EQ(read_plain("/sys/bus/pci/drivers/qaic/0000:01:00.0/ue_count"), "0\n");
     EXPECT_EQ(read_plain("/sys/bus/pci/drivers/qaic/0000:01:00.0/ue_nonfatal_count"), "0\n");
-    EXPECT_EQ(read_plain(kDebugfs + std::string("/no_such_file")), "open: No such file or directory");
+    EXPECT_EQ(read_plain(kDebugfs + std::string("/no_such_file")),
+              "open: No such file or directory");
 }
 
 TEST(Fd, DupSharesTheOpenFileUntilTheLastClose)

@@ -110,7 +110,8 @@ std::vector<std::pair<std::string, std::string>> driver_params()
     size_t at = 0;
     while (at < index.size()) {
         size_t end = index.find('\n', at);
-        std::string line = index.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        std::string line =
+            index.substr(at, end == std::string::npos ? std::string::npos : end - at);
         at = end == std::string::npos ? index.size() : end + 1;
         size_t sp = line.find(' ');
         std::string path = sp == std::string::npos ? "" : line.substr(sp + 1);

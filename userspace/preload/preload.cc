@@ -25,6 +25,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -163,7 +164,8 @@ int driver_file(const char *path, std::string *attr)
     if (!path || sockets().empty())
         return -1;
     std::string_view p = path;
-    constexpr std::string_view kDebug = "/sys/kernel/debug/accel/", kParams = "/sys/module/qaic/parameters/";
+    constexpr std::string_view kDebug = "/sys/kernel/debug/accel/";
+    constexpr std::string_view kParams = "/sys/module/qaic/parameters/";
     if (p.starts_with(kDebug)) {
         std::string_view rest = p.substr(kDebug.size());
         size_t slash = rest.find('/');
@@ -189,8 +191,9 @@ int driver_file(const char *path, std::string *attr)
     constexpr std::string_view kClass = "/sys/class/accel/accel";
     if (dir.starts_with(kClass) && dir.ends_with("/device")) {
         std::string_view n = dir.substr(kClass.size(), dir.size() - kClass.size() - 7);
-        if (!n.empty() && n.size() < 4 && n.find_first_not_of("0123456789") == std::string_view::npos &&
-            unsigned(std::atoi(std::string(n).c_str())) < sockets().size())
+        bool digits = !n.empty() && n.size() < 4 &&
+                      n.find_first_not_of("0123456789") == std::string_view::npos;
+        if (digits && unsigned(std::atoi(std::string(n).c_str())) < sockets().size())
             card = std::atoi(std::string(n).c_str());
     } else {
         card = card_of_bdf(dir.substr(dir.rfind('/') + 1));
@@ -504,7 +507,8 @@ static FILE *fopen_driver_file(const char *path, const char *mode, bool *served)
         errno = EACCES; // the snapshot is not the file: writes are not served
         return nullptr;
     }
-    int fd = open_driver_file(unsigned(card), attr, O_RDONLY | (std::strchr(mode, 'e') ? O_CLOEXEC : 0));
+    int flags = O_RDONLY | (std::strchr(mode, 'e') ? O_CLOEXEC : 0);
+    int fd = open_driver_file(unsigned(card), attr, flags);
     *served = fd != kNotOurs;
     if (fd < 0)
         return nullptr;

@@ -127,7 +127,9 @@ TEST(Device, QtimerAndTimesyncMailbox)
     uint64_t t0 = qtimer();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     uint64_t t1 = qtimer();
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
     EXPECT_GE(t1 - t0, uint64_t(20000) * 192 / 10 - 192) << "at least 20 ms of ticks";
     EXPECT_LE(t1 - t0, uint64_t(us) * 192 / 10 + 192) << "no more than the time that passed";
 

@@ -64,8 +64,8 @@ TEST_F(DriverFiles, QueuedFollowsEverySubmission)
               0);
     for (size_t i = 0; i < more.size(); ++i) {
         ASSERT_NO_FATAL_FAILURE(make(more[i], kPage));
-        ASSERT_EQ(attach(fd, more[i].handle(), small, kDirToDev, {slice(0, kPage, kDev + i * kPage)}),
-                  0);
+        ASSERT_EQ(
+            attach(fd, more[i].handle(), small, kDirToDev, {slice(0, kPage, kDev + i * kPage)}), 0);
     }
     ASSERT_EQ(execute(fd, small, blocker.handle(), kDirToDev), 0);
     // The blocked element is on the ring or already taken by the engine, which waits on it.
