@@ -170,6 +170,7 @@ srcs-drivers-accel-qaic := $(addprefix drivers/accel/qaic/, \
 	qaic_sched.cc \
 	qaic_slice.cc \
 	qaic_ssr.cc \
+	qaic_sysfs.cc \
 )
 srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	bo_memfd_test.cc \
@@ -185,6 +186,7 @@ srcs-drivers-accel-qaic-tests := $(addprefix drivers/accel/qaic/tests/, \
 	reject_test.cc \
 	sched_test.cc \
 	slice_test.cc \
+	sysfs_test.cc \
 	uapi_layout_test.cc \
 )
 srcs-hw-aic100 := $(addprefix hw/aic100/, \
@@ -266,6 +268,7 @@ srcs-selftests-drivers-accel-qaic := $(addprefix selftests/drivers/accel/qaic/, 
 	prime_test.cc \
 	ras_test.cc \
 	slice_test.cc \
+	sysfs_test.cc \
 	wait_test.cc \
 )
 srcs-selftests-failslab := $(addprefix selftests/failslab/, \

@@ -10,6 +10,7 @@
 #include "qaic/qaic_sim.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -353,6 +354,30 @@ int Machine::set_param(unsigned card_nr, const char *name, unsigned value)
     if (!s.qdev || s.removed)
         return -ENODEV;
     return s.qdev->params.set(name, value).code();
+}
+
+kernel::ErrorOr<std::string> Machine::read_attr(unsigned card_nr, std::string_view path)
+{
+    if (card_nr >= slots_.size())
+        return kernel::Error(-ENODEV);
+    Slot &s = *slots_[card_nr];
+    kernel::RefPtr<qaic::QaicDevice> qdev;
+    {
+        std::lock_guard lock(s.lock);
+        TRY(s.bring_up(opts_));
+        qdev = s.qdev;
+    }
+    // Outside the slot's lock: a show function may wait for a DBC's lock, which a caller
+    // of the driver holds while it calls into the card.
+    if (!path.empty())
+        return qdev->read_attr(path);
+    std::string index;
+    for (const auto &f : TRY(qdev->attr_files())) {
+        char mode[8];
+        std::snprintf(mode, sizeof(mode), "%04o ", f.mode);
+        TRY(kernel::try_alloc([&] { index.append(mode).append(f.path).push_back('\n'); }));
+    }
+    return index;
 }
 
 CardStats Machine::stats(unsigned card_nr)

@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 struct qaic_sim_dbc_status;
@@ -89,6 +91,12 @@ public:
     // A module-wide parameter (debug) needs no card: it is set whatever the card's state.
     int set_param(unsigned card, const char *name, unsigned value);
     CardStats stats(unsigned card);
+
+    // The driver's files of the card as tools read them (QaicDevice::read_attr: sysfs,
+    // debugfs, module parameters), made afresh at each read; path "" gives the index, one
+    // "<mode in octal> <path>" line per file. Powers the card on, as open() does. -ENOENT
+    // for no such file, -ENODEV for a removed card.
+    kernel::ErrorOr<std::string> read_attr(unsigned card, std::string_view path);
 
     // The card's sysfs view, as udev follows it: on_states gets dbc<N>_state of each DBC now,
     // then on_event every uevent of the card's device from then on (KOBJ_CHANGE with DBC_ID

@@ -28,7 +28,7 @@
 namespace wire {
 
 inline constexpr uint32_t kMagic = 0x71616964; // "qaid"
-inline constexpr uint32_t kVersion = 4; // 4: PRIME's fds, kSimPciId, kSimRasCounts, kSimCoredump
+inline constexpr uint32_t kVersion = 4; // 4: PRIME's fds, kSimPciId, kSimRasCounts, kSimCoredump, kSimReadAttr
 
 enum class Op : uint32_t {
     kOpen = 1,      // file socket: open the card's device file
@@ -50,6 +50,8 @@ enum class Op : uint32_t {
     kSimPciId,      // channel: qaic_sim_pci_id
     kSimRasCounts,  // channel: qaic_sim_get_ras_counts (a SimReq)
     kSimCoredump,   // channel: qaic_sim_read_coredump (a CoredumpReq)
+    kSimReadAttr,   // channel: one of the driver's files (Machine::read_attr), name the path;
+                    // the reply's value is its length, its content a memfd in SCM_RIGHTS
 };
 
 struct Header {
@@ -136,7 +138,7 @@ struct SimReq {
     Header hdr;
     uint32_t arg[3]; // kSimInject: fault, arg0, arg1; kSimDbcStatus: dbc
     uint32_t pad;
-    char name[64];   // kSimSetParam: the parameter, NUL-terminated
+    char name[64];   // kSimSetParam: the parameter; kSimReadAttr: the path (NUL-terminated)
 };
 
 // kSimCoredump: the crash dump is written into the caller's memory at addr (len bytes there),

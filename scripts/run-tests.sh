@@ -69,6 +69,11 @@ failslab_unjudged='ManageFirmwareFaults.ActivateAnsweredAfterItsTimeoutIsUndone'
 failslab_unjudged+=':DatapathFault.SubsystemRestart'
 failslab_unjudged+=':ManageDmaXfer.UnderAnAddressSpaceLimitIsRefused'
 
+# The selftests that need a card loaded with datapath_polling=1 (POLLING_OR_SKIP), run again
+# on one, with those that read what the driver shows.
+polling_cases='DatapathConcurrency.JobsFinishInOrderWhoeverReaps:DatapathFault.PollingMode'
+polling_cases+=':DriverFiles.*'
+
 # The build's configuration against the selftests' config file: each option it lacks is
 # printed with what that costs (the comment above the option there). Informational only:
 # cases that need a missing option skip, or fail on their own saying why.
@@ -106,7 +111,8 @@ for t in "$@"; do
     if [[ $(basename "$t") == qaic_unmodified ]]; then
         # A program without libqaic: under qaic-run with its private qaicd, then with a shared
         # one, twice (the card outlives each command), whose SSR and reset qaic-client causes.
-        run "qaic_unmodified under qaic-run" "$out/bin/qaic-run" "$t"
+        QAIC_UNMODIFIED_PARAM=timesync_delay_ms=250 run "qaic_unmodified under qaic-run" \
+            "$out/bin/qaic-run" --param timesync_delay_ms=250 "$t"
         start_qaicd --test-control
         for i in 1 2; do
             QAIC_UNMODIFIED_INJECT="$out/bin/qaic-client -d $qaicd_dir/accel0 inject" \
@@ -125,12 +131,20 @@ for t in "$@"; do
         for profile in aic080 aic200; do
             QAIC_SIM_PROFILE=$profile run "qaic_selftest on $profile" "$t"
         done
+        # datapath_polling is given at load only (upstream's mode 0400): the cases of polling
+        # mode, and the driver's files, on a card loaded with it.
+        QAIC_PARAMS=datapath_polling=1 run "qaic_selftest, datapath_polling=1" "$t" \
+            --gtest_filter="$polling_cases"
     fi
     if [[ $(basename "$t") == qaic_selftest && -x $out/bin/qaicd ]]; then
         # The uAPI selftests once more, on the daemon host (the client's memory read across
         # processes, BOs mapped from the daemon's memfds).
         start_qaicd --test-control
         QAIC_DEVICE=$qaicd_dir/accel0 run "qaic_selftest on qaicd" "$t"
+        stop_qaicd
+        start_qaicd --test-control --param datapath_polling=y
+        QAIC_DEVICE=$qaicd_dir/accel0 run "qaic_selftest on qaicd --param datapath_polling=y" "$t" \
+            --gtest_filter="$polling_cases"
         stop_qaicd
         # Calls as socket messages only: the path of a channel that has no slot.
         start_qaicd --test-control --socket-calls

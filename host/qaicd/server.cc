@@ -996,6 +996,10 @@ void Server::serve_requests(Channel &ch)
             if ((ok = m.is(&map_req)))
                 reply = do_unmap(ch, *map_req);
             break;
+        case wire::Op::kSimReadAttr:
+            if ((ok = m.is(&sim_req)))
+                reply = do_read_attr(ch, *sim_req, &fd);
+            break;
         case wire::Op::kSimInject:
         case wire::Op::kSimDbcStatus:
         case wire::Op::kSimNumDbc:
@@ -1174,6 +1178,35 @@ wire::Reply Server::do_mmap(Channel &ch, const wire::MmapReq &req, int *fd_out,
     *fd_out = fd;
     *map_id_out = map_id;
     return {0, src.value().offset};
+}
+
+wire::Reply Server::do_read_attr(Channel &ch, const wire::SimReq &req, int *fd)
+{
+    char path[sizeof(req.name) + 1];
+    std::memcpy(path, req.name, sizeof(req.name));
+    path[sizeof(path) - 1] = '\0';
+    // A snapshot, as sysfs makes one at open: the client reads it at its pace.
+    auto content = machine_.read_attr(ch.file->card, path);
+    if (content.is_error())
+        return {content.code(), 0};
+    const std::string &text = content.value();
+    int mfd = memfd_create("qaicd-attr", MFD_CLOEXEC);
+    if (mfd < 0)
+        return {-errno, 0};
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(mfd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? -errno : -EIO;
+            ::close(mfd);
+            return {err, 0};
+        }
+        done += size_t(n);
+    }
+    *fd = mfd;
+    return {0, text.size()};
 }
 
 wire::Reply Server::do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,

@@ -102,6 +102,8 @@ private:
     wire::Reply do_closed(Channel &ch);
     void release_file(File &f, const Channel *caller = nullptr);
     static void end_channels(File &f, int except = -1);
+    // kSimReadAttr: the file's content now, in a memfd for the reply (*fd).
+    wire::Reply do_read_attr(Channel &ch, const wire::SimReq &req, int *fd);
     wire::Reply do_sim(Channel &ch, wire::Op op, const wire::SimReq &req, void *extra,
                        size_t *extra_len);
     wire::Reply do_coredump(Channel &ch, const wire::CoredumpReq &req);

@@ -45,6 +45,7 @@ Card::Card(CardConfig cfg)
 {
     for (unsigned id = 0; id < cfg.num_dbc; ++id)
         dbcs_.push_back(std::make_unique<Dbc>(*this, id));
+    boot_log_.reserve(kBootLogSize); // lines are added without allocating
     nsp_ = std::make_unique<Nsp>(*this);
     fw_ = std::make_unique<Firmware>(*this); // boots the device: BOOT -> ONLINE
 }
@@ -126,8 +127,22 @@ uint32_t Card::mmio_read(unsigned bar, uint64_t off)
             return fw_->ssr().read_reg(off - kSsrChannel);
         if (off >= kRasChannel && off < kRasChannel + 0x100)
             return fw_->ras().read_reg(off - kRasChannel);
+        if (off >= kBootLogWindow && off < kBootLogWindow + kBootLogSize) {
+            std::lock_guard lk(log_lock_);
+            uint32_t w = 0;
+            uint64_t at = off - kBootLogWindow;
+            if (at < boot_log_.size())
+                std::memcpy(&w, boot_log_.data() + at, std::min<size_t>(4, boot_log_.size() - at));
+            return w;
+        }
         switch (off) {
         case kRegDevId: return kDevIdValue;
+        case kRegBootLogLen: {
+            std::lock_guard lk(log_lock_);
+            return uint32_t(boot_log_.size());
+        }
+        case kRegQtimerLo: return uint32_t(qtimer());
+        case kRegQtimerHi: return uint32_t(qtimer() >> 32);
         case kRegDevStatus: return status();
         case kRegNumDbc: return num_dbc();
         case kRegDdrSizeMb: return uint32_t(ddr_.size() >> 20);
@@ -158,6 +173,12 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
         } else if (off >= kRasChannel && off < kRasChannel + 0x100) {
             if (fw_->ras().write_reg(off - kRasChannel, value))
                 fw_->kick();
+        } else if (off >= kTsMailbox && off < kTsMailbox + sizeof(TimesyncMsg)) {
+            std::lock_guard lk(log_lock_);
+            ts_mailbox_[(off - kTsMailbox) / 4] = value;
+        } else if (off == kTsMailbox + kTsDoorbell) {
+            std::lock_guard lk(log_lock_);
+            take_timesync();
         } else if (off == kRegDevReset && value == kResetMagic) {
             reset();
         } else if (off == kRegMsiMode && value <= kMsiPerVector) {
@@ -172,10 +193,58 @@ void Card::mmio_write(unsigned bar, uint64_t off, uint32_t value)
     }
 }
 
+void Card::boot_log(const char *line)
+{
+    std::lock_guard lk(log_lock_);
+    size_t n = std::strlen(line);
+    if (boot_log_.size() + n + 1 > kBootLogSize)
+        return;
+    boot_log_.append(line).push_back('\n'); // within the reserved room
+}
+
+void Card::clear_boot_log()
+{
+    std::lock_guard lk(log_lock_);
+    boot_log_.clear();
+}
+
+std::string Card::boot_log_text() const
+{
+    std::lock_guard lk(log_lock_);
+    return boot_log_;
+}
+
+uint64_t Card::qtimer() const
+{
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - powered_on_).count();
+    return uint64_t(ns) / 1000 * kQtimerHz / 1000000 + uint64_t(ns) % 1000 * kQtimerHz / 1000000000;
+}
+
+void Card::take_timesync()
+{
+    TimesyncMsg m;
+    std::memcpy(&m, ts_mailbox_, sizeof(m));
+    if (m.signature != kTsSignature || m.msg_type != kTsSyncReq || m.tv_usec >= 1000000) {
+        ++ts_.rejected;
+        return;
+    }
+    ++ts_.syncs;
+    ts_.offset_us = int64_t(m.tv_sec * 1000000 + m.tv_usec);
+    ts_.last = std::chrono::steady_clock::now();
+}
+
+TimesyncStatus Card::timesync() const
+{
+    std::lock_guard lk(log_lock_);
+    return ts_;
+}
+
 void Card::reset(uint32_t nacks)
 {
     status_.store(kDevBoot, std::memory_order_release);
     msi_mode_.store(kMsiShared, std::memory_order_release);
+    clear_boot_log(); // the next boot writes its own
     nsp_->reset();
     fw_->reset(nacks); // releases every DBC too
 }

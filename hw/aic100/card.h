@@ -15,12 +15,21 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace aic100 {
 
 class Firmware;
 class Nsp;
+
+// What the device made of the host's time sync messages (test control: not uAPI).
+struct TimesyncStatus {
+    uint64_t syncs = 0;      // messages taken (signature and type right)
+    uint64_t rejected = 0;   // messages with a wrong signature or type
+    int64_t offset_us = 0;   // host UTC minus QTimer time, as the last message gave it
+    std::chrono::steady_clock::time_point last{}; // when the last was taken
+};
 
 struct CardConfig {
     unsigned num_dbc = CONFIG_QAIC_SIM_NUM_DBC;
@@ -37,6 +46,8 @@ struct CardConfig {
     // The card profile (include/hw/aic100_pci.h) by PCI device id: its configuration space,
     // which BAR holds what, MSI or MSI-X. An id without a profile is an AIC100.
     uint16_t device = kPciDevAic100;
+    // How long the firmware takes to boot (power-on and each reset) before it reports ONLINE.
+    unsigned boot_ms = 0;
 };
 
 // Device DDR: device addresses [0, size), backed lazily by an anonymous NORESERVE mapping.
@@ -145,6 +156,13 @@ public:
     // armed in the same step, before the boot: a recovery cannot be quicker than they are.
     void reset(uint32_t nacks = 0);
     uint32_t status() const { return status_.load(std::memory_order_acquire); }
+    // The firmware's boot log (kRegBootLogLen, kBootLogWindow): a line added while it boots;
+    // a reset starts it afresh. Lines past kBootLogSize are dropped.
+    void boot_log(const char *line);
+    void clear_boot_log();
+    std::string boot_log_text() const;
+    uint64_t qtimer() const; // 19.2 MHz ticks since power-on
+    TimesyncStatus timesync() const;
 
 #ifdef CONFIG_QAIC_FAULT_INJECTION
     void inject_dma_error(unsigned dbc_id, uint32_t nth) { dbcs_[dbc_id]->inject_error(nth); }
@@ -198,6 +216,12 @@ private:
     // destroyed.
     std::vector<kernel::Activity> activity_;
     std::vector<std::unique_ptr<Dbc>> dbcs_;
+    mutable std::mutex log_lock_; // a leaf
+    std::string boot_log_;
+    uint32_t ts_mailbox_[sizeof(TimesyncMsg) / 4] = {};
+    TimesyncStatus ts_;
+    const std::chrono::steady_clock::time_point powered_on_ = std::chrono::steady_clock::now();
+    void take_timesync(); // under log_lock_
     std::unique_ptr<Nsp> nsp_;
     std::unique_ptr<Firmware> fw_;
 };

@@ -92,6 +92,7 @@ void Firmware::reset(uint32_t nacks)
         pad_count_ = 0;
         misname_count_ = 0;
         boot_pending_ = true;
+        boot_done_at_ = Clock::now() + std::chrono::milliseconds(card_.config().boot_ms);
     }
     cv_.notify_all();
 }
@@ -190,6 +191,7 @@ bool Firmware::has_work() const
 void Firmware::run()
 {
     std::unique_lock lk(lock_);
+    boot_done_at_ = Clock::now() + std::chrono::milliseconds(card_.config().boot_ms);
     auto ready = [&] { return stop_ || (has_work() && !serving_); };
     for (;;) {
         while (!ready()) {
@@ -213,7 +215,12 @@ void Firmware::run()
 void Firmware::serve_step(std::unique_lock<std::mutex> &lk)
 {
     if (boot_pending_) {
+        // The boot takes its time; a reset or the card's end meanwhile starts or ends it anew.
+        uint64_t epoch = epoch_;
+        if (cv_.wait_until(lk, boot_done_at_, [&] { return stop_ || epoch_ != epoch; }))
+            return;
         boot_pending_ = false;
+        boot_log();
         card_.status_.store(kDevOnline, std::memory_order_release);
         lk.unlock();
         card_.raise_control_msi();
@@ -232,6 +239,23 @@ void Firmware::serve_step(std::unique_lock<std::mutex> &lk)
     }
     if (!silent_ && ctrl_.h2d_pending())
         serve_control(lk);
+}
+
+void Firmware::boot_log()
+{
+    // What the firmware reports as it comes up, one line per stage, as the host's driver
+    // collects it (debugfs bootlog).
+    char line[128];
+    ++boots_;
+    std::snprintf(line, sizeof(line), "QSM: boot %llu: firmware %u.%u starting",
+                  (unsigned long long)boots_, unsigned(kFwMajor), unsigned(kFwMinor));
+    card_.boot_log(line);
+    std::snprintf(line, sizeof(line), "QSM: DDR %llu MiB trained",
+                  (unsigned long long)(card_.ddr().size() >> 20));
+    card_.boot_log(line);
+    std::snprintf(line, sizeof(line), "QSM: %u DMA bridge channels idle", card_.num_dbc());
+    card_.boot_log(line);
+    card_.boot_log("QSM: control and SSR channels ready: ONLINE");
 }
 
 void Firmware::control_written(uint64_t off)

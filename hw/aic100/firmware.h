@@ -104,6 +104,7 @@ private:
     using Bytes = std::vector<uint8_t>;
 
     void run();
+    void boot_log(); // the boot's lines into the card's boot log
     bool has_work() const;
     void serve_step(std::unique_lock<std::mutex> &lk); // one step of the work there is
     void serve_control(std::unique_lock<std::mutex> &lk);
@@ -162,6 +163,10 @@ private:
     enum class Sleep { kAwake, kTimed, kUntimed };
     Sleep sleep_ = Sleep::kAwake; // the thread's sleep for want of work, until woken
     bool boot_pending_ = true;
+    uint64_t boots_ = 0; // since power-on
+    // A boot under way reports ONLINE from then on (the first, at power-on, from the
+    // thread's start).
+    Clock::time_point boot_done_at_ = Clock::now();
     uint64_t epoch_ = 0; // bumped by reset: work of an older epoch is dropped
     bool silent_ = false;
     uint32_t nack_count_ = 0;

@@ -28,6 +28,21 @@ inline constexpr uint64_t kRegNumDbc = 0x00C;     // RO number of DBCs
 inline constexpr uint64_t kRegDdrSizeMb = 0x010;  // RO device DDR size in MiB
 inline constexpr uint64_t kRegMsiMode = 0x014;    // RW enum MsiMode
 inline constexpr uint64_t kRegFwVersion = 0x018;  // RO major << 16 | minor
+inline constexpr uint64_t kRegBootLogLen = 0x01C; // RO bytes of the boot log (this boot's)
+// The boot log: lines of text the firmware writes while it boots, readable here a word at a
+// time (little-endian bytes) once the device is ONLINE; kept until the next reset.
+inline constexpr uint64_t kBootLogWindow = 0x400;
+inline constexpr uint32_t kBootLogSize = 0x400;
+// Time sync (upstream's QAIC_TIMESYNC_PERIODIC channel, here a mailbox): the host writes one
+// TimesyncMsg into kTsMailbox, then kTsMailbox + kTsDoorbell; the device takes it and records
+// the offset of host time from its QTimer.
+inline constexpr uint64_t kTsMailbox = 0x900;
+inline constexpr uint64_t kTsDoorbell = 0x18; // WO any value: the message is complete
+// The device's QTimer (upstream's QTIMER_REG_OFFSET): a 64-bit count at 19.2 MHz since the
+// card powered on, low word first.
+inline constexpr uint64_t kRegQtimerLo = 0xA28;
+inline constexpr uint64_t kRegQtimerHi = 0xA2C;
+inline constexpr uint64_t kQtimerHz = 19200000;
 inline constexpr uint32_t kDevIdValue = 0xA1000100;
 inline constexpr uint32_t kResetMagic = 0x52534554; // "RSET"
 
@@ -333,6 +348,21 @@ enum FwOpcode : uint32_t {
 };
 
 // SSR channel messages (D2H events, H2D acknowledgements), one per slot.
+// Upstream's qts_host_time_sync_msg_data, little-endian: signature 0x55aa, msg_type 1
+// (QAIC_TS_SYNC_REQ), then the offset of host UTC from the device's QTimer time.
+inline constexpr uint16_t kTsSignature = 0x55aa;
+inline constexpr uint8_t kTsSyncReq = 1;
+struct TimesyncMsg {
+    uint16_t signature;
+    uint16_t reserved1;
+    uint8_t reserved2;
+    uint8_t msg_type;
+    uint16_t reserved3;
+    uint64_t tv_sec;
+    uint64_t tv_usec;
+};
+static_assert(sizeof(TimesyncMsg) == 24);
+
 enum SsrCmd : uint32_t { kSsrEvent = 0x100, kSsrEventRsp = 0x200 };
 enum SsrEvent : uint32_t {
     kSsrNack = 1,

@@ -47,8 +47,19 @@ quiet_without_verbose() {
         ! grep -q "pages asked" "$tmp/out"
 }
 
+# info and status read the driver's files: parameters as given at load (upstream's names and
+# spellings), the RAS counters, each DBC's debugfs queued count.
+info_shows_parameters() {
+    QAIC_PARAMS="datapath_polling=y,control_resp_timeout_s=7" \
+        expect 0 "^params: .* datapath_polling=Y .*control_resp_timeout_s=7 .*control_resp_timeout_ms=7000 " -- info &&
+        grep -q "timesync_delay_ms=1000 " "$tmp/out" && grep -q "mhi_timeout_ms=2000 " "$tmp/out"
+}
+info_json_parameters() {
+    QAIC_PARAMS=datapath_polling json_ok "j['parameters']['datapath_polling'] == 'Y' and j['parameters']['datapath_poll_interval_us'] == '100' and j['ras'] == {'ce_count': 0, 'ue_count': 0, 'ue_nonfatal_count': 0}" info
+}
+
 echo "TAP version 13"
-echo "1..21"
+echo "1..24"
 check no_subcommand_is_an_error expect 106 "subcommand is required" --
 check unknown_option_is_an_error expect 109 "" -- --frobnicate info
 check batch_out_of_range expect 105 "--batch: Value 0 not in range" -- run --batch 0
@@ -61,6 +72,9 @@ check status_lists_every_dbc expect 0 "^15 +idle" -- status
 check info_reports_ras_counters expect 0 "RAS: +0 correctable, 0 uncorrectable, 0 uncorrectable non-fatal" -- info
 check info_json_ras json_ok "j['ras'] == {'ce_count': 0, 'ue_count': 0, 'ue_nonfatal_count': 0}" info
 check coredump_without_one expect 1 "crash dump \(qaic_sim_read_coredump\): ENOENT" -- coredump "$tmp/dump"
+check status_shows_debugfs_queued json_ok "all(d['queued'] == 0 for d in j)" status
+check info_shows_parameters info_shows_parameters
+check info_json_parameters info_json_parameters
 check run_verifies_every_output expect 0 "verified: +20/20 iterations match" -- run -n 20 -b 4
 check run_json json_ok "j['verified'] and j['iterations'] == 7 and j['latency_us']['p99'] >= j['latency_us']['p50'] > 0" run -n 7 -b 2
 check wrong_device_weights_fail_verification expect 2 "output mismatch in iteration 0, row 0" -- run -n 3 --device-weights-seed 99

@@ -109,6 +109,25 @@ profiles_on_the_bus() {
     "$run" --profile aic100,aic300 true 2>"$tmp/err"
     [[ $? -eq 2 ]] && grep -q -- "--profile aic300: no such card" "$tmp/err"
 }
+# The driver's files where tools read them: parameters given with --param (upstream's names and
+# spellings), debugfs's boot log and per-DBC files; a bad --param is a usage error (2).
+driver_files_and_params() {
+    "$run" --param datapath_polling=y --param control_resp_timeout_s=30 sh -c '
+        cd /sys/module/qaic/parameters && cat datapath_polling control_resp_timeout_s \
+            control_resp_timeout_ms datapath_poll_interval_us &&
+        cd /sys/kernel/debug/accel/0000:01:00.0 && tail -n 1 bootlog &&
+        cat dbc000/fifo_size dbc015/queued' >"$tmp/out" || { cat "$tmp/out"; return 1; }
+    cat "$tmp/out"
+    [[ $(tr '\n' ' ' <"$tmp/out") == "Y 30 30000 100 QSM: control and SSR channels ready: ONLINE 0 0 " ]] ||
+        return 1
+    local bad rc
+    for bad in poll_interval_us=10 datapath_polling=maybe mhi_timeout_ms=0 nosuch; do
+        "$run" --param "$bad" true 2>"$tmp/err"
+        rc=$?
+        [[ $rc -eq 2 ]] && grep -q -- "--param $bad: not name=value" "$tmp/err" ||
+            { echo "--param $bad: exit $rc"; cat "$tmp/err"; return 1; }
+    done
+}
 
 nothing_left_behind() {
     "$run" true || return 1
@@ -118,7 +137,7 @@ nothing_left_behind() {
 }
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..9"
 check lspci_lists_the_card lspci_lists_the_card
 check sysfs_shows_the_accel_device_and_dbc_states sysfs_shows_the_accel_device_and_dbc_states
 check two_cards_two_nodes two_cards_two_nodes
@@ -126,5 +145,6 @@ check exit_status_is_the_commands exit_status_is_the_commands
 check sigterm_reaches_the_command sigterm_reaches_the_command
 check device_names_a_running_qaicd device_names_a_running_qaicd
 check profiles_on_the_bus profiles_on_the_bus
+check driver_files_and_params driver_files_and_params
 check nothing_left_behind nothing_left_behind
 totals

@@ -137,6 +137,23 @@ bad_profile_is_a_usage_error() {
     [[ $rc -eq 2 ]] && grep -q -- "--profile aic300: no such card" "$tmp/q.log" ||
         { echo "exit $rc"; cat "$tmp/q.log"; return 1; }
 }
+# Upstream's names and spellings at start; a load-time parameter (datapath_polling, mode 0400)
+# shows what was given and refuses a run-time change; a renamed or out-of-range one is a usage
+# error.
+params_at_start() {
+    start "$tmp/pp" --test-control --param datapath_polling=Y --param timesync_delay_ms=250 \
+        --param control_resp_timeout_s=30 || return 1
+    "$client" -d "$tmp/pp/accel0" info >"$tmp/pp.out" 2>&1 || { cat "$tmp/pp.out"; return 1; }
+    grep -Eq "^params: .*datapath_polling=Y .*control_resp_timeout_s=30 .*timesync_delay_ms=250 " "$tmp/pp.out" ||
+        { cat "$tmp/pp.out"; return 1; }
+    stop "${pids[-1]}"
+    local bad rc
+    for bad in poll_interval_us=100 boot_timeout_ms=100 datapath_polling=2 control_resp_timeout_s=0; do
+        "$qaicd" --dir "$tmp/qq" --param "$bad" 2>"$tmp/qq.log"
+        rc=$?
+        [[ $rc -eq 2 ]] || { echo "--param $bad: exit $rc"; cat "$tmp/qq.log"; return 1; }
+    done
+}
 # The debug parameter: the daemon's log says why a client's call was refused, naming the
 # client; set at start (--param) or at run time by the daemon's owner (qaic-client -v, run
 # here as the daemon's own user).
@@ -154,7 +171,7 @@ refusals_are_explained_in_the_log() {
 }
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..15"
 check help_names_the_options help_names_the_options
 check two_cards_two_sockets two_cards_two_sockets
 check client_on_each_card client_on_each_card
@@ -164,6 +181,7 @@ check sigterm_stops_cleanly sigterm_stops_cleanly
 check stale_socket_is_replaced stale_socket_is_replaced
 check unknown_group_is_an_error unknown_group_is_an_error
 check bad_param_is_a_usage_error bad_param_is_a_usage_error
+check params_at_start params_at_start
 check refusals_are_explained_in_the_log refusals_are_explained_in_the_log
 check profiles_per_card profiles_per_card
 check bad_profile_is_a_usage_error bad_profile_is_a_usage_error

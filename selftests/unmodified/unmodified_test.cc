@@ -543,6 +543,109 @@ TEST(Nnc, LoadActivateExecuteDeactivateAnNspProgram)
 
 // dup and F_DUPFD give more fds of one open file: its handles and DBCs are theirs too, and
 // the file is released (its DBC given back, with the uevent) only by the last close.
+// ---------------------------------------------------------------------------- driver files
+
+constexpr char kDebugfs[] = "/sys/kernel/debug/accel/0000:01:00.0";
+constexpr char kParams[] = "/sys/module/qaic/parameters";
+
+// A file read with open and read (read_text reads with fopen).
+std::string read_plain(const std::string &path)
+{
+    std::string s;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return "open: " + std::string(std::strerror(errno));
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        s.append(buf, size_t(n));
+    close(fd);
+    return s;
+}
+
+std::string dbc_debugfs(uint32_t dbc, const char *leaf)
+{
+    char name[16];
+    std::snprintf(name, sizeof(name), "/dbc%03u/", dbc);
+    return kDebugfs + std::string(name) + leaf;
+}
+
+// debugfs's fifo_size and queued, as tools read them, say what the ring holds at the moment
+// of each open: queued grows with every submission behind a job the card cannot finish.
+TEST(DriverFiles, DebugfsQueuedFollowsTheRing)
+{
+    Monitor &accel = accel_monitor();
+    int fd = -1;
+    Network net;
+    ASSERT_NO_FATAL_FAILURE(open_and_activate(accel, &fd, &net));
+    std::string queued = dbc_debugfs(net.vcid, "queued");
+    EXPECT_EQ(read_plain(dbc_debugfs(net.vcid, "fifo_size")), "512\n");
+    EXPECT_EQ(read_text(queued), "0\n");
+    struct stat st;
+    ASSERT_EQ(stat(queued.c_str(), &st), 0) << std::strerror(errno);
+    EXPECT_EQ(st.st_mode & 0777, 0400u);
+    {
+        // Waits on a semaphore nothing raises: what comes after it stays on the ring.
+        Bo blocker, more[3];
+        ASSERT_EQ(blocker.create(fd, kPage), 0);
+        qaic_attach_slice_entry be{};
+        be.size = kPage;
+        be.dev_addr = kInput;
+        be.sem0 = {1, 30, 1, QAIC_SEM_WAIT_GT_0, 0, 0}; // val, index, presync, cmd, flags, pad
+        ASSERT_EQ(attach(fd, blocker.handle, net.vcid, 1, be), 0);
+        qaic_execute_entry ent{blocker.handle, 1};
+        qaic_execute ex{{1, net.vcid}, uintptr_t(&ent)};
+        ASSERT_EQ(xioctl(fd, DRM_IOCTL_QAIC_EXECUTE_BO, &ex), 0);
+        int base = std::atoi(read_plain(queued).c_str());
+        EXPECT_LE(base, 1);
+        for (int i = 0; i < 3; ++i) {
+            ASSERT_EQ(more[i].create(fd, kPage), 0);
+            qaic_attach_slice_entry e{};
+            e.size = kPage;
+            e.dev_addr = kOutput + uint64_t(i) * kPage;
+            ASSERT_EQ(attach(fd, more[i].handle, net.vcid, 1, e), 0);
+            ent = {more[i].handle, 1};
+            ASSERT_EQ(xioctl(fd, DRM_IOCTL_QAIC_EXECUTE_BO, &ex), 0);
+            std::string want = std::to_string(base + i + 1) + "\n";
+            EXPECT_EQ(read_plain(queued), want) << "open/read after submission " << i;
+            EXPECT_EQ(read_text(queued), want) << "fopen after submission " << i;
+        }
+        close(fd); // releases the DBC, its jobs with it
+    }
+    EXPECT_EQ(accel.next_dbc_state(net.vcid), 0);
+    EXPECT_EQ(read_plain(queued), "0\n");
+    EXPECT_EQ(read_text(dbc_debugfs(net.vcid, "fifo_size")), "0\n");
+}
+
+// The module's parameters under upstream's names, modes and formats (a load-time bool shows
+// Y or N and refuses writes), the firmware's boot log, and the RAS counters.
+TEST(DriverFiles, ParametersBootlogAndRasCounters)
+{
+    std::string polling = read_plain(kParams + std::string("/datapath_polling"));
+    EXPECT_TRUE(polling == "Y\n" || polling == "N\n") << polling;
+    struct stat st;
+    ASSERT_EQ(stat((kParams + std::string("/datapath_polling")).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0400u);
+    ASSERT_EQ(stat((kParams + std::string("/timesync_delay_ms")).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(open((kParams + std::string("/datapath_polling")).c_str(), O_WRONLY), -1);
+    EXPECT_EQ(read_text(kParams + std::string("/wait_exec_default_timeout_ms")), "5000\n");
+    // qaic-run --param NAME=VALUE, as run-tests.sh names it here: the value shows.
+    if (const char *set = std::getenv("QAIC_UNMODIFIED_PARAM"); set && std::strchr(set, '=')) {
+        std::string name(set, std::strchr(set, '='));
+        EXPECT_EQ(read_plain(kParams + ("/" + name)),
+                  std::string(std::strchr(set, '=') + 1) + "\n");
+    }
+    std::string log = read_plain(kDebugfs + std::string("/bootlog"));
+    EXPECT_NE(log.find("QSM: boot "), std::string::npos) << log;
+    EXPECT_NE(log.find("ONLINE\n"), std::string::npos) << log;
+    EXPECT_EQ(read_text("/sys/class/accel/accel0/device/ce_count"), "0\n");
+    EXPECT_EQ(read_plain("/sys/bus/pci/drivers/qaic/0000:01:00.0/ue_count"), "0\n");
+    EXPECT_EQ(read_plain("/sys/bus/pci/drivers/qaic/0000:01:00.0/ue_nonfatal_count"), "0\n");
+    EXPECT_EQ(read_plain(kDebugfs + std::string("/no_such_file")),
+              "open: No such file or directory");
+}
+
 TEST(Fd, DupSharesTheOpenFileUntilTheLastClose)
 {
     Monitor &accel = accel_monitor();

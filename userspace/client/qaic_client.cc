@@ -120,6 +120,49 @@ std::string card_model(int fd, const std::string &device, std::string *pci_id)
     return "unknown";
 }
 
+// One of the driver's files (qaic_sim_read_attr), its last newline dropped; false when it
+// cannot be read.
+bool driver_file(const std::string &path, std::string *out)
+{
+    std::vector<char> buf(4096);
+    for (;;) {
+        int n = qaic_sim_read_attr(path.c_str(), buf.data(), buf.size());
+        if (n < 0)
+            return false;
+        if (size_t(n) < buf.size()) {
+            out->assign(buf.data(), size_t(n));
+            break;
+        }
+        buf.resize(size_t(n) + 1); // grew since: ask again with room for it
+    }
+    if (!out->empty() && out->back() == '\n')
+        out->pop_back();
+    return true;
+}
+
+// The module's parameters as /sys/module/qaic/parameters shows them: (name, value), from the
+// driver's index of its files; empty when it has none to give (a real node).
+std::vector<std::pair<std::string, std::string>> driver_params()
+{
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string index;
+    if (!driver_file("", &index))
+        return out;
+    size_t at = 0;
+    while (at < index.size()) {
+        size_t end = index.find('\n', at);
+        std::string line =
+            index.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        at = end == std::string::npos ? index.size() : end + 1;
+        size_t sp = line.find(' ');
+        std::string path = sp == std::string::npos ? "" : line.substr(sp + 1);
+        std::string value;
+        if (path.rfind("parameters/", 0) == 0 && driver_file(path, &value))
+            out.emplace_back(path.substr(11), value);
+    }
+    return out;
+}
+
 int cmd_info(qaic::Device &dev, const Options &o)
 {
     std::string pci_id;
@@ -135,6 +178,7 @@ int cmd_info(qaic::Device &dev, const Options &o)
     // The RAS counters (upstream's sysfs ce_count, ue_count, ue_nonfatal_count).
     qaic_sim_ras_counts ras{};
     bool have_ras = qaic_sim_get_ras_counts(dev.fd(), &ras) == 0;
+    auto params = driver_params();
     if (o.json) {
         std::printf("{\"driver\": %s, \"version\": \"%d.%d.%d\", \"date\": %s, \"desc\": %s, "
                     "\"firmware\": \"%u.%u\", \"crc_required\": %s, ",
@@ -150,6 +194,14 @@ int cmd_info(qaic::Device &dev, const Options &o)
                         nd.nnc_proto_major, nd.nnc_proto_minor, nd.meta_ver_major,
                         nd.meta_ver_minor, nd.num_loaded_nws, nd.num_active_nws,
                         nd.num_loaded_consts, nd.num_consts_in_use);
+        std::printf("\"parameters\": {");
+        bool first = true;
+        for (auto &[name, value] : params) {
+            std::printf("%s%s: %s", first ? "" : ", ", json_str(name).c_str(),
+                        json_str(value).c_str());
+            first = false;
+        }
+        std::printf("}, ");
         if (have_ras)
             std::printf("\"ras\": {\"ce_count\": %u, \"ue_count\": %u, "
                         "\"ue_nonfatal_count\": %u}, ",
@@ -184,6 +236,12 @@ int cmd_info(qaic::Device &dev, const Options &o)
     if (have_ras)
         std::printf("RAS:       %u correctable, %u uncorrectable, %u uncorrectable non-fatal\n",
                     ras.ce_count, ras.ue_count, ras.ue_nonfatal_count);
+    if (!params.empty()) {
+        std::printf("params:   ");
+        for (auto &[name, value] : params)
+            std::printf(" %s=%s", name.c_str(), value.c_str());
+        std::printf("\n");
+    }
     if (ndbc < 0) {
         std::printf("DBCs:      not readable on this backend\n");
         return 0;
@@ -204,27 +262,34 @@ int cmd_status(qaic::Device &dev, const Options &o)
     if (ndbc < 0)
         throw qaic::Error("DBC status (qaic_sim_get_dbc_status)", errno);
     if (!o.json)
-        std::printf("%-4s %-16s %6s %6s %12s %14s %7s %9s %5s %12s %12s\n", "dbc", "state",
-                    "nelem", "level", "elements", "bytes", "errors", "responses", "last",
-                    "polled", "deferred");
+        std::printf("%-4s %-16s %6s %6s %6s %12s %14s %7s %9s %5s %12s %12s\n", "dbc", "state",
+                    "nelem", "level", "queued", "elements", "bytes", "errors", "responses",
+                    "last", "polled", "deferred");
     else
         std::printf("[");
     for (int i = 0; i < ndbc; ++i) {
         qaic_sim_dbc_status st{};
         if (qaic_sim_get_dbc_status(dev.fd(), unsigned(i), &st) != 0)
             throw qaic::Error("DBC status (qaic_sim_get_dbc_status)", errno);
+        // debugfs's count: elements between the device's head and the driver's tail.
+        char path[32];
+        std::snprintf(path, sizeof(path), "debug/dbc%03d/queued", i);
+        std::string queued;
+        if (!driver_file(path, &queued))
+            queued = o.json ? "null" : "-";
         if (o.json)
             std::printf("%s{\"id\": %d, \"state\": \"%s\", \"nelem\": %u, \"queue_level\": %u, "
-                        "\"elements\": %llu, \"bytes\": %llu, \"errors\": %u, \"responses\": %u, "
-                        "\"last_error\": %u, \"polled\": %llu, \"deferred_doorbells\": %llu}",
+                        "\"queued\": %s, \"elements\": %llu, \"bytes\": %llu, \"errors\": %u, "
+                        "\"responses\": %u, \"last_error\": %u, \"polled\": %llu, "
+                        "\"deferred_doorbells\": %llu}",
                         i ? ", " : "", i, dbc_state_name(st.state), st.nelem, st.queue_level,
-                        st.elements, st.bytes, st.errors, st.responses, st.last_error, st.polled,
-                        st.deferred_doorbells);
+                        queued.c_str(), st.elements, st.bytes, st.errors, st.responses,
+                        st.last_error, st.polled, st.deferred_doorbells);
         else
-            std::printf("%-4d %-16s %6u %6u %12llu %14llu %7u %9u %5u %12llu %12llu\n", i,
-                        dbc_state_name(st.state), st.nelem, st.queue_level, st.elements,
-                        st.bytes, st.errors, st.responses, st.last_error, st.polled,
-                        st.deferred_doorbells);
+            std::printf("%-4d %-16s %6u %6u %6s %12llu %14llu %7u %9u %5u %12llu %12llu\n", i,
+                        dbc_state_name(st.state), st.nelem, st.queue_level, queued.c_str(),
+                        st.elements, st.bytes, st.errors, st.responses, st.last_error,
+                        st.polled, st.deferred_doorbells);
     }
     if (o.json)
         std::printf("]\n");
@@ -501,6 +566,8 @@ int main(int argc, char **argv)
             return cmd_host(o);
         if (o.verbose)
             verbose_before_open(o);
+        else if (!o.device.empty() && (*info || *status))
+            setenv("QAIC_DEVICE", o.device.c_str(), 1); // the device qaic_sim_* calls read
         qaic::Device dev(o.device.empty() ? nullptr : o.device.c_str());
         if (o.verbose)
             verbose_after_open(dev.fd());

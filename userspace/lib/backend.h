@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <sys/types.h>
 
 struct qaic_sim_dbc_status;
@@ -59,6 +60,9 @@ int daemon_sim_replug(const char *path);
 int daemon_sim_pci_id(const char *path);
 int daemon_sim_set_param(const char *path, const char *name, unsigned value);
 int daemon_stats(const char *path, struct qaic_host_stats *st);
+// One of the driver's files of the card (qaic_sim_read_attr) into *out.
+int daemon_read_attr(const char *path, const char *attr, std::string *out);
+int sim_read_attr(const char *attr, std::string *out);
 // qaic_sim.h's device-level calls on the embedded card.
 int sim_replug();
 int sim_set_param(const char *name, unsigned value);

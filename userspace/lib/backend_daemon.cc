@@ -668,6 +668,37 @@ public:
         int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, nullptr);
         return ret < 0 ? ret : int(rep.ret);
     }
+    // The content into *out (std::string: the caller's); -errno.
+    int read_attr(const char *path, std::string *out)
+    {
+        wire::SimReq req{{wire::kMagic, uint32_t(wire::Op::kSimReadAttr)}, {}, 0, {}};
+        if (std::strlen(path) >= sizeof(req.name))
+            return -ENOENT; // no file has so long a path
+        std::strcpy(req.name, path);
+        wire::Reply rep;
+        int fd = -1;
+        int ret = conn_->call(&req, sizeof(req), &rep, nullptr, 0, &fd);
+        if (ret < 0 || rep.ret < 0) {
+            if (fd >= 0)
+                ::close(fd);
+            return ret < 0 ? ret : int(rep.ret);
+        }
+        if (fd < 0)
+            return -EIO;
+        try {
+            out->resize(rep.value);
+        } catch (const std::bad_alloc &) {
+            ::close(fd);
+            return -ENOMEM;
+        }
+        ssize_t n = ::pread(fd, out->data(), out->size(), 0);
+        int err = n < 0 ? -errno : 0;
+        ::close(fd);
+        if (err)
+            return err;
+        out->resize(size_t(n));
+        return 0;
+    }
     int stats(wire::Stats *st)
     {
         wire::SimReq req{{wire::kMagic, uint32_t(wire::Op::kStats)}, {}, 0, {}};
@@ -846,6 +877,13 @@ int daemon_sim_set_param(const char *path, const char *name, unsigned value)
     std::unique_ptr<DaemonFile> f;
     int ret = open_control(path, &f);
     return ret < 0 ? ret : f->sim_set_param(name, value);
+}
+
+int daemon_read_attr(const char *path, const char *attr, std::string *out)
+{
+    std::unique_ptr<DaemonFile> f;
+    int ret = open_control(path, &f);
+    return ret < 0 ? ret : f->read_attr(attr, out);
 }
 
 int daemon_stats(const char *path, struct qaic_host_stats *st)

@@ -219,6 +219,15 @@ int sim_set_param(const char *name, unsigned value)
     return machine().set_param(0, name, value);
 }
 
+int sim_read_attr(const char *attr, std::string *out)
+{
+    auto r = machine().read_attr(0, attr);
+    if (r.is_error())
+        return r.code();
+    *out = r.release_value();
+    return 0;
+}
+
 bool sim_munmap(void *addr, size_t len, int *err)
 {
     // accel::munmap handles every range: its own mappings and, for the rest, munmap(2).
@@ -240,6 +249,10 @@ int sim_replug()
     return -ENODEV;
 }
 int sim_set_param(const char *, unsigned)
+{
+    return -ENODEV;
+}
+int sim_read_attr(const char *, std::string *)
 {
     return -ENODEV;
 }

@@ -5,6 +5,8 @@
 #include "userspace/lib/backend.h"
 
 #include <cerrno>
+#include <climits>
+#include <fcntl.h>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -276,6 +279,102 @@ QAIC_EXPORT int qaic_sim_set_param(const char *name, unsigned value)
                                                       : sim_set_param(name, value),
                         0);
     });
+}
+
+namespace {
+
+// The file behind a driver path on a real node's system: its sysfs, debugfs and module
+// directories, as the kernel lays them out. "" when the path names none.
+std::string real_attr_path(const std::string &node, std::string_view attr)
+{
+    size_t at = node.rfind("accel");
+    if (at == std::string::npos || node.find('/') == std::string::npos)
+        return {};
+    std::string name = node.substr(at); // accelN
+    std::string cls = "/sys/class/accel/" + name;
+    auto under = [&](std::string_view prefix) { return attr.starts_with(prefix); };
+    if (under("accel/"))
+        return cls + "/" + std::string(attr.substr(6));
+    if (under("device/"))
+        return cls + "/" + std::string(attr);
+    if (under("parameters/"))
+        return "/sys/module/qaic/" + std::string(attr);
+    if (under("debug/")) {
+        // debugfs names the device by its PCI function (drm_dev's unique name).
+        char target[PATH_MAX];
+        ssize_t n = readlink((cls + "/device").c_str(), target, sizeof(target) - 1);
+        if (n <= 0)
+            return {};
+        target[n] = '\0';
+        std::string fn = target;
+        return "/sys/kernel/debug/accel/" + fn.substr(fn.rfind('/') + 1) + "/" +
+               std::string(attr.substr(6));
+    }
+    return {};
+}
+
+int read_real_attr(const std::string &node, const char *attr, std::string *out)
+{
+    if (!*attr)
+        return -EOPNOTSUPP; // the index is the simulated driver's
+    std::string file = real_attr_path(node, attr);
+    if (file.empty())
+        return -ENOENT;
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[4096];
+    int err = 0;
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? -errno : 0;
+            break;
+        }
+        out->append(buf, size_t(n));
+    }
+    ::close(fd);
+    return err;
+}
+
+} // namespace
+
+QAIC_EXPORT int qaic_sim_read_attr(const char *path, char *buf, size_t len)
+{
+    return entry([&] {
+        if (!path || (!buf && len))
+            return -EFAULT;
+        std::string dev = choose_device(nullptr);
+        std::string content;
+        int ret = dev == "sim"                    ? sim_read_attr(path, &content)
+                  : is_daemon_socket(dev.c_str()) ? daemon_read_attr(dev.c_str(), path, &content)
+                                                  : read_real_attr(dev, path, &content);
+        if (ret < 0)
+            return ret;
+        if (content.size() > size_t(INT_MAX))
+            return -EOVERFLOW;
+        if (len) {
+            size_t n = std::min(content.size(), len - 1);
+            std::memcpy(buf, content.data(), n);
+            buf[n] = '\0';
+        }
+        return int(content.size());
+    });
+}
+
+QAIC_EXPORT int qaic_sim_get_param(const char *name, char *buf, size_t len)
+{
+    if (!name || !*name || std::strchr(name, '/')) {
+        errno = EINVAL;
+        return -1;
+    }
+    std::string path = std::string("parameters/") + name;
+    int n = qaic_sim_read_attr(path.c_str(), buf, len);
+    if (n < 0 && errno == ENOENT)
+        errno = EINVAL; // as qaic_sim_set_param: no parameter of that name
+    return n;
 }
 
 QAIC_EXPORT int qaic_host_get_stats(const char *device, struct qaic_host_stats *stats)

@@ -15,6 +15,7 @@
 #include <asm/ioctl.h>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -46,6 +48,8 @@ struct Next {
     int (*open64)(const char *, int, ...);
     int (*openat)(int, const char *, int, ...);
     int (*openat64)(int, const char *, int, ...);
+    FILE *(*fopen)(const char *, const char *);
+    FILE *(*fopen64)(const char *, const char *);
     int (*close)(int);
     int (*close_range)(unsigned, unsigned, int);
     void (*closefrom)(int);
@@ -68,6 +72,8 @@ struct Next {
         find(open64, "open64");
         find(openat, "openat");
         find(openat64, "openat64");
+        find(fopen, "fopen");
+        find(fopen64, "fopen64");
         find(close, "close");
         find(close_range, "close_range");
         find(closefrom, "closefrom");
@@ -131,6 +137,117 @@ int node_minor(const char *path)
     char *end = nullptr;
     unsigned long minor = std::strtoul(n, &end, 10);
     return *end == '\0' && minor < sockets().size() ? int(minor) : -1;
+}
+
+int caught_errno();
+
+// ---------------------------------------------------------------------------- driver files
+
+// The card whose PCI function is bdf ("0000:01:00.0" is accel0: qaic-run's numbering).
+int card_of_bdf(std::string_view bdf)
+{
+    for (unsigned i = 0; i < sockets().size(); ++i) {
+        char want[16];
+        std::snprintf(want, sizeof(want), "0000:%02x:00.0", i + 1);
+        if (bdf == want)
+            return int(i);
+    }
+    return -1;
+}
+
+// A file of the driver's that sysfs or debugfs would make at each read, as a card and the
+// driver's path of it (QaicDevice::read_attr): debugfs's under /sys/kernel/debug/accel/<bdf>/,
+// the module's parameters (those of accel0's driver), the PCI device's RAS counters. -1 for
+// any other path, which goes on to umockdev's testbed (dbc<N>_state is kept current there).
+int driver_file(const char *path, std::string *attr)
+{
+    if (!path || sockets().empty())
+        return -1;
+    std::string_view p = path;
+    constexpr std::string_view kDebug = "/sys/kernel/debug/accel/";
+    constexpr std::string_view kParams = "/sys/module/qaic/parameters/";
+    if (p.starts_with(kDebug)) {
+        std::string_view rest = p.substr(kDebug.size());
+        size_t slash = rest.find('/');
+        if (slash == std::string_view::npos)
+            return -1;
+        int card = card_of_bdf(rest.substr(0, slash));
+        if (card >= 0)
+            *attr = "debug/" + std::string(rest.substr(slash + 1));
+        return card;
+    }
+    if (p.starts_with(kParams) && p.size() > kParams.size()) {
+        *attr = "parameters/" + std::string(p.substr(kParams.size()));
+        return 0;
+    }
+    // .../<bdf>/<counter>, or /sys/class/accel/accelN/device/<counter>.
+    size_t last = p.rfind('/');
+    if (last == std::string_view::npos || !p.starts_with("/sys/"))
+        return -1;
+    std::string_view leaf = p.substr(last + 1), dir = p.substr(0, last);
+    if (leaf != "ce_count" && leaf != "ue_count" && leaf != "ue_nonfatal_count")
+        return -1;
+    int card = -1;
+    constexpr std::string_view kClass = "/sys/class/accel/accel";
+    if (dir.starts_with(kClass) && dir.ends_with("/device")) {
+        std::string_view n = dir.substr(kClass.size(), dir.size() - kClass.size() - 7);
+        bool digits = !n.empty() && n.size() < 4 &&
+                      n.find_first_not_of("0123456789") == std::string_view::npos;
+        if (digits && unsigned(std::atoi(std::string(n).c_str())) < sockets().size())
+            card = std::atoi(std::string(n).c_str());
+    } else {
+        card = card_of_bdf(dir.substr(dir.rfind('/') + 1));
+    }
+    if (card >= 0)
+        *attr = "device/" + std::string(leaf);
+    return card;
+}
+
+constexpr int kNotOurs = -2;
+
+// An fd of the file's content now, as sysfs and debugfs make it at open: a snapshot in a memfd,
+// read from the card's qaicd. Only for reading; -1 with errno; kNotOurs for a path the driver
+// has no file at (a directory, or nothing): the testbed answers for it.
+int open_driver_file(unsigned card, const std::string &attr, int flags)
+{
+    if (flags & O_DIRECTORY)
+        return kNotOurs;
+    if ((flags & O_ACCMODE) != O_RDONLY) {
+        errno = EACCES; // the snapshot is not the file: writes are not served
+        return -1;
+    }
+    Inside in;
+    try {
+        std::string content;
+        int ret = libqaic::daemon_read_attr(sockets()[card].c_str(), attr.c_str(), &content);
+        if (ret == -ENOENT)
+            return kNotOurs;
+        if (ret < 0) {
+            errno = -ret;
+            return -1;
+        }
+        int fd = memfd_create("qaic-sysfs", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+        if (fd < 0)
+            return -1;
+        size_t done = 0;
+        while (done < content.size()) {
+            ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                int err = n < 0 ? errno : EIO;
+                next().close(fd);
+                errno = err;
+                return -1;
+            }
+            done += size_t(n);
+        }
+        lseek(fd, 0, SEEK_SET);
+        return fd;
+    } catch (...) {
+        errno = caught_errno();
+        return -1;
+    }
 }
 
 struct Node {
@@ -300,7 +417,13 @@ PRELOAD_EXPORT int open(const char *path, int flags, ...)
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     int minor = t_inside ? -1 : node_minor(path);
-    return minor >= 0 ? open_node(unsigned(minor), flags) : next().open(path, flags, mode);
+    if (minor >= 0)
+        return open_node(unsigned(minor), flags);
+    std::string attr;
+    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
+    return next().open(path, flags, mode);
 }
 
 PRELOAD_EXPORT int open64(const char *path, int flags, ...)
@@ -310,7 +433,13 @@ PRELOAD_EXPORT int open64(const char *path, int flags, ...)
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     int minor = t_inside ? -1 : node_minor(path);
-    return minor >= 0 ? open_node(unsigned(minor), flags) : next().open64(path, flags, mode);
+    if (minor >= 0)
+        return open_node(unsigned(minor), flags);
+    std::string attr;
+    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
+    return next().open64(path, flags, mode);
 }
 
 PRELOAD_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -320,7 +449,13 @@ PRELOAD_EXPORT int openat(int dirfd, const char *path, int flags, ...)
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     int minor = t_inside ? -1 : node_minor(path);
-    return minor >= 0 ? open_node(unsigned(minor), flags) : next().openat(dirfd, path, flags, mode);
+    if (minor >= 0)
+        return open_node(unsigned(minor), flags);
+    std::string attr;
+    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
+    return next().openat(dirfd, path, flags, mode);
 }
 
 PRELOAD_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -330,7 +465,13 @@ PRELOAD_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     int minor = t_inside ? -1 : node_minor(path);
-    return minor >= 0 ? open_node(unsigned(minor), flags) : next().openat64(dirfd, path, flags, mode);
+    if (minor >= 0)
+        return open_node(unsigned(minor), flags);
+    std::string attr;
+    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
+        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
+            return fd;
+    return next().openat64(dirfd, path, flags, mode);
 }
 
 // _FORTIFY_SOURCE's forms (a constant flags without O_CREAT). They go on to the plain calls:
@@ -350,6 +491,48 @@ PRELOAD_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 PRELOAD_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
     return openat64(dirfd, path, flags);
+}
+
+// fopen's own open is inside libc, out of our reach: umockdev wraps fopen for the same reason.
+// Ours comes first in LD_PRELOAD, so a driver file is ours and every other path goes on to
+// umockdev's (the testbed), then libc's.
+static FILE *fopen_driver_file(const char *path, const char *mode, bool *served)
+{
+    std::string attr;
+    int card = t_inside ? -1 : driver_file(path, &attr);
+    *served = card >= 0;
+    if (!*served)
+        return nullptr;
+    if (!mode || mode[0] != 'r' || std::strchr(mode, '+')) {
+        errno = EACCES; // the snapshot is not the file: writes are not served
+        return nullptr;
+    }
+    int flags = O_RDONLY | (std::strchr(mode, 'e') ? O_CLOEXEC : 0);
+    int fd = open_driver_file(unsigned(card), attr, flags);
+    *served = fd != kNotOurs;
+    if (fd < 0)
+        return nullptr;
+    FILE *f = fdopen(fd, mode);
+    if (!f) {
+        int err = errno;
+        next().close(fd);
+        errno = err;
+    }
+    return f;
+}
+
+PRELOAD_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    bool served;
+    FILE *f = fopen_driver_file(path, mode, &served);
+    return served ? f : next().fopen(path, mode);
+}
+
+PRELOAD_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    bool served;
+    FILE *f = fopen_driver_file(path, mode, &served);
+    return served ? f : next().fopen64(path, mode);
 }
 
 // ---------------------------------------------------------------------------- close, dup

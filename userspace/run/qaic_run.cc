@@ -8,6 +8,7 @@
 // command runs, qaic-run follows each card's DBC states through a watch connection to qaicd
 // and turns them into dbc<N>_state and its uevents. It exits with the command's status.
 #include "drivers/accel/accel.h"
+#include "drivers/accel/qaic/qaic_params.h"
 #include "host/wire.h"
 #include "include/hw/aic100_pci.h"
 #include "userspace/lib/backend.h"
@@ -115,6 +116,46 @@ public:
         // Qualcomm's runtime watches uevents of its driver's old class: a device there too.
         card.class_path = add("Qualcomm Cloud AI 100", "Qualcomm Cloud AI 100/qaic_aic100_" + minor,
                               card.pci_path.c_str(), {}, {"QAIC_ACCEL", "/dev/" + node});
+    }
+
+    // The driver's other files, so that listings and stat find them where tools look: debugfs
+    // (/sys/kernel/debug/accel/<bdf>/), the PCI device's RAS counters and, from the first
+    // card, the module's parameters, each with its mode. What they hold here is their content
+    // when the command starts; the preload serves each open with the content of that moment.
+    void add_driver_files(CardView &card, bool module)
+    {
+        std::string index;
+        int ret = libqaic::daemon_read_attr(card.socket.c_str(), "", &index);
+        if (ret < 0)
+            throw std::runtime_error(card.socket + ": the driver's files: " + std::strerror(-ret));
+        fs::path sys = sys_dir();
+        fs::path debug = sys / "kernel/debug/accel" / bdf(card.index);
+        fs::path pci = sys / card.pci_path.substr(std::strlen("/sys/"));
+        for (size_t at = 0; at < index.size();) {
+            size_t end = index.find('\n', at);
+            std::string line = index.substr(at, end - at);
+            at = end == std::string::npos ? index.size() : end + 1;
+            size_t sp = line.find(' ');
+            if (sp == std::string::npos)
+                continue;
+            std::string path = line.substr(sp + 1);
+            auto mode = fs::perms(std::strtoul(line.c_str(), nullptr, 8));
+            fs::path file;
+            if (path.starts_with("debug/"))
+                file = debug / path.substr(6);
+            else if (path.starts_with("device/"))
+                file = pci / path.substr(7);
+            else if (path.starts_with("parameters/") && module)
+                file = sys / "module/qaic" / path;
+            else
+                continue; // accel/: dbc<N>_state, kept by the watch
+            std::string content;
+            if (libqaic::daemon_read_attr(card.socket.c_str(), path.c_str(), &content) < 0)
+                continue;
+            fs::create_directories(file.parent_path());
+            write(file, content);
+            fs::permissions(file, mode);
+        }
     }
 
     // dbc<N>_state := state; a KOBJ_CHANGE with DBC_ID and DBC_STATE on the accel device and
@@ -335,6 +376,7 @@ struct PrivateDaemon {
     pid_t pid = -1;
 
     bool start(const std::string &qaicd, unsigned cards, const std::vector<std::string> &profiles,
+               const std::vector<std::string> &params,
                std::vector<std::string> *sockets)
     {
         const char *tmp = std::getenv("TMPDIR");
@@ -364,6 +406,19 @@ struct PrivateDaemon {
             sockets->push_back(path);
         }
         std::string log = dir + "/qaicd.log";
+        // qaicd's arguments, made before the fork: the child only execs.
+        std::vector<std::string> args{qaicd, "--dir", dir};
+        std::string profile_list;
+        for (const std::string &p : profiles)
+            profile_list += (profile_list.empty() ? "" : ",") + p;
+        if (!profile_list.empty())
+            args.insert(args.end(), {"--profile", profile_list});
+        for (const std::string &p : params)
+            args.insert(args.end(), {"--param", p});
+        std::vector<char *> argv;
+        for (std::string &a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
         pid = fork();
         if (pid < 0)
             return false;
@@ -386,14 +441,7 @@ struct PrivateDaemon {
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, nullptr);
-            std::string profile_list;
-            for (const std::string &p : profiles)
-                profile_list += (profile_list.empty() ? "" : ",") + p;
-            if (profile_list.empty())
-                execl(qaicd.c_str(), qaicd.c_str(), "--dir", dir.c_str(), nullptr);
-            else
-                execl(qaicd.c_str(), qaicd.c_str(), "--dir", dir.c_str(), "--profile",
-                      profile_list.c_str(), nullptr);
+            execv(qaicd.c_str(), argv.data());
             std::fprintf(stderr, "qaic-run: %s: %s\n", qaicd.c_str(), std::strerror(errno));
             _exit(127);
         }
@@ -525,6 +573,13 @@ int main(int argc, char **argv)
         ->delimiter(',')
         ->allow_extra_args(false) // one list per --profile: the command follows
         ->excludes("--device");
+    std::vector<std::string> params;
+    app.add_option("--param", params,
+                   "a driver module parameter of the private qaicd's cards, name=value, as "
+                   "given at load (repeatable; docs/uapi.md, \"Module parameters\")")
+        ->type_name("NAME=VALUE")
+        ->allow_extra_args(false)
+        ->excludes("--device");
     app.prefix_command(); // from the first positional on, all is the command's
     app.footer("usage: qaic-run [OPTIONS] [--] COMMAND [ARGS...]");
     app.set_version_flag("--version", "qaic-run " QAIC_VERSION);
@@ -541,6 +596,16 @@ int main(int argc, char **argv)
     if (cmd.empty()) {
         std::fprintf(stderr, "qaic-run: no command (usage: qaic-run [OPTIONS] [--] COMMAND [ARGS...])\n");
         return 125;
+    }
+
+    for (const std::string &p : params) {
+        auto one = qaic::Params::parse(p);
+        if (one.is_error() || one.value().size() != 1) {
+            std::fprintf(stderr, "qaic-run: --param %s: not name=value of a known parameter in "
+                                 "its range (docs/uapi.md, \"Module parameters\")\n",
+                         p.c_str());
+            return 2;
+        }
     }
 
     std::error_code ec;
@@ -569,7 +634,8 @@ int main(int argc, char **argv)
 
     PrivateDaemon daemon;
     std::vector<std::string> sockets = devices;
-    if (devices.empty() && !daemon.start((bindir / "qaicd").string(), cards, profiles, &sockets)) {
+    if (devices.empty() &&
+        !daemon.start((bindir / "qaicd").string(), cards, profiles, params, &sockets)) {
         daemon.stop();
         return 125;
     }
@@ -590,6 +656,8 @@ int main(int argc, char **argv)
         for (CardView &v : views) {
             tb.add_card(v);
             ok = ok && watch_card(tb, v, false);
+            if (ok)
+                tb.add_driver_files(v, v.index == 0);
         }
         pid_t child = ok ? run_command(cmd, preload, sockets) : -1;
         while (child > 0) {

@@ -28,6 +28,8 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -337,7 +339,7 @@ public:
     // On the workqueue: releases every DBC and brings the device up again, once more if it
     // was reset again meanwhile.
     void recover();
-    // Waits for the device to come ONLINE (bounded by params.boot_timeout_ms), then programs
+    // Waits for the device to come ONLINE (bounded by params.mhi_timeout_ms), then programs
     // MSI routing and the control channel and learns whether CRCs are required (asking again
     // when the firmware NACKs the question).
     ErrorOr<void> bring_up();
@@ -413,6 +415,25 @@ public:
     void start_datapath_thread();
     void stop_datapath_thread();
 
+    // ---- sysfs, debugfs and time sync (qaic_sysfs.cc)
+    // The files the driver gives tools, by path under their roots (docs/uapi.md, "sysfs,
+    // debugfs and module parameters"): "accel/dbc<N>_state" and "device/ce_count" ... (sysfs
+    // of the accel device and of its PCI device), "debug/bootlog", "debug/dbc<NNN>/fifo_size"
+    // and "debug/dbc<NNN>/queued" (debugfs), "parameters/<name>" (the module's). Each read
+    // makes the content afresh, as a show function does: -ENOENT for no such file.
+    struct AttrFile {
+        std::string path;
+        unsigned mode;
+    };
+    ErrorOr<std::vector<AttrFile>> attr_files() const;
+    ErrorOr<std::string> read_attr(std::string_view path);
+    // The boot log the firmware wrote while it booted: read from the card once it is ONLINE,
+    // each boot's replacing the last (upstream resets it when the device boots again).
+    void collect_boot_log();
+    // Sends the host's time to the device every timesync_delay_ms while it is online.
+    void start_timesync();
+    void stop_timesync();
+
     // ---- SSR channel (qaic_ssr.cc)
     ErrorOr<void> ssr_init();
     ErrorOr<void> ssr_reinit();
@@ -444,6 +465,17 @@ public:
     void queue_device_reset();
 
 private:
+    // Room for the whole window, so that collecting allocates nothing (a recovery's too).
+    struct BootLog {
+        char text[aic100::kBootLogSize];
+        uint32_t len = 0;
+    };
+    kernel::Locked<BootLog> boot_log_;
+    void send_timesync();
+    std::thread timesync_thread_;
+    std::mutex timesync_lock_;
+    std::condition_variable timesync_cv_;
+    bool timesync_stop_ = false;
     std::thread datapath_thread_;
     std::mutex datapath_lock_;
     std::condition_variable datapath_cv_;

@@ -354,7 +354,8 @@ void QaicDevice::start_datapath_thread()
         std::unique_lock lk(datapath_lock_);
         while (!datapath_stop_) {
             bool polling = params.datapath_polling != 0;
-            auto period = polling ? std::chrono::microseconds(params.poll_interval_us.load())
+            auto period = polling
+                              ? std::chrono::microseconds(params.datapath_poll_interval_us.load())
                                   : std::chrono::microseconds(100000);
             datapath_cv_.wait_for(lk, period, [&] { return datapath_stop_; });
             if (datapath_stop_)

@@ -106,42 +106,98 @@ QaicDevice::QaicDevice(kernel::PciDev &pdev) : accel::Device(kDriver), pdev(pdev
 namespace {
 
 // A parameter: a field of every device's Params, or (module) one value for every device,
-// set through its own function.
+// set and read through its own functions.
 struct ParamDesc {
     const char *name;
     std::atomic<uint32_t> Params::*field;
     ErrorOr<void> (*module)(uint32_t value);
+    uint32_t (*module_value)();
     uint32_t min, max;
-    uint32_t unit = 1; // the field's units per unit of the name's
+    uint32_t unit = 1;     // the field's units per unit of the name's
+    unsigned mode = 0600;  // upstream's module_param permission: 0400 is load-time only
+    bool is_bool = false;  // upstream's bool: shown Y/N, given in the kernel's spellings
 };
 
+uint32_t debug_value()
+{
+    return kernel::debug_mask.load(std::memory_order_relaxed);
+}
+
+// Upstream's first (datapath_polling ... timesync_delay_ms, in its units), then ours.
+// control_resp_timeout_s/_ms/_us are one value: each name shows it in its unit, rounded down.
 const ParamDesc kParams[] = {
-    {"control_resp_timeout_ms", &Params::control_resp_timeout_us, nullptr, 1, 600000, 1000},
-    {"control_resp_timeout_us", &Params::control_resp_timeout_us, nullptr, 1, 600000000},
-    {"boot_timeout_ms", &Params::boot_timeout_ms, nullptr, 1, 600000},
-    {"wait_exec_default_timeout_ms", &Params::wait_exec_default_timeout_ms, nullptr, 1, 600000},
-    {"exec_timeout_ms", &Params::exec_timeout_ms, nullptr, 1, 600000},
-    {"sched_queue_depth", &Params::sched_queue_depth, nullptr, 0, 1 << 20},
-    {"datapath_polling", &Params::datapath_polling, nullptr, 0, 1},
-    {"poll_interval_us", &Params::poll_interval_us, nullptr, 10, 1000000},
-    {"wait_spin_us", &Params::wait_spin_us, nullptr, 0, 10000},
-    {"wait_busy_poll", &Params::wait_busy_poll, nullptr, 0, 1},
-    {"control_busy_poll", &Params::control_busy_poll, nullptr, 0, 1},
-    {"dma_xfer_chunk_order", &Params::dma_xfer_chunk_order, nullptr, 0, PagePool::kMaxOrder},
-    {"debug", nullptr, kernel::set_debug_mask, 0, kernel::kDebugAll},
+    {"datapath_polling", &Params::datapath_polling, nullptr, nullptr, 0, 1, 1, 0400, true},
+    {"wait_exec_default_timeout_ms", &Params::wait_exec_default_timeout_ms, nullptr, nullptr,
+     1, 600000},
+    {"datapath_poll_interval_us", &Params::datapath_poll_interval_us, nullptr, nullptr, 10,
+     1000000},
+    {"control_resp_timeout_s", &Params::control_resp_timeout_us, nullptr, nullptr, 1, 600,
+     1000000},
+    {"mhi_timeout_ms", &Params::mhi_timeout_ms, nullptr, nullptr, 1, 600000},
+    {"timesync_delay_ms", &Params::timesync_delay_ms, nullptr, nullptr, 1, 3600000},
+    {"control_resp_timeout_ms", &Params::control_resp_timeout_us, nullptr, nullptr, 1, 600000,
+     1000},
+    {"control_resp_timeout_us", &Params::control_resp_timeout_us, nullptr, nullptr, 1,
+     600000000},
+    {"exec_timeout_ms", &Params::exec_timeout_ms, nullptr, nullptr, 1, 600000},
+    {"sched_queue_depth", &Params::sched_queue_depth, nullptr, nullptr, 0, 1 << 20},
+    {"wait_spin_us", &Params::wait_spin_us, nullptr, nullptr, 0, 10000},
+    {"wait_busy_poll", &Params::wait_busy_poll, nullptr, nullptr, 0, 1},
+    {"control_busy_poll", &Params::control_busy_poll, nullptr, nullptr, 0, 1},
+    {"dma_xfer_chunk_order", &Params::dma_xfer_chunk_order, nullptr, nullptr, 0,
+     PagePool::kMaxOrder},
+    {"debug", nullptr, kernel::set_debug_mask, debug_value, 0, kernel::kDebugAll},
 };
+
+const ParamDesc *lookup_param(std::string_view name)
+{
+    for (const ParamDesc &p : kParams)
+        if (name == p.name)
+            return &p;
+    return nullptr;
+}
 
 ErrorOr<const ParamDesc *> find_param(std::string_view name, uint32_t value)
 {
-    for (const ParamDesc &p : kParams) {
-        if (name != p.name)
-            continue;
-        if (value < p.min || value > p.max)
-            return REJECT(-EINVAL, "parameter %s: %u is outside [%u, %u]", p.name, value, p.min,
-                          p.max);
-        return &p;
+    const ParamDesc *p = lookup_param(name);
+    if (!p)
+        return REJECT(-EINVAL, "no parameter is named %.*s", int(name.size()), name.data());
+    if (value < p->min || value > p->max)
+        return REJECT(-EINVAL, "parameter %s: %u is outside [%u, %u]", p->name, value, p->min,
+                      p->max);
+    return p;
+}
+
+// The kernel's kstrtobool: the first character decides (y Y t T 1 / n N f F 0), "on" and
+// "off" by their second; anything else is not a bool.
+ErrorOr<uint32_t> parse_bool(std::string_view s)
+{
+    if (!s.empty()) {
+        switch (s[0]) {
+        case 'y': case 'Y': case 't': case 'T': case '1':
+            return 1u;
+        case 'n': case 'N': case 'f': case 'F': case '0':
+            return 0u;
+        case 'o': case 'O':
+            if (s.size() > 1 && (s[1] == 'n' || s[1] == 'N'))
+                return 1u;
+            if (s.size() > 1 && (s[1] == 'f' || s[1] == 'F'))
+                return 0u;
+            break;
+        default:
+            break;
+        }
     }
-    return REJECT(-EINVAL, "no parameter is named %.*s", int(name.size()), name.data());
+    return REJECT(-EINVAL, "'%.*s' is not a bool (y/n, Y/N, 1/0, on/off)", int(s.size()),
+                  s.data());
+}
+
+ErrorOr<void> store(Params &params, const ParamDesc &p, uint32_t value)
+{
+    if (p.module)
+        return p.module(value);
+    (params.*(p.field)).store(value * p.unit);
+    return {};
 }
 
 } // namespace
@@ -149,18 +205,47 @@ ErrorOr<const ParamDesc *> find_param(std::string_view name, uint32_t value)
 ErrorOr<void> Params::set(const char *name, uint32_t value)
 {
     const ParamDesc *p = TRY(find_param(name, value));
-    if (p->module)
-        return p->module(value);
-    this->*(p->field) = value * p->unit;
-    return {};
+    // Upstream's store of a 0400 parameter: a user's open for writing fails with EACCES
+    // (root's write, through an attribute without a store, with EIO).
+    if (!(p->mode & 0200))
+        return REJECT(-EACCES, "parameter %s is read-only once loaded (mode 0%o): give it at "
+                               "load (QAIC_PARAMS, qaicd --param)",
+                      p->name, p->mode);
+    return store(*this, *p, value);
+}
+
+ErrorOr<void> Params::load(const char *name, uint32_t value)
+{
+    return store(*this, *TRY(find_param(name, value)), value);
+}
+
+ErrorOr<std::string> Params::get(std::string_view name) const
+{
+    const ParamDesc *p = lookup_param(name);
+    if (!p)
+        return REJECT(-EINVAL, "no parameter is named %.*s", int(name.size()), name.data());
+    uint32_t v = p->module_value ? p->module_value() : (this->*(p->field)).load() / p->unit;
+    std::string out;
+    TRY(kernel::try_alloc([&] {
+        out = p->is_bool ? (v ? "Y\n" : "N\n") : std::to_string(v) + "\n";
+    }));
+    return out;
+}
+
+ErrorOr<std::vector<Params::Entry>> Params::list() const
+{
+    std::vector<Entry> out;
+    for (const ParamDesc &p : kParams) {
+        std::string v = TRY(get(p.name));
+        TRY(kernel::try_alloc([&] { out.push_back({p.name, std::move(v), p.mode}); }));
+    }
+    return out;
 }
 
 bool Params::module_wide(std::string_view name)
 {
-    for (const ParamDesc &p : kParams)
-        if (name == p.name)
-            return p.module != nullptr;
-    return false;
+    const ParamDesc *p = lookup_param(name);
+    return p && p->module != nullptr;
 }
 
 ErrorOr<void> Params::set_module(const char *name, uint32_t value)
@@ -184,24 +269,31 @@ ErrorOr<std::vector<ParamSetting>> Params::parse(std::string_view text)
         if (item.empty())
             continue;
         size_t eq = item.find('=');
-        if (eq == std::string_view::npos)
-            return REJECT(-EINVAL, "'%.*s' is not name=value", int(item.size()), item.data());
-        // As C literals: 0x hex, a leading 0 octal, else decimal.
-        std::string_view num = item.substr(eq + 1);
-        int base = 10;
-        if (num.size() > 2 && num[0] == '0' && (num[1] == 'x' || num[1] == 'X')) {
-            base = 16;
-            num.remove_prefix(2);
-        } else if (num.size() > 1 && num[0] == '0') {
-            base = 8;
-            num.remove_prefix(1);
-        }
-        uint32_t value = 0;
-        auto conv = std::from_chars(num.data(), num.data() + num.size(), value, base);
-        if (num.empty() || conv.ec != std::errc() || conv.ptr != num.data() + num.size())
-            return REJECT(-EINVAL, "'%.*s': the value is not a number up to %u",
-                          int(item.size()), item.data(), UINT32_MAX);
         std::string_view name = item.substr(0, eq);
+        const ParamDesc *desc = lookup_param(name);
+        uint32_t value = 0;
+        if (desc && desc->is_bool) {
+            // As the kernel's command line: a bool's bare name sets it.
+            value = eq == std::string_view::npos ? 1 : TRY(parse_bool(item.substr(eq + 1)));
+        } else {
+            if (eq == std::string_view::npos)
+                return REJECT(-EINVAL, "'%.*s' is not name=value", int(item.size()),
+                              item.data());
+            // As C literals: 0x hex, a leading 0 octal, else decimal.
+            std::string_view num = item.substr(eq + 1);
+            int base = 10;
+            if (num.size() > 2 && num[0] == '0' && (num[1] == 'x' || num[1] == 'X')) {
+                base = 16;
+                num.remove_prefix(2);
+            } else if (num.size() > 1 && num[0] == '0') {
+                base = 8;
+                num.remove_prefix(1);
+            }
+            auto conv = std::from_chars(num.data(), num.data() + num.size(), value, base);
+            if (num.empty() || conv.ec != std::errc() || conv.ptr != num.data() + num.size())
+                return REJECT(-EINVAL, "'%.*s': the value is not a number up to %u",
+                              int(item.size()), item.data(), UINT32_MAX);
+        }
         TRY(find_param(name, value));
         TRY(kernel::try_alloc([&] { out.push_back({std::string(name), value}); }));
     }
@@ -228,7 +320,7 @@ QaicDevice::~QaicDevice() = default;
 ErrorOr<void> QaicDevice::bring_up()
 {
     auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(params.boot_timeout_ms);
+                    std::chrono::milliseconds(params.mhi_timeout_ms);
     // The register is polled at 10 us first, the interval doubling up to 1 ms: a card that
     // boots at once (a reset's recovery) is back within microseconds, not a millisecond.
     std::chrono::microseconds interval{10};
@@ -245,6 +337,7 @@ ErrorOr<void> QaicDevice::bring_up()
         std::this_thread::sleep_for(interval);
         interval = std::min<std::chrono::microseconds>(2 * interval, std::chrono::milliseconds(1));
     }
+    collect_boot_log();
     if (num_vectors > 1)
         pdev.write32(bar_dev, kRegMsiMode, kMsiPerVector);
     TRY(ctrl.reinit());
@@ -396,10 +489,10 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     qdev->bar_dev = config->dev_bar;
     qdev->bar_dbc = config->dbc_bar;
     // The device's parameters as the host loads the module with them, before anything uses
-    // them (boot_timeout_ms, control_resp_timeout_*); module-wide ones are the host's to set.
+    // them (mhi_timeout_ms, control_resp_timeout_*); module-wide ones are the host's to set.
     for (const ParamSetting &p : params)
         if (!Params::module_wide(p.name))
-            TRY(qdev->params.set(p.name.c_str(), p.value));
+            TRY(qdev->params.load(p.name.c_str(), p.value));
     qdev->set_uevent_sink(std::move(uevents));
     for (unsigned id = 0; id < num_dbc; ++id) {
         qdev->dbcs.push_back(std::make_unique<Dbc>());
@@ -475,6 +568,10 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
     // that it is stopped after the work a programmed channel may queue has finished.
     qdev->start_datapath_thread();
     TRY(devres.add([raw] { raw->stop_datapath_thread(); }));
+    // Sends nothing until the device is online. (Its undo recorded first: stopping a thread
+    // never started is nothing.)
+    TRY(devres.add([raw] { raw->stop_timesync(); }));
+    qdev->start_timesync();
     TRY(qdev->ctrl.start());
     // From here the control interrupt may queue work (a reset's recovery), and once the
     // device is online so may users' MANAGEs (late answers). Offline first; that work then

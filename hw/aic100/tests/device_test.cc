@@ -59,8 +59,8 @@ TEST(Device, UnusedOffsetsReadZero)
 {
     MiniDriver d(small_config(4));
     ASSERT_TRUE(d.wait_online());
-    for (uint64_t off : {0x01C, 0x020, 0x080, 0x0FC, 0x118, 0x11C, 0x130, 0x1FC, 0x218, 0x300,
-                         0xFFC})
+    for (uint64_t off : {0x020, 0x024, 0x080, 0x0FC, 0x118, 0x11C, 0x130, 0x1FC, 0x218, 0x31C,
+                         0x3FC, 0x800, 0xA24, 0xA30, 0xFFC})
         EXPECT_EQ(d.rd(off), 0u) << "BAR0 " << off;
     EXPECT_EQ(d.rd(kRegDevReset), 0u); // write-only
     // BAR2 below the DBC block, holes in a DBC's block, DBCs that do not exist.
@@ -77,13 +77,87 @@ TEST(Device, UnusedOffsetsReadZero)
     EXPECT_EQ(d.pci.read32(kBarDbc, kRegDevId), 0u);
 
     // Writes to unused offsets are ignored and do not disturb anything.
-    d.wr(0x01C, 0xDEADBEEF);
-    d.wr(0x400, 0xDEADBEEF);
+    d.wr(0x020, 0xDEADBEEF);
+    d.wr(0x31C, 0xDEADBEEF);
     d.dbc_wr(0, 0x38, 0xDEADBEEF);
     d.dbc_wr(7, kDbcReqTp, 1);
-    EXPECT_EQ(d.rd(0x01C), 0u);
-    EXPECT_EQ(d.rd(0x400), 0u);
+    EXPECT_EQ(d.rd(0x020), 0u);
+    EXPECT_EQ(d.rd(0x31C), 0u);
     EXPECT_EQ(d.dbc_rd(0, 0x38), 0u);
+}
+
+// The boot log: lines the firmware wrote while it booted, read a word at a time through the
+// window; a reset empties it and the next boot writes its own.
+TEST(Device, BootLogThroughTheWindow)
+{
+    MiniDriver d(small_config());
+    ASSERT_TRUE(d.wait_online());
+    auto read_log = [&] {
+        uint32_t len = d.rd(kRegBootLogLen);
+        EXPECT_LE(len, kBootLogSize);
+        std::string log(len, '\0');
+        for (uint32_t at = 0; at < len; at += 4) {
+            uint32_t w = d.rd(kBootLogWindow + at);
+            std::memcpy(log.data() + at, &w, std::min<uint32_t>(4, len - at));
+        }
+        return log;
+    };
+    std::string log = read_log();
+    EXPECT_EQ(log, d.card().boot_log_text());
+    EXPECT_TRUE(log.starts_with("QSM: boot 1: firmware 5.0 starting\n")) << log;
+    EXPECT_TRUE(log.ends_with("ready: ONLINE\n")) << log;
+    EXPECT_EQ(d.rd(kBootLogWindow + ((uint32_t(log.size()) + 7) & ~3u)), 0u) << "past the log";
+    d.wr(kRegBootLogLen, 0); // read-only
+    d.wr(kBootLogWindow, 0);
+    EXPECT_EQ(read_log(), log);
+
+    d.wr(kRegDevReset, kResetMagic);
+    ASSERT_TRUE(d.wait_online());
+    EXPECT_TRUE(read_log().starts_with("QSM: boot 2: firmware")) << read_log();
+}
+
+// The QTimer counts 19.2 MHz ticks; a time sync message written into the mailbox and rung is
+// taken when its signature and type are upstream's, counted as rejected otherwise.
+TEST(Device, QtimerAndTimesyncMailbox)
+{
+    MiniDriver d(small_config());
+    ASSERT_TRUE(d.wait_online());
+    auto qtimer = [&] { return uint64_t(d.rd(kRegQtimerHi)) << 32 | d.rd(kRegQtimerLo); };
+    auto start = std::chrono::steady_clock::now(); // before t0: the span covers t0 to t1
+    uint64_t t0 = qtimer();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    uint64_t t1 = qtimer();
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    EXPECT_GE(t1 - t0, uint64_t(20000) * 192 / 10 - 192) << "at least 20 ms of ticks";
+    EXPECT_LE(t1 - t0, uint64_t(us) * 192 / 10 + 192) << "no more than the time that passed";
+
+    auto send = [&](TimesyncMsg m) {
+        uint32_t w[6];
+        std::memcpy(w, &m, sizeof(m));
+        for (unsigned i = 0; i < 6; ++i)
+            d.wr(kTsMailbox + 4 * i, w[i]);
+        d.wr(kTsMailbox + kTsDoorbell, 1);
+    };
+    TimesyncMsg m{};
+    m.signature = kTsSignature;
+    m.msg_type = kTsSyncReq;
+    m.tv_sec = 1700000000;
+    m.tv_usec = 250000;
+    send(m);
+    TimesyncStatus ts = d.card().timesync();
+    EXPECT_EQ(ts.syncs, 1u);
+    EXPECT_EQ(ts.offset_us, 1700000000250000);
+    for (auto bad : {TimesyncMsg{0x55ab, 0, 0, kTsSyncReq, 0, 1, 0},
+                     TimesyncMsg{kTsSignature, 0, 0, 2, 0, 1, 0},
+                     TimesyncMsg{kTsSignature, 0, 0, kTsSyncReq, 0, 1, 1000000}})
+        send(bad);
+    ts = d.card().timesync();
+    EXPECT_EQ(ts.syncs, 1u);
+    EXPECT_EQ(ts.rejected, 3u);
+    EXPECT_EQ(ts.offset_us, 1700000000250000) << "a refused message changes nothing";
+    EXPECT_EQ(d.rd(kTsMailbox), 0u) << "write-only";
 }
 
 TEST(Device, ReadOnlyRegistersIgnoreWrites)

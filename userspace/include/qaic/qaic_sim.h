@@ -7,6 +7,8 @@
 #ifndef QAIC_QAIC_SIM_H
 #define QAIC_QAIC_SIM_H
 
+#include <stddef.h>
+
 #if defined(__cplusplus)
 extern "C" {
 #endif
@@ -122,11 +124,29 @@ long long qaic_sim_read_coredump(int fd, void *buf, unsigned long long len);
 /* After QAIC_SIM_REMOVE: plugs in a fresh simulated card; later opens use it. */
 int qaic_sim_replug(void);
 
-/* Sets a driver module parameter of the simulated device, such as "control_resp_timeout_ms"
- * (the list: docs/uapi.md, "Module parameters"); "debug", the driver's debug message
- * categories, is module-wide and may be set before the first open too.
- * EINVAL for an unknown name or a value out of range, ENODEV before the first open of "sim". */
+/* Sets a driver module parameter of the simulated device at run time, as a write of its
+ * /sys/module/qaic/parameters file does, such as "control_resp_timeout_s" (the list:
+ * docs/uapi.md, "Module parameters"); "debug", the driver's debug message categories, is
+ * module-wide and may be set before the first open too. EINVAL for an unknown name or a
+ * value out of range, EACCES for one upstream makes read-only once loaded (mode 0400:
+ * datapath_polling, given at load with QAIC_PARAMS or qaicd --param), ENODEV before the
+ * first open of "sim". */
 int qaic_sim_set_param(const char *name, unsigned value);
+
+/* The driver's files of the card qaic_open(NULL) would open, as tools read them in sysfs,
+ * debugfs and /sys/module/qaic/parameters (docs/uapi.md, "sysfs, debugfs and module
+ * parameters"), by path under their roots: "accel/dbc0_state", "device/ce_count",
+ * "debug/bootlog", "debug/dbc000/queued", "parameters/datapath_polling"; "" (embedded card and
+ * qaicd only) lists them, one "<mode in octal> <path>" line each. The content is made at
+ * the call, as a read of the file makes it. Copies at most len - 1 bytes and a NUL into buf
+ * and returns the content's full length (as snprintf: a result >= len was cut short), or -1
+ * with errno: ENOENT no such file, ENODEV no card. On a real node it reads the node's own
+ * files (debugfs needs root). */
+int qaic_sim_read_attr(const char *path, char *buf, size_t len);
+/* A module parameter's value as /sys/module/qaic/parameters/<name> shows it ("5000\n", a
+ * bool's "Y\n" or "N\n"): qaic_sim_read_attr("parameters/<name>"); EINVAL for no such
+ * parameter. */
+int qaic_sim_get_param(const char *name, char *buf, size_t len);
 
 /* What qaicd holds, for status tools and leak checks: a client that closed or died leaves
  * every count as it was before it opened. */

@@ -160,10 +160,9 @@ TEST_F(DatapathConcurrency, WaitAndPerfStatsRaceExecutions)
 // and the datapath thread polls at its shortest interval, so batches are reaped side by side.
 TEST_F(DatapathConcurrency, JobsFinishInOrderWhoeverReaps)
 {
-    ParamGuard polling("datapath_polling", kDefaultPolling);
-    ParamGuard interval("poll_interval_us", kDefaultPollIntervalUs);
-    SIM_OR_SKIP(qaic_sim_set_param("datapath_polling", 1));
-    ASSERT_EQ(qaic_sim_set_param("poll_interval_us", 10), 0);
+    POLLING_OR_SKIP();
+    ParamGuard interval("datapath_poll_interval_us", kDefaultPollIntervalUs);
+    ASSERT_EQ(qaic_sim_set_param("datapath_poll_interval_us", 10), 0);
     constexpr int kBos = 64, kRounds = 500;
     std::vector<Bo> bos(kBos);
     std::vector<qaic_execute_entry> all;

@@ -433,9 +433,8 @@ TEST_F(DeviceReset, DoesNotReplayOldRestartEvents)
 // completions themselves) or not.
 TEST_F(DatapathFault, PollingMode)
 {
-    ParamGuard guard("datapath_polling", kDefaultPolling);
+    POLLING_OR_SKIP();
     ParamGuard busy_guard("wait_busy_poll", 1);
-    SIM_OR_SKIP(qaic_sim_set_param("datapath_polling", 1));
     for (unsigned busy : {1u, 0u}) {
         SCOPED_TRACE(busy ? "busy polling" : "no busy polling");
         ASSERT_EQ(qaic_sim_set_param("wait_busy_poll", busy), 0);

@@ -32,8 +32,23 @@ inline constexpr uint64_t kGiB = uint64_t(1) << 30;
 inline constexpr unsigned kDefaultSchedQueueDepth = 4096;
 inline constexpr unsigned kDefaultWaitTimeoutMs = 5000;
 inline constexpr unsigned kDefaultExecTimeoutMs = 10000;
-inline constexpr unsigned kDefaultPolling = 0;
 inline constexpr unsigned kDefaultPollIntervalUs = 100;
+
+// datapath_polling is upstream's load-time bool (mode 0400): a run-time write is refused with
+// EACCES. Polling-mode cases run on a card loaded with it (scripts/run-tests.sh's polling
+// pass: QAIC_PARAMS=datapath_polling=1, qaicd --param datapath_polling=1) and skip on others,
+// having checked the refusal.
+#define POLLING_OR_SKIP()                                                                        \
+    do {                                                                                         \
+        char polling_[8] = {};                                                                   \
+        SIM_OR_SKIP(qaic_sim_get_param("datapath_polling", polling_, sizeof(polling_)) < 0);     \
+        if (polling_[0] != 'Y') {                                                                \
+            EXPECT_EQ(qaic_sim_set_param("datapath_polling", 1), -1);                            \
+            EXPECT_EQ(errno, EACCES) << "datapath_polling is read-only once loaded";            \
+            GTEST_SKIP() << "needs a card loaded with datapath_polling=1 (run-tests.sh's "      \
+                            "polling pass)";                                                     \
+        }                                                                                        \
+    } while (0)
 
 using Clock = std::chrono::steady_clock;
 
