@@ -202,12 +202,15 @@ ErrorOr<void> prime_handle_to_fd_ioctl(File &file, void *data)
     if (args->flags & ~uint32_t(DRM_CLOEXEC | DRM_RDWR))
         return REJECT(-EINVAL, "flags %#x: only DRM_CLOEXEC and DRM_RDWR are defined",
                       args->flags);
-    RefPtr<GemObject> obj = TRY(file.lookup(args->handle));
-    Device &dev = obj->device();
-
+    RefPtr<GemObject> obj;             // released after every lock
     std::vector<RefPtr<DmaBuf>> drop; // released after every lock
     RefPtr<DmaBuf> buf, spare;        // spare: ours, when another export won the race
+    // The handle is looked up under the file's prime lock, as DRM does: a GEM_CLOSE of it
+    // removes its prime entries under that lock, after the handle is gone, so an entry made
+    // here is always for a live handle.
     std::lock_guard file_lock(file.prime_lock_);
+    obj = TRY(file.lookup(args->handle));
+    Device &dev = obj->device();
     {
         std::lock_guard l(dev.prime_lock_);
         dev.reap_locked(drop);

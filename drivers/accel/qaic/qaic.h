@@ -519,7 +519,8 @@ private:
     std::mutex ras_lock_;
     std::atomic<uint32_t> ce_count_{0}, ue_count_{0}, ue_nonfatal_count_{0};
     kernel::Work reset_work_{[this] {
-        if (!gone())
+        // Not once the driver let the device go (removal) or while it is reset already.
+        if (online && !gone())
             pdev.write32(bar_dev, aic100::kRegDevReset, aic100::kResetMagic);
     }};
 

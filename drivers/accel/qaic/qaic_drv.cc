@@ -537,6 +537,9 @@ ErrorOr<RefPtr<QaicDevice>> probe(kernel::PciDev &pdev, uint64_t bo_memory, acce
             raw->release_dbc(*dbc, -ENODEV);
         raw->free_lost_rings(UINT64_MAX);
     }));
+    // Run once the interrupts are gone, before the channels go: work their handlers queued
+    // at the last moment (a crash dump's next read, a fatal RAS report's reset) has run.
+    TRY(devres.add([raw] { raw->wq.flush(); }));
 
     // One vector per DBC plus control; a platform that grants fewer gets the shared vector.
     unsigned want = 1 + num_dbc;

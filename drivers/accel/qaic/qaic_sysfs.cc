@@ -124,8 +124,8 @@ ErrorOr<std::string> QaicDevice::read_attr(std::string_view path)
         // Elements between the device's head and our tail, from the registers, as upstream
         // reads them: 0 when the device is gone.
         uint32_t nelem = dbcs[id]->state.lock()->nelem;
-        uint32_t head = pdev.read32(kBarDbc, dbc_reg(id, kDbcReqHp));
-        uint32_t tail = pdev.read32(kBarDbc, dbc_reg(id, kDbcReqTp));
+        uint32_t head = pdev.read32(bar_dbc, dbc_reg(id, kDbcReqHp));
+        uint32_t tail = pdev.read32(bar_dbc, dbc_reg(id, kDbcReqTp));
         if (head == kRegGone || tail == kRegGone)
             return decimal(0);
         return decimal(head > tail ? int64_t(nelem) - head + tail : int64_t(tail) - head);
@@ -135,13 +135,13 @@ ErrorOr<std::string> QaicDevice::read_attr(std::string_view path)
 
 void QaicDevice::collect_boot_log()
 {
-    uint32_t len = pdev.read32(kBarDev, kRegBootLogLen);
+    uint32_t len = pdev.read32(bar_dev, kRegBootLogLen);
     if (len == kRegGone)
         return;
     len = std::min(len, kBootLogSize);
     boot_log_.with([&](BootLog &log) {
         for (uint32_t at = 0; at < len; at += 4) {
-            uint32_t w = pdev.read32(kBarDev, kBootLogWindow + at);
+            uint32_t w = pdev.read32(bar_dev, kBootLogWindow + at);
             std::memcpy(log.text + at, &w, std::min<uint32_t>(4, len - at));
         }
         log.len = len;
@@ -152,12 +152,18 @@ void QaicDevice::send_timesync()
 {
     // Upstream's message: the offset of host UTC from the device's QTimer time, in seconds
     // and microseconds.
-    uint32_t lo = pdev.read32(kBarDev, kRegQtimerLo);
-    uint32_t hi = pdev.read32(kBarDev, kRegQtimerHi);
+    // The high word again after the low one: a low word that wrapped between the two reads
+    // is read again under the new high word.
+    uint32_t hi = pdev.read32(bar_dev, kRegQtimerHi);
+    uint32_t lo = pdev.read32(bar_dev, kRegQtimerLo);
+    if (uint32_t again = pdev.read32(bar_dev, kRegQtimerHi); again != hi) {
+        hi = again;
+        lo = pdev.read32(bar_dev, kRegQtimerLo);
+    }
     if (lo == kRegGone && hi == kRegGone)
         return;
     uint64_t qtimer = uint64_t(hi) << 32 | lo;
-    uint64_t device_us = qtimer / (kQtimerHz / 1000000);
+    uint64_t device_us = qtimer * 10 / 192; // 19.2 MHz ticks, as upstream converts them
     uint64_t host_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count());
@@ -170,8 +176,8 @@ void QaicDevice::send_timesync()
     uint32_t words[sizeof(m) / 4];
     std::memcpy(words, &m, sizeof(m));
     for (unsigned i = 0; i < sizeof(m) / 4; ++i)
-        pdev.write32(kBarDev, kTsMailbox + 4 * i, words[i]);
-    pdev.write32(kBarDev, kTsMailbox + kTsDoorbell, 1);
+        pdev.write32(bar_dev, kTsMailbox + 4 * i, words[i]);
+    pdev.write32(bar_dev, kTsMailbox + kTsDoorbell, 1);
 }
 
 void QaicDevice::start_timesync()
