@@ -406,6 +406,20 @@ mode_t mode_arg(int flags, va_list ap)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode_t(va_arg(ap, unsigned)) : 0;
 }
 
+// What the open wrappers serve: a card's node, or one of the driver's files at path (its fd, or
+// -1 with errno); kNotOurs for every other path, and for libqaic's own opens.
+int open_ours(const char *path, int flags)
+{
+    if (t_inside)
+        return kNotOurs;
+    if (int minor = node_minor(path); minor >= 0)
+        return open_node(unsigned(minor), flags);
+    std::string attr;
+    if (int card = driver_file(path, &attr); card >= 0)
+        return open_driver_file(unsigned(card), attr, flags);
+    return kNotOurs;
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------- open
@@ -416,13 +430,8 @@ PRELOAD_EXPORT int open(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    int minor = t_inside ? -1 : node_minor(path);
-    if (minor >= 0)
-        return open_node(unsigned(minor), flags);
-    std::string attr;
-    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
-            return fd;
+    if (int fd = open_ours(path, flags); fd != kNotOurs)
+        return fd;
     return next().open(path, flags, mode);
 }
 
@@ -432,13 +441,8 @@ PRELOAD_EXPORT int open64(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    int minor = t_inside ? -1 : node_minor(path);
-    if (minor >= 0)
-        return open_node(unsigned(minor), flags);
-    std::string attr;
-    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
-            return fd;
+    if (int fd = open_ours(path, flags); fd != kNotOurs)
+        return fd;
     return next().open64(path, flags, mode);
 }
 
@@ -448,13 +452,8 @@ PRELOAD_EXPORT int openat(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    int minor = t_inside ? -1 : node_minor(path);
-    if (minor >= 0)
-        return open_node(unsigned(minor), flags);
-    std::string attr;
-    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
-            return fd;
+    if (int fd = open_ours(path, flags); fd != kNotOurs)
+        return fd;
     return next().openat(dirfd, path, flags, mode);
 }
 
@@ -464,13 +463,8 @@ PRELOAD_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    int minor = t_inside ? -1 : node_minor(path);
-    if (minor >= 0)
-        return open_node(unsigned(minor), flags);
-    std::string attr;
-    if (int card = t_inside ? -1 : driver_file(path, &attr); card >= 0)
-        if (int fd = open_driver_file(unsigned(card), attr, flags); fd != kNotOurs)
-            return fd;
+    if (int fd = open_ours(path, flags); fd != kNotOurs)
+        return fd;
     return next().openat64(dirfd, path, flags, mode);
 }
 
