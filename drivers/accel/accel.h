@@ -124,8 +124,9 @@ public:
     ErrorOr<RefPtr<GemObject>> lookup_mmap_offset(const File &file, uint64_t offset, uint64_t len);
 
     // PRIME: releases the dma-bufs whose every user fd was closed since the last look (the
-    // kernel's dma_buf_release, which here runs when the device is next called: at each ioctl
-    // entry, and when a host reads its counts). Cheap when the device has none.
+    // kernel's dma_buf_release, which here runs at the device's next core ioctl (PRIME,
+    // GEM_CLOSE, VERSION), when its driver allocates memory (qaic: CREATE_BO) and when a host
+    // reads its counts). Cheap when the device has none; else a system call.
     void reap_dma_bufs();
 
 private:

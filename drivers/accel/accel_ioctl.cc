@@ -67,14 +67,17 @@ const IoctlDesc *find_ioctl(const Device &dev, unsigned nr)
 
 // The handler inside the device. An exception is a failure the handler did not answer
 // itself: it becomes an errno here, the last line of defence, and the section ends with it.
-int call_handler(const IoctlDesc &desc, File &file, void *kdata)
+int call_handler(const IoctlDesc &desc, File &file, void *kdata, bool core)
 {
     DeviceSection section(file.device());
     if (!section)
         return REJECT(-ENODEV, "the device is gone").code();
     try {
-        // dma-bufs whose last fd was closed since the device's last call are released first.
-        file.device().reap_dma_bufs();
+        // dma-bufs whose last fd was closed since are released first: before the core's
+        // calls (PRIME, GEM_CLOSE), not before the driver's, whose datapath must not pay a
+        // system call for them (a driver reaps where it allocates).
+        if (core)
+            file.device().reap_dma_bufs();
         return desc.func(file, kdata).code();
     } catch (...) {
         return kernel::errno_of_exception(desc.name);
@@ -116,7 +119,7 @@ int ioctl(File &file, unsigned long cmd, UserPtr<void> arg)
         return -EFAULT;
     std::memset(kdata + in_size, 0, ksize - in_size);
 
-    int ret = call_handler(*desc, file, kdata);
+    int ret = call_handler(*desc, file, kdata, _IOC_NR(cmd) < DRM_COMMAND_BASE);
     // As DRM does, the argument is copied back even when the handler failed, so partial
     // results (a MANAGE response after a NACK) reach the user.
     if (kernel::copy_to_user(arg, kdata, out_size).is_error())

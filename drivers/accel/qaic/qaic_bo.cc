@@ -105,6 +105,8 @@ ErrorOr<void> create_bo_ioctl(accel::File &file, void *data)
     if (*size == 0)
         return REJECT(-EINVAL, "size is 0");
     TRY(qdev.check_online());
+    // BOs only dma-bufs closed since held give their memory back first.
+    qdev.reap_dma_bufs();
     // Memory comes zeroed: a new memfd reads zero until first written.
     PagePool::Pages pages = TRY(qdev.pool->alloc(*size));
     RefPtr<Bo> bo = TRY(kernel::try_make_ref<Bo>(qdev, *size, std::move(pages)));
