@@ -573,7 +573,8 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
     for (uint32_t i = 0; i < x.count && wanted <= budget; ++i)
         wanted += std::min(budget + 1, load<WireAddrSize>(t + sizeof(WireDmaXfer) +
                                                           i * sizeof(WireAddrSize)).size);
-    if (wanted <= budget &&
+    bool reserved = wanted <= budget;
+    if (reserved &&
         kernel::try_alloc([&] { img->data.reserve(img->data.size() + wanted); }).is_error())
         return drop(kFwNoResources);
     for (uint32_t i = 0; i < x.count; ++i) {
@@ -584,9 +585,14 @@ uint32_t Firmware::do_dma_xfer(uint32_t user, const uint8_t *t, uint32_t len, By
         bool room = true;
         RspStatus st = card_.iommu().access(e.addr, e.size, kPermRead, [&](void *host) {
             auto *from = static_cast<const uint8_t *>(host);
-            room = room && !kernel::try_alloc([&] {
-                               kernel::append_bytes(img->data, from, e.size);
-                           }).is_error();
+            // Within the room made above nothing allocates: no allocation point per pair (a
+            // sweep failing each in turn would be quadratic in the pairs).
+            if (reserved)
+                kernel::append_bytes(img->data, from, e.size);
+            else
+                room = room && !kernel::try_alloc([&] {
+                                   kernel::append_bytes(img->data, from, e.size);
+                               }).is_error();
         });
         if (st != kRspOk || !room)
             return drop(room ? kFwDmaFault : kFwNoResources);
