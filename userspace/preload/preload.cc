@@ -110,19 +110,21 @@ struct Inside {
 };
 
 // accelN's socket, by N.
+// Never destroyed, as table(): a program's exit still maps and opens (a sanitizer's leak report
+// symbolizing through our mmap, static destructors closing fds) once static destructors ran.
 const std::vector<std::string> &sockets()
 {
-    static const std::vector<std::string> paths = [] {
-        std::vector<std::string> v;
+    static const auto *paths = [] {
+        auto *v = new std::vector<std::string>;
         const char *env = std::getenv("QAIC_RUN_SOCKETS");
         for (const char *p = env; p && *p;) {
             const char *end = std::strchr(p, ':');
-            v.emplace_back(p, end ? size_t(end - p) : std::strlen(p));
+            v->emplace_back(p, end ? size_t(end - p) : std::strlen(p));
             p = end ? end + 1 : nullptr;
         }
         return v;
     }();
-    return paths;
+    return *paths;
 }
 
 // N for "/dev/accel/accelN" of a card we serve, else -1.
