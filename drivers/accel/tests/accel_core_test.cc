@@ -147,6 +147,8 @@ protected:
     {
         return kernel::make_ref<MemfdObject>(*dev, size, &live);
     }
+    // A handle of file's to a new object only that handle holds.
+    uint32_t new_handle(uint64_t size = 4096) { return file->handle_create(new_object(size)).value(); }
     int do_ioctl(File &f, unsigned long cmd, void *arg)
     {
         return accel::ioctl(f, cmd, UserPtr<void>(uintptr_t(arg)));
@@ -413,11 +415,7 @@ TEST_F(AccelCore, ClosingTheFileDropsItsHandles)
 TEST_F(AccelCore, DmaBufHoldsItsObjectUntilItsLastFdCloses)
 {
     int live_before = live;
-    uint32_t h;
-    {
-        auto obj = new_object(4096);
-        h = file->handle_create(obj).value();
-    }
+    uint32_t h = new_handle();
     drm_prime_handle p{h, DRM_CLOEXEC, -1};
     ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
     int first = p.fd;
@@ -444,11 +442,7 @@ TEST_F(AccelCore, DmaBufHoldsItsObjectUntilItsLastFdCloses)
 TEST_F(AccelCore, DmaBufCountsReopensThroughProc)
 {
     int live_before = live;
-    uint32_t h;
-    {
-        auto obj = new_object(4096);
-        h = file->handle_create(obj).value();
-    }
+    uint32_t h = new_handle();
     drm_prime_handle p{h, DRM_CLOEXEC, -1};
     ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
     std::string proc = "/proc/self/fd/" + std::to_string(p.fd);
@@ -469,11 +463,7 @@ TEST_F(AccelCore, DmaBufCountsReopensThroughProc)
 TEST_F(AccelCore, ForkedChildLeavesTheParentsDmaBufEventsAlone)
 {
     int live_before = live;
-    uint32_t h;
-    {
-        auto obj = new_object(4096);
-        h = file->handle_create(obj).value();
-    }
+    uint32_t h = new_handle();
     drm_prime_handle p{h, DRM_CLOEXEC, -1};
     ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
     drm_gem_close c{h, 0};
@@ -503,11 +493,7 @@ TEST_F(AccelCore, ForkedChildLeavesTheParentsDmaBufEventsAlone)
 TEST_F(AccelCore, UnplugReleasesTheDmaBufs)
 {
     int live_before = live;
-    uint32_t h;
-    {
-        auto obj = new_object(4096);
-        h = file->handle_create(obj).value();
-    }
+    uint32_t h = new_handle();
     drm_prime_handle p{h, DRM_CLOEXEC, -1};
     ASSERT_EQ(do_ioctl(*file, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p), 0);
     file = nullptr;
